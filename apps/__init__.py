@@ -1,0 +1,1 @@
+"""coprsite's Django apps."""

@@ -1,0 +1,1 @@
+"""Django-free code that runs on, or talks to, builder machines."""

@@ -1,0 +1,1 @@
+"""coprsite's tests; the tree mirrors apps/ and builders/."""
