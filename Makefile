@@ -1,0 +1,63 @@
+# `make help` lists the targets; README.md explains `make run` and `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+RUFF := $(VENV)/bin/ruff
+STAMP := $(VENV)/.requirements.stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help deps lint fmt migrate run worker test bench clean
+
+help: ## List the targets
+	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_ARGS='-n 2']"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# A new venv needs the system tools checked first: on Debian, `python3 -m venv` needs
+# python3-venv. A half-made venv must not pass for a working one next time.
+$(PY):
+	@CHECK_VENV_PYTHON=$(PYTHON) scripts/install-system-deps
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
+
+# The stamp makes a second `make` skip pip until requirements.txt changes.
+$(STAMP): requirements.txt | $(PY)
+	@echo "Installing requirements.txt into $(VENV)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (as root)
+	@scripts/install-system-deps
+
+lint: $(STAMP) ## Check code style: ruff check and ruff format --check
+	$(RUFF) check .
+	$(RUFF) format --check .
+
+fmt: $(STAMP) ## Fix what ruff can fix, then format the code (make lint shows what is left)
+	$(RUFF) check --fix-only .
+	$(RUFF) format .
+
+migrate: $(STAMP) ## Apply database migrations
+	$(PY) manage.py migrate --noinput
+
+run: deps ## Migrate, create the admin account if none exists, serve on HOST:PORT
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+worker: deps ## Run Dramatiq workers (production setup: needs BROKER_URL)
+	$(PY) manage.py rundramatiq
+
+# pytest's exit code 5 (no tests collected) fails this target like any other failure.
+test: deps lint ## Lint, check that migrations are complete, run pytest (PYTEST_ARGS)
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: deps ## Run the pipeline benchmark (bench/pipeline.py)
+	$(PY) bench/pipeline.py
+
+clean: ## Remove caches (.pytest_cache, .ruff_cache, __pycache__); var/ holds data and stays
+	rm -rf .pytest_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
