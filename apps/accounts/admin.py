@@ -1,0 +1,42 @@
+"""Operator console for users, @groups and API tokens."""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from apps.accounts.models import ApiToken, Group, User
+from apps.accounts.services import user_disable
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "email", "is_active", "is_staff", "proven", "date_joined")
+    list_filter = ("is_active", "is_staff", "proven")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("coprsite", {"fields": ("proven",)}))
+    actions = ["disable_users"]
+
+    @admin.action(description="Disable the selected users (no login, no API token)")
+    def disable_users(self, request, queryset):
+        for user in queryset:
+            user_disable(user=user)
+        messages.success(request, f"Disabled {queryset.count()} user(s).")
+
+
+@admin.register(Group)
+class GroupAdmin(admin.ModelAdmin):
+    list_display = ("name", "external_name", "member_count")
+    search_fields = ("name", "external_name")
+    raw_id_fields = ("members",)
+
+    @admin.display(description="members")
+    def member_count(self, group):
+        return group.members.count()
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("login", "user", "created_on", "expires_on")
+    list_select_related = ("user",)
+    search_fields = ("login", "user__username")
+    raw_id_fields = ("user",)
+    readonly_fields = ("login", "token_hash", "created_on")
+    list_filter = ("expires_on",)

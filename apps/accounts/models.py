@@ -1,0 +1,61 @@
+"""Users, @groups mapped from external (OIDC/FAS) groups, and Copr-style API tokens."""
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+NAME_VALIDATOR = RegexValidator(r"^[\w.-]+$", "Use letters, digits, '.', '_' and '-' only.")
+
+
+class User(AbstractUser):
+    """A packager or operator. `is_staff` users are Copr's site admins."""
+
+    proven = models.BooleanField(
+        default=False, help_text="May raise memory and timeout limits of their builds."
+    )
+
+    class Meta:
+        db_table = "accounts_user"
+
+    @property
+    def name(self) -> str:
+        return self.username
+
+
+class Group(models.Model):
+    """An owner group, shown as `@name`; membership comes from the login's `groups` claim."""
+
+    name = models.CharField(max_length=100, unique=True, validators=[NAME_VALIDATOR])
+    external_name = models.CharField(
+        max_length=100, unique=True, help_text="The group's name at the identity provider."
+    )
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(User, related_name="owner_groups", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.at_name
+
+    @property
+    def at_name(self) -> str:
+        return f"@{self.name}"
+
+
+class ApiToken(models.Model):
+    """A Copr-style `login` + `token` pair; only a SHA-256 of the token is stored."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="api_token")
+    login = models.CharField(max_length=40, unique=True)
+    token_hash = models.CharField(max_length=64)
+    created_on = models.DateTimeField(default=timezone.now)
+    expires_on = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.login})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_on < timezone.now().date()

@@ -1,0 +1,175 @@
+"""Build, BuildTask (the source task plus one per chroot) and Batch, with Copr's states."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class State(models.TextChoices):
+    """Copr's state names (StatusEnum), so clients understand them."""
+
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    CANCELED = "canceled"
+    RUNNING = "running"
+    PENDING = "pending"
+    SKIPPED = "skipped"
+    STARTING = "starting"
+    IMPORTING = "importing"
+    FORKED = "forked"
+    WAITING = "waiting"
+    UNKNOWN = "unknown"
+
+
+FINAL_STATES = frozenset(
+    {State.SUCCEEDED, State.FORKED, State.CANCELED, State.SKIPPED, State.FAILED}
+)
+ACTIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.IMPORTING})
+
+
+class Priority(models.IntegerChoices):
+    """Lower runs sooner: source tasks, then normal builds, then background builds."""
+
+    SOURCE = 0
+    NORMAL = 1
+    BACKGROUND = 2
+
+
+class Batch(models.Model):
+    """Builds that run together; a batch blocked by another waits for it to finish."""
+
+    blocked_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="blocks"
+    )
+    created_on = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}"
+
+
+class Build(models.Model):
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="builds")
+    project_dirname = models.CharField(max_length=200)
+    package = models.ForeignKey(
+        "packages.Package",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="builds",
+    )
+    submitter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="builds",
+    )
+    submitted_by = models.CharField(
+        max_length=200, blank=True, help_text="Who triggered a build without a user (webhook)."
+    )
+    source_type = models.CharField(max_length=20)
+    source_json = models.JSONField(default=dict, blank=True)
+    srpm_url = models.CharField(max_length=500, blank=True)
+    package_name = models.CharField(max_length=100, blank=True, db_index=True)
+    package_version = models.CharField(max_length=100, blank=True)
+    built_packages = models.JSONField(default=list, blank=True)
+    enable_net = models.BooleanField(default=False)
+    repos = models.JSONField(default=list, blank=True)
+    timeout = models.PositiveIntegerField(default=18000)
+    is_background = models.BooleanField(default=False)
+    isolation = models.CharField(max_length=20, default="unchanged")
+    bootstrap = models.CharField(max_length=20, default="unchanged")
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
+    )
+    canceled = models.BooleanField(default=False)
+    # Derived from the tasks (Copr's rules) and stored so lists filter and sort by index.
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    submitted_on = models.DateTimeField(default=timezone.now, db_index=True)
+    started_on = models.DateTimeField(null=True, blank=True)
+    ended_on = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["project", "-id"], name="build_project_recent"),
+            models.Index(fields=["project", "state"], name="build_project_state"),
+            models.Index(fields=["package", "-id"], name="build_package_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"build {self.pk}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class BuildTask(models.Model):
+    """One unit of builder work: the source task (chroot is null) or one chroot's RPM build."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="tasks")
+    chroot = models.ForeignKey(
+        "projects.Chroot",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="tasks",
+    )
+    state = models.CharField(max_length=20, choices=State.choices, default=State.WAITING)
+    state_reason = models.TextField(
+        blank=True, help_text="Why it failed, was skipped, or still waits."
+    )
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    owner_key = models.CharField(
+        max_length=110, blank=True, help_text="Owner name, for fair share between owners."
+    )
+    builder = models.ForeignKey(
+        "fleet.Builder",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    attempt = models.PositiveSmallIntegerField(default=0)
+    heartbeat_on = models.DateTimeField(null=True, blank=True)
+    queued_on = models.DateTimeField(default=timezone.now)
+    started_on = models.DateTimeField(null=True, blank=True)
+    ended_on = models.DateTimeField(null=True, blank=True)
+    result_dir = models.CharField(max_length=300, blank=True)
+    built_packages = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["build_id", "chroot__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["build", "chroot"], name="task_unique_chroot_per_build"
+            ),
+            models.UniqueConstraint(
+                fields=["build"], condition=Q(chroot__isnull=True), name="task_one_source_task"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "priority", "id"], name="task_queue"),
+            models.Index(fields=["state", "heartbeat_on"], name="task_liveness"),
+        ]
+
+    def __str__(self) -> str:
+        return self.task_id
+
+    @property
+    def is_source(self) -> bool:
+        return self.chroot_id is None
+
+    @property
+    def task_id(self) -> str:
+        """Copr's task id: `<build_id>` for the source task, `<build_id>-<chroot>` otherwise."""
+        if self.is_source:
+            return str(self.build_id)
+        return f"{self.build_id}-{self.chroot.name}"

@@ -1,0 +1,17 @@
+"""runserver that also starts the in-process worker when no external broker is configured."""
+
+from django.contrib.staticfiles.management.commands.runserver import Command as StaticRunserver
+
+from apps.core.embedded import start_embedded_worker, uses_embedded_broker
+
+
+class Command(StaticRunserver):
+    help = "Serve the portal; with BROKER_URL unset, also run the build worker in-process."
+
+    def inner_run(self, *args, **options):
+        # inner_run runs in the serving process (the autoreloader's child), where the
+        # worker threads must live to see the StubBroker's in-memory queues.
+        if uses_embedded_broker():
+            start_embedded_worker()
+            self.stdout.write("In-process worker running (BROKER_URL is unset).")
+        super().inner_run(*args, **options)

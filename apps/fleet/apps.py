@@ -1,0 +1,7 @@
+"""Builder pools and machines as data."""
+
+from django.apps import AppConfig
+
+
+class FleetConfig(AppConfig):
+    name = "apps.fleet"

@@ -1,0 +1,46 @@
+"""Builder pools (where builds run) and builders (machines or local slots)."""
+
+from django.db import models
+from django.utils import timezone
+
+
+class PoolKind(models.TextChoices):
+    LOCAL = "local", "local sandboxes on the worker host"
+    SSH = "ssh", "static hosts over SSH"
+    VM = "vm", "disposable virtual machines"
+    COMMAND = "command", "operator new/delete commands"
+
+
+class BuilderPool(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=10, choices=PoolKind.choices, default=PoolKind.LOCAL)
+    arches = models.JSONField(default=list, help_text='Arches served, e.g. ["x86_64"].')
+    enabled = models.BooleanField(default=True)
+    max_builders = models.PositiveIntegerField(default=1)
+    config = models.JSONField(
+        default=dict, blank=True, help_text="Kind-specific: hosts, image, new/delete commands."
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BuilderState(models.TextChoices):
+    READY = "ready"
+    DRAINING = "draining", "draining (finishes its builds, takes no new ones)"
+    DOWN = "down"
+
+
+class Builder(models.Model):
+    pool = models.ForeignKey(BuilderPool, on_delete=models.CASCADE, related_name="builders")
+    name = models.CharField(max_length=100, unique=True)
+    hostname = models.CharField(max_length=200, blank=True)
+    arches = models.JSONField(default=list)
+    slots = models.PositiveIntegerField(default=1)
+    state = models.CharField(
+        max_length=10, choices=BuilderState.choices, default=BuilderState.READY, db_index=True
+    )
+    last_seen_on = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name

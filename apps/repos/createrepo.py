@@ -1,0 +1,125 @@
+"""Repository metadata for one chroot directory of the results tree, built with createrepo_c."""
+
+import fcntl
+import gzip
+import os
+import subprocess
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+LOCK_FILE_NAME = ".createrepo.lock"
+# A chroot with tens of thousands of RPMs takes minutes on a first run; an hour means stuck.
+CREATEREPO_TIMEOUT_SECONDS = 3600
+# createrepo_c swaps repodata/ for the new one and deletes the old files at once. A client
+# that fetched the old repomd.xml just before the swap would then get 404 for the primary it
+# names, so superseded files stay (unlisted) until a later run finds them older than this.
+KEEP_OLD_METADATA_FOR = "1h"
+_REPO_NS = "{http://linux.duke.edu/metadata/repo}"
+
+
+class CreaterepoError(Exception):
+    """createrepo_c failed or the chroot directory is unusable."""
+
+    def __init__(self, message: str, stderr: str = "") -> None:
+        super().__init__(f"{message}: {stderr.strip()}" if stderr.strip() else message)
+        self.stderr = stderr
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What one createrepo_c run did: seconds it took and packages now in the repository."""
+
+    duration: float
+    package_count: int
+
+
+def regenerate_repository(chroot_dir: Path) -> RunInfo:
+    """Rebuild repodata/ of a chroot dir (results/<owner>/<project>/<chroot>/), like copr-repo.
+
+    Every RPM below the directory is listed, src.rpm included as Copr does (dnf ignores
+    source arches). Callers coalesce requests; this function only makes sure two processes
+    that still meet on one directory run one after the other. `duration` excludes the time
+    spent waiting for that lock.
+    """
+    chroot_dir = Path(chroot_dir)
+    if not chroot_dir.is_dir():
+        raise CreaterepoError(f"chroot directory {chroot_dir} does not exist")
+    lock_fd = os.open(chroot_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        started = time.monotonic()
+        _run_createrepo(_createrepo_command(chroot_dir))
+        duration = time.monotonic() - started
+    finally:
+        os.close(lock_fd)
+    return RunInfo(duration=duration, package_count=count_packages(chroot_dir))
+
+
+def count_packages(chroot_dir: Path) -> int:
+    """Return how many packages repodata/ of a chroot dir lists (from the primary header)."""
+    repomd_path = Path(chroot_dir) / "repodata" / "repomd.xml"
+    # The metadata was written by createrepo_c on this host, not received from outside.
+    repomd = ElementTree.parse(repomd_path)  # noqa: S314
+    for data in repomd.getroot().iter(f"{_REPO_NS}data"):
+        if data.get("type") == "primary":
+            location = data.find(f"{_REPO_NS}location")
+            if location is not None:
+                return _primary_package_count(Path(chroot_dir) / location.get("href", ""))
+    raise CreaterepoError(f"{repomd_path} lists no primary metadata")
+
+
+def _createrepo_command(chroot_dir: Path) -> list[str]:
+    command = [
+        "createrepo_c",
+        str(chroot_dir),
+        # dnf reads the XML; the sqlite files would only double the work (Copr does the same).
+        "--no-database",
+        "--general-compress-type=gz",
+        # A leftover .repodata/ from a killed run would otherwise block the directory forever;
+        # the flock held by the caller is the real lock.
+        "--ignore-lock",
+    ]
+    if (chroot_dir / "repodata" / "repomd.xml").is_file():
+        # --update reuses entries whose file size and mtime are unchanged. Copr adds
+        # --skip-stat, which trusts the file name alone; a re-signed RPM (fork, key change) or
+        # a rebuild into the same build dir keeps its name, so the repo would advertise the
+        # old checksum and dnf would reject the download.
+        command += ["--update", f"--retain-old-md-by-age={KEEP_OLD_METADATA_FOR}"]
+    comps = chroot_dir / "comps.xml"
+    if comps.is_file():
+        command += ["--groupfile", str(comps)]
+    return command
+
+
+def _run_createrepo(command: list[str]) -> None:
+    try:
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=CREATEREPO_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        # TimeoutExpired carries bytes even when the run was in text mode.
+        stderr = error.stderr
+        if isinstance(stderr, bytes):
+            stderr = stderr.decode(errors="replace")
+        raise CreaterepoError("createrepo_c timed out", stderr or "") from error
+    except FileNotFoundError as error:
+        raise CreaterepoError("createrepo_c is not installed") from error
+    if completed.returncode != 0:
+        raise CreaterepoError(
+            f"createrepo_c failed (exit {completed.returncode})",
+            completed.stderr or completed.stdout,
+        )
+
+
+def _primary_package_count(primary_path: Path) -> int:
+    with gzip.open(primary_path) as primary:
+        # The count is an attribute of the root element; stop before reading the packages.
+        for _event, element in ElementTree.iterparse(primary, events=("start",)):  # noqa: S314
+            return int(element.get("packages", "0"))
+    raise CreaterepoError(f"{primary_path} is empty")

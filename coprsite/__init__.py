@@ -1,0 +1,1 @@
+"""coprsite: an RPM build service in the spirit of Fedora Copr."""
