@@ -64,6 +64,21 @@ UPLOADS_ROOT = Path(env("UPLOADS_ROOT", str(VAR_DIR / "uploads")))
 WORKSPACES_ROOT = Path(env("WORKSPACES_ROOT", str(VAR_DIR / "workspaces")))
 SIGN_DOMAIN = env("SIGN_DOMAIN", "coprsite.local")
 API_TOKEN_DAYS = int(env("API_TOKEN_DAYS", "180"))
+# Builds (Copr's limits): seconds, default and maximum per build.
+DEFAULT_BUILD_TIMEOUT = int(env("DEFAULT_BUILD_TIMEOUT", "18000"))
+MAX_BUILD_TIMEOUT = int(env("MAX_BUILD_TIMEOUT", "108000"))
+SOURCE_TASK_TIMEOUT = int(env("SOURCE_TASK_TIMEOUT", "3600"))
+MAX_SRPM_BYTES = int(env("MAX_SRPM_BYTES", str(512 * 1024 * 1024)))
+# Slots of the local builder pool (concurrent builds on the worker host). Default: CPUs.
+LOCAL_BUILDER_SLOTS = int(env("LOCAL_BUILDER_SLOTS", str(os.cpu_count() or 1)))
+# A running task whose worker has not reported for this long is treated as lost.
+TASK_LEASE_SECONDS = int(env("TASK_LEASE_SECONDS", "120"))
+MAX_TASK_ATTEMPTS = int(env("MAX_TASK_ATTEMPTS", "2"))
+# How often each worker process nudges the reconcile and scheduling actors.
+RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
+# Check at submit time that a source URL answers, so a typo is a 400, not a failed build.
+SUBMIT_CHECK_URLS = env_bool("SUBMIT_CHECK_URLS", True)
+
 LOCAL_PASSWORD_LOGIN = env_bool("LOCAL_PASSWORD_LOGIN", True)
 
 INSTALLED_APPS = [
@@ -166,6 +181,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Retries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
+        "apps.core.ticker.ReconcileTicker",
     ],
 }
 DRAMATIQ_AUTODISCOVER_MODULES = ["actors"]

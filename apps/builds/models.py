@@ -83,6 +83,9 @@ class Build(models.Model):
     is_background = models.BooleanField(default=False)
     isolation = models.CharField(max_length=20, default="unchanged")
     bootstrap = models.CharField(max_length=20, default="unchanged")
+    requested_chroots = models.JSONField(
+        default=list, blank=True, help_text="Chroot names chosen at submit time."
+    )
     batch = models.ForeignKey(
         Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds"
     )
@@ -144,6 +147,9 @@ class BuildTask(models.Model):
     ended_on = models.DateTimeField(null=True, blank=True)
     result_dir = models.CharField(max_length=300, blank=True)
     built_packages = models.JSONField(default=list, blank=True)
+    result_files = models.JSONField(default=list, blank=True)
+    # Set when the task's signed RPMs wait for the repository run that publishes them.
+    publish_serial = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["build_id", "chroot__name"]

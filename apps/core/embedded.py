@@ -6,19 +6,25 @@ import threading
 import dramatiq
 from django.conf import settings
 
+from apps.core.ticker import start_reconcile_ticker
+
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _worker: dramatiq.Worker | None = None
 
 
-def start_embedded_worker(*, threads: int = 4) -> dramatiq.Worker:
+def start_embedded_worker() -> dramatiq.Worker:
     """Start (once per process) a worker consuming the configured broker in this process."""
     global _worker
     with _lock:
         if _worker is None:
             broker = dramatiq.get_broker()
+            # Each running build holds a thread for its whole duration; the extra threads keep
+            # scheduling, publishing and reconciling going while every slot is busy.
+            threads = settings.LOCAL_BUILDER_SLOTS + 4
             _worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=100)
             _worker.start()
+            start_reconcile_ticker()
             logger.info("embedded worker started on %s", type(broker).__name__)
         return _worker
 

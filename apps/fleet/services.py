@@ -1,6 +1,10 @@
 """Every write to the fleet: builder pools and builders."""
 
-from apps.fleet.models import Builder, BuilderState
+import platform
+
+from django.conf import settings
+
+from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
 
 
 def builder_drain(*, builder_ids: list[int]) -> int:
@@ -10,3 +14,29 @@ def builder_drain(*, builder_ids: list[int]) -> int:
 
 def builder_resume(*, builder_ids: list[int]) -> int:
     return Builder.objects.filter(pk__in=builder_ids).update(state=BuilderState.READY)
+
+
+def local_pool_ensure() -> Builder:
+    """The local pool and its one builder: this host's arch, LOCAL_BUILDER_SLOTS slots.
+
+    Created on first use so a single machine builds out of the box; operators change
+    slots, arches or state in the console afterwards.
+    """
+    pool, _ = BuilderPool.objects.get_or_create(
+        name="local",
+        defaults={"kind": PoolKind.LOCAL, "arches": [host_arch()], "max_builders": 1},
+    )
+    builder, _ = Builder.objects.get_or_create(
+        name=f"local-{platform.node() or 'host'}",
+        defaults={
+            "pool": pool,
+            "hostname": platform.node(),
+            "arches": pool.arches,
+            "slots": settings.LOCAL_BUILDER_SLOTS,
+        },
+    )
+    return builder
+
+
+def host_arch() -> str:
+    return platform.machine() or "x86_64"

@@ -1,0 +1,28 @@
+"""Dramatiq actors for builds: thin, take ids, harmless when run twice."""
+
+import dramatiq
+from django.conf import settings
+
+from apps.builds import execution, scheduler, services
+
+# A build may run up to MAX_BUILD_TIMEOUT; the runner enforces that itself, so the actor's
+# limit is only a backstop above it.
+RUN_TASK_LIMIT_MS = (settings.MAX_BUILD_TIMEOUT + 3600) * 1000
+
+
+@dramatiq.actor(queue_name="builds", max_retries=0, time_limit=60_000)
+def schedule_tasks() -> None:
+    """Hand pending tasks to free builder slots."""
+    scheduler.schedule_pending_tasks()
+
+
+@dramatiq.actor(queue_name="builds", max_retries=0, time_limit=RUN_TASK_LIMIT_MS)
+def run_task(task_id: int) -> None:
+    """Run one claimed task; build failures are the user's and are never retried."""
+    execution.task_run(task_id=task_id)
+
+
+@dramatiq.actor(queue_name="default", max_retries=0, time_limit=120_000)
+def reconcile() -> None:
+    """Requeue tasks of dead workers and re-nudge work that waits too long."""
+    services.tasks_reconcile()

@@ -1,0 +1,127 @@
+"""Run one claimed task on the local builder: job spec in, results and state out."""
+
+import logging
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from apps.builds import services
+from apps.builds.models import Build, BuildTask, State
+from apps.builds.sources import discard_upload, upload_dir
+from apps.core.paths import project_results_dir
+from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
+from builders.runner import run_job
+
+logger = logging.getLogger(__name__)
+POLL_DATABASE_SECONDS = 3  # how often a running task checks for cancel and reports liveness
+
+
+def task_run(*, task_id: int) -> None:
+    """Run a task that the scheduler put in `starting`; a duplicate message does nothing."""
+    task = BuildTask.objects.select_related("build__project", "chroot").filter(pk=task_id).first()
+    if task is None or not services.task_transition(
+        task_id,
+        [State.STARTING],
+        State.RUNNING,
+        started_on=timezone.now(),
+        heartbeat_on=timezone.now(),
+    ):
+        return
+    services.build_refresh_state(build_id=task.build_id)
+    result_dir = task_result_dir(task)
+    result_dir.mkdir(parents=True, exist_ok=True)
+    backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")
+    try:
+        result = run_job(job_spec(task, result_dir), should_cancel=cancel_watch(task))
+    except Exception as error:  # a bug or a broken host must not leave the task running
+        logger.exception("task %s crashed", task.task_id)
+        result = JobResult(state=State.FAILED, failure_reason=f"internal error: {error}")
+    close_old_connections()
+    backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
+    task.refresh_from_db()
+    if task.is_source:
+        services.source_task_finish(task=task, result=result, result_dir=result_dir)
+        discard_upload(task.build_id)
+    else:
+        rpm_task_finish(task=task, result=result, result_dir=result_dir)
+
+
+def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:
+    if result.state != State.SUCCEEDED:
+        services.task_end(task=task, state=result.state, reason=result.failure_reason)
+        return
+    from apps.repos.services import task_publish
+
+    BuildTask.objects.filter(pk=task.pk).update(
+        built_packages=result.packages, result_files=result.files
+    )
+    task.refresh_from_db()
+    task_publish(task=task)
+
+
+def task_result_dir(task: BuildTask) -> Path:
+    build = task.build
+    return project_results_dir(build.project.ownername, build.project_dirname) / task.result_dir
+
+
+def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
+    build = task.build
+    common = {
+        "task_id": task.task_id,
+        "build_id": build.pk,
+        "owner": build.project.ownername,
+        "project": build.project.name,
+        "result_dir": str(result_dir),
+    }
+    if task.is_source:
+        return JobSpec(
+            **common,
+            kind=KIND_SRPM,
+            source=source_for_job(build),
+            enable_net=True,  # downloading the source needs the network; building does not
+            timeout=settings.SOURCE_TASK_TIMEOUT,
+            max_download_bytes=settings.MAX_SRPM_BYTES,
+        )
+    return JobSpec(
+        **common,
+        kind=KIND_RPM,
+        source={"srpm_path": str(Path(settings.RESULTS_ROOT) / build.srpm_url)},
+        chroot=task.chroot.name,
+        arch=task.chroot.arch,
+        macros=dict(task.chroot.macros),
+        enable_net=build.enable_net,
+        timeout=build.timeout,
+        mock_config=task.chroot.mock_config or None,
+    )
+
+
+def source_for_job(build: Build) -> dict:
+    if build.source_type == "upload":
+        return {"type": "upload", "path": str(upload_dir(build.pk) / build.source_json["pkg"])}
+    return {"type": "link", "url": build.source_json["url"]}
+
+
+def cancel_watch(task: BuildTask):
+    """The runner's cancel poll: also the task's heartbeat, at most every few seconds."""
+    last_check = 0.0
+    canceled = False
+
+    def should_cancel() -> bool:
+        nonlocal last_check, canceled
+        if time.monotonic() - last_check >= POLL_DATABASE_SECONDS:
+            last_check = time.monotonic()
+            BuildTask.objects.filter(pk=task.pk).update(heartbeat_on=timezone.now())
+            canceled = Build.objects.filter(pk=task.build_id, canceled=True).exists()
+        return canceled
+
+    return should_cancel
+
+
+def backend_log(result_dir: Path, message: str) -> None:
+    """What the service did with the task, for operators and curious packagers."""
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    with open(result_dir / "backend.log", "a") as log:
+        log.write(f"[{stamp}] {message}\n")

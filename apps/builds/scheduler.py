@@ -1,0 +1,106 @@
+"""Hand pending tasks to free builder slots: source tasks first, then normal, then background
+builds, with fair share between owners inside each priority."""
+
+import logging
+from collections import Counter
+
+from django.db import transaction
+from django.db.models import Exists, Min, OuterRef, Q
+from django.utils import timezone
+
+from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Batch, BuildTask, Priority, State
+from apps.core.queue import send_on_commit
+from apps.fleet.models import Builder, BuilderState
+from apps.fleet.services import local_pool_ensure
+
+logger = logging.getLogger(__name__)
+
+
+def schedule_pending_tasks() -> list[int]:
+    """Assign as many pending tasks as there are free slots; returns the assigned task ids."""
+    local_pool_ensure()
+    assigned: list[int] = []
+    with transaction.atomic():
+        # Locking the builder rows serializes schedulers, so no slot is handed out twice.
+        builders = list(
+            Builder.objects.select_for_update()
+            .filter(state=BuilderState.READY, pool__enabled=True, pool__kind="local")
+            .order_by("pk")
+        )
+        active = Counter(
+            BuildTask.objects.filter(
+                state__in=list(ACTIVE_STATES), publish_serial__isnull=True
+            ).values_list("builder_id", flat=True)
+        )
+        per_owner = Counter(
+            BuildTask.objects.filter(
+                state__in=list(ACTIVE_STATES), publish_serial__isnull=True
+            ).values_list("owner_key", flat=True)
+        )
+        for builder in builders:
+            while active[builder.pk] < builder.slots:
+                task_id = next_task_for(builder, per_owner)
+                if task_id is None:
+                    break
+                active[builder.pk] += 1
+                assigned.append(task_id)
+        note_unserved_arches(builders)
+        for task_id in assigned:
+            from apps.builds.actors import run_task
+
+            send_on_commit(run_task, task_id)
+    if assigned:
+        logger.info("scheduled tasks %s", assigned)
+    return assigned
+
+
+def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
+    """Claim the best task this builder can run, or None when there is none."""
+    queue = runnable_tasks(builder.arches)
+    for priority in Priority.values:
+        heads = {
+            row["owner_key"]: row["first"]
+            for row in queue.filter(priority=priority)
+            .values("owner_key")
+            .annotate(first=Min("id"))
+            .order_by()
+        }
+        # Fair share: the owner with the fewest running tasks goes first, then the oldest.
+        for owner in sorted(heads, key=lambda owner: (per_owner[owner], heads[owner])):
+            if claim(heads[owner], builder):
+                per_owner[owner] += 1
+                return heads[owner]
+    return None
+
+
+def runnable_tasks(arches: list[str]):
+    blocked_batch = Batch.objects.filter(pk=OuterRef("build__batch_id")).filter(
+        blocked_by__isnull=False,
+        blocked_by__builds__state__in=[s for s in State.values if s not in FINAL_STATES],
+    )
+    return BuildTask.objects.filter(
+        Q(chroot__isnull=True) | Q(chroot__arch__in=arches),
+        state=State.PENDING,
+    ).exclude(Exists(blocked_batch))
+
+
+def claim(task_id: int, builder: Builder) -> bool:
+    return (
+        BuildTask.objects.filter(pk=task_id, state=State.PENDING).update(
+            state=State.STARTING,
+            builder=builder,
+            heartbeat_on=timezone.now(),
+            state_reason="",
+        )
+        == 1
+    )
+
+
+def note_unserved_arches(builders: list[Builder]) -> None:
+    """Tell waiting tasks why they wait when no builder serves their arch."""
+    served = {arch for builder in builders for arch in builder.arches}
+    BuildTask.objects.filter(state=State.PENDING, chroot__isnull=False).exclude(
+        chroot__arch__in=served
+    ).filter(state_reason="").update(
+        state_reason="waiting: no builder pool serves this architecture"
+    )

@@ -1,0 +1,362 @@
+"""Every write to builds and their tasks: submit, source results, cancel, delete, recovery."""
+
+import fnmatch
+import logging
+import shutil
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from apps.builds import sources
+from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Build, BuildTask, Priority, State
+from apps.builds.states import derive_build_state
+from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.core.queue import send_on_commit
+from apps.packages.models import Package
+from apps.projects.models import Chroot, Project
+from apps.projects.permissions import can_build_in, can_edit
+from builders.protocol import JobResult
+from builders.srpm import NotAnSrpm, read_srpm_header
+
+logger = logging.getLogger(__name__)
+CANCELED_BY_USER = "canceled by the user"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Copr's common build options."""
+
+    chroots: list[str] | None = None  # names or fnmatch patterns; None: all active chroots
+    exclude_chroots: list[str] = field(default_factory=list)
+    enable_net: bool | None = None  # None: the project's setting
+    timeout: int | None = None
+    background: bool = False
+    project_dirname: str | None = None
+
+
+def task_transition(task_id: int, from_states, to_state: str, **fields) -> bool:
+    """Compare-and-set a task's state; True only for the caller that made the change."""
+    changed = BuildTask.objects.filter(pk=task_id, state__in=list(from_states)).update(
+        state=to_state, **fields
+    )
+    return changed == 1
+
+
+# --- submit -------------------------------------------------------------------------------
+
+
+def build_submit(
+    *,
+    user,
+    project: Project,
+    source_type: str,
+    source_json: dict,
+    upload: UploadedFile | None = None,
+    options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
+) -> Build:
+    """Check and record a build, store its upload, and queue its source task.
+
+    Everything a person can get wrong is checked before any row is written, so a bad
+    request creates nothing.
+    """
+    if not can_build_in(user, project):
+        raise PermissionDenied(
+            f"User '{user.username if user.is_authenticated else 'anonymous'}' is not allowed "
+            f"to build in the project {project.full_name}."
+        )
+    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
+    timeout = checked_timeout(options.timeout)
+    dirname = checked_dirname(project, options.project_dirname)
+    if upload is not None:
+        sources.check_uploaded_srpm(upload)
+    else:
+        sources.check_source(source_type, source_json)
+
+    with transaction.atomic():
+        build = Build.objects.create(
+            project=project,
+            project_dirname=dirname,
+            submitter=user,
+            source_type=source_type,
+            source_json=source_json,
+            enable_net=project.enable_net if options.enable_net is None else options.enable_net,
+            repos=list(project.additional_repos),
+            timeout=timeout,
+            is_background=options.background,
+            requested_chroots=[chroot.name for chroot in chroots],
+            state=State.PENDING,
+        )
+        if upload is not None:
+            build.source_json = sources.store_upload(build.pk, upload)
+            build.save(update_fields=["source_json"])
+        BuildTask.objects.create(
+            build=build,
+            chroot=None,
+            state=State.PENDING,
+            priority=Priority.SOURCE,
+            owner_key=project.ownername,
+            result_dir=f"srpm-builds/{build.pk:08d}",
+        )
+        send_scheduler_nudge()
+    logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
+    return build
+
+
+def select_chroots(project: Project, patterns: list[str] | None, excludes: list[str]):
+    """The project's active chroots chosen by name or fnmatch pattern, minus exclusions."""
+    enabled = list(
+        Chroot.objects.filter(project_chroots__project=project, is_active=True).order_by("name")
+    )
+    if patterns:
+        chosen = []
+        for pattern in patterns:
+            matches = [c for c in enabled if fnmatch.fnmatch(c.name, pattern)]
+            if not matches:
+                raise ServiceError(unknown_chroot_message(project, pattern, enabled))
+            chosen += [c for c in matches if c not in chosen]
+    else:
+        chosen = enabled
+    chosen = [c for c in chosen if not any(fnmatch.fnmatch(c.name, x) for x in excludes)]
+    if not chosen:
+        raise ServiceError(
+            f"No chroot to build in: the project {project.full_name} has no active chroot "
+            "matching the request. Enable a chroot in the project settings first."
+        )
+    return chosen
+
+
+def unknown_chroot_message(project: Project, pattern: str, enabled: list[Chroot]) -> str:
+    if not Chroot.objects.filter(name=pattern).exists() and "*" not in pattern:
+        return f"Chroot {pattern} does not exist."
+    available = ", ".join(c.name for c in enabled) or "none"
+    return (
+        f"Chroot {pattern} is not enabled in the project {project.full_name} "
+        f"(enabled: {available})."
+    )
+
+
+def checked_timeout(timeout: int | None) -> int:
+    if timeout is None:
+        return settings.DEFAULT_BUILD_TIMEOUT
+    if not 0 < timeout <= settings.MAX_BUILD_TIMEOUT:
+        raise ServiceError(
+            f"timeout must be between 1 and {settings.MAX_BUILD_TIMEOUT} seconds, not {timeout}."
+        )
+    return timeout
+
+
+def checked_dirname(project: Project, dirname: str | None) -> str:
+    """Copr's project_dirname: `<project>` or `<project>:custom:<x>` / `<project>:pr:<n>`."""
+    if not dirname or dirname == project.name:
+        return project.name
+    name, _, suffix = dirname.partition(":")
+    kind, _, value = suffix.partition(":")
+    if name != project.name or kind not in ("custom", "pr") or not value.isalnum():
+        raise ServiceError(
+            f"Invalid project_dirname '{dirname}': use '{project.name}', "
+            f"'{project.name}:custom:<alphanumeric>' or '{project.name}:pr:<number>'."
+        )
+    return dirname
+
+
+def send_scheduler_nudge() -> None:
+    from apps.builds.actors import schedule_tasks
+
+    send_on_commit(schedule_tasks)
+
+
+# --- results of the source task -----------------------------------------------------------
+
+
+def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:
+    """Record the SRPM and create one RPM task per chosen chroot, or fail the build."""
+    if result.state != State.SUCCEEDED:
+        task_end(task=task, state=result.state, reason=result.failure_reason)
+        return
+    srpm_path = result_dir / result.srpm["filename"]
+    try:
+        # Read the header ourselves: the builder's word is not trusted.
+        header = read_srpm_header(srpm_path)
+    except NotAnSrpm as error:
+        task_end(task=task, state=State.FAILED, reason=f"not a source RPM: {error}")
+        return
+    build = task.build
+    with transaction.atomic():
+        if not task_transition(task.pk, [State.RUNNING], State.SUCCEEDED, ended_on=timezone.now()):
+            return
+        package, _ = Package.objects.get_or_create(project=build.project, name=header["name"])
+        Build.objects.filter(pk=build.pk).update(
+            package=package,
+            package_name=header["name"],
+            package_version=evr_text(header),
+            srpm_url=f"{build.project.ownername}/{build.project_dirname}/"
+            f"{task.result_dir}/{srpm_path.name}",
+        )
+        chroot_tasks_create(build=build, header=header)
+        build_refresh_state(build_id=build.pk)
+        send_scheduler_nudge()
+
+
+def evr_text(header: dict) -> str:
+    epoch = f"{header['epoch']}:" if header.get("epoch") else ""
+    return f"{epoch}{header['version']}-{header['release']}"
+
+
+def chroot_tasks_create(*, build: Build, header: dict) -> None:
+    chroots = Chroot.objects.filter(name__in=build.requested_chroots)
+    priority = Priority.BACKGROUND if build.is_background else Priority.NORMAL
+    for chroot in chroots:
+        reason = arch_exclusion_reason(chroot.arch, header)
+        BuildTask.objects.create(
+            build=build,
+            chroot=chroot,
+            state=State.SKIPPED if reason else State.PENDING,
+            state_reason=reason,
+            priority=priority,
+            owner_key=build.project.ownername,
+            result_dir=f"{chroot.name}/{build.pk:08d}-{header['name']}",
+            ended_on=timezone.now() if reason else None,
+        )
+
+
+def arch_exclusion_reason(arch: str, header: dict) -> str:
+    exclusive = header.get("exclusivearch") or []
+    excluded = header.get("excludearch") or []
+    if exclusive and arch not in exclusive and "noarch" not in exclusive:
+        return f"skipped because of ExclusiveArch: {' '.join(exclusive)}"
+    if arch in excluded:
+        return f"skipped because of ExcludeArch: {' '.join(excluded)}"
+    return ""
+
+
+# --- ending tasks, deriving build state ----------------------------------------------------
+
+
+def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
+    """Move a task that has not finished yet to a final state."""
+    with transaction.atomic():
+        ended = task_transition(
+            task.pk,
+            [s for s in State.values if s not in FINAL_STATES],
+            state,
+            state_reason=reason,
+            ended_on=timezone.now(),
+        )
+        if ended:
+            build_refresh_state(build_id=task.build_id)
+            send_scheduler_nudge()
+    return ended
+
+
+def build_refresh_state(*, build_id: int) -> None:
+    """Store the build's state and times derived from its tasks."""
+    build = Build.objects.get(pk=build_id)
+    tasks = list(BuildTask.objects.filter(build_id=build_id))
+    source = next((t for t in tasks if t.is_source), None)
+    chroot_tasks = [t for t in tasks if not t.is_source]
+    state = derive_build_state(
+        canceled=build.canceled,
+        source_state=source.state if source else None,
+        chroot_states=[t.state for t in chroot_tasks],
+    )
+    started = [t.started_on for t in tasks if t.started_on]
+    all_ended = all(t.state in FINAL_STATES for t in tasks)
+    ended = [t.ended_on for t in tasks if t.ended_on]
+    Build.objects.filter(pk=build_id).update(
+        state=state,
+        started_on=min(started) if started else None,
+        ended_on=max(ended) if all_ended and ended else None,
+        built_packages=[
+            {"name": p["name"], "version": p["version"]}
+            for t in chroot_tasks
+            if t.state == State.SUCCEEDED
+            for p in t.built_packages
+            if p.get("arch") != "src"
+        ],
+    )
+
+
+# --- cancel and delete --------------------------------------------------------------------
+
+
+def build_cancel(*, user, build: Build) -> Build:
+    """Cancel a build: queued tasks end now; running ones are stopped by their worker."""
+    if not can_build_in(user, build.project):
+        raise PermissionDenied(f"You are not allowed to cancel build {build.pk}.")
+    with transaction.atomic():
+        build = Build.objects.select_for_update().get(pk=build.pk)
+        if build.state in FINAL_STATES:
+            raise Conflict(f"Cannot cancel build {build.pk}: it has already {build.state}.")
+        Build.objects.filter(pk=build.pk).update(canceled=True)
+        BuildTask.objects.filter(
+            build=build, state__in=[State.WAITING, State.PENDING, State.STARTING]
+        ).update(state=State.CANCELED, state_reason=CANCELED_BY_USER, ended_on=timezone.now())
+        build_refresh_state(build_id=build.pk)
+    build.refresh_from_db()
+    return build
+
+
+def build_delete(*, user, build: Build) -> None:
+    """Delete a finished build, its results, and its RPMs from the repositories."""
+    if not can_edit(user, build.project):
+        raise PermissionDenied(f"You are not allowed to delete build {build.pk}.")
+    if build.state not in FINAL_STATES:
+        raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
+    from apps.repos.services import repositories_request_publish
+
+    project_dir = Path(settings.RESULTS_ROOT) / build.project.ownername / build.project_dirname
+    tasks = list(build.tasks.select_related("chroot"))
+    with transaction.atomic():
+        build.delete()
+        repositories_request_publish(
+            project=build.project,
+            project_dirname=build.project_dirname,
+            chroots=[t.chroot for t in tasks if t.chroot and t.result_files],
+        )
+    for task in tasks:
+        if task.result_dir:
+            shutil.rmtree(project_dir / task.result_dir, ignore_errors=True)
+
+
+# --- recovery -----------------------------------------------------------------------------
+
+
+def tasks_reconcile() -> dict:
+    """Return tasks of dead workers to the queue, and re-nudge work that waits too long."""
+    lease = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
+    lost = BuildTask.objects.filter(
+        state__in=list(ACTIVE_STATES), heartbeat_on__lt=lease, publish_serial__isnull=True
+    ).values_list("pk", "attempt", "build_id")
+    requeued = failed = 0
+    for task_id, attempt, build_id in lost:
+        if attempt + 1 < settings.MAX_TASK_ATTEMPTS:
+            requeued += task_transition(
+                task_id,
+                ACTIVE_STATES,
+                State.PENDING,
+                attempt=attempt + 1,
+                builder=None,
+                state_reason="builder lost (its worker stopped reporting); queued again",
+            )
+        else:
+            failed += task_transition(
+                task_id,
+                ACTIVE_STATES,
+                State.FAILED,
+                ended_on=timezone.now(),
+                state_reason=f"builder lost: its worker stopped reporting, "
+                f"{attempt + 1} attempt(s) made",
+            )
+        build_refresh_state(build_id=build_id)
+    from apps.repos.services import repositories_reconcile
+
+    stale_repos = repositories_reconcile()
+    from apps.builds.actors import schedule_tasks
+
+    schedule_tasks.send()
+    return {"requeued": requeued, "failed": failed, "repositories": stale_repos}

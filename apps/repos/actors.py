@@ -1,0 +1,25 @@
+"""Dramatiq actors for repositories and signing keys."""
+
+import dramatiq
+
+from apps.projects.models import Project
+from apps.repos import services
+from apps.repos.models import Repository
+
+# createrepo_c on a large chroot takes minutes; an hour means it is stuck.
+REGENERATE_LIMIT_MS = 3600 * 1000
+
+
+@dramatiq.actor(queue_name="repos", max_retries=3, time_limit=REGENERATE_LIMIT_MS)
+def regenerate_repository(repository_id: int) -> None:
+    """Bring one chroot repository up to date (coalesced; see services)."""
+    if Repository.objects.filter(pk=repository_id).exists():
+        services.repository_regenerate(repository_id=repository_id)
+
+
+@dramatiq.actor(queue_name="sign", max_retries=3, time_limit=300_000)
+def generate_project_key(project_id: int) -> None:
+    """Make a new project's signing key (RSA 4096 takes seconds: never on the request path)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        services.project_key_ensure(project=project)

@@ -1,0 +1,260 @@
+"""Every write to published repositories: signing keys, signing RPMs, createrepo runs."""
+
+import logging
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.builds.models import BuildTask, State
+from apps.core.paths import chroot_results_dir, project_results_dir
+from apps.core.queue import send_on_commit
+from apps.projects.models import Chroot, Project
+from apps.repos import createrepo, gpg
+from apps.repos.models import KeyState, Repository, SigningKey
+
+logger = logging.getLogger(__name__)
+# A createrepo run holds its repository this long at most; a crashed run frees it then.
+REPOSITORY_LOCK_SECONDS = 3600
+
+
+# --- signing keys -------------------------------------------------------------------------
+
+
+def project_key_request(*, project: Project) -> None:
+    """Ask for the project's key to be made off the request path (it takes seconds)."""
+    from apps.repos.actors import generate_project_key
+
+    SigningKey.objects.get_or_create(project=project)
+    send_on_commit(generate_project_key, project.pk)
+
+
+def project_key_ensure(*, project: Project) -> SigningKey:
+    """Make (or find) the project's key and publish its public part as pubkey.gpg."""
+    info = gpg.generate_project_key(
+        keys_root=Path(settings.KEYS_ROOT),
+        owner=project.ownername,
+        project=project.name,
+        sign_domain=settings.SIGN_DOMAIN,
+    )
+    key, _ = SigningKey.objects.update_or_create(
+        project=project,
+        defaults={
+            "state": KeyState.READY,
+            "fingerprint": info.fingerprint,
+            "uid": f"{info.uid_name} <{info.uid_email}>",
+            "public_key": info.public_key,
+            "error": "",
+        },
+    )
+    pubkey = project_results_dir(project.ownername, project.name) / "pubkey.gpg"
+    pubkey.parent.mkdir(parents=True, exist_ok=True)
+    pubkey.write_text(info.public_key)
+    return key
+
+
+# --- publishing a task's RPMs -------------------------------------------------------------
+
+
+def task_publish(*, task: BuildTask) -> None:
+    """Sign a finished task's RPMs and ask for its repository to be regenerated.
+
+    The task stays `running` until a createrepo run that started after the signing has
+    finished: only then can dnf install what it built.
+    """
+    build = task.build
+    project = build.project
+    result_dir = project_results_dir(project.ownername, build.project_dirname) / task.result_dir
+    try:
+        project_key_ensure(project=project)
+        gpg.sign_rpms(
+            keys_root=Path(settings.KEYS_ROOT),
+            owner=project.ownername,
+            project=project.name,
+            rpm_paths=[result_dir / name for name in task.result_files],
+        )
+    except gpg.SigningError as error:
+        from apps.builds.services import task_end
+
+        remove_result_rpms(result_dir, task.result_files)
+        task_end(task=task, state=State.FAILED, reason=f"signing failed: {error}")
+        return
+    with transaction.atomic():
+        repository = repository_for(project, build.project_dirname, task.chroot)
+        serial = repository_bump(repository)
+        BuildTask.objects.filter(pk=task.pk).update(publish_serial=serial)
+
+
+def remove_result_rpms(result_dir: Path, names: list[str]) -> None:
+    for name in names:
+        (result_dir / name).unlink(missing_ok=True)
+
+
+def repository_for(project: Project, project_dirname: str, chroot: Chroot) -> Repository:
+    repository, _ = Repository.objects.get_or_create(
+        project=project, project_dirname=project_dirname, chroot=chroot
+    )
+    return repository
+
+
+def repository_bump(repository: Repository) -> int:
+    """Record that the repository must be regenerated; returns the serial to wait for."""
+    Repository.objects.filter(pk=repository.pk).update(requested_serial=F("requested_serial") + 1)
+    repository.refresh_from_db(fields=["requested_serial"])
+    from apps.repos.actors import regenerate_repository
+
+    send_on_commit(regenerate_repository, repository.pk)
+    return repository.requested_serial
+
+
+def repositories_request_publish(
+    *, project: Project, project_dirname: str, chroots: list[Chroot]
+) -> None:
+    """Regenerate the given chroot repositories (after a delete, or on request)."""
+    for chroot in {c.pk: c for c in chroots}.values():
+        repository_bump(repository_for(project, project_dirname, chroot))
+
+
+# --- createrepo runs, serialized per repository and coalesced -----------------------------
+
+
+def repository_regenerate(*, repository_id: int) -> int:
+    """Run createrepo_c until the repository has caught up with every request; returns runs.
+
+    Only one process works on a repository at a time (a lease in its row). Requests that
+    arrive during a run are picked up by the same process in its next loop, so many builds
+    finishing together cause few runs.
+    """
+    runs = 0
+    while repository_lock(repository_id):
+        try:
+            repository = Repository.objects.select_related("project", "chroot").get(
+                pk=repository_id
+            )
+            if not repository.is_current:
+                repository_run(repository)
+                runs += 1
+        finally:
+            Repository.objects.filter(pk=repository_id).update(locked_until=None)
+        # Checked after releasing: a request that came in meanwhile either is seen here or
+        # finds the lease free and starts its own run.
+        if Repository.objects.get(pk=repository_id).is_current:
+            break
+    return runs
+
+
+def repository_lock(repository_id: int) -> bool:
+    now = timezone.now()
+    return (
+        Repository.objects.filter(pk=repository_id)
+        .exclude(locked_until__gt=now)
+        .update(locked_until=now + timedelta(seconds=REPOSITORY_LOCK_SECONDS))
+        == 1
+    )
+
+
+def repository_run(repository: Repository) -> None:
+    serial = repository.requested_serial
+    project = repository.project
+    directory = chroot_results_dir(
+        project.ownername, repository.project_dirname, repository.chroot.name
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    drop_canceled_tasks(repository)
+    try:
+        info = createrepo.regenerate_repository(directory, pkglist=published_files(repository))
+    except createrepo.CreaterepoError as error:
+        logger.error("createrepo failed for %s: %s", directory, error)
+        tasks_fail_publishing(repository, serial, str(error))
+        Repository.objects.filter(pk=repository.pk).update(
+            published_serial=serial, last_error=str(error)
+        )
+        return
+    with transaction.atomic():
+        Repository.objects.filter(pk=repository.pk).update(
+            published_serial=serial,
+            runs=F("runs") + 1,
+            last_run_on=timezone.now(),
+            last_run_seconds=info.duration,
+            package_count=info.package_count,
+            last_error="",
+        )
+        tasks_mark_published(repository, serial)
+
+
+def tasks_fail_publishing(repository: Repository, serial: int, error: str) -> None:
+    """A repository that cannot be regenerated must not keep its builds running forever."""
+    from apps.builds.services import task_end
+
+    for task in tasks_waiting_for(repository, serial):
+        BuildTask.objects.filter(pk=task.pk).update(publish_serial=None)
+        task_end(task=task, state=State.FAILED, reason=f"publishing failed: {error}")
+
+
+def repository_tasks(repository: Repository):
+    return BuildTask.objects.filter(
+        build__project=repository.project,
+        build__project_dirname=repository.project_dirname,
+        chroot=repository.chroot,
+    )
+
+
+def published_files(repository: Repository) -> list[str]:
+    """RPMs the repository lists: succeeded tasks and signed ones waiting for this run."""
+    rows = (
+        repository_tasks(repository)
+        .filter(state__in=[State.SUCCEEDED, State.RUNNING, State.FORKED])
+        .exclude(state=State.RUNNING, publish_serial__isnull=True)
+    )
+    files = []
+    for task in rows.only("result_dir", "result_files", "chroot_id"):
+        subdir = task.result_dir.split("/", 1)[1]  # result_dir is "<chroot>/<build dir>"
+        files += [f"{subdir}/{name}" for name in task.result_files]
+    return files
+
+
+def drop_canceled_tasks(repository: Repository) -> None:
+    """A build canceled while its RPMs waited for publishing publishes nothing."""
+    from apps.builds.services import task_end
+
+    waiting = repository_tasks(repository).filter(
+        state=State.RUNNING, publish_serial__isnull=False, build__canceled=True
+    )
+    project = repository.project
+    for task in waiting:
+        result_dir = project_results_dir(project.ownername, repository.project_dirname)
+        remove_result_rpms(result_dir / task.result_dir, task.result_files)
+        BuildTask.objects.filter(pk=task.pk).update(result_files=[], publish_serial=None)
+        task_end(task=task, state=State.CANCELED, reason="canceled by the user")
+
+
+def tasks_mark_published(repository: Repository, serial: int) -> None:
+    from apps.builds.services import task_end
+
+    for task in tasks_waiting_for(repository, serial):
+        task_end(task=task, state=State.SUCCEEDED)
+
+
+def tasks_waiting_for(repository: Repository, serial: int):
+    return repository_tasks(repository).filter(state=State.RUNNING, publish_serial__lte=serial)
+
+
+def repositories_reconcile() -> int:
+    """Re-nudge repositories behind their requests whose lease is free; returns how many."""
+    from apps.repos.actors import regenerate_repository
+
+    behind = Repository.objects.filter(requested_serial__gt=F("published_serial")).exclude(
+        locked_until__gt=timezone.now()
+    )
+    ids = list(behind.values_list("pk", flat=True))
+    for repository_id in ids:
+        regenerate_repository.send(repository_id)
+    return len(ids)
+
+
+def project_results_remove(*, project: Project) -> None:
+    shutil.rmtree(project_results_dir(project.ownername, project.name), ignore_errors=True)

@@ -1,0 +1,100 @@
+"""Scheduling: priorities, fair share between owners, arch matching, slot limits."""
+
+import pytest
+from django.test import override_settings
+
+from apps.builds.models import BuildTask, Priority, State
+from apps.builds.scheduler import schedule_pending_tasks
+from apps.fleet.models import Builder
+from apps.fleet.services import local_pool_ensure
+from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
+
+pytestmark = pytest.mark.django_db
+
+
+def pending_task(
+    project, *, priority=Priority.NORMAL, chroot_name="fedora-43-x86_64", source=False
+):
+    build = BuildFactory(project=project, state=State.PENDING)
+    return BuildTaskFactory(
+        build=build,
+        chroot=None if source else chroot(chroot_name),
+        state=State.PENDING,
+        priority=Priority.SOURCE if source else priority,
+        owner_key=project.ownername,
+    )
+
+
+def set_slots(count: int) -> Builder:
+    builder = local_pool_ensure()
+    Builder.objects.filter(pk=builder.pk).update(slots=count, arches=["x86_64"])
+    return builder
+
+
+def test_slots_limit_assignments():
+    set_slots(2)
+    project = ProjectFactory()
+    tasks = [pending_task(project) for _ in range(5)]
+    assigned = schedule_pending_tasks()
+    assert assigned == [tasks[0].pk, tasks[1].pk]
+    assert BuildTask.objects.filter(state=State.STARTING).count() == 2
+    assert schedule_pending_tasks() == []  # no free slot until one finishes
+
+
+def test_source_then_normal_then_background():
+    set_slots(1)
+    project = ProjectFactory()
+    background = pending_task(project, priority=Priority.BACKGROUND)
+    normal = pending_task(project)
+    source = pending_task(project, source=True)
+    order = []
+    for _ in range(3):
+        order += schedule_pending_tasks()
+        BuildTask.objects.filter(state=State.STARTING).update(state=State.SUCCEEDED)
+    assert order == [source.pk, normal.pk, background.pk]
+
+
+def test_fair_share_between_owners():
+    set_slots(2)
+    busy, newcomer = ProjectFactory(), ProjectFactory()
+    for _ in range(50):
+        pending_task(busy)
+    late = pending_task(newcomer)
+    assigned = schedule_pending_tasks()
+    assert late.pk in assigned, "the second owner's one build must not wait for 50 others"
+
+
+def test_running_owner_yields_to_idle_owner():
+    set_slots(2)
+    busy, idle = ProjectFactory(), ProjectFactory()
+    first = pending_task(busy)
+    assert schedule_pending_tasks() == [first.pk]
+    more_busy = [pending_task(busy) for _ in range(3)]
+    idle_task = pending_task(idle)
+    assert schedule_pending_tasks() == [idle_task.pk]
+    assert all(
+        t.state == State.PENDING for t in BuildTask.objects.filter(pk__in=[t.pk for t in more_busy])
+    )
+
+
+def test_unserved_arch_waits_with_reason():
+    set_slots(2)
+    project = ProjectFactory(chroot_names=["fedora-43-aarch64"])
+    task = pending_task(project, chroot_name="fedora-43-aarch64")
+    assert schedule_pending_tasks() == []
+    task.refresh_from_db()
+    assert task.state == State.PENDING
+    assert "no builder pool serves this architecture" in task.state_reason
+
+
+def test_drained_builder_takes_nothing():
+    builder = set_slots(2)
+    Builder.objects.filter(pk=builder.pk).update(state="draining")
+    pending_task(ProjectFactory())
+    assert schedule_pending_tasks() == []
+
+
+@override_settings(LOCAL_BUILDER_SLOTS=3)
+def test_local_pool_created_with_configured_slots():
+    builder = local_pool_ensure()
+    assert builder.slots == 3 and builder.pool.kind == "local"
