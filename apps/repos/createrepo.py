@@ -4,8 +4,11 @@ import fcntl
 import gzip
 import os
 import subprocess
+import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +38,15 @@ class RunInfo:
     package_count: int
 
 
-def regenerate_repository(chroot_dir: Path) -> RunInfo:
+def regenerate_repository(chroot_dir: Path, *, pkglist: list[str] | None = None) -> RunInfo:
     """Rebuild repodata/ of a chroot dir (results/<owner>/<project>/<chroot>/), like copr-repo.
 
-    Every RPM below the directory is listed, src.rpm included as Copr does (dnf ignores
-    source arches). Callers coalesce requests; this function only makes sure two processes
-    that still meet on one directory run one after the other. `duration` excludes the time
-    spent waiting for that lock.
+    Without `pkglist` every RPM below the directory is listed; with it, only those paths
+    (relative to the directory, e.g. "00000042-hello/hello-1-1.noarch.rpm"), so RPMs of
+    builds not yet signed or published stay out; an empty list gives an empty repository.
+    src.rpm files are listed as Copr does (dnf ignores source arches). Callers coalesce
+    requests; this function only makes sure two processes that still meet on one directory
+    run one after the other. `duration` excludes the time spent waiting for that lock.
     """
     chroot_dir = Path(chroot_dir)
     if not chroot_dir.is_dir():
@@ -50,7 +55,13 @@ def regenerate_repository(chroot_dir: Path) -> RunInfo:
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         started = time.monotonic()
-        _run_createrepo(_createrepo_command(chroot_dir))
+        # Built under the lock: whether repodata/ exists decides --update.
+        command = _createrepo_command(chroot_dir)
+        if pkglist is None:
+            _run_createrepo(command)
+        else:
+            with _pkglist_file(pkglist) as pkglist_path:
+                _run_createrepo([*command, "--pkglist", pkglist_path])
         duration = time.monotonic() - started
     finally:
         os.close(lock_fd)
@@ -78,7 +89,7 @@ def _createrepo_command(chroot_dir: Path) -> list[str]:
         "--no-database",
         "--general-compress-type=gz",
         # A leftover .repodata/ from a killed run would otherwise block the directory forever;
-        # the flock held by the caller is the real lock.
+        # the flock taken in regenerate_repository is the real lock.
         "--ignore-lock",
     ]
     if (chroot_dir / "repodata" / "repomd.xml").is_file():
@@ -91,6 +102,19 @@ def _createrepo_command(chroot_dir: Path) -> list[str]:
     if comps.is_file():
         command += ["--groupfile", str(comps)]
     return command
+
+
+@contextmanager
+def _pkglist_file(pkglist: list[str]) -> Iterator[str]:
+    # createrepo_c reads one path per line, relative to the repository directory; the file
+    # lives outside the published tree so HTTP clients never see it.
+    for entry in pkglist:
+        if "\n" in entry or entry.startswith("/"):
+            raise ValueError(f"invalid pkglist entry: {entry!r}")
+    with tempfile.NamedTemporaryFile("w", prefix="coprsite-pkglist-", suffix=".txt") as listing:
+        listing.write("".join(f"{entry}\n" for entry in pkglist))
+        listing.flush()
+        yield listing.name
 
 
 def _run_createrepo(command: list[str]) -> None:

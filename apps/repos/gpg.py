@@ -72,12 +72,14 @@ def gnupg_home(*, keys_root: Path, owner: str, project: str) -> Path:
 
 
 def generate_project_key(*, keys_root: Path, owner: str, project: str, sign_domain: str) -> KeyInfo:
-    """Create the project's RSA 4096 signing key, or return the existing one.
+    """Create the project's RSA 4096 signing key, or return the existing one unchanged.
 
-    Safe to call from several processes at once: the per-project lock makes the second caller
-    wait and then find the first caller's key. Generation measured on the development box
-    (2 vCPU, gnupg 2.2.40): 0.6-1.5 s per key, because gpg-agent draws from the kernel's
-    non-blocking CSPRNG; budget a few seconds on slower hosts.
+    An existing key is returned as it is, even if `sign_domain` has changed since. Safe to
+    call from several processes at once: the per-project lock makes the second caller wait
+    and then find the first caller's key. Measured on the development box (2 vCPU, gnupg
+    2.2.40, 10 keys): 0.9-3.7 s per key, median 2.2 s; the spread is the random prime
+    search, not entropy starvation (gpg-agent uses the non-blocking kernel CSPRNG).
+    Signing afterwards takes about 0.1 s per rpmsign call.
     """
     name_real, name_email = key_identity(owner=owner, project=project, sign_domain=sign_domain)
     home = gnupg_home(keys_root=keys_root, owner=owner, project=project)
