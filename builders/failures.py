@@ -1,0 +1,111 @@
+"""Why a job stopped, as one line a person can act on, and how to read it from tool output."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+# Long enough for a compiler message with its file and line, short enough for a table cell.
+REASON_LIMIT = 200
+
+_BAD_EXIT = re.compile(r"^error: Bad exit status from \S+ \((%\w+)\)")
+_STAGE_START = re.compile(r"^Executing\((%\w+)\):")
+_MISSING_DEPENDENCY = re.compile(r"^\s+(.+?) is needed by \S+$")
+_ERROR_WORD = re.compile(r"\b(error|fatal|failed|cannot|No such file|not found)\b", re.IGNORECASE)
+
+
+class BuildFailure(Exception):
+    """The job failed; `reason` is the one-line failure reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BuildCanceled(Exception):
+    """The job was stopped on request; `reason` says so."""
+
+    def __init__(self, reason: str = "canceled by the user") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def shorten(text: str, limit: int = REASON_LIMIT) -> str:
+    """Collapse whitespace to one line and cut it to `limit` characters."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    return line[: limit - 1].rstrip() + "…"
+
+
+def _is_noise(line: str) -> bool:
+    # `+ cmd` lines are the shell's xtrace; they show what ran, not what went wrong.
+    stripped = line.strip()
+    return not stripped or stripped.startswith("+ ") or stripped.startswith("warning:")
+
+
+def _stage_lines(lines: Sequence[str], error_index: int, stage: str) -> list[str]:
+    """Lines printed by the failing stage: from its `Executing(...)` line to the error."""
+    start = 0
+    for index in range(error_index - 1, -1, -1):
+        match = _STAGE_START.match(lines[index])
+        if match and match.group(1) == stage:
+            start = index + 1
+            break
+    return [line for line in lines[start:error_index] if not _is_noise(line)]
+
+
+def _meaningful(stage_lines: list[str]) -> str:
+    """The first error-looking lines of a stage, else its last lines."""
+    errors = [line.strip() for line in stage_lines if _ERROR_WORD.search(line)]
+    chosen = errors[:2] if errors else [line.strip() for line in stage_lines[-2:]]
+    return "; ".join(chosen)
+
+
+def _missing_dependencies(lines: Sequence[str]) -> list[str]:
+    """The entries of rpmbuild's "Failed build dependencies" list, if it printed one."""
+    try:
+        start = lines.index("error: Failed build dependencies:")
+    except ValueError:
+        return []
+    missing = []
+    for line in lines[start + 1 :]:
+        match = _MISSING_DEPENDENCY.match(line)
+        if not match:
+            break
+        missing.append(match.group(1))
+    return missing
+
+
+def reason_from_rpmbuild(lines: Sequence[str], exit_code: int) -> str:
+    """Turn rpmbuild's output (most recent lines) into a failure reason."""
+    missing = _missing_dependencies(lines)
+    if missing:
+        return shorten("missing build dependencies: " + ", ".join(missing))
+    for index in range(len(lines) - 1, -1, -1):
+        match = _BAD_EXIT.match(lines[index])
+        if match:
+            stage = match.group(1)
+            detail = _meaningful(_stage_lines(lines, index, stage))
+            return shorten(f"{stage} failed: {detail or 'the script exited with an error'}")
+    error_lines = [line.strip() for line in lines if line.startswith("error: ")]
+    if error_lines:
+        # rpmbuild prints each problem once as it happens and again in a summary; the
+        # first one is the cause, the later ones are usually its consequences.
+        detail = error_lines[0].removeprefix("error: ")
+        follow = _following_lines(lines, error_lines[0])
+        return shorten(f"rpmbuild failed (exit {exit_code}): {detail}{follow}")
+    tail = [line.strip() for line in lines if line.strip()]
+    last = tail[-1] if tail else "no output"
+    return shorten(f"rpmbuild failed (exit {exit_code}): {last}")
+
+
+def _following_lines(lines: Sequence[str], error_line: str) -> str:
+    """Indented lines right after an error (the file list of 'unpackaged files' and such)."""
+    index = [line.strip() for line in lines].index(error_line)
+    details = []
+    for line in lines[index + 1 : index + 4]:
+        if not line.startswith((" ", "\t")) or not line.strip():
+            break
+        details.append(line.strip())
+    return (" " + " ".join(details)) if details else ""

@@ -1,0 +1,55 @@
+"""builder-live.log: the build output, written and flushed line by line while the job runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import TracebackType
+
+LOG_NAME = "builder-live.log"
+
+# A build that prints without end must not fill the results disk; Copr's biggest real logs
+# stay well below this.
+LOG_LIMIT_BYTES = 256 * 1024 * 1024
+
+
+class LiveLog:
+    """Append-only log the portal may read (and serve) at any moment."""
+
+    def __init__(self, path: Path, limit: int = LOG_LIMIT_BYTES) -> None:
+        self.path = path
+        self.limit = limit
+        self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
+        self._written = 0
+        self._truncated = False
+
+    def write(self, data: bytes) -> None:
+        """Append raw output bytes, keeping at most `limit` bytes in total."""
+        if self._truncated:
+            return
+        room = self.limit - self._written
+        if len(data) > room:
+            data = data[:room] + b"\n[coprsite] log truncated: more than %d bytes\n" % self.limit
+            self._truncated = True
+        self._file.write(data)
+        self._written += len(data)
+
+    def info(self, message: str) -> None:
+        """Append one line from the runner itself."""
+        self.write(f"INFO: {message}\n".encode())
+
+    def close(self) -> None:
+        """Close the file; the bytes are already on disk (unbuffered writes)."""
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+    def __enter__(self) -> LiveLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
