@@ -1,0 +1,185 @@
+"""Rebuild an SRPM into RPMs: rpmbuild inside the sandbox, or mock when the builder has it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Sequence
+
+from builders.failures import BuildFailure, reason_from_rpmbuild, shorten
+from builders.livelog import LiveLog
+from builders.protocol import JobSpec
+from builders.results import list_directories, list_files
+from builders.sandbox import BUILD_DIR, Watchdog, Workspace, run_sandboxed, run_streamed
+
+RPMBUILD_DIR = "rpmbuild"
+# Where the builder's RPM database (if it has one) appears, read-only, in the sandbox.
+SANDBOX_RPMDB = "/var/lib/rpm"
+MOCK_RESULTS_DIR = "mock-results"
+_MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOST_QUERY_TIMEOUT_SECONDS = 120
+
+# A path of a built package, relative to the workspace root.
+OutputPath = tuple[str, ...]
+
+
+def host_arch() -> str:
+    """The RPM arch this machine builds natively (x86_64, aarch64, ...)."""
+    return platform.machine()
+
+
+def check_arch(arch: str | None) -> None:
+    """Fail early when the task asks for an arch this builder cannot produce honestly."""
+    if arch is None or arch in ("noarch", host_arch()):
+        return
+    # rpmbuild --target would happily label host binaries as another arch.
+    raise BuildFailure(f"this builder cannot build {arch} packages: it runs on {host_arch()}")
+
+
+def job_macros(spec: JobSpec) -> dict[str, str]:
+    """Copr's per-build macros, overridable by the chroot's own (`spec.macros`)."""
+    macros = {
+        "copr_username": spec.owner,
+        "copr_projectname": spec.project,
+        "buildtag": f".copr{spec.build_id}",
+        "vendor": f"coprsite {spec.owner}/{spec.project}",
+        **spec.macros,
+    }
+    for name, value in macros.items():
+        # A newline would let a value define further macros behind the portal's back.
+        if not _MACRO_NAME.match(name) or "\n" in value or "\r" in value:
+            raise BuildFailure(shorten(f"invalid macro in the job: {name!r}"))
+    return macros
+
+
+def define_args(macros: dict[str, str]) -> list[str]:
+    """`--define "name value"` arguments for rpmbuild and mock."""
+    args: list[str] = []
+    for name, value in macros.items():
+        args += ["--define", f"{name} {value}"]
+    return args
+
+
+def _host_env() -> dict[str, str]:
+    # HOME matters: rpm on Debian keeps its database in ~/.rpmdb.
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/")}
+
+
+def _query_host(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        env=_host_env(),
+        timeout=_HOST_QUERY_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+
+def host_rpmdb() -> str | None:
+    """The directory of this builder's RPM database when it lists packages, else None."""
+    evaluated = _query_host(["rpm", "--eval", "%{_dbpath}"])
+    dbpath = evaluated.stdout.strip()
+    if evaluated.returncode != 0 or not os.path.isdir(dbpath):
+        return None
+    installed = _query_host(["rpm", "-qa"])
+    return dbpath if installed.returncode == 0 and installed.stdout.strip() else None
+
+
+def rebuild_command(
+    srpm_name: str, macros: dict[str, str], *, arch: str | None, check_deps: bool
+) -> list[str]:
+    """The rpmbuild command line run inside the sandbox."""
+    # -ra writes the rebuilt src.rpm too (with the chroot's %dist), as mock --rebuild does.
+    command = ["rpmbuild", "-ra"]
+    if check_deps:
+        command += ["--define", f"_dbpath {SANDBOX_RPMDB}"]
+    else:
+        command.append("--nodeps")
+    if arch and arch != "noarch":
+        command += ["--target", arch]
+    command += ["--define", f"_topdir {BUILD_DIR}/{RPMBUILD_DIR}"]
+    return command + define_args(macros) + [f"{BUILD_DIR}/{srpm_name}"]
+
+
+def _built_packages(workspace: Workspace) -> list[OutputPath]:
+    top = ("build", RPMBUILD_DIR)
+    found = list_files(workspace.root, (*top, "SRPMS"), ".rpm")
+    for arch in list_directories(workspace.root, (*top, "RPMS")):
+        found += list_files(workspace.root, (*top, "RPMS", arch), ".rpm")
+    return found
+
+
+def rpmbuild_rebuild(
+    spec: JobSpec,
+    workspace: Workspace,
+    srpm_name: str,
+    build_requires: Sequence[str],
+    *,
+    log: LiveLog,
+    watchdog: Watchdog,
+) -> list[OutputPath]:
+    """Run `rpmbuild -ra` on the SRPM in the workspace; return the packages it wrote."""
+    required = ", ".join(build_requires) or "(none)"
+    dbpath = host_rpmdb()
+    if dbpath is None:
+        log.info(
+            "BuildRequires were NOT checked: this builder has no RPM database "
+            f"(host buildroot). Required: {required}"
+        )
+        binds: list[tuple[str, str]] = []
+    else:
+        # rpmbuild itself checks them (versions and rich dependencies included) against
+        # the host database, mounted read-only; `rpm -q --whatprovides` ignores versions.
+        log.info(f"BuildRequires are checked against the RPM database {dbpath}: {required}")
+        binds = [(dbpath, SANDBOX_RPMDB)]
+    command = rebuild_command(
+        srpm_name, job_macros(spec), arch=spec.arch, check_deps=dbpath is not None
+    )
+    log.info("Running: " + shlex.join(command))
+    outcome = run_sandboxed(
+        command,
+        workspace,
+        network=spec.enable_net,
+        log=log,
+        watchdog=watchdog,
+        read_only_binds=binds,
+    )
+    if outcome.exit_code != 0:
+        raise BuildFailure(reason_from_rpmbuild(outcome.lines, outcome.exit_code))
+    return _built_packages(workspace)
+
+
+def mock_available(spec: JobSpec) -> bool:
+    """Whether this job names a mock config and this builder has mock."""
+    return bool(spec.mock_config) and shutil.which("mock") is not None
+
+
+def mock_rebuild(
+    spec: JobSpec, workspace: Workspace, srpm_name: str, *, log: LiveLog, watchdog: Watchdog
+) -> list[OutputPath]:
+    """Run `mock -r <config> --rebuild`; return the packages it wrote.
+
+    Not covered by the tests: this Debian host has no mock. mock isolates the build itself
+    (its own chroot and systemd-nspawn, run by a user of the mock group), so it is not
+    wrapped in bubblewrap.
+    """
+    assert spec.mock_config is not None
+    results = workspace.root / MOCK_RESULTS_DIR
+    results.mkdir(exist_ok=True)
+    command = ["mock", "-r", spec.mock_config, "--rebuild", str(workspace.build_dir / srpm_name)]
+    command += ["--resultdir", str(results), *define_args(job_macros(spec))]
+    if spec.enable_net:
+        command.append("--enable-network")
+    log.info("Running: " + shlex.join(command))
+    outcome = run_streamed(command, log=log, watchdog=watchdog)
+    if outcome.exit_code != 0:
+        # mock keeps rpmbuild's output in build.log, its own in the streamed output.
+        build_log = results / "build.log"
+        lines = build_log.read_text(errors="replace").splitlines() if build_log.exists() else []
+        raise BuildFailure(reason_from_rpmbuild(lines or outcome.lines, outcome.exit_code))
+    return list_files(workspace.root, (MOCK_RESULTS_DIR,), ".rpm")

@@ -1,0 +1,256 @@
+"""Run one job (source task or RPM task) and leave its results as Copr lays them out."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from builders.failures import BuildCanceled, BuildFailure, shorten
+from builders.fetch import DOWNLOAD_NAME, download
+from builders.livelog import LOG_NAME, LiveLog
+from builders.protocol import (
+    KIND_RPM,
+    KIND_SRPM,
+    STATE_CANCELED,
+    STATE_FAILED,
+    STATE_SUCCEEDED,
+    JobResult,
+    JobSpec,
+)
+from builders.results import (
+    RESULTS_JSON,
+    SUCCESS_FILE,
+    UnsafeOutput,
+    clear_previous_attempt,
+    copy_out,
+    mark_success,
+    publish,
+    safe_file_name,
+    write_json,
+)
+from builders.rpmbuild import (
+    OutputPath,
+    check_arch,
+    mock_available,
+    mock_rebuild,
+    rpmbuild_rebuild,
+)
+from builders.sandbox import Watchdog, Workspace
+from builders.srpm import BadRpm, NotAnSrpm, read_rpm_nevra, read_srpm_header, srpm_build_requires
+
+
+def _never() -> bool:
+    return False
+
+
+def run_job(spec: JobSpec, *, should_cancel: Callable[[], bool] = _never) -> JobResult:
+    """Run `spec`, write logs and results into `spec.result_dir`, return the outcome.
+
+    Never raises for build problems: those come back as a failed result with a reason
+    (only an unusable `result_dir` itself raises OSError). RPMs reach `result_dir` only
+    when everything succeeded.
+    """
+    result_dir = Path(spec.result_dir)
+    result_dir.mkdir(parents=True, exist_ok=True)
+    clear_previous_attempt(result_dir, keep=_input_paths(spec))
+    watchdog = Watchdog(should_cancel, spec.timeout)
+    with LiveLog(result_dir / LOG_NAME) as log:
+        log.info(f"Task {spec.task_id} ({spec.kind}) of {spec.owner}/{spec.project}")
+        result = _run_in_workspace(spec, result_dir, log, watchdog)
+        ending = f": {result.failure_reason}" if result.failure_reason else ""
+        log.info(f"Finished: {result.state}{ending}")
+    return result
+
+
+def _input_paths(spec: JobSpec) -> list[Path]:
+    paths = [spec.source.get("path"), spec.source.get("srpm_path")]
+    return [Path(path) for path in paths if isinstance(path, str)]
+
+
+def _run_in_workspace(
+    spec: JobSpec, result_dir: Path, log: LiveLog, watchdog: Watchdog
+) -> JobResult:
+    workspace: Workspace | None = None
+    try:
+        workspace = Workspace.create()
+        if spec.kind == KIND_SRPM:
+            return _source_task(spec, workspace, result_dir, log, watchdog)
+        if spec.kind == KIND_RPM:
+            return _rpm_task(spec, workspace, result_dir, log, watchdog)
+        raise BuildFailure(f"unknown job kind {spec.kind!r}")
+    except BuildCanceled as stop:
+        return JobResult(state=STATE_CANCELED, failure_reason=stop.reason)
+    except BuildFailure as failure:
+        return JobResult(state=STATE_FAILED, failure_reason=shorten(failure.reason))
+    except Exception as exc:  # a bug or a broken builder host; still one line for the user
+        log.write(traceback.format_exc().encode())
+        reason = shorten(f"builder error: {type(exc).__name__}: {exc}")
+        return JobResult(state=STATE_FAILED, failure_reason=reason)
+    finally:
+        if workspace is not None:
+            _remove_workspace(workspace, log)
+
+
+def _remove_workspace(workspace: Workspace, log: LiveLog) -> None:
+    try:
+        workspace.cleanup()
+    except OSError as exc:
+        # The job's outcome stands; the operator has to clean up by hand.
+        log.info(f"Could not remove the workspace {workspace.root}: {exc}")
+
+
+def _finish(result_dir: Path, staged: list[Path], results: dict[str, Any]) -> list[str]:
+    """Publish the files, results.json and `success`: all of them, or on error none."""
+    files = publish(staged, result_dir)
+    try:
+        write_json(result_dir / RESULTS_JSON, results)
+        mark_success(result_dir)
+    except BaseException:
+        for name in [*files, RESULTS_JSON, SUCCESS_FILE]:
+            (result_dir / name).unlink(missing_ok=True)
+        raise
+    return files
+
+
+def _stage_srpm(spec: JobSpec, workspace: Workspace, log: LiveLog, watchdog: Watchdog) -> Path:
+    """Bring the source task's SRPM into the (runner-only) staging directory."""
+    source_type = spec.source.get("type")
+    # Keep the user's file name for messages ("notes.txt is not an RPM file").
+    if source_type == "link":
+        original = Path(urlsplit(str(spec.source.get("url", ""))).path).name
+    else:
+        original = Path(str(spec.source.get("path", ""))).name
+    staged = workspace.staging / safe_file_name(original, "source.src.rpm")
+    if source_type == "link":
+        download(
+            spec.source["url"],
+            workspace,
+            max_bytes=spec.max_download_bytes,
+            log=log,
+            watchdog=watchdog,
+        )
+        try:
+            copy_out(workspace.root, ("build", DOWNLOAD_NAME), staged)
+        except (UnsafeOutput, FileNotFoundError) as exc:
+            raise BuildFailure(f"source download failed: no file was written ({exc})") from exc
+    elif source_type == "upload":
+        try:
+            shutil.copyfile(spec.source["path"], staged)
+        except OSError as exc:
+            raise BuildFailure(f"the uploaded file cannot be read: {exc.strerror}") from exc
+    else:
+        raise BuildFailure(f"unsupported source type {source_type!r}")
+    return staged
+
+
+def _source_task(
+    spec: JobSpec, workspace: Workspace, result_dir: Path, log: LiveLog, watchdog: Watchdog
+) -> JobResult:
+    staged = _stage_srpm(spec, workspace, log, watchdog)
+    try:
+        info = read_srpm_header(staged)
+    except NotAnSrpm as exc:
+        raise BuildFailure(f"not a source RPM: {exc}") from exc
+    # Named after its header, not after the URL: the name is then safe and predictable.
+    filename = f"{info['name']}-{info['version']}-{info['release']}.src.rpm"
+    final = staged.rename(workspace.staging / filename)
+    log.info(f"Source RPM {filename}: {_arch_tags(info)}")
+    watchdog.check()
+    files = _finish(result_dir, [final], _srpm_results_json(info))
+    srpm = {**info, "filename": filename}
+    return JobResult(state=STATE_SUCCEEDED, srpm=srpm, files=files)
+
+
+def _arch_tags(info: dict[str, Any]) -> dict[str, list[str]]:
+    return {key: info[key] for key in ("exclusivearch", "excludearch", "buildarch")}
+
+
+def _srpm_results_json(info: dict[str, Any]) -> dict[str, Any]:
+    # Copr keys the arch tags by target distribution because it re-parses the spec per
+    # target; here they come from the SRPM header once, so one entry holds for all.
+    return {
+        **{key: info[key] for key in ("name", "epoch", "version", "release")},
+        "architecture_specific_tags": {"srpm-header": _arch_tags(info)},
+    }
+
+
+def _rpm_task(
+    spec: JobSpec, workspace: Workspace, result_dir: Path, log: LiveLog, watchdog: Watchdog
+) -> JobResult:
+    source = Path(spec.source["srpm_path"])
+    try:
+        info = read_srpm_header(source)
+        build_requires = srpm_build_requires(source)
+    except NotAnSrpm as exc:
+        raise BuildFailure(f"not a source RPM: {exc}") from exc
+    log.info(f"Building {info['name']}-{info['version']}-{info['release']} for {spec.chroot}")
+    srpm_name = safe_file_name(source.name, "source.src.rpm")
+    shutil.copyfile(source, workspace.build_dir / srpm_name)
+    workspace.hand_over()
+    if mock_available(spec):
+        outputs = mock_rebuild(spec, workspace, srpm_name, log=log, watchdog=watchdog)
+    else:
+        check_arch(spec.arch)
+        outputs = rpmbuild_rebuild(
+            spec, workspace, srpm_name, build_requires, log=log, watchdog=watchdog
+        )
+    staged, packages = _stage_packages(workspace, outputs)
+    if not any(package["arch"] != "src" for package in packages):
+        raise BuildFailure("the build wrote no binary RPMs")
+    watchdog.check()
+    files = _finish(result_dir, staged, {"packages": packages})
+    log.info("Wrote " + ", ".join(files))
+    return JobResult(state=STATE_SUCCEEDED, packages=packages, files=files)
+
+
+def _stage_packages(
+    workspace: Workspace, outputs: list[OutputPath]
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Copy built RPMs out of the sandbox's reach and read their headers there."""
+    staged: list[Path] = []
+    packages: list[dict[str, Any]] = []
+    for parts in outputs:
+        target = workspace.staging / parts[-1]
+        try:
+            copy_out(workspace.root, parts, target)
+            packages.append(read_rpm_nevra(target))
+        except (UnsafeOutput, BadRpm) as exc:
+            raise BuildFailure(f"the build wrote an unusable package: {exc}") from exc
+        staged.append(target)
+    return staged, packages
+
+
+def _cancel_on_signals() -> Callable[[], bool]:
+    """SIGTERM / SIGINT ask the job to stop (e.g. the portal closing the SSH session)."""
+    requested = threading.Event()
+
+    def request(_signum: int, _frame: FrameType | None) -> None:
+        requested.set()
+
+    signal.signal(signal.SIGTERM, request)
+    signal.signal(signal.SIGINT, request)
+    return requested.is_set
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m builders.runner job.json`: run the job, print the result JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("job", help="job spec JSON file, or - for standard input")
+    args = parser.parse_args(argv)
+    text = sys.stdin.read() if args.job == "-" else Path(args.job).read_text()
+    result = run_job(JobSpec.from_json(text), should_cancel=_cancel_on_signals())
+    print(result.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
