@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -385,3 +386,17 @@ def test_command_line_runs_a_job_without_root(hello_srpm: Path, readable_tmp: Pa
     assert result.state == "succeeded", (result.failure_reason, completed.stderr)
     assert rpm_files(results) == ["hello-1.0-1.fc43.src.rpm", "hello-1.0-1.fc43.x86_64.rpm"]
     assert list(work.iterdir()) == []
+
+
+@pytest.mark.skipif(
+    shutil.which("mock") is None,
+    reason="mock is not installed on this builder (Debian host): the mock path is untested here",
+)
+def test_mock_config_uses_mock_when_the_builder_has_it(
+    hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    result = run_job(rpm_job(hello_srpm, mock_config="fedora-rawhide-x86_64", macros={}))
+
+    assert result.state == "succeeded", result.failure_reason
+    assert "Running: mock -r fedora-rawhide-x86_64 --rebuild" in live_log(result_dir)
+    assert any(package["arch"] == "x86_64" for package in result.packages)
