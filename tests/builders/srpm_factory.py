@@ -47,6 +47,7 @@ def write_spec(
     exclusive_arch: Sequence[str] | None = None,
     exclude_arch: Sequence[str] | None = None,
     build_arch: str | None = None,
+    auto_req_prov: bool = True,
 ) -> Path:
     """Write `<name>.spec` and hello.c into `directory`; %build must leave ./<name>."""
     tags = [f"BuildRequires: {requirement}" for requirement in build_requires]
@@ -56,6 +57,9 @@ def write_spec(
         tags.append("ExcludeArch: " + " ".join(exclude_arch))
     if build_arch:
         tags.append(f"BuildArch: {build_arch}")
+    if not auto_req_prov:
+        # No automatic libc dependency: the package installs into an empty dnf installroot.
+        tags.append("AutoReqProv: no")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "hello.c").write_text(HELLO_C)
     spec = directory / f"{name}.spec"
@@ -93,7 +97,7 @@ def make_srpm(tmp_path: Path, name: str = "hello", **spec_options: Any) -> Path:
     """Build `<name>-<version>-<release>.src.rpm` under tmp_path and return its path.
 
     Options are those of `write_spec` (version, release, epoch, build_script,
-    build_requires, exclusive_arch, exclude_arch, build_arch).
+    build_requires, exclusive_arch, exclude_arch, build_arch, auto_req_prov).
     """
     work = tmp_path / f"srpm-{name}"
     spec = write_spec(work / "src", name=name, **spec_options)

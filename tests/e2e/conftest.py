@@ -1,0 +1,56 @@
+"""End-to-end fixtures: the live server, a real in-process Dramatiq worker, real tools."""
+
+import time
+
+import dramatiq
+import pytest
+from django.db import connections
+
+from apps.accounts.services import api_token_regenerate
+from tests.factories import ProjectFactory, UserFactory
+
+
+@pytest.fixture
+def e2e_settings(settings, live_server, tmp_path):
+    """Results, keys and uploads in a fresh tree; URLs point at the live server."""
+    settings.RESULTS_ROOT = tmp_path / "results"
+    settings.KEYS_ROOT = tmp_path / "keys"
+    settings.UPLOADS_ROOT = tmp_path / "uploads"
+    settings.PUBLIC_URL = live_server.url
+    settings.RECONCILE_SECONDS = 2
+    return settings
+
+
+@pytest.fixture
+def worker(e2e_settings, transactional_db):
+    """A real Dramatiq worker on the configured broker (StubBroker, Redis or RabbitMQ)."""
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    running = dramatiq.Worker(broker, worker_threads=6, worker_timeout=100)
+    running.start()
+    yield running
+    running.stop(timeout=10_000)
+    broker.flush_all()
+    connections.close_all()
+
+
+@pytest.fixture
+def packager(transactional_db):
+    """A user with an API token and a project with fedora-43-x86_64 and fedora-43-aarch64."""
+    user = UserFactory(username="packager")
+    token = api_token_regenerate(user=user)
+    project = ProjectFactory(
+        owner_user=user, name="tools", chroot_names=["fedora-43-x86_64", "fedora-43-aarch64"]
+    )
+    return user, token, project
+
+
+def wait_for(predicate, *, timeout: float = 180, interval: float = 0.5, what: str = "condition"):
+    """Poll until `predicate()` returns a truthy value; fail the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
