@@ -21,16 +21,26 @@ def e2e_settings(settings, live_server, tmp_path):
     return settings
 
 
-@pytest.fixture
-def worker(e2e_settings, transactional_db):
-    """A real Dramatiq worker on the configured broker (StubBroker, Redis or RabbitMQ)."""
+@pytest.fixture(scope="session")
+def dramatiq_worker():
+    """One real Dramatiq worker for the session, on the configured broker (Stub, Redis, AMQP).
+
+    Started once: each Worker adds its middleware to the broker for good.
+    """
     broker = dramatiq.get_broker()
     broker.flush_all()
     running = dramatiq.Worker(broker, worker_threads=6, worker_timeout=100)
     running.start()
     yield running
     running.stop(timeout=10_000)
-    broker.flush_all()
+
+
+@pytest.fixture
+def worker(e2e_settings, transactional_db, dramatiq_worker):
+    """The worker, with a clean broker; messages of earlier tests are gone."""
+    dramatiq.get_broker().flush_all()
+    yield dramatiq_worker
+    dramatiq.get_broker().flush_all()
     connections.close_all()
 
 

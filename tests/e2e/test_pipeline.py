@@ -146,6 +146,10 @@ def test_canceled_running_build_stops_and_publishes_nothing(
         ).exists(),
         what="the RPM task to run",
     )
+    task = BuildTask.objects.get(build_id=build_id, chroot__name="fedora-43-x86_64")
+    live_log = f"{live_server.url}/results/packager/tools/{task.result_dir}/builder-live.log"
+    # The live log answers with the bytes written so far while the build runs.
+    wait_for(lambda: "sleep 600" in requests.get(live_log, timeout=10).text, what="live log")
     response = requests.patch(
         f"{live_server.url}/api/v1/builds/{build_id}",
         json={"state": "canceled"},
@@ -153,10 +157,16 @@ def test_canceled_running_build_stops_and_publishes_nothing(
         timeout=30,
     )
     assert response.status_code == 200, response.text
-    build = finished_build(build_id, timeout=30)
-    assert build.state == State.CANCELED
-    task = build.tasks.get(chroot__name="fedora-43-x86_64")
-    assert task.state == State.CANCELED
+    assert response.json()["state"] == State.CANCELED
+    # The sandbox is killed within seconds, well before `sleep 600` would end.
+    wait_for(
+        lambda: BuildTask.objects.filter(
+            build_id=build_id, chroot__name="fedora-43-x86_64", state=State.CANCELED
+        ).exists(),
+        timeout=20,
+        what="the running task to stop",
+    )
+    assert Build.objects.get(pk=build_id).state == State.CANCELED
     chroot_dir = Path(settings.RESULTS_ROOT) / "packager/tools/fedora-43-x86_64"
     assert not list(chroot_dir.rglob("*.rpm"))
     assert not subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True).stdout

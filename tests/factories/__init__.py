@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Group, User
 from apps.builds.models import Build, BuildTask, Priority, State
+from apps.projects.catalog import catalog_entries
 from apps.projects.models import Chroot, PermissionLevel, Project, ProjectChroot, ProjectPermission
 
 
@@ -27,7 +28,13 @@ class GroupFactory(factory.django.DjangoModelFactory):
 
 
 def chroot(name: str = "fedora-43-x86_64") -> Chroot:
-    """A chroot from the catalog the migrations installed."""
+    """A chroot from the catalog the migrations installed.
+
+    Transactional tests flush every table, the migrated catalog included; put it back then.
+    """
+    if not Chroot.objects.exists():
+        for entry in catalog_entries():
+            Chroot.objects.create(**entry)
     return Chroot.objects.get(name=name)
 
 
