@@ -8,4 +8,5 @@ urlpatterns = [
     path("api/v1/", include("apps.api.v1.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.core.urls")),
+    path("", include("apps.repos.urls")),
 ]
