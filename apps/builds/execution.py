@@ -55,9 +55,11 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
         return
     from apps.repos.services import task_publish
 
+    # The builder's part is done: free its slot now, signing and createrepo run elsewhere.
     BuildTask.objects.filter(pk=task.pk).update(
-        built_packages=result.packages, result_files=result.files
+        built_packages=result.packages, result_files=result.files, builder=None
     )
+    services.send_scheduler_nudge()
     task.refresh_from_db()
     task_publish(task=task)
 

@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 def schedule_pending_tasks() -> list[int]:
     """Assign as many pending tasks as there are free slots; returns the assigned task ids."""
     local_pool_ensure()
+    if not has_work_and_room():
+        # Most nudges arrive while every slot is busy; answer them without the write lock.
+        return []
     assigned: list[int] = []
     with transaction.atomic():
         # Locking the builder rows serializes schedulers, so no slot is handed out twice.
@@ -52,6 +55,18 @@ def schedule_pending_tasks() -> list[int]:
     if assigned:
         logger.info("scheduled tasks %s", assigned)
     return assigned
+
+
+def has_work_and_room() -> bool:
+    slots = sum(
+        Builder.objects.filter(
+            state=BuilderState.READY, pool__enabled=True, pool__kind="local"
+        ).values_list("slots", flat=True)
+    )
+    busy = BuildTask.objects.filter(
+        state__in=list(ACTIVE_STATES), publish_serial__isnull=True, builder__isnull=False
+    ).count()
+    return busy < slots and BuildTask.objects.filter(state=State.PENDING).exists()
 
 
 def next_task_for(builder: Builder, per_owner: Counter) -> int | None:

@@ -70,7 +70,8 @@ def task_publish(*, task: BuildTask) -> None:
     project = build.project
     result_dir = project_results_dir(project.ownername, build.project_dirname) / task.result_dir
     try:
-        project_key_ensure(project=project)
+        if not SigningKey.objects.filter(project=project, state=KeyState.READY).exists():
+            project_key_ensure(project=project)
         gpg.sign_rpms(
             keys_root=Path(settings.KEYS_ROOT),
             owner=project.ownername,

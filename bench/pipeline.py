@@ -1,0 +1,143 @@
+"""Pipeline benchmark: coprsite against the raw tools doing the same steps, in one run.
+
+Prints two ratios (targets: at most 2.0 and 1.3):
+1. submit -> installable for one trivial SRPM, divided by `rpmbuild --rebuild` + `rpmsign`
+   + `createrepo_c` run by hand;
+2. wall time for N trivial builds submitted at once, divided by (sum of raw rpmbuild times
+   / builder slots), with the number of createrepo_c runs it took.
+
+It runs the real service in this process (embedded broker and worker, a fresh SQLite
+database and results tree under a temporary directory) and submits through the service
+layer, the same function the APIs call.
+
+    .venv/bin/python bench/pipeline.py [--builds 200]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORK = Path(tempfile.mkdtemp(prefix="coprsite-bench-"))
+os.environ.update({"VAR_DIR": str(WORK / "var"), "DJANGO_SETTINGS_MODULE": "coprsite.settings"})
+for name in ("DATABASE_URL", "BROKER_URL", "RESULTS_ROOT", "KEYS_ROOT", "UPLOADS_ROOT"):
+    os.environ.pop(name, None)
+
+import django  # noqa: E402  (the environment above must be set first)
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db.models import Sum  # noqa: E402
+
+from apps.accounts.services import user_create_or_update  # noqa: E402
+from apps.builds.models import FINAL_STATES, Build  # noqa: E402
+from apps.builds.services import BuildOptions, build_submit  # noqa: E402
+from apps.core.embedded import start_embedded_worker  # noqa: E402
+from apps.projects.services import project_create  # noqa: E402
+from apps.repos import gpg  # noqa: E402
+from apps.repos.models import Repository  # noqa: E402
+from apps.repos.services import project_key_ensure  # noqa: E402
+from tests.builders.srpm_factory import make_srpm  # noqa: E402
+
+CHROOT = "fedora-43-x86_64"
+
+
+def raw_rebuild(srpm: Path, topdir: Path) -> float:
+    """`rpmbuild --rebuild` with the chroot's macros, as a packager would run it by hand."""
+    started = time.monotonic()
+    subprocess.run(
+        ["rpmbuild", "--rebuild", "--nodeps", "--define", f"_topdir {topdir}",
+         "--define", "dist .fc43", "--define", "fedora 43", str(srpm)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return time.monotonic() - started
+
+
+def raw_tools_seconds(srpm: Path) -> float:
+    """rpmbuild --rebuild, rpmsign with a project key, createrepo_c: the steps by hand."""
+    top = WORK / "raw"
+    keys = WORK / "raw-keys"
+    gpg.generate_project_key(keys_root=keys, owner="raw", project="raw", sign_domain="bench")
+    started = time.monotonic()
+    raw_rebuild(srpm, top)
+    rpms = list((top / "RPMS").rglob("*.rpm"))
+    gpg.sign_rpms(keys_root=keys, owner="raw", project="raw", rpm_paths=rpms)
+    subprocess.run(["createrepo_c", "--no-database", str(top / "RPMS")], check=True,
+                   capture_output=True)  # fmt: skip
+    return time.monotonic() - started
+
+
+def submit(user, project, srpm: Path) -> Build:
+    upload = SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm")
+    return build_submit(
+        user=user,
+        project=project,
+        source_type="upload",
+        source_json={},
+        upload=upload,
+        options=BuildOptions(chroots=[CHROOT]),
+    )
+
+
+def wait_finished(build_ids: list[int], timeout: float = 3600) -> None:
+    deadline = time.monotonic() + timeout
+    while Build.objects.filter(pk__in=build_ids).exclude(state__in=FINAL_STATES).exists():
+        if time.monotonic() > deadline:
+            sys.exit("timed out waiting for builds")
+        time.sleep(0.05)
+    failed = Build.objects.filter(pk__in=build_ids).exclude(state="succeeded").count()
+    if failed:
+        sys.exit(f"{failed} build(s) did not succeed; see {settings.RESULTS_ROOT}")
+
+
+def fresh_project(user, name: str):
+    project = project_create(user=user, ownername=user.username, name=name, chroot_names=[CHROOT])
+    project_key_ensure(project=project)  # key generation happens at creation, not per build
+    return project
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--builds", type=int, default=200)
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0)
+    start_embedded_worker()
+    user, _ = user_create_or_update(username="bench")
+    srpm = make_srpm(WORK, name="trivial")
+    slots = settings.LOCAL_BUILDER_SLOTS
+    print(f"work dir {WORK}, builder slots {slots}")
+
+    raw = raw_tools_seconds(srpm)
+    project = fresh_project(user, "single")
+    started = time.monotonic()
+    build = submit(user, project, srpm)
+    wait_finished([build.pk])
+    single = time.monotonic() - started
+    print(f"(1) submit->installable {single:.2f} s; raw tools by hand {raw:.2f} s; "
+          f"ratio {single / raw:.2f} (target <= 2.0)")  # fmt: skip
+
+    raw_builds = [raw_rebuild(srpm, WORK / f"raw-{i}") for i in range(5)]
+    mean_raw = statistics.mean(raw_builds)
+    project = fresh_project(user, "many")
+    started = time.monotonic()
+    ids = [submit(user, project, srpm).pk for _ in range(args.builds)]
+    wait_finished(ids)
+    wall = time.monotonic() - started
+    ideal = args.builds * mean_raw / slots
+    runs = Repository.objects.filter(project=project).aggregate(runs=Sum("runs"))["runs"]
+    print(f"(2) {args.builds} builds: wall {wall:.1f} s; raw rpmbuild {mean_raw:.2f} s each, "
+          f"ideal {ideal:.1f} s on {slots} slots; ratio {wall / ideal:.2f} (target <= 1.3); "
+          f"createrepo_c runs: {runs}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
