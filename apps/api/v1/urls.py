@@ -1,12 +1,35 @@
-"""/api/v1/ routes."""
+"""/api/v1/ routes; owners are `alice` or `@group`, as in Copr."""
 
-from django.urls import path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.api.v1 import views
+from apps.api.v1.schema import SCHEMA_SETTINGS
+
+PROJECT = "projects/<str:owner>/<str:name>"
+
+endpoints = [
+    path("auth-check", views.AuthCheck.as_view(), name="v1-auth-check"),
+    path("projects", views.ProjectList.as_view(), name="v1-projects"),
+    path(PROJECT, views.ProjectDetail.as_view(), name="v1-project"),
+    path(f"{PROJECT}/chroots", views.ProjectChrootList.as_view(), name="v1-project-chroots"),
+    path(f"{PROJECT}/builds", views.ProjectBuildList.as_view(), name="v1-project-builds"),
+    path("builds", views.BuildList.as_view(), name="v1-builds"),
+    path("builds/<int:build_id>", views.BuildDetail.as_view(), name="v1-build"),
+    path("builds/<int:build_id>/tasks", views.BuildTaskList.as_view(), name="v1-build-tasks"),
+    path("tasks/<int:task_id>", views.TaskDetail.as_view(), name="v1-task"),
+]
 
 urlpatterns = [
-    path("auth-check", views.auth_check, name="v1-auth-check"),
-    path("schema/", SpectacularAPIView.as_view(), name="v1-schema"),
+    *endpoints,
+    # The schema describes this API only, not the Copr-compatible one or the portal.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(
+            urlconf=[path("api/v1/", include(endpoints))], custom_settings=SCHEMA_SETTINGS
+        ),
+        name="v1-schema",
+    ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1-schema"), name="v1-docs"),
+    re_path(r"^(?P<path>.*)$", views.UnknownEndpoint.as_view()),
 ]

@@ -1,12 +1,225 @@
-"""Native API views: HTTP shapes over the services."""
+"""Native API views: HTTP shapes over the services; every write is one service call."""
 
-from rest_framework.decorators import api_view, permission_classes
-from rest_framework.permissions import IsAuthenticated
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
+from apps.api.v1 import queries
+from apps.api.v1.errors import api_exception_handler
+from apps.api.v1.serializers import (
+    BuildCreateInput,
+    BuildSerializer,
+    BuildStateInput,
+    ProjectChrootSerializer,
+    ProjectCreateInput,
+    ProjectEditInput,
+    ProjectSerializer,
+    TaskSerializer,
+)
+from apps.builds.services import build_cancel, build_delete, build_submit
+from apps.core.errors import NotFound
+from apps.projects.services import project_create, project_delete, project_edit
 
-@api_view(["GET"])
-@permission_classes([IsAuthenticated])
-def auth_check(request):
+ERROR = inline_serializer("Error", {"error": serializers.CharField()})
+# What a write may answer besides success; 400s add "fields" for invalid input.
+WRITE_ERRORS = {code: ERROR for code in (400, 401, 403, 404, 409)}
+OWNER_FILTER = OpenApiParameter(
+    "owner", OpenApiTypes.STR, description="Only projects of this owner (`alice` or `@group`)."
+)
+
+
+class Pagination(LimitOffsetPagination):
+    max_limit = 1000
+
+
+class ApiView(generics.GenericAPIView):
+    """Base of every v1 view: anonymous may read, JSON in, one error shape out."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    parser_classes = [JSONParser]
+    pagination_class = Pagination
+
+    def get_exception_handler(self):
+        return api_exception_handler
+
+    def valid_input(self, serializer_class, **kwargs) -> serializers.Serializer:
+        serializer = serializer_class(
+            data=self.request.data, context=self.get_serializer_context(), **kwargs
+        )
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+    def rendered(self, serializer_class, instance) -> dict:
+        return serializer_class(instance, context=self.get_serializer_context()).data
+
+    def created(self, serializer_class, instance) -> Response:
+        data = self.rendered(serializer_class, instance)
+        return Response(
+            data, status=status.HTTP_201_CREATED, headers={"Location": data["links"]["self"]}
+        )
+
+
+class AuthCheck(ApiView):
     """Who the credentials belong to."""
-    return Response({"id": request.user.pk, "name": request.user.username})
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "AuthCheck", {"id": serializers.IntegerField(), "name": serializers.CharField()}
+        )
+    )
+    def get(self, request):
+        return Response({"id": request.user.pk, "name": request.user.username})
+
+
+# --- projects -----------------------------------------------------------------------------
+
+
+class ProjectList(ApiView, generics.ListAPIView):
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        owner = self.request.query_params.get("owner")
+        projects = queries.projects()
+        return projects.by_ownername(owner) if owner else projects
+
+    @extend_schema(parameters=[OWNER_FILTER])
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=ProjectCreateInput, responses={201: ProjectSerializer, **WRITE_ERRORS})
+    def post(self, request):
+        data = self.valid_input(ProjectCreateInput).validated_data
+        project = project_create(user=request.user, **{"ownername": request.user.username, **data})
+        return self.created(ProjectSerializer, queries.projects().get(pk=project.pk))
+
+
+class ProjectDetail(ApiView):
+    serializer_class = ProjectSerializer
+
+    def get(self, request, owner, name):
+        project = queries.project_or_404(owner, name, queryset=queries.projects())
+        return Response(self.rendered(ProjectSerializer, project))
+
+    @extend_schema(request=ProjectEditInput, responses={200: ProjectSerializer, **WRITE_ERRORS})
+    def patch(self, request, owner, name):
+        project = queries.project_or_404(owner, name)
+        data = self.valid_input(ProjectEditInput, partial=True).validated_data
+        project_edit(user=request.user, project=project, **data)
+        return Response(self.rendered(ProjectSerializer, queries.projects().get(pk=project.pk)))
+
+    @extend_schema(responses={204: None, **WRITE_ERRORS})
+    def delete(self, request, owner, name):
+        project_delete(user=request.user, project=queries.project_or_404(owner, name))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectChrootList(ApiView, generics.ListAPIView):
+    """The chroots enabled in a project, with their per-chroot settings."""
+
+    serializer_class = ProjectChrootSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        project = queries.project_or_404(self.kwargs["owner"], self.kwargs["name"])
+        return project.project_chroots.select_related("chroot")
+
+
+# --- builds -------------------------------------------------------------------------------
+
+
+class BuildList(ApiView, generics.ListAPIView):
+    """Every build, newest first."""
+
+    serializer_class = BuildSerializer
+
+    def get_queryset(self):
+        return queries.builds()
+
+
+class ProjectBuildList(ApiView, generics.ListAPIView):
+    """A project's builds, newest first; POST submits an SRPM by URL or upload."""
+
+    serializer_class = BuildSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        project = queries.project_or_404(self.kwargs["owner"], self.kwargs["name"])
+        return queries.builds().filter(project=project)
+
+    @extend_schema(
+        request={
+            "application/json": BuildCreateInput,
+            "multipart/form-data": BuildCreateInput,
+        },
+        responses={201: BuildSerializer, **WRITE_ERRORS},
+    )
+    def post(self, request, owner, name):
+        project = queries.project_or_404(owner, name)
+        source = self.valid_input(BuildCreateInput).build_submit_arguments()
+        build = build_submit(user=request.user, project=project, **source)
+        return self.created(BuildSerializer, queries.build_or_404(build.pk))
+
+
+class BuildDetail(ApiView):
+    serializer_class = BuildSerializer
+
+    def get(self, request, build_id):
+        return Response(self.rendered(BuildSerializer, queries.build_or_404(build_id)))
+
+    @extend_schema(request=BuildStateInput, responses={200: BuildSerializer, **WRITE_ERRORS})
+    def patch(self, request, build_id):
+        build = queries.build_or_404(build_id)
+        self.valid_input(BuildStateInput)
+        build_cancel(user=request.user, build=build)
+        return Response(self.rendered(BuildSerializer, queries.build_or_404(build_id)))
+
+    @extend_schema(responses={204: None, **WRITE_ERRORS})
+    def delete(self, request, build_id):
+        build_delete(user=request.user, build=queries.build_or_404(build_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+
+class BuildTaskList(ApiView, generics.ListAPIView):
+    """A build's source task and chroot tasks."""
+
+    serializer_class = TaskSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        build = queries.build_or_404(self.kwargs["build_id"])
+        return queries.tasks().filter(build=build)
+
+
+class TaskDetail(ApiView):
+    serializer_class = TaskSerializer
+
+    def get(self, request, task_id):
+        return Response(self.rendered(TaskSerializer, queries.task_or_404(task_id)))
+
+
+# --- anything else ------------------------------------------------------------------------
+
+
+@extend_schema(exclude=True)
+class UnknownEndpoint(ApiView):
+    """A JSON 404 for paths under /api/v1/ that name no endpoint (e.g. /builds/abc)."""
+
+    permission_classes = [AllowAny]
+
+    def get(self, request, path=""):
+        raise NotFound(
+            f"There is no API endpoint at {request.path}; the API is described at "
+            f"{request.build_absolute_uri(reverse('v1-docs'))}."
+        )
+
+    post = put = patch = delete = get
