@@ -49,7 +49,7 @@ def test_wrong_credentials_get_401_with_copr_message(api_client, issued, header)
     }[header]
     response = api_client.get(AUTH_CHECK, HTTP_AUTHORIZATION=value)
     assert response.status_code == 401
-    assert "Login invalid/expired" in response.json()["detail"]
+    assert "Login invalid/expired" in response.json()["error"]
 
 
 def test_expired_token_is_refused(api_client, issued):

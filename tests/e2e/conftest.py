@@ -25,22 +25,27 @@ def e2e_settings(settings, live_server, tmp_path):
 def dramatiq_worker():
     """One real Dramatiq worker for the session, on the configured broker (Stub, Redis, AMQP).
 
-    Started once: each Worker adds its middleware to the broker for good.
+    Started once (each Worker adds its middleware to the broker for good) and paused
+    between the tests that use it, so it never takes messages meant for other tests.
     """
     broker = dramatiq.get_broker()
     broker.flush_all()
     running = dramatiq.Worker(broker, worker_threads=6, worker_timeout=100)
     running.start()
+    running.pause()
     yield running
     running.stop(timeout=10_000)
 
 
 @pytest.fixture
 def worker(e2e_settings, transactional_db, dramatiq_worker):
-    """The worker, with a clean broker; messages of earlier tests are gone."""
-    dramatiq.get_broker().flush_all()
+    """The worker, running for this test only, with a clean broker."""
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    dramatiq_worker.resume()
     yield dramatiq_worker
-    dramatiq.get_broker().flush_all()
+    dramatiq_worker.pause()
+    broker.flush_all()
     connections.close_all()
 
 
