@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 WORK = Path(tempfile.mkdtemp(prefix="coprsite-bench-"))
 os.environ.update({"VAR_DIR": str(WORK / "var"), "DJANGO_SETTINGS_MODULE": "coprsite.settings"})
-for name in ("DATABASE_URL", "BROKER_URL", "RESULTS_ROOT", "KEYS_ROOT", "UPLOADS_ROOT"):
+for name in ("RESULTS_ROOT", "KEYS_ROOT", "UPLOADS_ROOT"):
     os.environ.pop(name, None)
 
 import django  # noqa: E402  (the environment above must be set first)
