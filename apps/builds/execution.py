@@ -5,13 +5,14 @@ import threading
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from apps.builds import services
 from apps.builds.models import Build, BuildTask, State
 from apps.builds.sources import discard_upload, upload_dir
 from apps.core.paths import project_results_dir
+from apps.core.queue import send_on_commit
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.runner import run_job
 
@@ -54,15 +55,15 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
     if result.state != State.SUCCEEDED:
         services.task_end(task=task, state=result.state, reason=result.failure_reason)
         return
-    from apps.repos.services import task_publish
+    from apps.repos.actors import publish_task
 
-    # The builder's part is done: free its slot now, signing and createrepo run elsewhere.
-    BuildTask.objects.filter(pk=task.pk).update(
-        built_packages=result.packages, result_files=result.files, builder=None
-    )
-    services.send_scheduler_nudge()
-    task.refresh_from_db()
-    task_publish(task=task)
+    # The builder's part is done: free its slot now; signing runs where the keys are.
+    with transaction.atomic():
+        BuildTask.objects.filter(pk=task.pk).update(
+            built_packages=result.packages, result_files=result.files, builder=None
+        )
+        services.send_scheduler_nudge()
+        send_on_commit(publish_task, task.pk)
 
 
 def task_result_dir(task: BuildTask) -> Path:

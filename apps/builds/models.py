@@ -174,6 +174,16 @@ class BuildTask(models.Model):
         return self.chroot_id is None
 
     @property
+    def awaits_signing(self) -> bool:
+        """Built and off its builder, but not yet signed and queued for publishing."""
+        return (
+            self.state == State.RUNNING
+            and self.builder_id is None
+            and bool(self.result_files)
+            and self.publish_serial is None
+        )
+
+    @property
     def task_id(self) -> str:
         """Copr's task id: `<build_id>` for the source task, `<build_id>-<chroot>` otherwise."""
         if self.is_source:

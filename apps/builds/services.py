@@ -329,9 +329,16 @@ def build_delete(*, user, build: Build) -> None:
 def tasks_reconcile() -> dict:
     """Return tasks of dead workers to the queue, and re-nudge work that waits too long."""
     lease = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
-    lost = BuildTask.objects.filter(
+    stale = BuildTask.objects.filter(
         state__in=list(ACTIVE_STATES), heartbeat_on__lt=lease, publish_serial__isnull=True
-    ).values_list("pk", "attempt", "build_id")
+    )
+    from apps.repos.actors import publish_task
+
+    # Built but never signed (the sign message was lost): sign now instead of rebuilding.
+    unsigned = stale.filter(builder__isnull=True).exclude(result_files=[])
+    for task_id in unsigned.values_list("pk", flat=True):
+        publish_task.send(task_id)
+    lost = stale.exclude(pk__in=unsigned.values("pk")).values_list("pk", "attempt", "build_id")
     requeued = failed = 0
     for task_id, attempt, build_id in lost:
         if attempt + 1 < settings.MAX_TASK_ATTEMPTS:

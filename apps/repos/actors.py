@@ -2,6 +2,7 @@
 
 import dramatiq
 
+from apps.builds.models import BuildTask
 from apps.projects.models import Project
 from apps.repos import services
 from apps.repos.models import Repository
@@ -15,6 +16,14 @@ def regenerate_repository(repository_id: int) -> None:
     """Bring one chroot repository up to date (coalesced; see services)."""
     if Repository.objects.filter(pk=repository_id).exists():
         services.repository_regenerate(repository_id=repository_id)
+
+
+@dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)
+def publish_task(task_id: int) -> None:
+    """Sign a built task's RPMs and queue its repository (runs where KEYS_ROOT is)."""
+    task = BuildTask.objects.select_related("build__project", "chroot").filter(pk=task_id).first()
+    if task is not None and task.awaits_signing:
+        services.task_publish(task=task)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=300_000)
