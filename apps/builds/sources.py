@@ -1,8 +1,8 @@
-"""Checking and storing build sources at submit time (SRPM URL or upload)."""
+"""Checking and storing build sources at submit time: one place for every source type."""
 
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import requests
@@ -15,24 +15,186 @@ from builders.srpm import NotAnSrpm, read_srpm_header
 
 URL_CHECK_SECONDS = 10
 SRPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
+SPEC_SUFFIX = ".spec"
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_CUSTOM_SCRIPT_BYTES = 4096  # Copr's limit on the custom method's script
+SCM_TYPES = ("git", "svn")
+SCM_METHODS = ("rpkg", "tito", "tito_test", "make_srpm")
+SCM_URL_SCHEMES = ("http", "https", "git", "ssh", "svn", "svn+ssh")
+SPEC_GENERATORS = ("pyp2spec", "pyp2rpm")
+PYP2RPM_TEMPLATES = ("", "fedora", "epel7", "mageia", "pld")
 
 
 def check_source(source_type: str, source_json: dict) -> None:
-    if source_type == "link":
-        check_srpm_url(source_json.get("url", ""))
-    else:
-        raise ServiceError(f"Unsupported source type '{source_type}'.")
+    """Raise ServiceError with a message a packager understands when the source is unusable.
+
+    Used by build_submit and by the package services, so a package can only store a
+    source that a build would accept.
+    """
+    checker = SOURCE_CHECKERS.get(source_type)
+    if checker is None:
+        known = ", ".join(sorted(SOURCE_CHECKERS))
+        raise ServiceError(f"Unsupported source type '{source_type}' (use one of: {known}).")
+    if not isinstance(source_json, dict):
+        raise ServiceError("The source settings must be a JSON object.")
+    checker(source_json)
+
+
+def check_link(source_json: dict) -> None:
+    check_srpm_url(text_field(source_json, "url", required=True))
 
 
 def check_srpm_url(url: str) -> None:
-    """An http(s) URL that answers; the builder downloads it later inside a sandbox."""
+    """An http(s) URL of an SRPM or spec that answers; the builder downloads it later."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ServiceError(f"The source URL must be an http:// or https:// URL, not '{url}'.")
-    if not parts.path.endswith(SRPM_SUFFIXES):
-        raise ServiceError(f"The source URL must point to a .src.rpm file: '{url}'.")
+    if not parts.path.endswith((*SRPM_SUFFIXES, SPEC_SUFFIX)):
+        raise ServiceError(f"The source URL must point to a .src.rpm or .spec file: '{url}'.")
     if settings.SUBMIT_CHECK_URLS:
         probe_url(url)
+
+
+def check_upload(source_json: dict) -> None:
+    raise ServiceError("An upload source needs the file itself: submit it as an upload.")
+
+
+def check_scm(source_json: dict) -> None:
+    scm_type = text_field(source_json, "type") or "git"
+    if scm_type not in SCM_TYPES:
+        raise ServiceError(f"SCM type must be one of {', '.join(SCM_TYPES)}, not '{scm_type}'.")
+    check_clone_url(text_field(source_json, "clone_url", required=True))
+    committish = text_field(source_json, "committish")
+    if committish.startswith("-") or any(c.isspace() for c in committish):
+        raise ServiceError(f"Invalid committish '{committish}'.")
+    relative_path(source_json, "subdirectory")
+    relative_path(source_json, "spec")
+    method = text_field(source_json, "srpm_build_method") or "rpkg"
+    if method not in SCM_METHODS:
+        raise ServiceError(
+            f"srpm_build_method must be one of {', '.join(SCM_METHODS)}, not '{method}'."
+        )
+
+
+def check_clone_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in SCM_URL_SCHEMES or not parts.hostname:
+        raise ServiceError(
+            f"clone_url must be a remote repository URL "
+            f"({', '.join(SCM_URL_SCHEMES)}), not '{url}'."
+        )
+
+
+def check_pypi(source_json: dict) -> None:
+    name = text_field(source_json, "pypi_package_name", required=True)
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise ServiceError(f"Invalid PyPI package name '{name}'.")
+    version = text_field(source_json, "pypi_package_version")
+    if version and not all(c.isalnum() or c in "-_.+!" for c in version):
+        raise ServiceError(f"Invalid PyPI package version '{version}'.")
+    generator = text_field(source_json, "spec_generator") or "pyp2spec"
+    if generator not in SPEC_GENERATORS:
+        raise ServiceError(
+            f"spec_generator must be one of {', '.join(SPEC_GENERATORS)}, not '{generator}'."
+        )
+    template = text_field(source_json, "spec_template")
+    if template not in PYP2RPM_TEMPLATES:
+        raise ServiceError(f"Unknown spec_template '{template}'.")
+    versions = source_json.get("python_versions") or []
+    if not isinstance(versions, list) or not all(
+        isinstance(v, str | int) and str(v).replace(".", "").isdigit() for v in versions
+    ):
+        raise ServiceError('python_versions must be a list of versions such as ["3"].')
+
+
+def check_rubygems(source_json: dict) -> None:
+    name = text_field(source_json, "gem_name", required=True)
+    if not all(c.isalnum() or c in "-_." for c in name):
+        raise ServiceError(f"Invalid gem name '{name}'.")
+
+
+def check_custom(source_json: dict) -> None:
+    script = text_field(source_json, "script", required=True)
+    if len(script.encode()) > MAX_CUSTOM_SCRIPT_BYTES:
+        raise ServiceError(f"The custom script is longer than {MAX_CUSTOM_SCRIPT_BYTES} bytes.")
+    chroot = text_field(source_json, "chroot", required=True)
+    check_custom_chroot(chroot)
+    builddeps = source_json.get("builddeps") or ""
+    if not isinstance(builddeps, str | list):
+        raise ServiceError("builddeps must be a space-separated list of package names.")
+    relative_path(source_json, "resultdir")
+    repos = source_json.get("repos") or []
+    if not isinstance(repos, str | list):
+        raise ServiceError("repos must be a list of repository URLs.")
+
+
+def check_custom_chroot(name: str) -> None:
+    from apps.projects.models import Chroot
+
+    if name.startswith("fedora-latest-"):
+        return  # resolved to the newest Fedora chroot when the build runs
+    if not Chroot.objects.filter(name=name).exists():
+        raise ServiceError(f"Chroot {name} does not exist.")
+
+
+def check_distgit(source_json: dict) -> None:
+    from apps.packages.models import DistGitInstance
+
+    instance_name = text_field(source_json, "distgit")
+    if instance_name and not DistGitInstance.objects.filter(name=instance_name).exists():
+        known = ", ".join(DistGitInstance.objects.values_list("name", flat=True)) or "none"
+        raise ServiceError(f"Unknown DistGit instance '{instance_name}' (configured: {known}).")
+    if not instance_name and not DistGitInstance.objects.exists():
+        raise ServiceError("No DistGit instance is configured on this server.")
+    package_name = text_field(source_json, "package_name")
+    clone_url = text_field(source_json, "clone_url")
+    if not package_name and not clone_url:
+        raise ServiceError("A DistGit source needs the package name.")
+    if package_name and not all(c.isalnum() or c in "-+_." for c in package_name):
+        raise ServiceError(f"Invalid package name '{package_name}'.")
+    namespace = text_field(source_json, "namespace")
+    if ".." in namespace.split("/"):
+        raise ServiceError(f"Invalid DistGit namespace '{namespace}'.")
+    committish = text_field(source_json, "committish")
+    if committish.startswith("-") or any(c.isspace() for c in committish):
+        raise ServiceError(f"Invalid committish '{committish}'.")
+
+
+def check_unset(source_json: dict) -> None:
+    raise ServiceError("This package has no source: set one before building it.")
+
+
+SOURCE_CHECKERS = {
+    "link": check_link,
+    "upload": check_upload,
+    "scm": check_scm,
+    "pypi": check_pypi,
+    "rubygems": check_rubygems,
+    "custom": check_custom,
+    "distgit": check_distgit,
+    "unset": check_unset,
+}
+PACKAGE_SOURCE_TYPES = tuple(t for t in SOURCE_CHECKERS if t != "upload")
+
+
+def text_field(source_json: dict, key: str, *, required: bool = False) -> str:
+    value = source_json.get(key)
+    if value is None or value == "":
+        if required:
+            raise ServiceError(f"The source setting '{key}' is required.")
+        return ""
+    if not isinstance(value, str):
+        raise ServiceError(f"The source setting '{key}' must be text.")
+    return value.strip()
+
+
+def relative_path(source_json: dict, key: str) -> str:
+    """A path inside the checkout: never absolute, never climbing out with '..'."""
+    value = text_field(source_json, key)
+    path = PurePosixPath(value)
+    if value and (path.is_absolute() or ".." in path.parts):
+        raise ServiceError(f"'{key}' must be a path inside the repository, not '{value}'.")
+    return value
 
 
 def probe_url(url: str) -> None:
@@ -47,9 +209,15 @@ def probe_url(url: str) -> None:
 
 
 def check_uploaded_srpm(upload: UploadedFile) -> None:
-    """Read the upload's RPM header (never executing anything) before accepting it."""
+    """Accept an SRPM whose header reads (never executing anything) or a spec file."""
+    if upload.name.endswith(SPEC_SUFFIX):
+        check_uploaded_spec(upload)
+        return
     if not upload.name.endswith(SRPM_SUFFIXES):
-        raise ServiceError(f"'{upload.name}' is not a source RPM: the name must end in .src.rpm.")
+        raise ServiceError(
+            f"'{upload.name}' is neither a source RPM nor a spec file: "
+            "the name must end in .src.rpm or .spec."
+        )
     if upload.size > settings.MAX_SRPM_BYTES:
         raise ServiceError(f"'{upload.name}' is larger than {settings.MAX_SRPM_BYTES} bytes.")
     with tempfile.NamedTemporaryFile(suffix=".src.rpm") as copy:
@@ -60,6 +228,18 @@ def check_uploaded_srpm(upload: UploadedFile) -> None:
             read_srpm_header(Path(copy.name))
         except NotAnSrpm as error:
             raise ServiceError(f"'{upload.name}' is not a usable source RPM: {error}") from error
+    upload.seek(0)
+
+
+def check_uploaded_spec(upload: UploadedFile) -> None:
+    # The spec is parsed only by rpmbuild inside the sandbox; here it must merely be text.
+    if upload.size > MAX_SPEC_BYTES:
+        raise ServiceError(f"'{upload.name}' is larger than {MAX_SPEC_BYTES} bytes.")
+    content = b"".join(upload.chunks())
+    try:
+        content.decode()
+    except UnicodeDecodeError as error:
+        raise ServiceError(f"'{upload.name}' is not a text spec file.") from error
     upload.seek(0)
 
 

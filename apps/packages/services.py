@@ -1,0 +1,255 @@
+"""Every write to packages: add, edit, reset, delete, and building from a package's source."""
+
+import fnmatch
+import logging
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from apps.builds import sources
+from apps.builds.models import FINAL_STATES, Build
+from apps.builds.services import BuildOptions, build_delete, build_submit
+from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.packages.models import Package, SourceType
+from apps.projects.models import Chroot, Project
+from apps.projects.permissions import can_build_in, can_edit
+
+logger = logging.getLogger(__name__)
+
+# Settings besides the source that package_edit may change.
+EDITABLE_FIELDS = frozenset({"webhook_rebuild", "max_builds", "timeout", "chroot_denylist"})
+
+
+def package_add(
+    *,
+    user,
+    project: Project,
+    name: str,
+    source_type: str,
+    source_json: dict,
+    webhook_rebuild: bool = False,
+    max_builds: int | None = None,
+    timeout: int | None = None,
+    chroot_denylist: list[str] | None = None,
+) -> Package:
+    """Create a package with its default source; nothing is created when a field is wrong."""
+    check_can_edit(user, project)
+    package = Package(
+        project=project,
+        name=name,
+        source_type=source_type,
+        source_json=source_with_name(source_type, source_json, name),
+        webhook_rebuild=bool(webhook_rebuild),
+        max_builds=max_builds or None,  # Copr: 0 means "keep every build"
+        timeout=timeout or None,  # Copr: 0 means "the default"
+        chroot_denylist=checked_denylist(chroot_denylist),
+    )
+    check_package(package)
+    try:
+        with transaction.atomic():
+            package.save()
+    except IntegrityError as error:
+        raise Conflict(f"Package {name} already exists in {project.full_name}.") from error
+    logger.info("package %s added to %s by %s", name, project.full_name, user)
+    return package
+
+
+def package_edit(
+    *,
+    user,
+    package: Package,
+    source_type: str | None = None,
+    source_json: dict | None = None,
+    **fields,
+) -> Package:
+    """Change a package; `source_json` is merged into the stored one (Copr's edit semantics).
+
+    Changing the source type starts from an empty source_json, so keys of the old type
+    do not linger.
+    """
+    check_can_edit(user, package.project)
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise ServiceError(f"Unknown package setting(s): {', '.join(sorted(unknown))}.")
+    if source_type is not None and source_type != package.source_type:
+        merged = dict(source_json or {})
+        package.source_type = source_type
+    else:
+        merged = {**package.source_json, **(source_json or {})}
+    package.source_json = source_with_name(package.source_type, merged, package.name)
+    if "webhook_rebuild" in fields:
+        package.webhook_rebuild = bool(fields["webhook_rebuild"])
+    if "max_builds" in fields:
+        package.max_builds = fields["max_builds"] or None
+    if "timeout" in fields:
+        package.timeout = fields["timeout"] or None
+    if "chroot_denylist" in fields:
+        package.chroot_denylist = checked_denylist(fields["chroot_denylist"])
+    check_package(package)
+    package.save()
+    return package
+
+
+def package_reset(*, user, package: Package) -> Package:
+    """Forget the package's source and settings; its name and builds stay (Copr's reset)."""
+    check_can_edit(user, package.project)
+    package.source_type = SourceType.UNSET
+    package.source_json = {}
+    package.webhook_rebuild = False
+    package.max_builds = None
+    package.timeout = None
+    package.chroot_denylist = []
+    package.save()
+    return package
+
+
+def package_delete(*, user, package: Package) -> None:
+    """Delete a package and its builds; refused while one of its builds still runs."""
+    check_can_edit(user, package.project)
+    builds = list(Build.objects.filter(package=package).select_related("project"))
+    running = [b.pk for b in builds if b.state not in FINAL_STATES]
+    if running:
+        raise Conflict(
+            f"Package {package.name} has unfinished builds ({', '.join(map(str, running))}); "
+            "cancel them or wait until they end."
+        )
+    with transaction.atomic():
+        for build in builds:
+            build_delete(user=user, build=build)
+        package.delete()
+
+
+def package_build(*, user, package: Package, options: BuildOptions = BuildOptions()) -> Build:  # noqa: B008 (frozen)
+    """Build the package's default source in its chroots (minus its denylist)."""
+    if not can_build_in(user, package.project):
+        raise PermissionDenied(
+            f"You are not allowed to build in the project {package.project.full_name}."
+        )
+    return submit_package_build(submitter=user, package=package, options=options)
+
+
+def package_rebuild_from_webhook(*, package: Package, submitted_by: str, committish: str) -> Build:
+    """A background build of the package at the pushed commit or tag (Copr's rebuild_package).
+
+    The webhook secret authorised it; like Copr, the build has no submitting user, only
+    `submitted_by` telling where the push came from.
+    """
+    source_json = dict(package.source_json)
+    if committish and package.source_type == SourceType.SCM:
+        source_json["committish"] = committish
+    options = BuildOptions(background=True)
+    owner = webhook_acting_user(package.project)
+    with transaction.atomic():
+        build = submit_package_build(
+            submitter=owner, package=package, options=options, source_json=source_json
+        )
+        Build.objects.filter(pk=build.pk).update(submitter=None, submitted_by=submitted_by)
+    build.refresh_from_db()
+    return build
+
+
+def submit_package_build(
+    *, submitter, package: Package, options: BuildOptions, source_json: dict | None = None
+) -> Build:
+    if package.source_type in ("", SourceType.UNSET):
+        raise ServiceError(f"Package {package.name} has no source: set one before building it.")
+    chroots = options.chroots
+    if chroots is None:
+        chroots = [c.name for c in package_chroots(package)]
+    else:
+        chroots = [c for c in chroots if not denied(package, c)] or chroots
+    timeout = options.timeout if options.timeout is not None else package.timeout
+    package_options = BuildOptions(
+        chroots=chroots,
+        exclude_chroots=options.exclude_chroots,
+        enable_net=options.enable_net,
+        timeout=timeout,
+        background=options.background,
+        project_dirname=options.project_dirname,
+    )
+    with transaction.atomic():
+        build = build_submit(
+            user=submitter,
+            project=package.project,
+            source_type=package.source_type,
+            source_json=source_json if source_json is not None else dict(package.source_json),
+            options=package_options,
+        )
+        Build.objects.filter(pk=build.pk).update(package=package, package_name=package.name)
+    build.refresh_from_db()
+    return build
+
+
+def package_chroots(package: Package) -> list[Chroot]:
+    """The project's active chroots minus the denylist; all of them if nothing would remain."""
+    enabled = list(
+        Chroot.objects.filter(project_chroots__project=package.project, is_active=True).order_by(
+            "name"
+        )
+    )
+    allowed = [c for c in enabled if not denied(package, c.name)]
+    return allowed or enabled
+
+
+def denied(package: Package, chroot_name: str) -> bool:
+    return any(fnmatch.fnmatch(chroot_name, pattern) for pattern in package.chroot_denylist)
+
+
+def webhook_acting_user(project: Project):
+    """Whose permission a webhook build is submitted under: the project's owner."""
+    if project.owner_user_id:
+        return project.owner_user
+    member = project.owner_group.members.filter(is_active=True).order_by("pk").first()
+    if member is None:
+        raise PermissionDenied(f"The group owning {project.full_name} has no active member.")
+    return member
+
+
+# --- checks -------------------------------------------------------------------------------
+
+
+def check_can_edit(user, project: Project) -> None:
+    if not can_edit(user, project):
+        name = user.username if user and user.is_authenticated else "anonymous"
+        raise PermissionDenied(
+            f"User '{name}' is not allowed to change packages of {project.full_name}."
+        )
+
+
+def check_package(package: Package) -> None:
+    if package.source_type not in sources.PACKAGE_SOURCE_TYPES:
+        known = ", ".join(sources.PACKAGE_SOURCE_TYPES)
+        raise ServiceError(
+            f"Unsupported source type '{package.source_type}' for a package (use one of: {known})."
+        )
+    if package.source_type != SourceType.UNSET:
+        sources.check_source(package.source_type, package.source_json)
+    try:
+        package.full_clean(exclude=["project"], validate_unique=False)
+    except ValidationError as error:
+        raise ServiceError(validation_message(error)) from error
+
+
+def validation_message(error: ValidationError) -> str:
+    if hasattr(error, "message_dict"):
+        return " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+    return " ".join(error.messages)
+
+
+def checked_denylist(denylist) -> list[str]:
+    if denylist is None:
+        return []
+    if isinstance(denylist, str):
+        denylist = denylist.split()  # Copr's form field is a space-separated list
+    if not isinstance(denylist, list) or not all(isinstance(p, str) for p in denylist):
+        raise ServiceError("chroot_denylist must be a list of chroot names or fnmatch patterns.")
+    return [p.strip() for p in denylist if p.strip()]
+
+
+def source_with_name(source_type: str, source_json: dict, name: str) -> dict:
+    """A DistGit source names its repository after the package, as Copr does."""
+    if not isinstance(source_json, dict):
+        raise ServiceError("The source settings must be a JSON object.")
+    if source_type == SourceType.DISTGIT and not source_json.get("package_name"):
+        return {**source_json, "package_name": name}
+    return dict(source_json)
