@@ -1,5 +1,6 @@
 """Every write to packages: add, edit, reset, delete, and building from a package's source."""
 
+import dataclasses
 import fnmatch
 import logging
 
@@ -159,14 +160,7 @@ def submit_package_build(
     else:
         chroots = [c for c in chroots if not denied(package, c)] or chroots
     timeout = options.timeout if options.timeout is not None else package.timeout
-    package_options = BuildOptions(
-        chroots=chroots,
-        exclude_chroots=options.exclude_chroots,
-        enable_net=options.enable_net,
-        timeout=timeout,
-        background=options.background,
-        project_dirname=options.project_dirname,
-    )
+    package_options = dataclasses.replace(options, chroots=chroots, timeout=timeout)
     with transaction.atomic():
         build = build_submit(
             user=submitter,
