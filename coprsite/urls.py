@@ -1,11 +1,13 @@
 """URL map: the portal, the operator console and the APIs."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.v1.urls")),
+    re_path(r"^api_3(?:/|$)", include("apps.api.v3.urls")),
+    path("", include("apps.api.v3.web_links")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.core.urls")),
     path("", include("apps.repos.urls")),
