@@ -85,6 +85,8 @@ SUBMIT_CHECK_URLS = env_bool("SUBMIT_CHECK_URLS", True)
 LOCAL_PASSWORD_LOGIN = env_bool("LOCAL_PASSWORD_LOGIN", True)
 
 INSTALLED_APPS = [
+    # First, so its runserver (which starts the in-process worker) wins over staticfiles'.
+    "apps.core",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -95,7 +97,6 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "django_dramatiq",
-    "apps.core",
     "apps.accounts",
     "apps.projects",
     "apps.packages",
