@@ -13,7 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.builds import sources
-from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Build, BuildTask, Priority, State
+from apps.builds.models import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    Batch,
+    Build,
+    BuildTask,
+    Priority,
+    State,
+)
 from apps.builds.states import derive_build_state
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
 from apps.core.queue import send_on_commit
@@ -37,6 +45,8 @@ class BuildOptions:
     timeout: int | None = None
     background: bool = False
     project_dirname: str | None = None
+    after_build_id: int | None = None  # run after that build's batch has finished
+    with_build_id: int | None = None  # run in the same batch as that build
 
 
 def task_transition(task_id: int, from_states, to_state: str, **fields) -> bool:
@@ -76,9 +86,11 @@ def build_submit(
         sources.check_uploaded_srpm(upload)
     else:
         sources.check_source(source_type, source_json)
+    check_batch_options(user, options)
 
     with transaction.atomic():
         build = Build.objects.create(
+            batch=batch_for(user, options),
             project=project,
             project_dirname=dirname,
             submitter=user,
@@ -367,3 +379,218 @@ def tasks_reconcile() -> dict:
 
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
+
+
+# --- APIv3 additions: batches, checks before upload, forks, bulk delete, RPM uploads -------
+
+
+def check_batch_options(user, options: BuildOptions) -> None:
+    """Copr's `after_build_id` / `with_build_id`: exclusive, and naming a build one may use."""
+    if options.after_build_id and options.with_build_id:
+        raise ServiceError("after_build_id and with_build_id are mutually exclusive.")
+    if options.with_build_id:
+        build = batch_build(user, options.with_build_id)
+        if build.state in FINAL_STATES:
+            raise ServiceError(
+                f"Build {build.pk} has already {build.state}; its batch cannot take new builds."
+            )
+    elif options.after_build_id:
+        batch_build(user, options.after_build_id)
+
+
+def batch_build(user, build_id: int) -> Build:
+    build = Build.objects.select_related("project").filter(pk=build_id).first()
+    if build is None:
+        raise ServiceError(f"Build {build_id} does not exist, so no batch can refer to it.")
+    if not can_build_in(user, build.project):
+        raise PermissionDenied(
+            f"You cannot build in {build.project.full_name}, so you cannot use the batch "
+            f"of build {build_id}."
+        )
+    return build
+
+
+def batch_for(user, options: BuildOptions) -> Batch | None:
+    """The batch a new build joins (with_build_id) or a new one blocked by (after_build_id)."""
+    if not (options.with_build_id or options.after_build_id):
+        return None
+    other = Build.objects.select_for_update().get(
+        pk=options.with_build_id or options.after_build_id
+    )
+    if other.batch_id is None:
+        other.batch = Batch.objects.create()
+        Build.objects.filter(pk=other.pk).update(batch=other.batch)
+    if options.with_build_id:
+        return other.batch
+    return Batch.objects.create(blocked_by=other.batch)
+
+
+def build_check(*, user, project: Project, options: BuildOptions) -> None:
+    """Everything build_submit checks except the source: Copr's check-before-build."""
+    if not can_build_in(user, project):
+        raise PermissionDenied(
+            f"User '{user.username}' is not allowed to build in the project {project.full_name}."
+        )
+    select_chroots(project, options.chroots, options.exclude_chroots)
+    checked_timeout(options.timeout)
+    checked_dirname(project, options.project_dirname)
+    check_batch_options(user, options)
+
+
+def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, BuildTask]]:
+    """Copy the newest successful build of each package and chroot into a fork, as `forked`.
+
+    Returns (original task, forked task) pairs; the caller copies and re-signs the files.
+    """
+    target_chroots = set(target.project_chroots.values_list("chroot_id", flat=True))
+    candidates = (
+        BuildTask.objects.filter(
+            build__project=source,
+            build__project_dirname=source.name,
+            state__in=[State.SUCCEEDED, State.FORKED],
+            chroot_id__in=target_chroots,
+        )
+        .exclude(build__package_name="")
+        .select_related("build", "chroot")
+        .order_by("build_id")
+    )
+    newest = {(task.build.package_name, task.chroot_id): task for task in candidates}
+    by_build: dict[int, list[BuildTask]] = {}
+    for task in newest.values():
+        by_build.setdefault(task.build_id, []).append(task)
+    pairs = []
+    for tasks in by_build.values():
+        forked = forked_build_create(target, tasks[0].build, [t.chroot.name for t in tasks])
+        for task in tasks:
+            pairs.append((task, forked_task_create(forked, task)))
+    return pairs
+
+
+def forked_build_create(target: Project, original: Build, chroot_names: list[str]) -> Build:
+    now = timezone.now()
+    return Build.objects.create(
+        project=target,
+        project_dirname=target.name,
+        package=target.packages.filter(name=original.package_name).first(),
+        submitter=original.submitter,
+        source_type=original.source_type,
+        source_json=original.source_json,
+        package_name=original.package_name,
+        package_version=original.package_version,
+        built_packages=original.built_packages,
+        enable_net=original.enable_net,
+        timeout=original.timeout,
+        requested_chroots=sorted(chroot_names),
+        state=State.FORKED,
+        submitted_on=now,
+        started_on=now,
+        ended_on=now,
+    )
+
+
+def forked_task_create(forked: Build, original: BuildTask) -> BuildTask:
+    now = timezone.now()
+    return BuildTask.objects.create(
+        build=forked,
+        chroot=original.chroot,
+        state=State.FORKED,
+        state_reason=f"forked from build {original.build_id}",
+        owner_key=forked.project.ownername,
+        result_dir=f"{original.chroot.name}/{forked.pk:08d}-{forked.package_name}",
+        result_files=original.result_files,
+        built_packages=original.built_packages,
+        started_on=now,
+        ended_on=now,
+    )
+
+
+def build_delete_many(*, user, build_ids: list[int]) -> list[int]:
+    """Delete several finished builds; if any cannot be deleted, none is (Copr's delete/list)."""
+    builds = {b.pk: b for b in Build.objects.select_related("project").filter(pk__in=build_ids)}
+    problems = []
+    missing = [str(i) for i in build_ids if i not in builds]
+    forbidden = [str(i) for i, b in builds.items() if not can_edit(user, b.project)]
+    running = [str(i) for i, b in builds.items() if b.state not in FINAL_STATES]
+    if missing:
+        problems.append(f"Builds {', '.join(missing)} do not exist.")
+    if forbidden:
+        problems.append(f"You are not allowed to delete builds {', '.join(forbidden)}.")
+    if running:
+        problems.append(f"Builds {', '.join(running)} are unfinished; cancel them first.")
+    if problems:
+        raise ServiceError(" ".join(problems))
+    for build_id in build_ids:
+        build_delete(user=user, build=builds[build_id])
+    return list(build_ids)
+
+
+def build_upload_rpm(
+    *,
+    user,
+    project: Project,
+    upload: UploadedFile,
+    options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
+) -> Build:
+    """Publish an already-built binary RPM (copr-cli `uploadrpm`): no source or RPM build runs.
+
+    One task per chosen chroot whose arch matches the RPM (or any, for noarch). The tasks
+    wait, `running`, until the RPM is signed and in the repository, like built ones.
+    """
+    if not can_build_in(user, project):
+        raise PermissionDenied(
+            f"User '{user.username}' is not allowed to build in the project {project.full_name}."
+        )
+    dirname = checked_dirname(project, options.project_dirname)
+    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
+    from apps.repos.services import rpm_upload_publish, uploaded_rpm_read
+
+    with uploaded_rpm_read(upload) as (rpm_path, nevra):
+        matching = [c for c in chroots if nevra["arch"] in ("noarch", c.arch)]
+        if not matching:
+            raise ServiceError(
+                f"{upload.name} is built for {nevra['arch']}; none of the chosen chroots "
+                f"({', '.join(c.name for c in chroots)}) has that architecture."
+            )
+        with transaction.atomic():
+            build = rpm_upload_build_create(user, project, dirname, nevra, matching)
+            tasks = [
+                rpm_upload_task_create(build, chroot, rpm_path.name, nevra) for chroot in matching
+            ]
+            build_refresh_state(build_id=build.pk)
+            rpm_upload_publish(tasks=tasks, rpm_path=rpm_path)
+    build.refresh_from_db()
+    return build
+
+
+def rpm_upload_build_create(user, project: Project, dirname: str, nevra: dict, chroots) -> Build:
+    package, _ = Package.objects.get_or_create(project=project, name=nevra["name"])
+    epoch = f"{nevra['epoch']}:" if nevra.get("epoch") else ""
+    return Build.objects.create(
+        project=project,
+        project_dirname=dirname,
+        package=package,
+        submitter=user,
+        source_type="rpm_upload",
+        source_json={"pkg": nevra["filename"]},
+        package_name=nevra["name"],
+        package_version=f"{epoch}{nevra['version']}-{nevra['release']}",
+        requested_chroots=[chroot.name for chroot in chroots],
+        state=State.RUNNING,
+        started_on=timezone.now(),
+    )
+
+
+def rpm_upload_task_create(build: Build, chroot: Chroot, filename: str, nevra: dict) -> BuildTask:
+    now = timezone.now()
+    return BuildTask.objects.create(
+        build=build,
+        chroot=chroot,
+        state=State.RUNNING,
+        priority=Priority.NORMAL,
+        owner_key=build.project.ownername,
+        result_dir=f"{chroot.name}/{build.pk:08d}-{build.package_name}",
+        result_files=[filename],
+        built_packages=[{k: nevra[k] for k in ("name", "epoch", "version", "release", "arch")}],
+        started_on=now,
+        heartbeat_on=now,
+    )

@@ -153,3 +153,181 @@ def chroot_set_active(*, chroot_ids: list[int], active: bool) -> int:
 def chroot_mark_end_of_life(*, chroot_ids: list[int]) -> int:
     """End of life: no new builds, existing repositories stay published."""
     return Chroot.objects.filter(pk__in=chroot_ids).update(is_active=False, end_of_life=True)
+
+
+# --- APIv3 additions: fork, regenerate, permission requests, webhook secret, chroot edit ---
+
+# Settings a fork does not inherit (Copr's ProjectForking): they belong to the original.
+NOT_FORKED_FIELDS = frozenset({"contact", "auto_prune", "persistent"})
+CHROOT_SETTINGS = (
+    "additional_repos", "additional_packages", "additional_modules", "with_opts",
+    "without_opts", "isolation", "bootstrap", "bootstrap_image", "comps_name", "comps",
+)  # fmt: skip
+CHROOT_RESETTABLE = frozenset(CHROOT_SETTINGS) - {"comps"}
+
+
+def project_fork(
+    *, user: User, project: Project, ownername: str, name: str, confirm: bool = False
+) -> tuple[Project, bool]:
+    """Copy a project with its packages and latest successful builds; returns (fork, created).
+
+    The builds' RPMs are copied, signed with the fork's own key and published before this
+    returns. Forking into an existing project needs `confirm`, as in Copr.
+    """
+    existing = Project.objects.with_owner().by_ownername(ownername).filter(name=name).first()
+    if existing is not None and not confirm:
+        raise ServiceError(
+            f"You are about to fork into existing project: {existing.full_name}. "
+            "Please use --confirm if you really want to do this"
+        )
+    if existing is not None and not can_edit(user, existing):
+        raise PermissionDenied(f"You are not allowed to fork into {existing.full_name}.")
+    if existing is not None and existing.pk == project.pk:
+        raise ServiceError("A project cannot be forked into itself.")
+    with transaction.atomic():
+        fork = existing or project_create(
+            user=user,
+            ownername=ownername,
+            name=name,
+            chroot_names=[pc.chroot.name for pc in active_project_chroots(project)],
+            **{f: getattr(project, f) for f in EDITABLE_FIELDS - NOT_FORKED_FIELDS},
+        )
+        Project.objects.filter(pk=fork.pk).update(forked_from=project)
+        fork_chroot_settings(project, fork)
+        fork_packages(project, fork)
+        from apps.builds.services import builds_fork
+
+        forked_tasks = builds_fork(source=project, target=fork)
+    from apps.repos.services import forked_results_publish
+
+    forked_results_publish(project=fork, tasks=forked_tasks)
+    fork.refresh_from_db()
+    return fork, existing is None
+
+
+def active_project_chroots(project: Project):
+    return project.project_chroots.select_related("chroot").filter(chroot__is_active=True)
+
+
+def fork_chroot_settings(source: Project, target: Project) -> None:
+    for source_chroot in active_project_chroots(source):
+        ProjectChroot.objects.filter(project=target, chroot=source_chroot.chroot).update(
+            **{field: getattr(source_chroot, field) for field in CHROOT_SETTINGS}
+        )
+
+
+def fork_packages(source: Project, target: Project) -> None:
+    from apps.packages.models import Package
+
+    for package in source.packages.all():
+        Package.objects.update_or_create(
+            project=target,
+            name=package.name,
+            defaults={
+                "source_type": package.source_type,
+                "source_json": package.source_json,
+                "max_builds": package.max_builds,
+                "timeout": package.timeout,
+                "chroot_denylist": package.chroot_denylist,
+                # A fork must not rebuild on pushes to the original's repository.
+                "webhook_rebuild": False,
+            },
+        )
+
+
+def project_regenerate_repos(*, user: User, project: Project) -> None:
+    """Run createrepo again on every chroot repository of the project (all its dirs)."""
+    if not can_edit(user, project):
+        raise PermissionDenied(f"You are not allowed to regenerate repositories of {project}.")
+    from apps.builds.models import Build
+    from apps.repos.services import repositories_request_publish
+
+    chroots = [pc.chroot for pc in project.project_chroots.select_related("chroot")]
+    dirnames = {project.name} | set(
+        Build.objects.filter(project=project).values_list("project_dirname", flat=True)
+    )
+    with transaction.atomic():
+        for dirname in sorted(dirnames):
+            repositories_request_publish(project=project, project_dirname=dirname, chroots=chroots)
+
+
+def permission_request(
+    *, user: User, project: Project, builder: bool | None = None, admin: bool | None = None
+) -> bool:
+    """Ask for (True) or give up (False) builder/admin rights; returns whether anything changed."""
+    if not user.is_authenticated:
+        raise PermissionDenied("Log in to request permissions.")
+    if is_project_owner(user, project):
+        raise ServiceError(f"You own {project.full_name}; owners have all rights already.")
+    current = ProjectPermission.objects.filter(project=project, user=user).first()
+    wanted = {}
+    for role, asked in (("builder", builder), ("admin", admin)):
+        if asked is None:
+            continue
+        level = getattr(current, role) if current else PermissionLevel.NOTHING
+        if asked and level == PermissionLevel.APPROVED:
+            raise ServiceError(f"You already are {role} in {project.full_name}.")
+        wanted[role] = PermissionLevel.REQUEST if asked else PermissionLevel.NOTHING
+    if not wanted:
+        raise ServiceError("Say which permission you request: builder, admin or both.")
+    if current and all(getattr(current, role) == level for role, level in wanted.items()):
+        return False
+    ProjectPermission.objects.update_or_create(project=project, user=user, defaults=wanted)
+    return True
+
+
+def is_project_owner(user: User, project: Project) -> bool:
+    from apps.projects.permissions import is_owner
+
+    return is_owner(user, project)
+
+
+def project_webhook_secret_regenerate(*, user: User, project: Project) -> str:
+    """A new webhook secret; webhooks configured with the old one stop working."""
+    import uuid
+
+    if not can_edit(user, project):
+        raise PermissionDenied(f"You are not allowed to change webhooks of {project.full_name}.")
+    secret = str(uuid.uuid4())
+    Project.objects.filter(pk=project.pk).update(webhook_secret=secret)
+    project.webhook_secret = secret
+    return secret
+
+
+def project_chroot_edit(
+    *,
+    user: User,
+    project_chroot: ProjectChroot,
+    reset_fields: list[str] | None = None,
+    comps: tuple[str, str] | None = None,
+    delete_comps: bool = False,
+    **fields,
+) -> ProjectChroot:
+    """Change a project chroot's build settings; `comps` is (file name, comps.xml text)."""
+    if not can_edit(user, project_chroot.project):
+        raise PermissionDenied(
+            f"You are not allowed to edit chroots of {project_chroot.project.full_name}."
+        )
+    unknown = set(fields) - CHROOT_RESETTABLE
+    bad_resets = set(reset_fields or []) - CHROOT_RESETTABLE
+    if unknown or bad_resets:
+        raise ServiceError(
+            f"Unknown chroot setting(s): {', '.join(sorted(unknown | bad_resets))}; "
+            f"use {', '.join(sorted(CHROOT_RESETTABLE))}."
+        )
+    for field, value in fields.items():
+        setattr(project_chroot, field, value)
+    for field in reset_fields or []:
+        setattr(project_chroot, field, ProjectChroot._meta.get_field(field).get_default())
+    if comps is not None:
+        project_chroot.comps_name, project_chroot.comps = comps
+    elif delete_comps:
+        project_chroot.comps_name, project_chroot.comps = "", ""
+    try:
+        project_chroot.full_clean(exclude=["project", "chroot"])
+    except ValidationError as error:
+        raise ServiceError(
+            "\n".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+        ) from error
+    project_chroot.save()
+    return project_chroot

@@ -1,7 +1,11 @@
 """Every write to published repositories: signing keys, signing RPMs, createrepo runs."""
 
+import contextlib
+import json
 import logging
 import shutil
+import tempfile
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from apps.builds.models import BuildTask, State
 from apps.core.paths import chroot_results_dir, project_results_dir
@@ -16,10 +21,12 @@ from apps.core.queue import send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
 from apps.repos.models import KeyState, Repository, SigningKey
+from builders.srpm import BadRpm, read_rpm_nevra
 
 logger = logging.getLogger(__name__)
 # A createrepo run holds its repository this long at most; a crashed run frees it then.
 REPOSITORY_LOCK_SECONDS = 3600
+SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 
 
 # --- signing keys -------------------------------------------------------------------------
@@ -259,3 +266,95 @@ def repositories_reconcile() -> int:
 
 def project_results_remove(*, project: Project) -> None:
     shutil.rmtree(project_results_dir(project.ownername, project.name), ignore_errors=True)
+
+
+# --- RPMs that arrive already built: copr-cli uploadrpm, forks ------------------------------
+
+
+@contextlib.contextmanager
+def uploaded_rpm_read(upload) -> Iterator[tuple[Path, dict]]:
+    """Save an uploaded binary RPM to a private temporary file and read its header.
+
+    Yields (path, nevra + filename). Source RPMs and anything that is not an intact RPM
+    are refused with a message, before any row is written.
+    """
+    from apps.core.errors import ServiceError
+
+    filename = get_valid_filename(Path(upload.name).name)
+    if not filename.endswith(".rpm") or filename.endswith(SOURCE_RPM_SUFFIXES):
+        raise ServiceError(
+            f"'{upload.name}' is not a binary RPM: uploadrpm takes a built .rpm; "
+            "submit source RPMs with `copr-cli build`."
+        )
+    if upload.size > settings.MAX_SRPM_BYTES:
+        raise ServiceError(f"'{upload.name}' is larger than {settings.MAX_SRPM_BYTES} bytes.")
+    Path(settings.UPLOADS_ROOT).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.UPLOADS_ROOT, prefix="rpm-") as directory:
+        path = Path(directory) / filename
+        with open(path, "wb") as target:
+            for chunk in upload.chunks():
+                target.write(chunk)
+        try:
+            nevra = read_rpm_nevra(path)
+        except BadRpm as error:
+            raise ServiceError(f"'{upload.name}' is not a usable RPM: {error}") from error
+        if nevra["arch"] == "src":
+            raise ServiceError(
+                f"'{upload.name}' is a source RPM; uploadrpm publishes built binary RPMs only."
+            )
+        yield path, {**nevra, "filename": filename}
+
+
+def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
+    """Place an uploaded RPM in each task's results dir (Copr's layout), then sign and publish.
+
+    Signing runs on the sign queue after commit, as for RPMs a builder made.
+    """
+    from apps.repos.actors import publish_task
+
+    for task in tasks:
+        build = task.build
+        result_dir = project_results_dir(build.project.ownername, build.project_dirname)
+        task_dir = result_dir / task.result_dir
+        task_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(rpm_path, task_dir / rpm_path.name)
+        (task_dir / "results.json").write_text(json.dumps({"packages": task.built_packages}))
+        (task_dir / "build.info").write_text(f"build_id={build.pk}\nuploaded=true\n")
+        send_on_commit(publish_task, task.pk)
+
+
+def forked_results_publish(*, project: Project, tasks: list[tuple[BuildTask, BuildTask]]) -> None:
+    """Copy forked builds' results, sign their RPMs with the fork's key, regenerate repos.
+
+    A fork's RPMs must carry the fork's signature: dnf checks them against its pubkey.gpg.
+    """
+    if not tasks:
+        return
+    if not SigningKey.objects.filter(project=project, state=KeyState.READY).exists():
+        project_key_ensure(project=project)
+    for original, forked in tasks:
+        source_build = original.build
+        source_dir = (
+            project_results_dir(source_build.project.ownername, source_build.project_dirname)
+            / original.result_dir
+        )
+        target_dir = project_results_dir(project.ownername, project.name) / forked.result_dir
+        try:
+            shutil.copytree(source_dir, target_dir, dirs_exist_ok=True)
+            gpg.sign_rpms(
+                keys_root=Path(settings.KEYS_ROOT),
+                owner=project.ownername,
+                project=project.name,
+                rpm_paths=[target_dir / name for name in forked.result_files],
+            )
+        except (OSError, gpg.SigningError) as error:
+            logger.error("fork of task %s failed: %s", original.task_id, error)
+            BuildTask.objects.filter(pk=forked.pk).update(
+                result_files=[], state_reason=f"fork could not copy or sign the results: {error}"
+            )
+    with transaction.atomic():
+        repositories_request_publish(
+            project=project,
+            project_dirname=project.name,
+            chroots=[forked.chroot for _, forked in tasks],
+        )

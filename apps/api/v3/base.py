@@ -1,0 +1,169 @@
+"""The plumbing of /api_3: Copr's auth, error bodies, input merging and pagination."""
+
+import json
+import logging
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from apps.accounts.authentication import credentials_from_header, invalid_login_message
+from apps.accounts.selectors import user_for_api_credentials
+from apps.core.errors import NotFound, ServiceError
+
+logger = logging.getLogger(__name__)
+# Copr's form conversion counts these as false; anything else given is true.
+FALSE_TEXTS = frozenset({"false", "", "0", "no", "off", "none"})
+ORDER_TYPES = ("ASC", "DESC")
+
+
+class Unauthorized(Exception):
+    """Missing, wrong or expired API credentials: Copr answers 401 with its own body."""
+
+
+class CoprView(View):
+    """Base of every /api_3 view: JSON in and out, Copr's error shape, no CSRF (token auth)."""
+
+    @method_decorator(csrf_exempt)
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            self.data = request_data(request)
+            return super().dispatch(request, *args, **kwargs)
+        except Unauthorized:
+            return JsonResponse({"output": "notok", "error": invalid_login_message()}, status=401)
+        except ServiceError as error:
+            return error_response(error.message, error.status)
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        allowed = ", ".join(m.upper() for m in self.http_method_names if hasattr(self, m))
+        response = error_response(
+            f"Method {request.method} is not allowed here; use {allowed}.", status=405
+        )
+        response["Allow"] = allowed
+        return response
+
+    # --- who is asking --------------------------------------------------------------------
+
+    def authenticated_user(self):
+        """The user of the Basic `login:token` credentials, or Unauthorized."""
+        header = self.request.headers.get("Authorization", "")
+        credentials = credentials_from_header(header) if header else None
+        user = user_for_api_credentials(*credentials) if credentials else None
+        if user is None:
+            raise Unauthorized
+        return user
+
+    # --- input ----------------------------------------------------------------------------
+
+    def param(self, name: str, default=None, *, required: bool = False):
+        """A value from the query, then the path, then the body (Copr's binding order)."""
+        for source in (self.request.GET, self.kwargs, self.data):
+            value = source.get(name)
+            if value is not None and value != "":
+                return value
+        if required:
+            raise ServiceError(f"Missing argument {name}")
+        return default
+
+    def body(self, name: str, default=None):
+        value = self.data.get(name)
+        return default if value is None else value
+
+
+def error_response(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def request_data(request) -> dict:
+    """The JSON body, the multipart `json` part, or the form; nulls dropped as Copr does."""
+    content_type = request.content_type or ""
+    if content_type.startswith("multipart/"):
+        part = request.FILES.get("json")
+        raw = part.read() if part else request.POST.get("json", "")
+        data = parse_json(raw) if raw else dict(request.POST.items())
+    elif request.body and content_type != "application/x-www-form-urlencoded":
+        data = parse_json(request.body)
+    else:
+        data = dict(request.POST.items())
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def parse_json(raw: bytes | str) -> dict:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ServiceError(f"The request body is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ServiceError("The request body must be a JSON object.")
+    return data
+
+
+# --- value conversion ---------------------------------------------------------------------
+
+
+def as_bool(value, default: bool | None = False) -> bool | None:
+    """Copr's lenient booleans: JSON true/false, "True"/"False", "1"/"0", "on"/"off"."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in FALSE_TEXTS
+
+
+def as_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None):
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError) as error:
+        raise ServiceError(f"{name}: '{value}' is not a whole number.") from error
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        limits = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ServiceError(f"{name}: {number} must be {limits}.")
+    return number
+
+
+def as_list(value) -> list[str]:
+    """A JSON list, or text separated by spaces, commas or newlines (as Copr's forms join)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if str(item).strip()]
+    raise ServiceError(f"Expected a list of names, got {type(value).__name__}.")
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+def paginated(view: CoprView, queryset: QuerySet, render, *, orders: dict[str, str]) -> dict:
+    """Copr's `{items, meta}` with `limit`, `offset`, `order` and `order_type` from the query.
+
+    `orders` maps Copr's column names to ORM fields. Copr answers a bad `order_type` with a
+    500; here it is a 400 that says what is allowed.
+    """
+    limit = as_int(view.request.GET.get("limit"), "limit", minimum=0)
+    offset = as_int(view.request.GET.get("offset"), "offset", minimum=0) or 0
+    order = view.request.GET.get("order") or "id"
+    order_type = view.request.GET.get("order_type") or "ASC"
+    if order not in orders:
+        raise ServiceError(f"Cannot order by {order}; use one of {', '.join(sorted(orders))}.")
+    if order_type not in ORDER_TYPES:
+        raise ServiceError(f"order_type must be ASC or DESC (upper case), not '{order_type}'.")
+    field = orders[order]
+    rows = queryset.order_by(field if order_type == "ASC" else f"-{field}", "pk")
+    rows = rows[offset : offset + limit] if limit is not None else rows[offset:]
+    meta = {"limit": limit, "offset": offset, "order": order, "order_type": order_type}
+    return {"items": [render(row) for row in rows], "meta": meta}
+
+
+def public_url() -> str:
+    return settings.PUBLIC_URL
+
+
+def not_found(message: str) -> NotFound:
+    return NotFound(message)

@@ -1,0 +1,164 @@
+"""Copr's APIv3 inputs turned into service arguments: project settings, build options, sources."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.api.v3.base import as_bool, as_int, as_list
+from apps.builds.services import BuildOptions
+from apps.core.errors import ServiceError
+from apps.projects.models import BootstrapChoice, IsolationChoice
+
+# Copr's project keys whose value is a list on our side.
+PROJECT_LIST_KEYS = ("additional_repos", "runtime_dependencies", "packit_forge_projects_allowed")
+PROJECT_BOOL_KEYS = (
+    "unlisted_on_hp", "enable_net", "persistent", "auto_prune", "follow_fedora_branching",
+    "devel_mode", "multilib", "module_hotfixes", "fedora_review", "appstream",
+)  # fmt: skip
+PROJECT_TEXT_KEYS = ("description", "instructions", "homepage", "contact", "bootstrap_image")
+BUILD_ISOLATIONS = ("unchanged", "default", "nspawn", "simple")
+BUILD_BOOTSTRAPS = ("unchanged", "default", "off", "on", "image")
+MAX_DELETE_AFTER_DAYS = 720
+# Package add/edit keys that copr-cli names differently from the stored source_json.
+SOURCE_KEY_RENAMES = {
+    "source_build_method": "srpm_build_method",
+    "script_builddeps": "builddeps",
+    "script_resultdir": "resultdir",
+    "script_chroot": "chroot",
+    "script_repos": "repos",
+    "scm_type": "type",
+}
+SOURCE_KEYS = {
+    "scm": ("type", "clone_url", "committish", "subdirectory", "spec", "srpm_build_method"),
+    "pypi": (
+        "pypi_package_name", "pypi_package_version", "spec_generator", "spec_template",
+        "python_versions",
+    ),
+    "rubygems": ("gem_name",),
+    "custom": ("script", "chroot", "builddeps", "resultdir", "repos"),
+    "distgit": ("distgit", "namespace", "committish", "package_name"),
+}  # fmt: skip
+SOURCE_DEFAULTS = {
+    "scm": {"type": "git", "committish": "", "subdirectory": "", "spec": "",
+            "srpm_build_method": "rpkg"},
+    "pypi": {"pypi_package_version": "", "spec_generator": "pyp2spec", "spec_template": "",
+             "python_versions": ["3"]},
+    "custom": {"chroot": "fedora-latest-x86_64", "builddeps": "", "resultdir": "", "repos": ""},
+    "distgit": {"namespace": "", "committish": ""},
+}  # fmt: skip
+
+
+def project_settings(data: dict) -> dict:
+    """Project fields from Copr's add/edit keys; only keys that were sent (nulls are dropped)."""
+    fields = {}
+    if "repos" in data:
+        data = {**data, "additional_repos": data["repos"]}
+    for key in PROJECT_TEXT_KEYS:
+        if key in data:
+            fields[key] = str(data[key])
+    for key in PROJECT_BOOL_KEYS:
+        if key in data:
+            fields[key] = as_bool(data[key])
+    for key in PROJECT_LIST_KEYS:
+        if key in data:
+            fields[key] = as_list(data[key])
+    if "packit_forge_projects_allowed" in fields:
+        fields["packit_forge_projects_allowed"] = [
+            item.split("://", 1)[-1] for item in fields["packit_forge_projects_allowed"]
+        ]
+    if "bootstrap" in data:
+        fields["bootstrap"] = choice(data["bootstrap"], "bootstrap", BootstrapChoice.values)
+    if data.get("use_bootstrap_container") is not None and "bootstrap" not in data:
+        fields["bootstrap"] = "on" if as_bool(data["use_bootstrap_container"]) else "off"
+    if "isolation" in data:
+        fields["isolation"] = choice(data["isolation"], "isolation", IsolationChoice.values)
+    if "repo_priority" in data:
+        fields["repo_priority"] = as_int(data["repo_priority"], "repo_priority", minimum=1)
+    if "delete_after_days" in data:
+        fields["delete_after"] = delete_after(data["delete_after_days"])
+    check_storage(data.get("storage"))
+    return fields
+
+
+def choice(value, name: str, allowed) -> str:
+    if value not in allowed:
+        raise ServiceError(f"{name}: '{value}' is not one of {', '.join(allowed)}.")
+    return value
+
+
+def delete_after(days) -> object:
+    """Copr's delete_after_days: -1 or empty keeps the project; N deletes it in N days."""
+    number = as_int(days, "delete_after_days", minimum=-1, maximum=MAX_DELETE_AFTER_DAYS)
+    if number is None or number == -1:
+        return None
+    tomorrow = timezone.now() + timedelta(days=number + 1)
+    return tomorrow.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def check_storage(storage) -> None:
+    if storage not in (None, "", "backend"):
+        raise ServiceError(f"storage: '{storage}' is not available here; only 'backend' is.")
+
+
+def build_options(data: dict, *, project_dirname: str | None = None) -> BuildOptions:
+    """Copr's common build options (chroots, exclude_chroots, timeout, enable_net, ...)."""
+    if data.get("isolation") is not None:
+        choice(data["isolation"], "isolation", BUILD_ISOLATIONS)
+    if data.get("bootstrap") is not None:
+        choice(data["bootstrap"], "bootstrap", BUILD_BOOTSTRAPS)
+    return BuildOptions(
+        chroots=as_list(data.get("chroots")) or None,
+        exclude_chroots=as_list(data.get("exclude_chroots")),
+        enable_net=as_bool(data.get("enable_net"), default=None),
+        timeout=as_int(data.get("timeout"), "timeout", minimum=1),
+        background=bool(as_bool(data.get("background"))),
+        project_dirname=project_dirname or data.get("project_dirname") or None,
+        after_build_id=as_int(data.get("after_build_id"), "after_build_id", minimum=1),
+        with_build_id=as_int(data.get("with_build_id"), "with_build_id", minimum=1),
+    )
+
+
+def source_json(source_type: str, data: dict, *, partial: bool = False) -> dict:
+    """Copr's source_json for a source type from the request keys (copr-cli's names too).
+
+    With `partial` (package edit) only the keys that were sent are returned, so the stored
+    ones are kept; otherwise Copr's defaults fill the rest.
+    """
+    if source_type not in SOURCE_KEYS:
+        raise ServiceError(f"Unsupported package source type {source_type}")
+    renamed = {SOURCE_KEY_RENAMES.get(key, key): value for key, value in data.items()}
+    if source_type == "distgit" and "packagename" in renamed:
+        renamed.setdefault("package_name", renamed["packagename"])
+    result = {} if partial else dict(SOURCE_DEFAULTS.get(source_type, {}))
+    result.update({k: renamed[k] for k in SOURCE_KEYS[source_type] if k in renamed})
+    return normalized_source(source_type, result)
+
+
+def normalized_source(source_type: str, source: dict) -> dict:
+    if "python_versions" in source:
+        source["python_versions"] = [str(v) for v in as_list(source["python_versions"])] or ["3"]
+    if source_type == "custom":
+        for key in ("builddeps", "repos"):
+            if key in source and isinstance(source[key], list):
+                source[key] = " ".join(str(item) for item in source[key])
+        script = source.get("script")
+        if isinstance(script, str) and script and not script.endswith("\n"):
+            source["script"] = script + "\n"
+    return source
+
+
+PACKAGE_SETTING_KEYS = ("webhook_rebuild", "max_builds", "timeout", "chroot_denylist")
+
+
+def package_settings(data: dict) -> dict:
+    """max_builds, timeout, webhook_rebuild and chroot_denylist, when sent."""
+    fields = {}
+    if "webhook_rebuild" in data:
+        fields["webhook_rebuild"] = as_bool(data["webhook_rebuild"])
+    if "max_builds" in data:
+        fields["max_builds"] = as_int(data["max_builds"], "max_builds", minimum=0, maximum=100)
+    if "timeout" in data:
+        fields["timeout"] = as_int(data["timeout"], "timeout", minimum=0)
+    if "chroot_denylist" in data:
+        fields["chroot_denylist"] = as_list(data["chroot_denylist"])
+    return fields

@@ -1,0 +1,120 @@
+"""/api_3/package/*: get, list with latest builds, add and edit per source, reset, build, delete."""
+
+from django.http import JsonResponse
+
+from apps.api.v3 import forms, shapes
+from apps.api.v3.base import CoprView, as_bool, paginated
+from apps.api.v3.builds import rendered_build
+from apps.api.v3.lookups import package_or_404, project_or_404
+from apps.core.errors import Conflict
+from apps.packages.models import Package
+from apps.packages.services import (
+    package_add,
+    package_build,
+    package_delete,
+    package_edit,
+    package_reset,
+)
+
+PACKAGE_ORDERS = {"id": "id", "name": "name"}
+# python-copr puts the literal `None` in the path when an edit keeps the source type.
+NO_SOURCE_TYPE = ("", "None", "none")
+
+
+class PackageView(CoprView):
+    def project(self):
+        return project_or_404(self.param("ownername"), self.param("projectname"))
+
+    def package(self):
+        name = self.param("packagename") or self.param("package_name")
+        return package_or_404(self.project(), name)
+
+    def rendered(self, package: Package) -> dict:
+        latest = shapes.latest_builds(
+            package,
+            latest=bool(as_bool(self.request.GET.get("with_latest_build"))),
+            succeeded=bool(as_bool(self.request.GET.get("with_latest_succeeded_build"))),
+        )
+        return shapes.package_shape(package, latest=latest["latest"], succeeded=latest["succeeded"])
+
+
+class PackageGet(PackageView):
+    def get(self, request, **kwargs):
+        return JsonResponse(self.rendered(self.package()))
+
+
+class PackageList(PackageView):
+    def get(self, request, **kwargs):
+        packages = Package.objects.select_related(
+            "project__owner_user", "project__owner_group"
+        ).filter(project=self.project())
+        return JsonResponse(paginated(self, packages, self.rendered, orders=PACKAGE_ORDERS))
+
+
+class PackageAdd(PackageView):
+    def post(self, request, source_type_text, **kwargs):
+        user = self.authenticated_user()
+        project = self.project()
+        name = self.param("package_name", required=True)
+        try:
+            package = package_add(
+                user=user,
+                project=project,
+                name=name,
+                source_type=source_type_text,
+                source_json=forms.source_json(source_type_text, self.data),
+                **forms.package_settings(self.data),
+            )
+        except Conflict as error:
+            raise Conflict(f"Package {name} already exists in copr {project.full_name}.") from (
+                error
+            )
+        return JsonResponse(self.rendered(package))
+
+
+class PackageEdit(PackageView):
+    def post(self, request, source_type_text="", **kwargs):
+        user = self.authenticated_user()
+        package = self.package()
+        source_type = None if source_type_text in NO_SOURCE_TYPE else source_type_text
+        kept_type = source_type or package.source_type
+        source = None
+        if source_type is not None or kept_type in forms.SOURCE_KEYS:
+            source = forms.source_json(kept_type, self.data, partial=True)
+        package = package_edit(
+            user=user,
+            package=package,
+            source_type=source_type,
+            source_json=source,
+            **forms.package_settings(self.data),
+        )
+        return JsonResponse(self.rendered(package))
+
+
+class PackageReset(PackageView):
+    def post(self, request, **kwargs):
+        user = self.authenticated_user()
+        package = package_reset(user=user, package=self.package())
+        return JsonResponse(self.rendered(package))
+
+    put = post
+
+
+class PackageBuild(PackageView):
+    def post(self, request, **kwargs):
+        user = self.authenticated_user()
+        build = package_build(
+            user=user, package=self.package(), options=forms.build_options(self.data)
+        )
+        return rendered_build(build)
+
+
+class PackageDelete(PackageView):
+    def post(self, request, **kwargs):
+        user = self.authenticated_user()
+        package = self.package()
+        rendered = self.rendered(package)
+        package_delete(user=user, package=package)
+        return JsonResponse(rendered)
+
+    delete = post

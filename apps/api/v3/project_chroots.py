@@ -1,0 +1,102 @@
+"""/api_3/project-chroot/*: a project chroot's settings, its edit, and its mock build config."""
+
+from django.http import JsonResponse
+
+from apps.api.v3 import shapes
+from apps.api.v3.base import CoprView, as_bool, as_list
+from apps.api.v3.forms import choice
+from apps.api.v3.lookups import project_chroot_or_404, project_or_404
+from apps.core.errors import ServiceError
+from apps.projects.services import project_chroot_edit
+
+CHROOT_LIST_KEYS = (
+    "additional_repos", "additional_packages", "additional_modules", "with_opts", "without_opts",
+)  # fmt: skip
+CHROOT_BOOTSTRAPS = ("unchanged", "default", "off", "on", "image", "custom_image")
+CHROOT_ISOLATIONS = ("unchanged", "default", "nspawn", "simple")
+MAX_COMPS_BYTES = 5 * 1024 * 1024
+
+
+class ProjectChrootView(CoprView):
+    def project_chroot(self):
+        project = project_or_404(self.param("ownername"), self.param("projectname"))
+        return project_chroot_or_404(project, self.param("chrootname"))
+
+
+class ProjectChrootGet(ProjectChrootView):
+    def get(self, request, **kwargs):
+        return JsonResponse(shapes.project_chroot_shape(self.project_chroot()))
+
+
+class ProjectChrootBuildConfig(ProjectChrootView):
+    """What `copr-cli mock-config` turns into a mock profile."""
+
+    def get(self, request, **kwargs):
+        project_chroot = self.project_chroot()
+        project = project_chroot.project
+        repos = shapes.chroot_repos(project, project_chroot.chroot)
+        for number, url in enumerate(project_chroot.additional_repos, start=1):
+            repos.append(
+                {
+                    "id": f"copr_chroot_repo_{number}",
+                    "name": f"Chroot repo {number}",
+                    "baseurl": url,
+                }
+            )
+        return JsonResponse(
+            {
+                "chroot": project_chroot.chroot.name,
+                "repos": repos,
+                "additional_repos": list(project_chroot.additional_repos),
+                "additional_packages": list(project_chroot.additional_packages),
+                "additional_modules": list(project_chroot.additional_modules),
+                "enable_net": project.enable_net,
+                "with_opts": list(project_chroot.with_opts),
+                "without_opts": list(project_chroot.without_opts),
+                "isolation": project_chroot.isolation,
+            }
+        )
+
+
+class ProjectChrootEdit(ProjectChrootView):
+    """Multipart: the `json` part with the settings, optionally `upload_comps` (comps.xml)."""
+
+    def post(self, request, **kwargs):
+        user = self.authenticated_user()
+        project_chroot = self.project_chroot()
+        project_chroot_edit(
+            user=user,
+            project_chroot=project_chroot,
+            reset_fields=as_list(self.data.get("reset_fields")),
+            comps=uploaded_comps(request),
+            delete_comps=bool(as_bool(self.data.get("delete_comps"))),
+            **chroot_settings(self.data),
+        )
+        return JsonResponse(shapes.project_chroot_shape(project_chroot))
+
+    put = post
+
+
+def chroot_settings(data: dict) -> dict:
+    fields = {key: as_list(data[key]) for key in CHROOT_LIST_KEYS if key in data}
+    if data.get("bootstrap_image"):
+        fields["bootstrap_image"] = str(data["bootstrap_image"])
+        fields["bootstrap"] = "custom_image"
+    elif "bootstrap" in data:
+        fields["bootstrap"] = choice(data["bootstrap"], "bootstrap", CHROOT_BOOTSTRAPS)
+    if "isolation" in data:
+        fields["isolation"] = choice(data["isolation"], "isolation", CHROOT_ISOLATIONS)
+    return fields
+
+
+def uploaded_comps(request) -> tuple[str, str] | None:
+    upload = request.FILES.get("upload_comps")
+    if upload is None:
+        return None
+    if upload.size > MAX_COMPS_BYTES:
+        raise ServiceError(f"upload_comps: comps.xml is larger than {MAX_COMPS_BYTES} bytes.")
+    try:
+        text = upload.read().decode()
+    except UnicodeDecodeError as error:
+        raise ServiceError("upload_comps: comps.xml must be UTF-8 text.") from error
+    return upload.name, text
