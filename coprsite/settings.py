@@ -82,7 +82,72 @@ RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.
 SUBMIT_CHECK_URLS = env_bool("SUBMIT_CHECK_URLS", True)
 
+# Web login. Username/password accounts serve the embedded setup; turn them off once an
+# identity provider is configured (the console's password login follows this too).
 LOCAL_PASSWORD_LOGIN = env_bool("LOCAL_PASSWORD_LOGIN", True)
+
+# OpenID Connect through mozilla-django-oidc: offered only when the client id and all four
+# endpoints are set (see the provider's /.well-known/openid-configuration). Redirect URI to
+# register at the provider: <PUBLIC_URL>/oidc_auth/ (Copr's path).
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "OpenID Connect")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
+OIDC_RP_SIGN_ALGO = env("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", "groups")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+# Seconds to wait for the provider's token, userinfo and JWKS endpoints (library default: forever).
+OIDC_TIMEOUT = int(env("OIDC_TIMEOUT", "15"))
+LOGIN_REDIRECT_URL_FAILURE = "login"
+
+# GitHub and GitLab login through django-allauth, each offered when its client id is set.
+GITHUB_CLIENT_ID = env("GITHUB_CLIENT_ID")
+GITHUB_CLIENT_SECRET = env("GITHUB_CLIENT_SECRET")
+GITHUB_URL = env("GITHUB_URL")  # GitHub Enterprise; unset means github.com
+GITLAB_CLIENT_ID = env("GITLAB_CLIENT_ID")
+GITLAB_CLIENT_SECRET = env("GITLAB_CLIENT_SECRET")
+GITLAB_URL = env("GITLAB_URL", "https://gitlab.com").rstrip("/")
+
+
+def social_login_providers() -> dict:
+    providers: dict = {}
+    if GITHUB_CLIENT_ID:
+        github_app = {"client_id": GITHUB_CLIENT_ID, "secret": GITHUB_CLIENT_SECRET}
+        providers["github"] = {"APPS": [github_app]}
+        if GITHUB_URL:
+            providers["github"]["GITHUB_URL"] = GITHUB_URL
+    if GITLAB_CLIENT_ID:
+        gitlab_app = {
+            "client_id": GITLAB_CLIENT_ID,
+            "secret": GITLAB_CLIENT_SECRET,
+            "settings": {"gitlab_url": GITLAB_URL},
+        }
+        providers["gitlab"] = {"APPS": [gitlab_app]}
+    return providers
+
+
+SOCIALACCOUNT_PROVIDERS = social_login_providers()
+# allauth handles only the GitHub/GitLab logins: no allauth signup, password or e-mail pages.
+SOCIALACCOUNT_ONLY = True
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email"]
+ACCOUNT_USERNAME_VALIDATORS = "apps.accounts.adapters.USERNAME_VALIDATORS"
+ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+# Never log a GitHub/GitLab identity into an existing account because an e-mail matches.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
+
+AUTHENTICATION_BACKENDS = [
+    "apps.accounts.backends.LocalPasswordBackend",
+    "apps.accounts.oidc.OidcBackend",
+]
 
 INSTALLED_APPS = [
     # First, so its runserver (which starts the in-process worker) wins over staticfiles'.
@@ -97,6 +162,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_filters",
     "django_dramatiq",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.gitlab",
     "apps.accounts",
     "apps.projects",
     "apps.packages",
@@ -114,6 +184,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 ROOT_URLCONF = "coprsite.urls"
