@@ -1,9 +1,9 @@
-"""Operator console for users, @groups and API tokens."""
+"""Operator console for users, @groups, OIDC identities and API tokens."""
 
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
-from apps.accounts.models import ApiToken, Group, User
+from apps.accounts.models import ApiToken, Group, OidcIdentity, User
 from apps.accounts.services import user_disable
 
 
@@ -40,3 +40,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
     raw_id_fields = ("user",)
     readonly_fields = ("login", "token_hash", "created_on")
     list_filter = ("expires_on",)
+
+
+@admin.register(OidcIdentity)
+class OidcIdentityAdmin(admin.ModelAdmin):
+    """Link an existing account to an OIDC identity whose first login was refused (name taken)."""
+
+    list_display = ("user", "issuer", "subject", "created_on", "last_login")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "subject")
+    raw_id_fields = ("user",)
+    readonly_fields = ("created_on", "last_login")

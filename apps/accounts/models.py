@@ -1,4 +1,4 @@
-"""Users, @groups mapped from external (OIDC/FAS) groups, and Copr-style API tokens."""
+"""Users, @groups mapped from external (OIDC/FAS) groups, OIDC identities and API tokens."""
 
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
@@ -59,3 +59,28 @@ class ApiToken(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_on < timezone.now().date()
+
+
+class OidcIdentity(models.Model):
+    """Which account an OpenID Connect identity (issuer + `sub`) logs into.
+
+    Logins match on this pair, never on the username claim, so a name chosen at the identity
+    provider cannot take over an existing account. The operator links an existing local
+    account to an identity by adding a row in the console.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="oidc_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255, help_text="The provider's `sub` claim.")
+    created_on = models.DateTimeField(default=timezone.now)
+    last_login = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="unique_oidc_identity")
+        ]
+        verbose_name = "OIDC identity"
+        verbose_name_plural = "OIDC identities"
+
+    def __str__(self) -> str:
+        return f"{self.user} ← {self.issuer} {self.subject}"

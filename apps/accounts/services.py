@@ -1,4 +1,4 @@
-"""Every write to accounts: users, @group memberships and API tokens."""
+"""Every write to accounts: users, @group memberships, OIDC identities and API tokens."""
 
 import datetime
 from dataclasses import dataclass
@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, Group, User
+from apps.accounts.models import ApiToken, Group, OidcIdentity, User
 from apps.accounts.tokens import LOGIN_LENGTH, TOKEN_LENGTH, hash_token, random_lowercase
 
 
@@ -92,3 +92,54 @@ def user_disable(*, user: User) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(is_active=False)
         ApiToken.objects.filter(user=user).delete()
+
+
+class LoginRefused(Exception):
+    """An identity-provider login that must not go ahead; the message is for the user."""
+
+
+def oidc_user_login(
+    *, issuer: str, subject: str, username: str, email: str, group_names: list[str]
+) -> User:
+    """The account an OIDC identity logs into, created on its first login.
+
+    The identity (issuer + `sub`) decides the account, not the username claim: a first login
+    whose username belongs to another account is refused rather than merged, so nobody takes
+    over an account by picking its name at the provider. A later rename at the provider keeps
+    the coprsite username. On every login the e-mail and the @group memberships are replaced
+    by what the provider reports.
+    """
+    with transaction.atomic():
+        identity = (
+            OidcIdentity.objects.select_for_update()
+            .select_related("user")
+            .filter(issuer=issuer, subject=subject)
+            .first()
+        )
+        if identity is None:
+            identity = OidcIdentity.objects.create(
+                user=_user_for_new_identity(username=username, email=email),
+                issuer=issuer,
+                subject=subject,
+            )
+        user = identity.user
+        if not user.is_active:
+            raise LoginRefused("This account is disabled.")
+        if email and user.email != email:
+            User.objects.filter(pk=user.pk).update(email=email)
+            user.email = email
+        OidcIdentity.objects.filter(pk=identity.pk).update(last_login=timezone.now())
+        user_set_groups(user=user, external_names=group_names)
+    return user
+
+
+def _user_for_new_identity(*, username: str, email: str) -> User:
+    if User.objects.filter(username__iexact=username).exists():
+        raise LoginRefused(
+            f"The username '{username}' already belongs to another account here. "
+            "Ask the operator to link your login to it, or to free the name."
+        )
+    user = User(username=username, email=email)
+    user.set_unusable_password()
+    user.save()
+    return user
