@@ -1,0 +1,1 @@
+"""A real OpenID Connect provider for tests: django-oauth-toolkit in its own process."""
