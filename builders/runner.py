@@ -26,6 +26,7 @@ from builders.protocol import (
     JobResult,
     JobSpec,
 )
+from builders.providers import build_srpm, makes_srpm
 from builders.results import (
     RESULTS_JSON,
     SUCCESS_FILE,
@@ -62,7 +63,8 @@ def run_job(spec: JobSpec, *, should_cancel: Callable[[], bool] = _never) -> Job
     result_dir = Path(spec.result_dir)
     result_dir.mkdir(parents=True, exist_ok=True)
     clear_previous_attempt(result_dir, keep=_input_paths(spec))
-    watchdog = Watchdog(should_cancel, spec.timeout)
+    activity = "source task" if spec.kind == KIND_SRPM else "build"
+    watchdog = Watchdog(should_cancel, spec.timeout, activity)
     with LiveLog(result_dir / LOG_NAME) as log:
         log.info(f"Task {spec.task_id} ({spec.kind}) of {spec.owner}/{spec.project}")
         result = _run_in_workspace(spec, result_dir, log, watchdog)
@@ -124,6 +126,16 @@ def _finish(result_dir: Path, staged: list[Path], results: dict[str, Any]) -> li
 def _stage_srpm(spec: JobSpec, workspace: Workspace, log: LiveLog, watchdog: Watchdog) -> Path:
     """Bring the source task's SRPM into the (runner-only) staging directory."""
     source_type = spec.source.get("type")
+    if makes_srpm(spec.source):
+        job = {"owner": spec.owner, "project": spec.project, "build_id": spec.build_id}
+        return build_srpm(
+            spec.source,
+            job,
+            workspace,
+            max_file_bytes=spec.max_download_bytes,
+            log=log,
+            watchdog=watchdog,
+        )
     # Keep the user's file name for messages ("notes.txt is not an RPM file").
     if source_type == "link":
         original = Path(urlsplit(str(spec.source.get("url", ""))).path).name

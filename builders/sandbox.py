@@ -235,6 +235,7 @@ class Watchdog:
 
     should_cancel: Callable[[], bool]
     timeout: int
+    activity: str = "build"  # named in the timeout reason
     started: float = field(default_factory=time.monotonic)
 
     def remaining(self) -> float:
@@ -246,7 +247,7 @@ class Watchdog:
         if self.should_cancel():
             raise BuildCanceled()
         if self.remaining() <= 0:
-            raise BuildFailure(f"build timed out after {self.timeout} s")
+            raise BuildFailure(f"{self.activity} timed out after {self.timeout} s")
 
 
 @dataclass

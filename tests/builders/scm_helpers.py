@@ -1,0 +1,154 @@
+"""Local git repositories and a `git daemon` serving them, for source-task tests."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from tests.builders.helpers import free_port
+
+UNPACKED_SPEC = """\
+Name: {name}
+Version: {version}
+Release: 1%{{?dist}}
+Summary: A tiny unpacked test package
+License: MIT
+Source0: %{{name}}-%{{version}}.tar.gz
+BuildArch: noarch
+
+%description
+Built from a directory that rpkg packs into Source0.
+
+%prep
+%setup -q
+
+%build
+
+%install
+install -D -m 0644 hello.txt %{{buildroot}}%{{_datadir}}/{name}/hello.txt
+
+%files
+%{{_datadir}}/{name}/hello.txt
+"""
+
+PACKED_SPEC = """\
+Name: {name}
+Version: {version}
+Release: 1%{{?dist}}
+Summary: A tiny packed test package
+License: MIT
+Source0: hello.txt
+BuildArch: noarch
+
+%description
+Built from a directory that holds its Source0 as it is.
+
+%prep
+
+%build
+
+%install
+install -D -m 0644 %{{SOURCE0}} %{{buildroot}}%{{_datadir}}/{name}/hello.txt
+
+%files
+%{{_datadir}}/{name}/hello.txt
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(repo),
+            "GIT_AUTHOR_NAME": "Tester",
+            "GIT_AUTHOR_EMAIL": "tester@example.org",
+            "GIT_COMMITTER_NAME": "Tester",
+            "GIT_COMMITTER_EMAIL": "tester@example.org",
+        },
+    ).stdout.strip()
+
+
+def make_repo(path: Path, files: dict[str, str | bytes], *, message: str = "initial") -> Path:
+    """A git repository at `path` with `files` (relative path → content) committed."""
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / ".git").exists():
+        git(path, "init", "--quiet", "--initial-branch=main")
+    commit(path, files, message=message)
+    return path
+
+
+def commit(repo: Path, files: dict[str, str | bytes], *, message: str = "change") -> str:
+    for relative, content in files.items():
+        target = repo / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def unpacked_files(name: str = "hello", version: str = "1.0") -> dict[str, str | bytes]:
+    return {
+        f"{name}.spec": UNPACKED_SPEC.format(name=name, version=version),
+        "hello.txt": f"hello from {name}\n",
+    }
+
+
+def packed_files(name: str = "hello", version: str = "1.0") -> dict[str, str | bytes]:
+    return {
+        f"{name}.spec": PACKED_SPEC.format(name=name, version=version),
+        "hello.txt": f"hello from {name}\n",
+        "README.md": "ignored by the packed/unpacked rule\n",
+    }
+
+
+class GitDaemon:
+    """`git daemon` on 127.0.0.1 exporting every repository under `base`."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                f"--base-path={self.base}",
+                "--enable=upload-pack",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                ["git", "ls-remote", f"git://127.0.0.1:{self.port}/"],
+                capture_output=True,
+                check=False,
+            )
+            if b"Connection refused" not in probe.stderr:
+                return
+            time.sleep(0.1)
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
