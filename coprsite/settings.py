@@ -81,6 +81,11 @@ MAX_TASK_ATTEMPTS = int(env("MAX_TASK_ATTEMPTS", "2"))
 RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.
 SUBMIT_CHECK_URLS = env_bool("SUBMIT_CHECK_URLS", True)
+# Source tasks: where PyPI and RubyGems packages come from, and the builder-tools venv
+# (pyp2spec, pyp2rpm, tito) that is bound read-only into the sandbox.
+PYPI_INDEX_URL = env("PYPI_INDEX_URL", "https://pypi.org").rstrip("/")
+RUBYGEMS_URL = env("RUBYGEMS_URL", "https://rubygems.org").rstrip("/")
+BUILDER_TOOLS_DIR = Path(env("BUILDER_TOOLS_DIR", str(VAR_DIR / "builder-tools")))
 
 # Web login. Username/password accounts serve the embedded setup; turn them off once an
 # identity provider is configured (the console's password login follows this too).
