@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.builds import services
 from apps.builds.models import Build, BuildTask, State
-from apps.builds.sources import discard_upload, upload_dir
+from apps.builds.sources import discard_upload, job_source
 from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
@@ -103,9 +103,7 @@ def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
 
 
 def source_for_job(build: Build) -> dict:
-    if build.source_type == "upload":
-        return {"type": "upload", "path": str(upload_dir(build.pk) / build.source_json["pkg"])}
-    return {"type": "link", "url": build.source_json["url"]}
+    return job_source(build)
 
 
 class TaskWatch:

@@ -260,3 +260,81 @@ def store_upload(build_id: int, upload: UploadedFile) -> dict:
 
 def discard_upload(build_id: int) -> None:
     shutil.rmtree(upload_dir(build_id), ignore_errors=True)
+
+
+# --- what the source task gets -------------------------------------------------------------
+
+HOOK_PAYLOAD_NAME = "hook_payload"
+
+
+def job_source(build) -> dict:
+    """The JobSpec.source of a build's source task: its type, its settings, what the portal adds.
+
+    Copr's scm `type` (git/svn) travels as `scm_type`, so it cannot hide the source type.
+    """
+    source_json = dict(build.source_json)
+    if build.source_type == "upload":
+        return {"type": "upload", "path": str(upload_dir(build.pk) / source_json["pkg"])}
+    if build.source_type == "scm":
+        source_json["scm_type"] = source_json.pop("type", None) or "git"
+    source = {
+        **source_json,
+        "type": build.source_type,
+        "package": build.package_name or (build.package.name if build.package_id else ""),
+        "builder_tools": str(settings.BUILDER_TOOLS_DIR),
+        "pypi_index": settings.PYPI_INDEX_URL,
+        "rubygems_url": settings.RUBYGEMS_URL,
+    }
+    if build.source_type == "distgit":
+        source.update(distgit_locations(source_json))
+    if build.source_type == "custom":
+        source["chroot"] = resolved_custom_chroot(source_json.get("chroot", ""))
+        payload = upload_dir(build.pk) / HOOK_PAYLOAD_NAME
+        if source_json.get("hook_data") and payload.is_file():
+            source["hook_payload_path"] = str(payload)
+    return source
+
+
+def distgit_locations(source_json: dict) -> dict:
+    """Clone and lookaside URLs from the operator's DistGit instance (Copr's patterns)."""
+    from apps.packages.models import DistGitInstance
+
+    instances = DistGitInstance.objects.all()
+    if source_json.get("distgit"):
+        instances = instances.filter(name=source_json["distgit"])
+    instance = instances.first()
+    if instance is None:
+        return {}
+    package_name = source_json.get("package_name", "")
+    namespace = source_json.get("namespace") or instance.default_namespace
+    uri = instance.clone_package_uri.format(pkgname=package_name, namespace=namespace)
+    clone_url = (
+        source_json.get("clone_url") or f"{instance.clone_url.rstrip('/')}/{uri.lstrip('/')}"
+    )
+    return {
+        "clone_url": clone_url,
+        "lookaside_url": instance.lookaside_url,
+        "package_name": package_name,
+        "namespace": namespace,
+    }
+
+
+def resolved_custom_chroot(name: str) -> str:
+    """`fedora-latest-<arch>` is the newest active Fedora release chroot of that arch."""
+    from apps.projects.models import Chroot
+
+    if not name.startswith("fedora-latest-"):
+        return name
+    arch = name.removeprefix("fedora-latest-")
+    releases = Chroot.objects.filter(
+        name__startswith="fedora-", name__endswith=f"-{arch}", is_active=True
+    ).values_list("name", flat=True)
+    numbered = [n for n in releases if n.split("-")[1].isdigit()]
+    return max(numbered, key=lambda n: int(n.split("-")[1]), default=name)
+
+
+def store_hook_payload(build_id: int, payload: bytes) -> None:
+    """Keep a custom webhook's body for the build's script (removed after the source task)."""
+    directory = upload_dir(build_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / HOOK_PAYLOAD_NAME).write_bytes(payload)
