@@ -80,6 +80,9 @@ def error_response(message: str, status: int) -> JsonResponse:
 def request_data(request) -> dict:
     """The JSON body, the multipart `json` part, or the form; nulls dropped as Copr does."""
     content_type = request.content_type or ""
+    if content_type.startswith("multipart/") and request.method != "POST":
+        # Django parses multipart bodies of POSTs only; Copr's chroot edit is a PUT.
+        request._post, request._files = request.parse_file_upload(request.META, request)
     if content_type.startswith("multipart/"):
         part = request.FILES.get("json")
         raw = part.read() if part else request.POST.get("json", "")
