@@ -1,10 +1,87 @@
-"""The home page."""
+"""Site-wide pages: home, search, the build queue status, and user pages."""
 
-from django.shortcuts import render
+from urllib.parse import urlencode
 
-from apps.projects.models import Project
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_safe
+
+from apps.accounts.models import User
+from apps.builds import selectors
+from apps.builds.models import Build
+from apps.core.chart import builds_chart
+from apps.packages.models import Package
+from apps.projects.views import page_of, projects_for_list
+
+RECENT_BUILDS = 20
+RECENT_PROJECTS = 10
+SEARCH_RESULTS_PER_PAGE = 30
+CHART_DAYS = 30
 
 
+@require_safe
 def home(request):
-    projects = Project.objects.listed().with_owner().order_by("-id")[:20]
-    return render(request, "core/home.html", {"projects": projects})
+    context = {
+        "builds": selectors.recent_builds(limit=RECENT_BUILDS),
+        "projects": projects_for_list().listed().order_by("-id")[:RECENT_PROJECTS],
+    }
+    return render(request, "core/home.html", context)
+
+
+@require_safe
+def search(request):
+    """Projects by owner, name, description or package; a build id jumps to that build."""
+    query = request.GET.get("q", "").strip()
+    if query.isdigit() and Build.objects.filter(pk=int(query)).exists():
+        return redirect("build-detail", int(query))
+    projects = projects_for_list().listed().none()
+    if query:
+        projects = projects_for_list().listed().filter(search_filter(query)).order_by("-id")
+    page = page_of(request, projects, SEARCH_RESULTS_PER_PAGE)
+    context = {"query": query, "page": page, "query_string": urlencode({"q": query})}
+    return render(request, "core/search.html", context)
+
+
+def search_filter(query: str) -> Q:
+    """`owner/project` narrows to that owner; otherwise any of the words may match."""
+    if "/" in query:
+        owner, _, name = query.partition("/")
+        by_owner = (
+            Q(owner_group__name__iexact=owner[1:])
+            if owner.startswith("@")
+            else Q(owner_user__username__iexact=owner)
+        )
+        return by_owner & Q(name__icontains=name)
+    matches = Q(name__icontains=query) | Q(description__icontains=query)
+    matches |= Q(owner_user__username__iexact=query) | Q(
+        owner_group__name__iexact=query.lstrip("@")
+    )
+    with_package = Package.objects.filter(name__iexact=query).values("project_id")
+    return matches | Q(pk__in=with_package)
+
+
+@require_safe
+def status(request):
+    """The queue per arch and chroot, and the builds of the last days as a chart."""
+    days = selectors.builds_per_day(days=CHART_DAYS)
+    context = {
+        "queue": selectors.queue_summary(),
+        "chart": builds_chart(days),
+        "days": days,
+        "chart_days": CHART_DAYS,
+    }
+    return render(request, "core/status.html", context)
+
+
+@require_safe
+def user_detail(request, username: str):
+    """A user's projects, @groups and newest builds; their own page links the API token."""
+    person = get_object_or_404(User, username=username, is_active=True)
+    context = {
+        "person": person,
+        "projects": projects_for_list().by_ownername(person.username).order_by("name"),
+        "groups": person.owner_groups.order_by("name"),
+        "builds": list(selectors.builds_for_list().filter(submitter=person)[:RECENT_BUILDS]),
+        "is_self": request.user.pk == person.pk,
+    }
+    return render(request, "core/user.html", context)

@@ -1,0 +1,225 @@
+"""New-build forms, one class per source type; adding a type is one class in SOURCE_FORMS.
+
+Each form holds the build options every type shares (chroots, network, timeout,
+background) and turns its own fields into Copr's `source_json` for `build_submit`, which
+checks the source through `apps.builds.sources.check_source`.
+"""
+
+from typing import ClassVar
+
+from django import forms
+
+from apps.builds.services import BuildOptions
+from apps.packages.models import DistGitInstance, SourceType
+from apps.projects.models import Chroot, Project
+
+
+class BuildForm(forms.Form):
+    """The options of every build; subclasses add their source fields and `source_json()`."""
+
+    source_type: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str] = ""
+    source_fields: ClassVar[tuple[str, ...]] = ()
+    is_multipart: ClassVar[bool] = False
+
+    chroots = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None ticked: every chroot of the project.",
+    )
+    enable_net = forms.BooleanField(required=False, label="Network access during the build")
+    timeout = forms.IntegerField(
+        required=False, min_value=1, help_text="Seconds; empty for the default."
+    )
+    background = forms.BooleanField(
+        required=False, label="Background build (runs after normal builds)"
+    )
+
+    def __init__(self, *args, project: Project, **kwargs):
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("enable_net", project.enable_net)
+        super().__init__(*args, **kwargs)
+        self.project = project
+        names = [pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active]
+        self.fields["chroots"].choices = [(name, name) for name in names]
+
+    def source_json(self) -> dict:
+        """Copr's source_json of this type, from the cleaned fields."""
+        return {name: self.cleaned_data[name] for name in self.source_fields}
+
+    def upload(self):
+        return None
+
+    def options(self) -> BuildOptions:
+        data = self.cleaned_data
+        return BuildOptions(
+            chroots=data["chroots"] or None,
+            enable_net=data["enable_net"],
+            timeout=data["timeout"],
+            background=data["background"],
+        )
+
+    def submit_arguments(self) -> dict:
+        """Keyword arguments of `build_submit` besides user and project."""
+        return {
+            "source_type": self.source_type,
+            "source_json": self.source_json(),
+            "upload": self.upload(),
+            "options": self.options(),
+        }
+
+    def visible_source_fields(self):
+        return [self[name] for name in self.source_fields]
+
+    def visible_option_fields(self):
+        return [self[name] for name in ("chroots", "enable_net", "timeout", "background")]
+
+
+class UploadBuildForm(BuildForm):
+    source_type = SourceType.UPLOAD
+    title = "Upload"
+    description = "Upload an SRPM or a spec file from your computer."
+    source_fields = ("pkgs",)
+    is_multipart = True
+
+    pkgs = forms.FileField(label="SRPM or spec file")
+
+    def source_json(self) -> dict:
+        return {}  # build_submit records the stored file's name
+
+    def upload(self):
+        return self.cleaned_data["pkgs"]
+
+
+class LinkBuildForm(BuildForm):
+    source_type = SourceType.LINK
+    title = "From a URL"
+    description = "A URL of an SRPM or a spec file; the builder downloads it."
+    source_fields = ("url",)
+
+    url = forms.URLField(label="SRPM or spec URL", assume_scheme="https")
+
+
+class ScmBuildForm(BuildForm):
+    source_type = SourceType.SCM
+    title = "SCM"
+    description = "Build from a Git or Subversion repository."
+    source_fields = ("type", "clone_url", "committish", "subdirectory", "spec", "srpm_build_method")
+
+    type = forms.ChoiceField(choices=[("git", "git"), ("svn", "svn")], label="Type")
+    clone_url = forms.CharField(label="Clone URL", max_length=500)
+    committish = forms.CharField(
+        required=False, max_length=200, help_text="Branch, tag or commit; empty: the default."
+    )
+    subdirectory = forms.CharField(required=False, max_length=200)
+    spec = forms.CharField(required=False, max_length=200, label="Spec file")
+    srpm_build_method = forms.ChoiceField(
+        label="How to build the SRPM",
+        choices=[(m, m) for m in ("rpkg", "tito", "tito_test", "make_srpm")],
+    )
+
+
+class PypiBuildForm(BuildForm):
+    source_type = SourceType.PYPI
+    title = "PyPI"
+    description = "Package a Python project from PyPI with pyp2spec or pyp2rpm."
+    source_fields = (
+        "pypi_package_name",
+        "pypi_package_version",
+        "spec_generator",
+        "spec_template",
+        "python_versions",
+    )
+
+    pypi_package_name = forms.CharField(label="PyPI name", max_length=200)
+    pypi_package_version = forms.CharField(
+        required=False, max_length=100, label="Version", help_text="Empty: the latest."
+    )
+    spec_generator = forms.ChoiceField(choices=[("pyp2spec", "pyp2spec"), ("pyp2rpm", "pyp2rpm")])
+    spec_template = forms.ChoiceField(
+        required=False,
+        choices=[(t, t or "(default)") for t in ("", "fedora", "epel7", "mageia", "pld")],
+        help_text="pyp2rpm only.",
+    )
+    python_versions = forms.MultipleChoiceField(
+        choices=[("3", "3"), ("2", "2")],
+        initial=["3"],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="pyp2rpm only.",
+    )
+
+
+class RubygemsBuildForm(BuildForm):
+    source_type = SourceType.RUBYGEMS
+    title = "RubyGems"
+    description = "Package a gem from rubygems.org with gem2rpm."
+    source_fields = ("gem_name",)
+
+    gem_name = forms.CharField(label="Gem name", max_length=200)
+
+
+class CustomBuildForm(BuildForm):
+    source_type = SourceType.CUSTOM
+    title = "Custom script"
+    description = (
+        "A script run in a chroot that writes the spec and sources into its working directory."
+    )
+    source_fields = ("script", "chroot", "builddeps", "resultdir", "repos")
+
+    script = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
+    chroot = forms.ChoiceField(initial="fedora-latest-x86_64")
+    builddeps = forms.CharField(
+        required=False, max_length=500, help_text="Packages the script needs, space separated."
+    )
+    resultdir = forms.CharField(required=False, max_length=200, label="Result directory")
+    repos = forms.CharField(
+        required=False, max_length=1000, help_text="Extra repositories, space separated."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = Chroot.objects.filter(is_active=True).values_list("name", flat=True)
+        arches = sorted(set(Chroot.objects.values_list("arch", flat=True)))
+        self.fields["chroot"].choices = [
+            (f"fedora-latest-{a}", f"fedora-latest-{a}") for a in arches
+        ]
+        self.fields["chroot"].choices += [(name, name) for name in names]
+
+    def source_json(self) -> dict:
+        data = super().source_json()
+        data["script"] = data["script"].replace("\r\n", "\n")
+        return data
+
+
+class DistGitBuildForm(BuildForm):
+    source_type = SourceType.DISTGIT
+    title = "DistGit"
+    description = "Build a package straight from a distribution's dist-git."
+    source_fields = ("package_name", "distgit", "namespace", "committish")
+
+    package_name = forms.CharField(max_length=100)
+    distgit = forms.ChoiceField(label="DistGit instance", required=False)
+    namespace = forms.CharField(required=False, max_length=200)
+    committish = forms.CharField(
+        required=False, max_length=200, help_text="Branch, tag or commit; empty: the chroot's."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = DistGitInstance.objects.values_list("name", flat=True)
+        self.fields["distgit"].choices = [(name, name) for name in names]
+
+
+SOURCE_FORMS: dict[str, type[BuildForm]] = {
+    form.source_type: form
+    for form in (
+        UploadBuildForm,
+        LinkBuildForm,
+        ScmBuildForm,
+        PypiBuildForm,
+        RubygemsBuildForm,
+        CustomBuildForm,
+        DistGitBuildForm,
+    )
+}

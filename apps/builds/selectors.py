@@ -1,0 +1,144 @@
+"""Reusable reads of builds for the portal's pages: lists with filters, the queue, history.
+
+Every function returns rows with what the pages show already joined or prefetched, so a
+page of builds costs the same few queries however many builds the database holds.
+"""
+
+from datetime import timedelta
+
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from apps.builds.models import FINAL_STATES, Build, BuildTask, State
+from apps.packages.models import Package
+from apps.projects.models import Project
+
+# States a task passes through before it ends; the status page counts these.
+QUEUED_STATES = (State.WAITING, State.PENDING, State.STARTING, State.IMPORTING, State.RUNNING)
+SOURCE_TASK_LABEL = "srpm-builds"
+
+
+def builds_for_list() -> QuerySet[Build]:
+    """Builds with their project, owner, submitter and chroot tasks, newest first."""
+    tasks = BuildTask.objects.select_related("chroot").order_by("chroot__name")
+    return (
+        Build.objects.select_related(
+            "project__owner_user", "project__owner_group", "submitter", "package"
+        )
+        .prefetch_related(Prefetch("tasks", queryset=tasks))
+        .order_by("-id")
+    )
+
+
+def recent_builds(*, limit: int = 20) -> list[Build]:
+    """The newest builds of listed projects, for the home page."""
+    return list(builds_for_list().filter(project__unlisted_on_hp=False)[:limit])
+
+
+def project_builds(
+    project: Project, *, state: str = "", package: str = "", chroot: str = ""
+) -> QuerySet[Build]:
+    """A project's builds, filtered as the builds list page asks (each filter has an index)."""
+    builds = builds_for_list().filter(project=project)
+    if state:
+        builds = builds.filter(state=state)
+    if package:
+        builds = builds.filter(package_name=package)
+    if chroot:
+        in_chroot = BuildTask.objects.filter(build=OuterRef("pk"), chroot__name=chroot)
+        builds = builds.filter(Exists(in_chroot))
+    return builds
+
+
+def build_with_tasks(build_id: int) -> Build | None:
+    """One build with everything its page shows; the source task sorts first."""
+    tasks = BuildTask.objects.select_related("chroot").order_by(
+        F("chroot__name").asc(nulls_first=True)
+    )
+    return (
+        Build.objects.select_related(
+            "project__owner_user", "project__owner_group", "submitter", "package", "batch"
+        )
+        .prefetch_related(Prefetch("tasks", queryset=tasks))
+        .filter(pk=build_id)
+        .first()
+    )
+
+
+def failure_reasons(build: Build) -> list[str]:
+    """Why a build failed, from its prefetched tasks, without repeats (shown on top)."""
+    reasons = [
+        f"{task_label(task)}: {task.state_reason}"
+        for task in build.tasks.all()
+        if task.state == State.FAILED and task.state_reason
+    ]
+    return list(dict.fromkeys(reasons))
+
+
+def task_label(task: BuildTask) -> str:
+    return SOURCE_TASK_LABEL if task.chroot_id is None else task.chroot.name
+
+
+def packages_with_latest_build(project: Project) -> QuerySet[Package]:
+    """A project's packages, each with the id, state and version of its newest build."""
+    latest = Build.objects.filter(package=OuterRef("pk")).order_by("-id")
+    return Package.objects.filter(project=project).annotate(
+        latest_build_id=Subquery(latest.values("pk")[:1]),
+        latest_build_state=Subquery(latest.values("state")[:1]),
+        latest_build_version=Subquery(latest.values("package_version")[:1]),
+    )
+
+
+def queue_summary() -> list[dict]:
+    """Unfinished tasks counted per chroot (source tasks as `srpm-builds`), arch and state."""
+    rows = (
+        BuildTask.objects.filter(state__in=QUEUED_STATES)
+        .values("chroot__name", "chroot__arch", "state")
+        .annotate(count=Count("id"))
+        .order_by("chroot__arch", "chroot__name")
+    )
+    table: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        name = row["chroot__name"] or SOURCE_TASK_LABEL
+        arch = row["chroot__arch"] or "any"
+        entry = table.setdefault((arch, name), {"arch": arch, "chroot": name, "total": 0})
+        entry[row["state"]] = entry.get(row["state"], 0) + row["count"]
+        entry["total"] += row["count"]
+    return sorted(table.values(), key=lambda entry: (entry["arch"], entry["chroot"]))
+
+
+def builds_per_day(*, days: int = 30) -> list[dict]:
+    """Builds submitted on each of the last `days` days, split into succeeded/failed/other."""
+    today = timezone.now().date()
+    first_day = today - timedelta(days=days - 1)
+    start = timezone.now() - timedelta(days=days)
+    rows = (
+        Build.objects.filter(submitted_on__gte=start)
+        .annotate(day=TruncDate("submitted_on"))
+        .values("day", "state")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    per_day = {
+        first_day + timedelta(days=offset): {"succeeded": 0, "failed": 0, "other": 0}
+        for offset in range(days)
+    }
+    for row in rows:
+        counts = per_day.get(row["day"])
+        if counts is None:
+            continue
+        counts[outcome_of(row["state"])] += row["count"]
+    return [{"day": day, **counts} for day, counts in sorted(per_day.items())]
+
+
+def outcome_of(state: str) -> str:
+    if state == State.SUCCEEDED:
+        return "succeeded"
+    if state == State.FAILED:
+        return "failed"
+    return "other"
+
+
+def is_final(state: str) -> bool:
+    return state in FINAL_STATES

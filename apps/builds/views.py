@@ -1,0 +1,194 @@
+"""Build pages: the builds list with filters, one build with its tasks and logs, new builds."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from apps.builds import selectors
+from apps.builds.forms import SOURCE_FORMS
+from apps.builds.models import FINAL_STATES, BuildTask, State
+from apps.builds.services import build_cancel, build_delete, build_submit
+from apps.core.errors import ServiceError
+from apps.core.paths import results_url
+from apps.projects import permissions
+from apps.projects.views import abilities, page_of, project_or_404, require, service_error
+from builders.livelog import LOG_NAME
+
+BUILDS_PER_PAGE = 50
+DEFAULT_SOURCE_TYPE = "upload"
+
+
+@require_safe
+def build_list(request, owner: str, project: str):
+    """A project's builds, newest first, filtered by state, package and chroot."""
+    found = project_or_404(owner, project)
+    filters = {key: request.GET.get(key, "").strip() for key in ("state", "package", "chroot")}
+    if filters["state"] not in ("", *State.values):
+        filters["state"] = ""
+    builds = selectors.project_builds(found, **filters)
+    page = page_of(request, builds, BUILDS_PER_PAGE)
+    context = {
+        "project": found,
+        "page": page,
+        "filters": filters,
+        "states": State.values,
+        "chroot_names": [pc.chroot.name for pc in found.project_chroots.select_related("chroot")],
+        "query": query_without_page(request),
+        **abilities(request.user, found),
+    }
+    return render(request, "builds/list.html", context)
+
+
+def query_without_page(request) -> str:
+    """The current filters as a query string, for the pagination links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@require_safe
+def build_detail(request, build_id: int, owner: str | None = None, project: str | None = None):
+    """One row per task, the failure reasons on top; `?partial=status` is the live part."""
+    build = selectors.build_with_tasks(build_id)
+    if build is None:
+        raise Http404(f"Build {build_id} does not exist.")
+    if owner is not None and (build.project.ownername, build.project.name) != (owner, project):
+        raise Http404(f"Build {build_id} is not in {owner}/{project}.")
+    template = "builds/_status.html" if request.GET.get("partial") == "status" else None
+    return render(request, template or "builds/detail.html", build_page_context(request, build))
+
+
+def build_page_context(request, build, error: str | None = None) -> dict:
+    return {
+        "build": build,
+        "project": build.project,
+        "tasks": [task_row(build, task) for task in build.tasks.all()],
+        "failure_reasons": selectors.failure_reasons(build),
+        "finished": build.state in FINAL_STATES,
+        "error": error,
+        **abilities(request.user, build.project),
+    }
+
+
+def task_row(build, task: BuildTask) -> dict:
+    """What the build page shows of a task: its state, times, and links into the results."""
+    started = task.started_on is not None
+    base = results_url(f"{build.project.ownername}/{build.project_dirname}/{task.result_dir}/")
+    return {
+        "task": task,
+        "label": selectors.task_label(task),
+        "finished": task.state in FINAL_STATES,
+        "results_url": base if started else None,
+        "live_log_url": base + LOG_NAME if started else None,
+        "backend_log_url": base + "backend.log" if started else None,
+        "duration": duration(task),
+    }
+
+
+def duration(task: BuildTask) -> str:
+    if not task.started_on or not task.ended_on:
+        return ""
+    seconds = int((task.ended_on - task.started_on).total_seconds())
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+@require_safe
+def build_live_log(request, build_id: int, task_id: int):
+    """A page that follows one task's builder-live.log while the task runs."""
+    build = selectors.build_with_tasks(build_id)
+    task = next((t for t in build.tasks.all() if t.pk == task_id), None) if build else None
+    if task is None:
+        raise Http404("No such task.")
+    row = task_row(build, task)
+    # The result dir is known before the task starts: the page waits for the log to appear.
+    row["follow_url"] = results_url(
+        f"{build.project.ownername}/{build.project_dirname}/{task.result_dir}/{LOG_NAME}"
+    )
+    context = {"build": build, "project": build.project, "row": row}
+    context.update(abilities(request.user, build.project))
+    return render(request, "builds/live_log.html", context)
+
+
+@require_safe
+def build_state(request, build_id: int):
+    """States of a build and its tasks as JSON, for the live log page's polling."""
+    build = build_or_404(build_id)
+    tasks = {str(task.pk): task.state for task in build.tasks.all()}
+    return JsonResponse({"state": build.state, "finished": build.is_finished, "tasks": tasks})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def build_new(request, owner: str, project: str, source_type: str = DEFAULT_SOURCE_TYPE):
+    """The new-build form of one source type; tabs lead to the other types."""
+    found = project_or_404(owner, project)
+    form_class = SOURCE_FORMS.get(source_type)
+    if form_class is None:
+        raise Http404(f"Unknown source type {source_type}.")
+    require(
+        permissions.can_build_in(request.user, found), f"You cannot build in {found.full_name}."
+    )
+    found = project_with_chroots(found)
+    form = form_class(request.POST or None, request.FILES or None, project=found)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                build = build_submit(user=request.user, project=found, **form.submit_arguments())
+            except ServiceError as error:
+                status = service_error(form, error)
+            else:
+                return redirect("build-detail", build.pk)
+    context = {
+        "project": found,
+        "form": form,
+        "source_types": [(name, cls.title) for name, cls in SOURCE_FORMS.items()],
+        "source_type": source_type,
+        **abilities(request.user, found),
+    }
+    return render(request, "builds/new.html", context, status=status)
+
+
+def project_with_chroots(project):
+    from apps.projects.views import projects_for_list
+
+    return projects_for_list().get(pk=project.pk)
+
+
+@login_required
+@require_POST
+def build_cancel_view(request, build_id: int):
+    build = build_or_404(build_id)
+    cancel = lambda: build_cancel(user=request.user, build=build)  # noqa: E731
+    return after_write(request, build, cancel, reverse("build-detail", args=[build.pk]))
+
+
+@login_required
+@require_POST
+def build_delete_view(request, build_id: int):
+    build = build_or_404(build_id)
+    remove = lambda: build_delete(user=request.user, build=build)  # noqa: E731
+    project = build.project
+    return after_write(
+        request, build, remove, reverse("build-list", args=[project.ownername, project.name])
+    )
+
+
+def build_or_404(build_id: int):
+    build = selectors.build_with_tasks(build_id)
+    if build is None:
+        raise Http404(f"Build {build_id} does not exist.")
+    return build
+
+
+def after_write(request, build, write, next_url: str):
+    """Run a build service; a refusal re-renders the build page with its message."""
+    try:
+        write()
+    except ServiceError as error:
+        context = build_page_context(request, build, error=error.message)
+        return render(request, "builds/detail.html", context, status=error.status)
+    return redirect(next_url)

@@ -1,0 +1,282 @@
+"""Project pages: lists per owner, the overview with install instructions, settings, permissions."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
+
+from apps.accounts.models import Group, User
+from apps.core.errors import ServiceError
+from apps.projects import permissions
+from apps.projects.forms import (
+    PermissionDecisionForm,
+    PermissionRequestForm,
+    ProjectCreateForm,
+    ProjectSettingsForm,
+)
+from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
+from apps.projects.services import (
+    permission_request,
+    permission_set,
+    project_create,
+    project_delete,
+    project_edit,
+)
+from apps.repos.repofile import repo_chroots
+
+PROJECTS_PER_PAGE = 30
+
+
+# --- shared by the project, build and package pages ---------------------------------------
+
+
+def projects_for_list():
+    """Projects with their owner and enabled chroots, ready for a list page."""
+    chroots = ProjectChroot.objects.select_related("chroot")
+    return Project.objects.with_owner().prefetch_related(
+        Prefetch("project_chroots", queryset=chroots)
+    )
+
+
+def project_or_404(owner: str, name: str) -> Project:
+    project = Project.objects.with_owner().by_ownername(owner).filter(name=name).first()
+    if project is None:
+        raise Http404(f"Project {owner}/{name} does not exist.")
+    return project
+
+
+def abilities(user, project: Project) -> dict:
+    """What `user` may do here; templates show buttons only for these."""
+    can_edit = permissions.can_edit(user, project)
+    return {
+        "can_edit": can_edit,
+        "can_build": can_edit or permissions.can_build_in(user, project),
+    }
+
+
+def require(allowed: bool, message: str) -> None:
+    """Turn a failed permission rule into a 403 page (the login redirect comes earlier)."""
+    if not allowed:
+        raise DjangoPermissionDenied(message)
+
+
+def page_of(request, items, per_page: int):
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def service_error(form, error: ServiceError) -> int:
+    """Show the service's message on the form; returns the status for the re-rendered page."""
+    form.add_error(None, error.message)
+    return error.status
+
+
+# --- lists ---------------------------------------------------------------------------------
+
+
+@require_safe
+def project_list(request):
+    projects = projects_for_list().listed().order_by("-id")
+    page = page_of(request, projects, PROJECTS_PER_PAGE)
+    return render(request, "projects/list.html", {"page": page, "title": "Projects"})
+
+
+@require_safe
+def owner_projects(request, owner: str):
+    """All projects of a user or an @group (unlisted ones too: the owner's page lists all)."""
+    group = user = None
+    if owner.startswith("@"):
+        group = get_object_or_404(Group, name=owner[1:])
+    else:
+        user = get_object_or_404(User, username=owner)
+    projects = projects_for_list().by_ownername(owner).order_by("name")
+    page = page_of(request, projects, PROJECTS_PER_PAGE)
+    can_create = permissions.can_own_as(request.user, owner)
+    context = {"page": page, "title": f"Projects of {owner}", "owner": owner, "group": group}
+    context.update({"owner_user": user, "can_create": can_create})
+    return render(request, "projects/list.html", context)
+
+
+# --- one project ---------------------------------------------------------------------------
+
+
+@require_safe
+def project_detail(request, owner: str, project: str):
+    found = project_or_404(owner, project)
+    chroots = list(repo_chroots(found))
+    context = {
+        "project": found,
+        "chroots": chroots,
+        "repo_links": repo_links(found, chroots),
+        **abilities(request.user, found),
+    }
+    return render(request, "projects/detail.html", context)
+
+
+def repo_links(project: Project, chroots) -> list[dict]:
+    """One `.repo` link per distribution release (`fedora-43`), with the arches it covers."""
+    releases: dict[str, list[str]] = {}
+    for chroot in chroots:
+        releases.setdefault(chroot.name_release, []).append(chroot.arch)
+    if project.owner_group_id:
+        url_name, owner = "group-repo-file", project.owner_group.name
+    else:
+        url_name, owner = "repo-file", project.owner_user.username
+    prefix = project.ownername.replace("@", "group_")
+    return [
+        {
+            "name_release": name_release,
+            "arches": arches,
+            "url": reverse(url_name, args=[owner, project.name, name_release])
+            + f"{prefix}-{project.name}-{name_release}.repo",
+        }
+        for name_release, arches in releases.items()
+    ]
+
+
+def owner_choices(user) -> list[str]:
+    """Who a new project can belong to: the user, then their @groups."""
+    groups = user.owner_groups.order_by("name").values_list("name", flat=True)
+    return [user.username, *(f"@{name}" for name in groups)]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_new(request):
+    choices = owner_choices(request.user)
+    wanted_owner = request.GET.get("owner")
+    initial = {"owner": wanted_owner if wanted_owner in choices else choices[0]}
+    form = ProjectCreateForm(request.POST or None, owner_choices=choices, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.service_fields()
+            try:
+                created = project_create(
+                    user=request.user,
+                    ownername=form.cleaned_data["owner"],
+                    name=form.cleaned_data["name"],
+                    **data,
+                )
+            except ServiceError as error:
+                status = service_error(form, error)
+            else:
+                return redirect("project-detail", created.ownername, created.name)
+    return render(request, "projects/new.html", {"form": form}, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request, owner: str, project: str):
+    found = project_or_404(owner, project)
+    require(permissions.can_edit(request.user, found), f"You cannot edit {found.full_name}.")
+    found = projects_for_list().get(pk=found.pk)
+    form = ProjectSettingsForm(request.POST or None, initial=ProjectSettingsForm.initial_for(found))
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                project_edit(user=request.user, project=found, **form.service_fields())
+            except ServiceError as error:
+                status = service_error(form, error)
+            else:
+                return redirect("project-detail", found.ownername, found.name)
+    context = {"project": found, "form": form, **abilities(request.user, found)}
+    return render(request, "projects/settings.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_remove(request, owner: str, project: str):
+    """A confirmation page; POST deletes the project with its builds and repositories."""
+    found = project_or_404(owner, project)
+    require(permissions.can_admin(request.user, found), f"You cannot delete {found.full_name}.")
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            project_delete(user=request.user, project=found)
+        except ServiceError as failure:
+            error, status = failure.message, failure.status
+        else:
+            return redirect("owner-projects", found.ownername)
+    context = {"project": found, "error": error, **abilities(request.user, found)}
+    return render(request, "projects/delete.html", context, status=status)
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def project_permissions(request, owner: str, project: str):
+    """Everyone sees who holds which right; users ask for rights, project admins decide."""
+    found = project_or_404(owner, project)
+    if request.method == "POST" and not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    rows = ProjectPermission.objects.filter(project=found).select_related("user")
+    rows = rows.exclude(builder=PermissionLevel.NOTHING, admin=PermissionLevel.NOTHING)
+    rows = rows.order_by("user__username")
+    can_admin = permissions.can_admin(request.user, found)
+    decision = PermissionDecisionForm(
+        request.POST if "decide" in request.POST else None, permissions=rows
+    )
+    mine = ProjectPermission.objects.filter(project=found, user_id=request.user.pk).first()
+    asking = PermissionRequestForm(
+        request.POST if "ask" in request.POST else None, initial=request_initial(mine)
+    )
+    status, error = 200, None
+    if request.method == "POST":
+        try:
+            if "decide" in request.POST:
+                require(can_admin, f"You cannot change permissions of {found.full_name}.")
+                if decision.is_valid():
+                    apply_decisions(request.user, found, decision.changes())
+                    return redirect("project-permissions", found.ownername, found.name)
+            elif asking.is_valid():
+                wanted = requested_changes(mine, asking.cleaned_data)
+                if any(value is not None for value in wanted.values()):
+                    permission_request(user=request.user, project=found, **wanted)
+                return redirect("project-permissions", found.ownername, found.name)
+            status = 400
+        except ServiceError as failure:
+            error, status = failure.message, failure.status
+    context = {
+        "project": found,
+        "rows": rows,
+        "decision": decision,
+        "asking": asking,
+        "mine": mine,
+        "can_admin": can_admin,
+        "is_owner": permissions.is_owner(request.user, found),
+        "error": error,
+        **abilities(request.user, found),
+    }
+    return render(request, "projects/permissions.html", context, status=status)
+
+
+def apply_decisions(user, project: Project, changes: list[tuple]) -> None:
+    # All rows or none: one refused change must not leave the others half applied.
+    with transaction.atomic():
+        for target, builder, admin in changes:
+            permission_set(user=user, project=project, target=target, builder=builder, admin=admin)
+
+
+def requested_changes(mine: ProjectPermission | None, ticked: dict) -> dict:
+    """What to ask `permission_request` for: a ticked right already approved stays as it is."""
+    wanted = {}
+    for right in ("builder", "admin"):
+        approved = mine is not None and getattr(mine, right) == PermissionLevel.APPROVED
+        wanted[right] = None if ticked[right] and approved else ticked[right]
+    return wanted
+
+
+def request_initial(permission: ProjectPermission | None) -> dict:
+    if permission is None:
+        return {}
+    asked = (PermissionLevel.REQUEST, PermissionLevel.APPROVED)
+    return {"builder": permission.builder in asked, "admin": permission.admin in asked}

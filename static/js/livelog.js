@@ -1,0 +1,55 @@
+// Live log: fetch builder-live.log from the byte offset already shown (HTTP Range) until the task ends.
+(function () {
+  "use strict";
+  var POLL_MS = 2000;
+  var FINAL = ["succeeded", "failed", "canceled", "skipped", "forked"];
+  var pre = document.getElementById("live-log");
+  if (!pre) { return; }
+  var logUrl = pre.dataset.logUrl;
+  var stateUrl = pre.dataset.stateUrl;
+  var taskId = pre.dataset.task;
+  var note = document.getElementById("log-note");
+  var badge = document.getElementById("task-state");
+  var offset = 0;
+  var decoder = new TextDecoder("utf-8");
+
+  function readMore() {
+    var headers = offset > 0 ? { Range: "bytes=" + offset + "-" } : {};
+    return fetch(logUrl, { headers: headers, cache: "no-store" }).then(function (response) {
+      if (response.status === 206 || (response.status === 200 && offset === 0)) {
+        return response.arrayBuffer().then(function (buffer) {
+          if (buffer.byteLength === 0) { return false; }
+          var atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+          pre.textContent += decoder.decode(buffer, { stream: true });
+          offset += buffer.byteLength;
+          if (atBottom) { pre.scrollTop = pre.scrollHeight; }
+          return true;
+        });
+      }
+      return false; // 404: not started yet; 416: nothing new since the last read
+    });
+  }
+
+  function taskState() {
+    return fetch(stateUrl, { cache: "no-store" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) { return data.tasks[taskId]; });
+  }
+
+  function step() {
+    // Ask for the state first: a log read after the task ended is then complete.
+    taskState().then(function (state) {
+      if (badge && state) { badge.textContent = state; badge.className = "state state-" + state; }
+      return readMore().then(function (grew) {
+        if (FINAL.indexOf(state) >= 0 && !grew) {
+          if (note) { note.textContent = "The task has " + state + "; the log is complete."; }
+          pre.dataset.complete = "1";
+          return;
+        }
+        window.setTimeout(step, grew ? 500 : POLL_MS);
+      });
+    }).catch(function () { window.setTimeout(step, POLL_MS); });
+  }
+
+  step();
+})();
