@@ -11,4 +11,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.core.urls")),
     path("", include("apps.repos.urls")),
+    path("", include("apps.projects.urls")),
+    path("", include("apps.builds.urls")),
+    path("", include("apps.packages.urls_web")),
 ]
