@@ -104,6 +104,10 @@ class Build(models.Model):
             models.Index(fields=["project", "-id"], name="build_project_recent"),
             models.Index(fields=["project", "state"], name="build_project_state"),
             models.Index(fields=["package", "-id"], name="build_package_recent"),
+            # The web builds list filters by state or package and shows the newest first.
+            models.Index(fields=["project", "state", "-id"], name="build_project_state_recent"),
+            models.Index(fields=["project", "package_name", "-id"], name="build_project_package"),
+            models.Index(fields=["submitter", "-id"], name="build_submitter_recent"),
         ]
 
     def __str__(self) -> str:
