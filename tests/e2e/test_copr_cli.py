@@ -20,10 +20,10 @@ from apps.accounts.services import api_token_regenerate
 from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import Package
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
-from tests.builders.srpm_factory import make_binary_rpm, make_srpm
+from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import wait_for
 from tests.factories import ProjectFactory, UserFactory
-from tests.repos.rpm_helpers import dnf_install_into
+from tests.repos.rpm_helpers import build_rpm, dnf_install_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 COPR_CLI = str(Path(sys.executable).with_name("copr-cli"))
@@ -152,8 +152,13 @@ def test_regenerate_repos_runs_createrepo(cli, tools):
 
 
 def test_fork_copies_project_packages_and_settings(cli, alice, tools, live_server, tmp_path):
-    Package.objects.create(project=tools, name="hello", source_type="pypi",
-                           source_json={"pypi_package_name": "hello"}, webhook_rebuild=True)  # fmt: skip
+    Package.objects.create(
+        project=tools,
+        name="hello",
+        source_type="pypi",
+        source_json={"pypi_package_name": "hello"},
+        webhook_rebuild=True,
+    )
     bob = UserFactory(username="bob")
     bob_cli = cli_for(live_server, tmp_path, bob)
     result = bob_cli("fork", "alice/tools", "bob/tools-fork")
@@ -168,7 +173,9 @@ def test_fork_copies_project_packages_and_settings(cli, alice, tools, live_serve
 
     again = bob_cli("fork", "alice/tools", "bob/tools-fork", ok=False)
     assert "Please use --confirm" in again.stderr
-    assert "Updating packages" in bob_cli("fork", "--confirm", "alice/tools", "bob/tools-fork").stdout
+    assert (
+        "Updating packages" in bob_cli("fork", "--confirm", "alice/tools", "bob/tools-fork").stdout
+    )
 
 
 def test_list_chroots_get_chroot_edit_chroot_mock_config(cli, tools, tmp_path):
@@ -400,8 +407,9 @@ def test_build_from_url_and_cancel(cli, worker, tools, tmp_path, served_director
     build_id = created_build_id(submitted.stdout)
     assert Build.objects.get(pk=build_id).source_json == {"url": f"{base_url}/{srpm.name}"}
     wait_for(
-        lambda: BuildTask.objects.filter(build_id=build_id, chroot__isnull=False,
-                                         state=State.RUNNING).exists(),  # fmt: skip
+        lambda: BuildTask.objects.filter(
+            build_id=build_id, chroot__isnull=False, state=State.RUNNING
+        ).exists(),  # fmt: skip
         what="the RPM task to run",
     )
     assert cli("cancel", str(build_id)).stdout.strip() == "canceled"
@@ -413,7 +421,7 @@ def test_build_from_url_and_cancel(cli, worker, tools, tmp_path, served_director
 
 
 def test_uploadrpm_publishes_a_signed_installable_rpm(cli, worker, tools, tmp_path, live_server):
-    rpm = make_binary_rpm(tmp_path, name="tool", build_arch="noarch", auto_req_prov=False)
+    (rpm,) = build_rpm(tmp_path, name="tool", message="tool from uploadrpm")
     submitted = cli("uploadrpm", "--nowait", "tools", str(rpm))
     build = finished(created_build_id(submitted.stdout), timeout=120)
     assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
@@ -430,7 +438,8 @@ def test_uploadrpm_publishes_a_signed_installable_rpm(cli, worker, tools, tmp_pa
     (reposdir / "tools.repo").write_text(repo)
     result = dnf_install_into(tmp_path / "root", reposdir, "tool")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "root/usr/bin/tool").exists()
+    ran = subprocess.run(["sh", tmp_path / "root/usr/bin/tool"], capture_output=True, text=True)
+    assert ran.stdout == "tool from uploadrpm\n"
 
 
 def test_uploadrpm_refuses_source_rpms(cli, tools, tmp_path):

@@ -99,5 +99,4 @@ def package_files(tmp_path_factory) -> dict[str, Path]:
     return {
         "srpm": make_srpm(directory),
         "rpm": make_binary_rpm(directory),
-        "noarch": make_binary_rpm(directory, name="tool", build_arch="noarch"),
     }
