@@ -9,6 +9,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.core.validators import MaxLengthValidator
 from django.http import Http404
+from django.shortcuts import resolve_url
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -135,8 +136,15 @@ def oidc_login(request):
     return OIDCAuthenticationRequestView.as_view()(request)
 
 
+class CallbackView(OIDCAuthenticationCallbackView):
+    @property
+    def failure_url(self):
+        # The parent redirects to the setting verbatim; a URL name needs resolving.
+        return resolve_url(settings.LOGIN_REDIRECT_URL_FAILURE)
+
+
 def oidc_callback(request):
     """Where the provider sends the browser back (Copr's /oidc_auth/)."""
     if not oidc_configured():
         raise Http404("OpenID Connect login is not configured")
-    return OIDCAuthenticationCallbackView.as_view()(request)
+    return CallbackView.as_view()(request)

@@ -66,6 +66,7 @@ class OidcProvider:
 
     url: str
     environment: dict = field(repr=False)
+    registered_portals: set = field(default_factory=set, repr=False)
 
     @property
     def issuer(self) -> str:
@@ -125,11 +126,13 @@ class OidcProvider:
         """Register a client for the portal at `portal_url` and point its OIDC settings here."""
         client_id = "coprsite-" + portal_url.split("//", 1)[1].replace(":", "-")
         client_secret = f"secret-of-{client_id}"
-        self.register_client(
-            client_id=client_id,
-            client_secret=client_secret,
-            redirect_uri=f"{portal_url}/oidc_auth/",
-        )
+        if portal_url not in self.registered_portals:
+            self.register_client(
+                client_id=client_id,
+                client_secret=client_secret,
+                redirect_uri=f"{portal_url}/oidc_auth/",
+            )
+            self.registered_portals.add(portal_url)
         settings.OIDC_PROVIDER_NAME = PROVIDER_NAME
         settings.OIDC_RP_CLIENT_ID = client_id
         settings.OIDC_RP_CLIENT_SECRET = client_secret
@@ -208,6 +211,44 @@ def oidc_provider(oidc_provider_server, live_server, settings) -> OidcProvider:
     oidc_provider_server.configure_portal(settings, portal_url=live_server.url)
     oidc_provider_server.add_user(PACKAGER.username, PACKAGER.password, groups=PACKAGER.groups)
     return oidc_provider_server
+
+
+@pytest.fixture
+def oidc_provider_for_client(oidc_provider_server, settings) -> OidcProvider:
+    """OIDC login on for Django's test client (http://testserver), no browser needed."""
+    oidc_provider_server.configure_portal(settings, portal_url="http://testserver")
+    oidc_provider_server.add_user(PACKAGER.username, PACKAGER.password, groups=PACKAGER.groups)
+    return oidc_provider_server
+
+
+def oidc_login_with_client(client, provider: OidcProvider, username: str, password: str):
+    """Run the whole code flow with Django's test client; returns the callback's response.
+
+    The portal side runs in the test client; the provider's login form is filled in with
+    `requests`, the way a browser would, and its redirect back is handed to the client.
+    """
+    start = client.get("/oidc_login/")
+    browser = requests.Session()
+    login_form = browser.get(start["Location"], timeout=30)
+    submitted = browser.post(
+        login_form.url,
+        data={
+            "csrfmiddlewaretoken": browser.cookies["idp_csrftoken"],
+            "username": username,
+            "password": password,
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    if submitted.status_code != 302:
+        pytest.fail(f"the provider refused {username}'s password")
+    authorized = browser.get(
+        provider.url + submitted.headers["Location"], allow_redirects=False, timeout=30
+    )
+    callback = authorized.headers["Location"]
+    if not callback.startswith("http://testserver/oidc_auth/"):
+        pytest.fail(f"the provider did not send the browser back: {callback}")
+    return client.get(callback.removeprefix("http://testserver"))
 
 
 @pytest.fixture(scope="session")

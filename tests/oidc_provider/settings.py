@@ -52,3 +52,5 @@ OAUTH2_PROVIDER = {
         "groups": "Your groups",
     },
 }
+# A fast hash: each test sets and checks passwords several times; nothing here is secret.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
