@@ -167,7 +167,7 @@ class CustomBuildForm(BuildForm):
     )
     source_fields = ("script", "chroot", "builddeps", "resultdir", "repos")
 
-    script = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}))
+    script = forms.CharField(widget=forms.Textarea(attrs={"rows": 8, "class": "mono"}), strip=False)
     chroot = forms.ChoiceField(initial="fedora-latest-x86_64")
     builddeps = forms.CharField(
         required=False, max_length=500, help_text="Packages the script needs, space separated."
@@ -188,7 +188,8 @@ class CustomBuildForm(BuildForm):
 
     def source_json(self) -> dict:
         data = super().source_json()
-        data["script"] = data["script"].replace("\r\n", "\n")
+        # Browsers send CRLF; the script runs under a Unix shell, which ends at a newline.
+        data["script"] = data["script"].replace("\r\n", "\n").rstrip("\n") + "\n"
         return data
 
 
