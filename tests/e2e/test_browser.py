@@ -1,0 +1,162 @@
+"""The portal in a real browser: an @packagers member builds an SRPM, a second user gets rights.
+
+Debian's chromium driven by Playwright against the live server; login through the real OIDC
+provider started by the test (its `groups` claim makes the packager a member of @packagers);
+the real worker builds. Screenshots of the main pages go to screenshots/ (git-ignored).
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.accounts.models import User
+from apps.builds.models import BuildTask, State
+from tests.builders.srpm_factory import make_srpm
+from tests.e2e.conftest import wait_for
+from tests.e2e.oidc import PACKAGER, oidc_login, save_screenshot
+
+pytest_plugins = ["tests.e2e.oidc"]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# Builds share this machine with other test runs: wait long before calling it a failure.
+BUILD_TIMEOUT_MS = 360_000
+OUTSIDER = ("bob", "bob-at-the-idp-1")
+
+
+def test_packager_builds_from_the_browser_and_grants_a_builder(
+    oidc_provider, chromium, browser_page, live_server, worker, tmp_path
+):
+    page, base = browser_page, live_server.url
+    oidc_login(page, live_server, PACKAGER.username, PACKAGER.password)
+    create_group_project(page, base)
+    build_id = upload_srpm(page, tmp_path)
+    follow_the_live_log(page, base, build_id)
+    expect(page.locator("#build-state")).to_have_text("succeeded", timeout=BUILD_TIMEOUT_MS)
+    save_screenshot(page, "build-succeeded")
+    open_repo_file(page, base)
+    browse_lists(page, base)
+
+    oidc_provider.add_user(*OUTSIDER, groups=[])
+    outsider_context = chromium.new_context()
+    outsider_context.set_default_timeout(60_000)
+    outsider = outsider_context.new_page()
+    try:
+        outsider_asks_for_builder(outsider, base)
+        owner_approves(page, base)
+        outsider.goto(f"{base}/coprs/g/packagers/webtools/permissions/")
+        expect(outsider.locator("#my-permissions")).to_contain_text("builder: approved")
+        outsider.get_by_role("link", name="New build").click()
+        expect(outsider.locator("#id_pkgs")).to_be_visible()
+    finally:
+        outsider_context.close()
+
+
+def create_group_project(page, base: str) -> None:
+    page.goto(f"{base}/projects/new/?owner=@packagers")
+    page.locator("#id_name").fill("webtools")
+    page.get_by_label("fedora-43-x86_64", exact=True).check()
+    page.locator("#id_description").fill("Tools built in the browser test.")
+    page.locator("#id_instructions").fill("Enable the repository, then dnf install hello.")
+    expect(page.locator("#id_owner")).to_have_value("@packagers")
+    save_screenshot(page, "project-new")
+    page.get_by_role("button", name="Create the project").click()
+    expect(page).to_have_url(f"{base}/coprs/g/packagers/webtools/")
+    expect(page.locator("#enable-command")).to_have_text("dnf copr enable @packagers/webtools")
+    save_screenshot(page, "project-overview")
+
+
+def upload_srpm(page, tmp_path) -> int:
+    # A few seconds of %build, so the live log has something to follow.
+    script = "echo compiling hello slowly; sleep 8; gcc -o %{name} hello.c; echo done compiling"
+    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False, build_script=script)
+    page.get_by_role("link", name="New build").click()
+    page.locator("#id_pkgs").set_input_files(str(srpm))
+    save_screenshot(page, "build-new-upload")
+    page.get_by_role("button", name="Build").click()
+    expect(page).to_have_url(re.compile(r"/builds/\d+/$"))
+    return int(re.search(r"/builds/(\d+)/$", page.url).group(1))
+
+
+def follow_the_live_log(page, base: str, build_id: int) -> None:
+    """While the RPM task runs, its live log page shows the output and stops when it ends."""
+    task = wait_for(
+        lambda: BuildTask.objects.filter(
+            build_id=build_id, chroot__isnull=False, state=State.RUNNING
+        ).first(),
+        timeout=BUILD_TIMEOUT_MS / 1000,
+        what="the RPM task to run",
+    )
+    save_screenshot(page, "build-running")
+    log_page = page.context.new_page()
+    try:
+        log_page.goto(f"{base}/builds/{build_id}/live/{task.pk}/")
+        log = log_page.locator("#live-log")
+        expect(log).to_contain_text("compiling hello slowly", timeout=BUILD_TIMEOUT_MS)
+        save_screenshot(log_page, "live-log-running")
+        expect(log).to_have_attribute("data-complete", "1", timeout=BUILD_TIMEOUT_MS)
+        expect(log).to_contain_text("done compiling")
+        expect(log_page.locator("#log-note")).to_contain_text("succeeded")
+        save_screenshot(log_page, "live-log-complete")
+    finally:
+        log_page.close()
+
+
+def open_repo_file(page, base: str) -> None:
+    page.goto(f"{base}/coprs/g/packagers/webtools/")
+    link = page.locator("a.repo-link").first
+    href = link.get_attribute("href")
+    assert href.endswith(
+        "/coprs/g/packagers/webtools/repo/fedora-43/group_packagers-webtools-fedora-43.repo"
+    )
+    response = page.request.get(base + href)
+    assert response.status == 200
+    text = response.text()
+    assert "[copr:" in text and "group_packagers:webtools]" in text
+    assert f"baseurl={base}/results/@packagers/webtools/fedora-$releasever-$basearch/" in text
+
+
+def browse_lists(page, base: str) -> None:
+    for name, path in [
+        ("home", "/"),
+        ("projects", "/coprs/"),
+        ("group-projects", "/coprs/g/packagers/"),
+        ("builds", "/coprs/g/packagers/webtools/builds/"),
+        ("packages", "/coprs/g/packagers/webtools/packages/"),
+        ("package", "/coprs/g/packagers/webtools/package/hello/"),
+        ("settings", "/coprs/g/packagers/webtools/edit/"),
+        ("status", "/status/"),
+        ("user", f"/user/{PACKAGER.username}/"),
+    ]:
+        response = page.goto(base + path)
+        assert response.status == 200, path
+        save_screenshot(page, f"page-{name}")
+    page.goto(f"{base}/coprs/g/packagers/webtools/builds/?state=succeeded")
+    expect(page.locator("table.builds tbody tr")).to_have_count(1)
+    expect(page.locator("table.builds")).to_contain_text("hello")
+
+
+def outsider_asks_for_builder(outsider, base: str) -> None:
+    project_url = f"{base}/coprs/g/packagers/webtools/"
+    outsider.goto(project_url)
+    expect(outsider.get_by_role("link", name="Settings")).to_have_count(0)
+    oidc_login(outsider, base, *OUTSIDER)
+    assert not User.objects.get(username="bob").owner_groups.exists()
+    outsider.goto(project_url)
+    expect(outsider.get_by_role("link", name="Settings")).to_have_count(0)
+    expect(outsider.get_by_role("link", name="New build")).to_have_count(0)
+    assert outsider.goto(project_url + "edit/").status == 403
+    outsider.goto(project_url + "permissions/")
+    outsider.get_by_label("Builder").check()
+    outsider.get_by_role("button", name="Request").click()
+    expect(outsider.locator("#my-permissions")).to_contain_text("builder: request")
+    save_screenshot(outsider, "permissions-requested")
+
+
+def owner_approves(page, base: str) -> None:
+    bob = User.objects.get(username="bob")
+    page.goto(f"{base}/coprs/g/packagers/webtools/permissions/")
+    page.locator(f"#id_builder_{bob.pk}").select_option("approved")
+    save_screenshot(page, "permissions-approve")
+    page.get_by_role("button", name="Save permissions").click()
+    expect(page.locator(f"#id_builder_{bob.pk}")).to_have_value("approved")
