@@ -26,7 +26,7 @@ class BuildForm(forms.Form):
     chroots = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="None ticked: every chroot of the project.",
+        help_text="Builds in every ticked chroot; none ticked means all of them.",
     )
     enable_net = forms.BooleanField(required=False, label="Network access during the build")
     timeout = forms.IntegerField(
@@ -37,11 +37,13 @@ class BuildForm(forms.Form):
     )
 
     def __init__(self, *args, project: Project, **kwargs):
+        names = [pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active]
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("enable_net", project.enable_net)
+        kwargs["initial"].setdefault("chroots", names)
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.project = project
-        names = [pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active]
         self.fields["chroots"].choices = [(name, name) for name in names]
 
     def source_json(self) -> dict:

@@ -68,6 +68,8 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "failure_reasons": selectors.failure_reasons(build),
         "finished": build.state in FINAL_STATES,
         "error": error,
+        "srpm_url": results_url(build.srpm_url) if build.srpm_url else None,
+        "srpm_name": build.srpm_url.rsplit("/", 1)[-1],
         **abilities(request.user, build.project),
     }
 

@@ -97,6 +97,7 @@ class ProjectSettingsForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["chroots"].choices = active_chroot_choices()
 
@@ -134,6 +135,8 @@ class ProjectCreateForm(ProjectSettingsForm):
 
 class PermissionRequestForm(forms.Form):
     """What a user asks for in someone else's project."""
+
+    label_suffix = ""
 
     builder = forms.BooleanField(required=False, label="Builder: submit and cancel builds")
     admin = forms.BooleanField(required=False, label="Admin: edit the project and its packages")

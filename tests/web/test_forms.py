@@ -230,3 +230,22 @@ def test_search_finds_projects_and_jumps_to_builds(client, personal_project, gro
     assert [p.full_name for p in found] == ["alice/hello"]
     found = client.get(reverse("search"), {"q": "@packagers"}).context["page"]
     assert [p.full_name for p in found] == ["@packagers/tools"]
+
+
+def test_writes_need_the_csrf_token(alice, personal_project):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    url = reverse("project-settings", args=["alice", "hello"])
+    response = client.post(url, settings_post(personal_project, description="forged"))
+    assert response.status_code == 403
+    personal_project.refresh_from_db()
+    assert personal_project.description == ""
+    assert 'name="csrfmiddlewaretoken"' in client.get(url).content.decode()
+
+
+def test_a_build_is_shown_only_under_its_own_project(client, personal_project, group_project):
+    build = BuildFactory(project=personal_project)
+    assert client.get(f"/coprs/alice/hello/build/{build.pk}/").status_code == 200
+    assert client.get(f"/coprs/g/packagers/tools/build/{build.pk}/").status_code == 404
