@@ -1,6 +1,7 @@
 """Project pages: lists per owner, the overview with install instructions, settings, permissions."""
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -217,30 +218,20 @@ def project_permissions(request, owner: str, project: str):
     """Everyone sees who holds which right; users ask for rights, project admins decide."""
     found = project_or_404(owner, project)
     if request.method == "POST" and not request.user.is_authenticated:
-        return redirect(f"{reverse('login')}?next={request.path}")
-    rows = ProjectPermission.objects.filter(project=found).select_related("user")
-    rows = rows.exclude(builder=PermissionLevel.NOTHING, admin=PermissionLevel.NOTHING)
-    rows = rows.order_by("user__username")
-    can_admin = permissions.can_admin(request.user, found)
+        return redirect_to_login(request.get_full_path())
+    rows = permission_rows(found)
+    mine = ProjectPermission.objects.filter(project=found, user_id=request.user.pk).first()
     decision = PermissionDecisionForm(
         request.POST if "decide" in request.POST else None, permissions=rows
     )
-    mine = ProjectPermission.objects.filter(project=found, user_id=request.user.pk).first()
     asking = PermissionRequestForm(
         request.POST if "ask" in request.POST else None, initial=request_initial(mine)
     )
+    can_admin = permissions.can_admin(request.user, found)
     status, error = 200, None
     if request.method == "POST":
         try:
-            if "decide" in request.POST:
-                require(can_admin, f"You cannot change permissions of {found.full_name}.")
-                if decision.is_valid():
-                    apply_decisions(request.user, found, decision.changes())
-                    return redirect("project-permissions", found.ownername, found.name)
-            elif asking.is_valid():
-                wanted = requested_changes(mine, asking.cleaned_data)
-                if any(value is not None for value in wanted.values()):
-                    permission_request(user=request.user, project=found, **wanted)
+            if permissions_saved(request, found, decision, asking, mine, can_admin):
                 return redirect("project-permissions", found.ownername, found.name)
             status = 400
         except ServiceError as failure:
@@ -257,6 +248,29 @@ def project_permissions(request, owner: str, project: str):
         **abilities(request.user, found),
     }
     return render(request, "projects/permissions.html", context, status=status)
+
+
+def permission_rows(project: Project):
+    """Users who asked for or hold a right, by name."""
+    rows = ProjectPermission.objects.filter(project=project).select_related("user")
+    rows = rows.exclude(builder=PermissionLevel.NOTHING, admin=PermissionLevel.NOTHING)
+    return rows.order_by("user__username")
+
+
+def permissions_saved(request, project, decision, asking, mine, can_admin: bool) -> bool:
+    """Apply the admins' decisions or the user's own request; False when the form is invalid."""
+    if "decide" in request.POST:
+        require(can_admin, f"You cannot change permissions of {project.full_name}.")
+        if not decision.is_valid():
+            return False
+        apply_decisions(request.user, project, decision.changes())
+        return True
+    if not asking.is_valid():
+        return False
+    wanted = requested_changes(mine, asking.cleaned_data)
+    if any(value is not None for value in wanted.values()):
+        permission_request(user=request.user, project=project, **wanted)
+    return True
 
 
 def apply_decisions(user, project: Project, changes: list[tuple]) -> None:
