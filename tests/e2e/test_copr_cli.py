@@ -22,7 +22,7 @@ from apps.packages.models import Package
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import wait_for
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import build_rpm, dnf_install_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -82,6 +82,7 @@ def cli_for(live_server, tmp_path: Path, user) -> CoprCli:
 
 @pytest.fixture
 def alice(e2e_settings, transactional_db):
+    chroot()  # transactional tests flush the chroot catalog; put it back
     return UserFactory(username="alice")
 
 
