@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 from tests.builders.helpers import free_port
@@ -78,6 +80,9 @@ def make_repo(path: Path, files: dict[str, str | bytes], *, message: str = "init
     path.mkdir(parents=True, exist_ok=True)
     if not (path / ".git").exists():
         git(path, "init", "--quiet", "--initial-branch=main")
+        # Like the big forges: partial clones (--filter) and lazy fetches are allowed.
+        git(path, "config", "uploadpack.allowFilter", "true")
+        git(path, "config", "uploadpack.allowAnySHA1InWant", "true")
     commit(path, files, message=message)
     return path
 
@@ -152,3 +157,30 @@ class GitDaemon:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+def commit_zero_file(repo: Path, name: str, size: int) -> str:
+    """Commit `size` zero bytes as `name` without writing them: a sparse file as git stores it.
+
+    `git add` of a 2 GiB sparse file reads and compresses every byte at the default level;
+    writing the loose object directly (zlib level 1, streamed) is several times faster.
+    """
+    header = b"blob %d\0" % size
+    digest = hashlib.sha1(header)  # noqa: S324 - git's object name, not a security use
+    compressor = zlib.compressobj(1)
+    chunk = bytes(1 << 24)
+    parts = [compressor.compress(header)]
+    remaining = size
+    while remaining:
+        piece = chunk[: min(len(chunk), remaining)]
+        digest.update(piece)
+        parts.append(compressor.compress(piece))
+        remaining -= len(piece)
+    parts.append(compressor.flush())
+    object_id = digest.hexdigest()
+    directory = repo / ".git" / "objects" / object_id[:2]
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / object_id[2:]).write_bytes(b"".join(parts))
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{object_id},{name}")
+    git(repo, "commit", "--quiet", "-m", f"add {name}")
+    return object_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tests.builders.scm_helpers import (
     PACKED_SPEC,
     GitDaemon,
     commit,
+    commit_zero_file,
     git,
     make_repo,
     packed_files,
@@ -249,14 +249,30 @@ def test_endless_make_srpm_times_out(
     assert list(build_workdir.iterdir()) == []
 
 
-def test_file_larger_than_the_limit_fails(
+def test_file_larger_than_the_limit_is_named_without_downloading_it(
     git_daemon: GitDaemon, source_job: SourceJob, result_dir: Path
 ) -> None:
     repo = make_repo(git_daemon.base / "big", packed_files())
-    subprocess.run(["truncate", "-s", "64M", str(repo / "big.img")], check=True)
-    commit(repo, {})
+    commit_zero_file(repo, "data/big.img", 64 << 20)
+
+    result = run_job(source_job(scm(git_daemon.url("big")), max_download_bytes=16 << 20))
+
+    assert (result.state, result.failure_reason) == (
+        "failed",
+        "the repository file data/big.img is larger than the limit of 16777216 bytes",
+    )
+
+
+def test_file_size_limit_holds_when_the_server_cannot_filter(
+    git_daemon: GitDaemon, source_job: SourceJob, result_dir: Path
+) -> None:
+    repo = make_repo(git_daemon.base / "big", packed_files())
+    git(repo, "config", "uploadpack.allowFilter", "false")
+    commit_zero_file(repo, "big.img", 64 << 20)
 
     result = run_job(source_job(scm(git_daemon.url("big")), max_download_bytes=16 << 20))
 
     assert result.state == "failed"
-    assert "size limit of the source task (16777216 bytes)" in result.failure_reason
+    assert result.failure_reason == (
+        "git checkout failed: a file grew beyond the size limit of the source task (16777216 bytes)"
+    )

@@ -1,0 +1,265 @@
+"""Every source type, end to end: the real worker makes the SRPM in the sandbox, then builds it.
+
+Everything remote is local: a `git daemon`, an HTTP server for spec URLs, a dist-git with
+its lookaside cache, a fake PyPI index and a gem server, all on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.builds.models import Build, BuildTask, State
+from apps.builds.services import BuildOptions, build_submit
+from apps.packages.services import package_add, package_build
+from tests.builders.scm_helpers import (
+    PACKED_SPEC,
+    GitDaemon,
+    commit,
+    commit_zero_file,
+    git,
+    make_repo,
+    packed_files,
+    unpacked_files,
+)
+from tests.e2e.conftest import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELED, State.SKIPPED}
+X86 = BuildOptions(chroots=["fedora-43-x86_64"])
+
+
+@pytest.fixture
+def git_daemon(tmp_path):
+    base = tmp_path / "git"
+    base.mkdir()
+    daemon = GitDaemon(base)
+    daemon.start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A local HTTP server: (directory, base URL)."""
+    directory = tmp_path / "www"
+    directory.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield directory, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def finished(build: Build, timeout: float = 180) -> Build:
+    def done():
+        current = Build.objects.get(pk=build.pk)
+        return current if current.state in FINAL else None
+
+    return wait_for(done, timeout=timeout, what=f"build {build.pk} to finish")
+
+
+def source_task(build: Build) -> BuildTask:
+    return BuildTask.objects.get(build=build, chroot=None)
+
+
+def assert_succeeded(build: Build, name: str, version: str) -> Build:
+    build = finished(build)
+    source = source_task(build)
+    assert (build.state, source.state_reason) == (State.SUCCEEDED, ""), (
+        build.state,
+        source.state_reason,
+        [t.state_reason for t in build.tasks.all()],
+    )
+    assert (build.package_name, build.package_version.split("-")[0]) == (name, version)
+    assert build.srpm_url.endswith(".src.rpm")
+    rpms = [p["name"] for t in build.tasks.exclude(chroot=None) for p in t.built_packages]
+    assert name in rpms
+    return build
+
+
+def add_and_build(user, project, name, source_type, source_json) -> Build:
+    package = package_add(
+        user=user, project=project, name=name, source_type=source_type, source_json=source_json
+    )
+    return package_build(user=user, package=package, options=X86)
+
+
+def test_spec_upload_and_spec_url(worker, packager, web):
+    user, _, project = packager
+    directory, url = web
+    (directory / "hello.txt").write_text("remote hello\n")
+    spec = PACKED_SPEC.format(name="hello", version="1.0").replace(
+        "Source0: hello.txt", f"Source0: {url}/hello.txt"
+    )
+    upload = SimpleUploadedFile("hello.spec", spec.encode(), content_type="text/plain")
+    uploaded = build_submit(
+        user=user, project=project, source_type="upload", source_json={}, upload=upload, options=X86
+    )
+    (directory / "other.spec").write_text(spec.replace("Name: hello", "Name: other"))
+    linked = build_submit(
+        user=user,
+        project=project,
+        source_type="link",
+        source_json={"url": f"{url}/other.spec"},
+        options=X86,
+    )
+    assert_succeeded(uploaded, "hello", "1.0")
+    assert_succeeded(linked, "other", "1.0")
+
+
+def test_git_rpkg_flat_unpacked_layered_and_refs(worker, packager, git_daemon):
+    user, _, project = packager
+    make_repo(git_daemon.base / "flat", unpacked_files("flat"))
+    layered = unpacked_files("subpkg1")
+    make_repo(
+        git_daemon.base / "layered",
+        {
+            "rpm/subpkg1.spec": layered["subpkg1.spec"],
+            "subpkg1/hello.txt": layered["hello.txt"],
+            "subpkg2/packed.spec": PACKED_SPEC.format(name="packed", version="2.5"),
+            "subpkg2/hello.txt": "packed hello\n",
+        },
+    )
+    refs = make_repo(git_daemon.base / "refs", packed_files("pr", "1.0"))
+    git(refs, "checkout", "--quiet", "-b", "topic")
+    commit(refs, packed_files("pr", "2.0"))
+    git(refs, "update-ref", "refs/pull/7/head", "HEAD")
+    git(refs, "checkout", "--quiet", "main")
+
+    builds = [
+        add_and_build(user, project, "flat", "scm", {"clone_url": git_daemon.url("flat")}),
+        add_and_build(
+            user,
+            project,
+            "subpkg1",
+            "scm",
+            {
+                "clone_url": git_daemon.url("layered"),
+                "subdirectory": "subpkg1",
+                "spec": "rpm/subpkg1.spec",
+            },
+        ),
+        add_and_build(
+            user,
+            project,
+            "packed",
+            "scm",
+            {"clone_url": git_daemon.url("layered"), "subdirectory": "subpkg2"},
+        ),
+        add_and_build(
+            user,
+            project,
+            "pr",
+            "scm",
+            {"clone_url": git_daemon.url("refs"), "committish": "refs/pull/7/head"},
+        ),
+    ]
+    for build, (name, version) in zip(
+        builds,
+        [("flat", "1.0"), ("subpkg1", "1.0"), ("packed", "2.5"), ("pr", "2.0")],
+        strict=True,
+    ):
+        assert_succeeded(build, name, version)
+
+
+def test_git_make_srpm(worker, packager, git_daemon):
+    user, _, project = packager
+    makefile = (
+        "srpm:\n"
+        '\trpmbuild -bs $(spec) --define "_sourcedir $$(pwd)" --define "_srcrpmdir $(outdir)"\n'
+    )
+    make_repo(git_daemon.base / "made", {**packed_files("made"), ".copr/Makefile": makefile})
+    source = {"clone_url": git_daemon.url("made"), "srpm_build_method": "make_srpm"}
+    assert_succeeded(add_and_build(user, project, "made", "scm", source), "made", "1.0")
+
+
+def test_custom_script_sees_the_copr_environment(worker, packager):
+    user, _, project = packager
+    script = (
+        "#!/bin/sh\nset -e\n"
+        'echo "COPR env: $COPR_OWNER $COPR_PROJECT $COPR_PACKAGE"\n'
+        "mkdir -p result && cd result\n"
+        "cat > scripted.spec <<'SPEC'\n"
+        + PACKED_SPEC.format(name="scripted", version="4.2")
+        + "SPEC\n"
+        "echo hi > hello.txt\n"
+    )
+    source = {"script": script, "chroot": "fedora-43-x86_64", "resultdir": "result"}
+    build = assert_succeeded(
+        add_and_build(user, project, "scripted", "custom", source), "scripted", "4.2"
+    )
+    log = Path(build_log_path(build)).read_text()
+    assert "COPR env: packager tools scripted" in log
+
+
+def build_log_path(build: Build) -> str:
+    from apps.builds.execution import task_result_dir
+
+    return str(task_result_dir(source_task(build)) / "builder-live.log")
+
+
+# --- hostile repositories: failed source tasks with a clear reason, nothing leaked ------------
+
+
+def failed_reason(build: Build) -> str:
+    build = finished(build)
+    assert build.state == State.FAILED
+    assert not BuildTask.objects.filter(build=build).exclude(chroot=None).exists()
+    return source_task(build).state_reason
+
+
+def test_hostile_repositories_fail_with_a_clear_reason(worker, packager, git_daemon, settings):
+    user, _, project = packager
+    settings.MAX_SRPM_BYTES = 32 << 20
+    passwd = make_repo(git_daemon.base / "passwd", packed_files())
+    (passwd / "hello.txt").unlink()
+    (passwd / "hello.txt").symlink_to("/etc/passwd")
+    commit(passwd, {})
+    up = make_repo(git_daemon.base / "up", packed_files())
+    (up / "escape").symlink_to("../../")
+    commit(up, {})
+    shadow_spec = PACKED_SPEC.format(name="hello", version="1").replace(
+        "Source0: hello.txt", "Source0: ../../../etc/shadow"
+    )
+    make_repo(git_daemon.base / "shadow", {"hello.spec": shadow_spec})
+    big = make_repo(git_daemon.base / "big", packed_files())
+    commit_zero_file(big, "sparse.img", 2 << 30)  # 9 MB in git, 2 GiB once checked out
+    loop = "srpm:\n\twhile true; do sleep 1; done\n"
+    make_repo(git_daemon.base / "loop", {**packed_files(), ".copr/Makefile": loop})
+
+    def build(name, **fields):
+        return add_and_build(
+            user, project, name, "scm", {"clone_url": git_daemon.url(name), **fields}
+        )
+
+    builds = {
+        "passwd": build("passwd"),
+        "up": build("up"),
+        "shadow": build("shadow"),
+        "big": build("big"),
+    }
+    settings.SOURCE_TASK_TIMEOUT = 15
+    builds["loop"] = build("loop", srpm_build_method="make_srpm")
+    reasons = {name: failed_reason(b) for name, b in builds.items()}
+    assert reasons["passwd"] == (
+        "the repository holds a symlink that leaves it: hello.txt -> /etc/passwd"
+    )
+    assert reasons["up"] == "the repository holds a symlink that leaves it: escape -> ../../"
+    assert reasons["shadow"] == (
+        "the spec's Source0 '../../../etc/shadow' points outside the source directory"
+    )
+    assert reasons["big"] == (
+        "the repository file sparse.img is larger than the limit of 33554432 bytes"
+    )
+    assert reasons["loop"] == "source task timed out after 15 s"
+    host_passwd_line = Path("/etc/passwd").read_text().splitlines()[1]
+    for name, b in builds.items():
+        log = Path(build_log_path(b)).read_text()
+        assert host_passwd_line not in log, name
+        assert not list(Path(build_log_path(b)).parent.glob("*.rpm")), name
