@@ -148,3 +148,11 @@ def test_a_taken_username_asks_for_another_instead_of_taking_over(client, gitlab
     client.post("/accounts/3rdparty/signup/", {"username": "mallory-gl", "email": ""})
     assert logged_in_username(client) == "mallory-gl"
     assert not local.socialaccount_set.exists()
+
+
+def test_gitlab_login_works_with_password_login_off(client, gitlab, settings):
+    settings.LOCAL_PASSWORD_LOGIN = False
+    page = client.get("/login/").content.decode()
+    assert "Log in with GitLab" in page and 'id="password-login"' not in page
+    gitlab_login(client, gitlab)
+    assert logged_in_username(client) == "mallory"
