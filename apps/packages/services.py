@@ -11,7 +11,7 @@ from apps.builds import sources
 from apps.builds.models import FINAL_STATES, Build
 from apps.builds.services import BuildOptions, build_delete, build_submit
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
-from apps.packages.models import Package, SourceType
+from apps.packages.models import Package, SourceType, WebhookHistory
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
 
@@ -247,3 +247,57 @@ def source_with_name(source_type: str, source_json: dict, name: str) -> dict:
     if source_type == SourceType.DISTGIT and not source_json.get("package_name"):
         return {**source_json, "package_name": name}
     return dict(source_json)
+
+
+# --- webhooks ------------------------------------------------------------------------------
+
+
+def webhook_record(
+    *, project: Project, provider: str, event: str, delivery: str, user_agent: str, outcome: str
+) -> WebhookHistory:
+    """Keep every received webhook with what it did (or why it did nothing)."""
+    return WebhookHistory.objects.create(
+        project=project,
+        provider=provider,
+        event=event[:50],
+        webhook_uuid=delivery[:100],
+        user_agent=user_agent[:200],
+        outcome=outcome,
+    )
+
+
+def webhook_rebuild(
+    *, project: Project, packages: list[Package], submitted_by: str, committish: str
+) -> tuple[list[Build], list[str]]:
+    """Background builds of `packages`; returns the builds and a line per package for history."""
+    builds, lines = [], []
+    for package in packages:
+        try:
+            build = package_rebuild_from_webhook(
+                package=package, submitted_by=submitted_by, committish=committish
+            )
+        except ServiceError as error:
+            lines.append(f"{package.name}: not built: {error.message}")
+            continue
+        builds.append(build)
+        lines.append(f"{package.name}: build {build.pk}")
+    return builds, lines
+
+
+def custom_webhook_build(*, package: Package, payload: bytes, submitted_by: str) -> Build:
+    """Copr's custom webhook: rebuild the package; a custom script gets the request body."""
+    source_json = dict(package.source_json)
+    if package.source_type == SourceType.CUSTOM:
+        source_json["hook_data"] = True
+    with transaction.atomic():
+        build = submit_package_build(
+            submitter=webhook_acting_user(package.project),
+            package=package,
+            options=BuildOptions(background=True),
+            source_json=source_json,
+        )
+        Build.objects.filter(pk=build.pk).update(submitter=None, submitted_by=submitted_by)
+        if package.source_type == SourceType.CUSTOM:
+            sources.store_hook_payload(build.pk, payload)
+    build.refresh_from_db()
+    return build
