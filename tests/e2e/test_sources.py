@@ -7,7 +7,10 @@ its lookaside cache, a fake PyPI index and a gem server, all on 127.0.0.1.
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
+import io
+import tarfile
 import threading
 from pathlib import Path
 
@@ -16,9 +19,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.builds.models import Build, BuildTask, State
 from apps.builds.services import BuildOptions, build_submit
+from apps.packages.models import DistGitInstance
 from apps.packages.services import package_add, package_build
 from tests.builders.scm_helpers import (
     PACKED_SPEC,
+    UNPACKED_SPEC,
     GitDaemon,
     commit,
     commit_zero_file,
@@ -263,3 +268,45 @@ def test_hostile_repositories_fail_with_a_clear_reason(worker, packager, git_dae
         log = Path(build_log_path(b)).read_text()
         assert host_passwd_line not in log, name
         assert not list(Path(build_log_path(b)).parent.glob("*.rpm")), name
+
+
+# --- DistGit -------------------------------------------------------------------------------
+
+
+def tarball(path: Path, top: str, files: dict[str, str]) -> bytes:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path.read_bytes()
+
+
+def test_distgit_with_lookaside_checksums(worker, packager, git_daemon, web, tmp_path):
+    user, _, project = packager
+    directory, url = web
+    DistGitInstance.objects.create(
+        name="local",
+        clone_url=f"git://127.0.0.1:{git_daemon.port}",
+        clone_package_uri="rpms/{pkgname}.git",
+        lookaside_url=url + "/repo/pkgs/{name}/{filename}/{hashtype}/{hash}/{filename}",
+    )
+    for name, tampered in (("dghello", False), ("dgbad", True)):
+        content = tarball(tmp_path / "t.tar.gz", f"{name}-1.0", {"hello.txt": f"{name}\n"})
+        digest = hashlib.sha512(content).hexdigest()
+        filename = f"{name}-1.0.tar.gz"
+        served = directory / "repo/pkgs" / name / filename / "sha512" / digest / filename
+        served.parent.mkdir(parents=True)
+        served.write_bytes(content + b"tampered" if tampered else content)
+        make_repo(
+            git_daemon.base / "rpms" / f"{name}.git",
+            {
+                f"{name}.spec": UNPACKED_SPEC.format(name=name, version="1.0"),
+                "sources": f"SHA512 ({filename}) = {digest}\n",
+            },
+        )
+    good = add_and_build(user, project, "dghello", "distgit", {"distgit": "local"})
+    bad = add_and_build(user, project, "dgbad", "distgit", {"committish": "main"})
+    assert_succeeded(good, "dghello", "1.0")
+    assert failed_reason(bad).startswith("checksum mismatch for dgbad-1.0.tar.gz: 'sources' says")
