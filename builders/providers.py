@@ -42,6 +42,7 @@ FALLBACK_MACROS = {
         '.. v .. "." .. e)}'
     ),
 }
+RUBYGEMS_URL = "https://rubygems.org"
 SOURCE_TYPES = ("link", "upload", "scm", "pypi", "rubygems", "custom", "distgit")
 
 
@@ -80,7 +81,8 @@ def build_srpm(
     elif source_type == "pypi":
         helper.run("pypi", helper.pypi_params())
     elif source_type == "rubygems":
-        helper.run("rubygems", {"gem_name": source.get("gem_name", "")})
+        gem = {"gem_name": source.get("gem_name", ""), "rubygems_url": source.get("rubygems_url")}
+        helper.run("rubygems", {**gem, "rubygems_url": gem["rubygems_url"] or RUBYGEMS_URL})
     else:
         raise BuildFailure(f"unsupported source type {source_type!r}")
     return take_srpm(workspace)

@@ -630,6 +630,7 @@ def spec_from_gem_metadata(name: str, version: str, info: dict, gem_file: str) -
     """A plain spec that installs the gem with `gem install --local`, from its own metadata."""
     licenses = " and ".join(info.get("licenses") or [])
     summary = " ".join(str(info.get("info") or f"The {name} gem").split())[:200]
+    homepage = info.get("homepage_uri") or f"{PARAMS['rubygems_url']}/gems/{name}"
     return f"""\
 %global gem_name {name}
 Name: rubygem-%{{gem_name}}
@@ -637,7 +638,7 @@ Version: {version}
 Release: 1%{{?dist}}
 Summary: {summary}
 License: {licenses}
-URL: {info.get("homepage_uri") or info.get("project_uri") or ""}
+URL: {homepage}
 Source0: {gem_file}
 BuildArch: noarch
 

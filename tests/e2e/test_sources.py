@@ -10,6 +10,8 @@ import functools
 import hashlib
 import http.server
 import io
+import json
+import subprocess
 import tarfile
 import threading
 from pathlib import Path
@@ -310,3 +312,31 @@ def test_distgit_with_lookaside_checksums(worker, packager, git_daemon, web, tmp
     bad = add_and_build(user, project, "dgbad", "distgit", {"committish": "main"})
     assert_succeeded(good, "dghello", "1.0")
     assert failed_reason(bad).startswith("checksum mismatch for dgbad-1.0.tar.gz: 'sources' says")
+
+
+# --- RubyGems ------------------------------------------------------------------------------
+
+
+def test_rubygems_from_a_local_gem_server(worker, packager, web, tmp_path, settings):
+    user, _, project = packager
+    directory, url = web
+    settings.RUBYGEMS_URL = url
+    source = tmp_path / "gemsrc"
+    (source / "lib").mkdir(parents=True)
+    (source / "lib" / "tinygem.rb").write_text("module Tinygem; end\n")
+    (source / "tinygem.gemspec").write_text(
+        'Gem::Specification.new do |s|\n  s.name = "tinygem"\n  s.version = "0.3.1"\n'
+        '  s.summary = "A tiny gem"\n  s.authors = ["Tester"]\n  s.license = "MIT"\n'
+        '  s.files = ["lib/tinygem.rb"]\nend\n'
+    )
+    subprocess.run(["gem", "build", "tinygem.gemspec"], cwd=source, check=True, capture_output=True)
+    (directory / "gems").mkdir()
+    (directory / "gems" / "tinygem-0.3.1.gem").write_bytes(
+        (source / "tinygem-0.3.1.gem").read_bytes()
+    )
+    (directory / "api/v1/gems").mkdir(parents=True)
+    (directory / "api/v1/gems/tinygem.json").write_text(
+        json.dumps({"name": "tinygem", "version": "0.3.1", "licenses": ["MIT"], "info": "Tiny"})
+    )
+    build = add_and_build(user, project, "tinygem", "rubygems", {"gem_name": "tinygem"})
+    assert_succeeded(build, "rubygem-tinygem", "0.3.1")
