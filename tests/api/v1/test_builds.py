@@ -141,7 +141,7 @@ def test_url_nobody_listens_on_is_rejected(client_for, alice, hello_project):
     ("url", "error"),
     [
         ("ftp://example.org/x.src.rpm", "must be an http:// or https:// URL"),
-        ("https://example.org/x.tar.gz", "must point to a .src.rpm file"),
+        ("https://example.org/x.tar.gz", "must point to a .src.rpm or .spec file"),
         ("not a url", "must be an http:// or https:// URL"),
     ],
 )
@@ -209,13 +209,13 @@ def truncated_srpm(files) -> tuple[str, bytes]:
 @pytest.mark.parametrize(
     ("make_file", "error"),
     [
-        (lambda files: ("notes.txt", b"hello"), "'notes.txt' is not a source RPM"),
+        (lambda files: ("notes.txt", b"hello"), "'notes.txt' is neither a source RPM nor a spec file"),
         (lambda files: ("fake.src.rpm", b"hello" * 100), "'fake.src.rpm' is not a usable source"),
         (
             lambda files: ("hello.src.rpm", files["rpm"].read_bytes()),
             "'hello.src.rpm' is not a usable source RPM",
         ),
-        (lambda files: (files["rpm"].name, files["rpm"].read_bytes()), "is not a source RPM"),
+        (lambda files: (files["rpm"].name, files["rpm"].read_bytes()), "is neither a source RPM nor a spec file"),
         (truncated_srpm, "is not a usable source RPM"),
         (lambda files: ("empty.src.rpm", b""), "srpm: The submitted file is empty."),
     ],
