@@ -1,9 +1,12 @@
 """End-to-end fixtures: the live server, a real in-process Dramatiq worker, real tools."""
 
+import importlib
+import importlib.util
 import time
 
 import dramatiq
 import pytest
+from django.apps import apps
 from django.db import connections
 
 from apps.accounts.services import api_token_regenerate
@@ -21,6 +24,17 @@ def e2e_settings(settings, live_server, tmp_path):
     return settings
 
 
+def declare_all_actors() -> None:
+    """Import every app's actors so their queues exist before the worker starts.
+
+    A queue declared later adds a consumer to the running worker, which races with
+    Worker.pause() iterating over its consumers.
+    """
+    for config in apps.get_app_configs():
+        if importlib.util.find_spec(f"{config.name}.actors") is not None:
+            importlib.import_module(f"{config.name}.actors")
+
+
 @pytest.fixture(scope="session")
 def dramatiq_worker():
     """One real Dramatiq worker for the session, on the configured broker (Stub, Redis, AMQP).
@@ -28,6 +42,7 @@ def dramatiq_worker():
     Started once (each Worker adds its middleware to the broker for good) and paused
     between the tests that use it, so it never takes messages meant for other tests.
     """
+    declare_all_actors()
     broker = dramatiq.get_broker()
     broker.flush_all()
     running = dramatiq.Worker(broker, worker_threads=6, worker_timeout=100)
