@@ -560,6 +560,20 @@ def check_builddeps(builddeps: list[str]) -> None:
 # --- PyPI ---------------------------------------------------------------------------------
 
 
+PYP2SPEC_WITH_INDEX = """
+import sys
+from pyp2spec import pypi_loaders
+from pyp2spec.pyp2spec import main
+index = sys.argv.pop(1)
+original = pypi_loaders._get_from_url
+pypi_loaders._get_from_url = lambda url, *a, **k: original(
+    url.replace("https://pypi.org", index, 1), *a, **k
+)
+sys.argv[0] = "pyp2spec"
+main()
+"""
+
+
 def command_pypi() -> None:
     name, version = PARAMS["name"], PARAMS.get("version") or ""
     workdir = BUILD_DIR / "pypi"
@@ -580,11 +594,13 @@ def command_pypi() -> None:
             shutil.copyfile(found[0], OUT_DIR / found[0].name)
             return
     else:
-        arguments = ["pyp2spec", name, "--fedora-compliant", "--automode", "-o", str(workdir)]
+        options = [name, "--fedora-compliant", "--automode", "-o", str(workdir / "pkg.spec")]
         if version:
-            arguments += ["-v", version]
-        if index:
-            arguments += ["--index-url", index]  # coprsite's pyp2spec wrapper option
+            options += ["-v", version]
+        arguments = ["pyp2spec", *options]
+        if index and index != "https://pypi.org":
+            # pyp2spec asks https://pypi.org only; point its loader at the configured index.
+            arguments = ["python3", "-c", PYP2SPEC_WITH_INDEX, index, *options]
         run(arguments, cwd=workdir, env=env, what="pyp2spec")
     specs = sorted(workdir.glob("*.spec"))
     if len(specs) != 1:
