@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps lint fmt migrate run worker test bench clean
+.PHONY: help deps builder-tools lint fmt migrate run worker test bench clean
 
 help: ## List the targets
 	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_ARGS='-n 2']"
@@ -42,12 +42,15 @@ fmt: $(STAMP) ## Fix what ruff can fix, then format the code (make lint shows wh
 migrate: $(STAMP) ## Apply database migrations
 	$(PY) manage.py migrate --noinput
 
-run: deps ## Migrate, create the admin account if none exists, serve on HOST:PORT
+builder-tools: ## Install pyp2spec, pyp2rpm and tito for PyPI and tito sources (var/builder-tools)
+	@scripts/builder-tools
+
+run: deps builder-tools ## Migrate, create the admin account if none exists, serve on HOST:PORT
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_admin
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-worker: deps ## Run Dramatiq workers (production setup: needs BROKER_URL)
+worker: deps builder-tools ## Run Dramatiq workers (production setup: needs BROKER_URL)
 	$(PY) manage.py rundramatiq
 
 # pytest's exit code 5 (no tests collected) fails this target like any other failure.
