@@ -1,7 +1,10 @@
 """End-to-end fixtures: the live server, a real in-process Dramatiq worker, real tools."""
 
+import functools
+import http.server
 import importlib
 import importlib.util
+import threading
 import time
 
 import dramatiq
@@ -10,6 +13,8 @@ from django.apps import apps
 from django.db import connections
 
 from apps.accounts.services import api_token_regenerate
+from apps.builds.models import FINAL_STATES, Build
+from tests.builders.scm_helpers import GitDaemon
 from tests.factories import ProjectFactory, UserFactory
 
 
@@ -73,6 +78,39 @@ def packager(transactional_db):
         owner_user=user, name="tools", chroot_names=["fedora-43-x86_64", "fedora-43-aarch64"]
     )
     return user, token, project
+
+
+def finished_build(build_id: int, timeout: float = 240) -> Build:
+    """The build once it has reached a final state (fails the test after `timeout` s)."""
+
+    def done():
+        build = Build.objects.get(pk=build_id)
+        return build if build.state in FINAL_STATES else None
+
+    return wait_for(done, timeout=timeout, what=f"build {build_id} to finish")
+
+
+@pytest.fixture
+def served_directory(tmp_path):
+    """A local HTTP server for source URLs: (directory, base URL)."""
+    directory = tmp_path / "www"
+    directory.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield directory, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def git_daemon(tmp_path):
+    """A `git daemon` serving repositories made under tmp_path/git."""
+    base = tmp_path / "git"
+    base.mkdir()
+    daemon = GitDaemon(base)
+    daemon.start()
+    yield daemon
+    daemon.stop()
 
 
 def wait_for(predicate, *, timeout: float = 180, interval: float = 0.5, what: str = "condition"):

@@ -4,12 +4,9 @@ Each test runs copr-cli as a person would (a config file, a subprocess) and chec
 command changed: rows, files, and what it printed.
 """
 
-import functools
-import http.server
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,13 +18,12 @@ from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import Package
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
 from tests.builders.srpm_factory import make_srpm
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import finished_build, wait_for
 from tests.factories import ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import build_rpm, dnf_install_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 COPR_CLI = str(Path(sys.executable).with_name("copr-cli"))
-FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELED, State.SKIPPED, State.FORKED}
 X86 = "fedora-43-x86_64"
 
 
@@ -94,14 +90,6 @@ def cli(live_server, tmp_path, alice) -> CoprCli:
 @pytest.fixture
 def tools(alice):
     return ProjectFactory(owner_user=alice, name="tools", chroot_names=[X86, "fedora-43-aarch64"])
-
-
-def finished(build_id: int, timeout: float = 240) -> Build:
-    def done():
-        build = Build.objects.get(pk=build_id)
-        return build if build.state in FINAL else None
-
-    return wait_for(done, timeout=timeout, what=f"build {build_id} to finish")
 
 
 def created_build_id(output: str) -> int:
@@ -344,17 +332,6 @@ def test_add_package_with_bad_source_creates_nothing(cli, tools):
 # --- builds that really run ---------------------------------------------------------------
 
 
-@pytest.fixture
-def served_directory(tmp_path):
-    directory = tmp_path / "www"
-    directory.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield directory, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
 def test_build_status_watch_list_download_monitor_fork_delete(
     cli, worker, tools, tmp_path, live_server
 ):
@@ -414,7 +391,7 @@ def test_build_from_url_and_cancel(cli, worker, tools, tmp_path, served_director
         what="the RPM task to run",
     )
     assert cli("cancel", str(build_id)).stdout.strip() == "canceled"
-    assert finished(build_id, timeout=60).state == State.CANCELED
+    assert finished_build(build_id, timeout=60).state == State.CANCELED
     again = cli("cancel", str(build_id), ok=False)
     assert f"Cannot cancel build {build_id}" in again.stderr
     watched = cli("watch-build", str(build_id), ok=False)
@@ -424,7 +401,7 @@ def test_build_from_url_and_cancel(cli, worker, tools, tmp_path, served_director
 def test_uploadrpm_publishes_a_signed_installable_rpm(cli, worker, tools, tmp_path, live_server):
     (rpm,) = build_rpm(tmp_path, name="tool", message="tool from uploadrpm")
     submitted = cli("uploadrpm", "--nowait", "tools", str(rpm))
-    build = finished(created_build_id(submitted.stdout), timeout=120)
+    build = finished_build(created_build_id(submitted.stdout), timeout=120)
     assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
     assert sorted(build.tasks.values_list("chroot__name", flat=True)) == [
         "fedora-43-aarch64",

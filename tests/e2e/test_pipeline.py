@@ -4,10 +4,7 @@ Live server, real Dramatiq worker, bubblewrap sandboxes, rpmbuild, rpmsign, crea
 and dnf. Each test submits through /api/v1 and looks at what a packager would see.
 """
 
-import functools
-import http.server
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -16,11 +13,10 @@ from django.conf import settings
 
 from apps.builds.models import Build, BuildTask, State
 from tests.builders.srpm_factory import make_srpm
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import finished_build, wait_for
 from tests.repos.rpm_helpers import dnf_install_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELED, State.SKIPPED}
 
 
 def auth(token) -> tuple[str, str]:
@@ -40,14 +36,6 @@ def submit_upload(live_server, token, srpm: Path, chroots=("fedora-43-x86_64",))
     return response.json()["id"]
 
 
-def finished_build(build_id: int, timeout: float = 240) -> Build:
-    def done():
-        build = Build.objects.get(pk=build_id)
-        return build if build.state in FINAL else None
-
-    return wait_for(done, timeout=timeout, what=f"build {build_id} to finish")
-
-
 def install_from_served_repo(live_server, tmp_path: Path, package: str):
     """Fetch the .repo file the portal serves and let the real dnf install from it."""
     repo = requests.get(
@@ -60,18 +48,6 @@ def install_from_served_repo(live_server, tmp_path: Path, package: str):
     (reposdir / "tools.repo").write_text(repo.text)
     installroot = tmp_path / "root"
     return dnf_install_into(installroot, reposdir, package), installroot
-
-
-@pytest.fixture
-def served_directory(tmp_path):
-    """A local HTTP server for SRPM URLs."""
-    directory = tmp_path / "www"
-    directory.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield directory, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_uploaded_srpm_is_built_signed_and_installed_by_dnf(

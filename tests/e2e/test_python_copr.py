@@ -1,9 +1,5 @@
 """python-copr 2.7's Client, unmodified, against the live server: the flows scripts use."""
 
-import functools
-import http.server
-import threading
-
 import pytest
 from copr.v3 import Client, CoprAuthException, CoprNoResultException, CoprRequestException
 
@@ -40,17 +36,6 @@ def alice(e2e_settings, transactional_db):
 @pytest.fixture
 def client(live_server, alice) -> Client:
     return client_for(live_server, alice)
-
-
-@pytest.fixture
-def served_directory(tmp_path):
-    directory = tmp_path / "www"
-    directory.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield directory, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def test_builds_from_upload_and_url(client, worker, alice, tmp_path, served_directory):

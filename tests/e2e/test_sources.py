@@ -6,14 +6,11 @@ its lookaside cache, a fake PyPI index and a gem server, all on 127.0.0.1.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import json
 import subprocess
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -26,7 +23,6 @@ from apps.packages.services import package_add, package_build
 from tests.builders.scm_helpers import (
     PACKED_SPEC,
     UNPACKED_SPEC,
-    GitDaemon,
     commit,
     commit_zero_file,
     git,
@@ -34,41 +30,10 @@ from tests.builders.scm_helpers import (
     packed_files,
     unpacked_files,
 )
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import finished_build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELED, State.SKIPPED}
 X86 = BuildOptions(chroots=["fedora-43-x86_64"])
-
-
-@pytest.fixture
-def git_daemon(tmp_path):
-    base = tmp_path / "git"
-    base.mkdir()
-    daemon = GitDaemon(base)
-    daemon.start()
-    yield daemon
-    daemon.stop()
-
-
-@pytest.fixture
-def web(tmp_path):
-    """A local HTTP server: (directory, base URL)."""
-    directory = tmp_path / "www"
-    directory.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield directory, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def finished(build: Build, timeout: float = 180) -> Build:
-    def done():
-        current = Build.objects.get(pk=build.pk)
-        return current if current.state in FINAL else None
-
-    return wait_for(done, timeout=timeout, what=f"build {build.pk} to finish")
 
 
 def source_task(build: Build) -> BuildTask:
@@ -76,7 +41,7 @@ def source_task(build: Build) -> BuildTask:
 
 
 def assert_succeeded(build: Build, name: str, version: str) -> Build:
-    build = finished(build)
+    build = finished_build(build.pk, timeout=180)
     source = source_task(build)
     assert (build.state, source.state_reason) == (State.SUCCEEDED, ""), (
         build.state,
@@ -97,9 +62,9 @@ def add_and_build(user, project, name, source_type, source_json) -> Build:
     return package_build(user=user, package=package, options=X86)
 
 
-def test_spec_upload_and_spec_url(worker, packager, web):
+def test_spec_upload_and_spec_url(worker, packager, served_directory):
     user, _, project = packager
-    directory, url = web
+    directory, url = served_directory
     (directory / "hello.txt").write_text("remote hello\n")
     spec = PACKED_SPEC.format(name="hello", version="1.0").replace(
         "Source0: hello.txt", f"Source0: {url}/hello.txt"
@@ -215,7 +180,7 @@ def build_log_path(build: Build) -> str:
 
 
 def failed_reason(build: Build) -> str:
-    build = finished(build)
+    build = finished_build(build.pk, timeout=180)
     assert build.state == State.FAILED
     assert not BuildTask.objects.filter(build=build).exclude(chroot=None).exists()
     return source_task(build).state_reason
@@ -285,9 +250,9 @@ def tarball(path: Path, top: str, files: dict[str, str]) -> bytes:
     return path.read_bytes()
 
 
-def test_distgit_with_lookaside_checksums(worker, packager, git_daemon, web, tmp_path):
+def test_distgit_with_lookaside_checksums(worker, packager, git_daemon, served_directory, tmp_path):
     user, _, project = packager
-    directory, url = web
+    directory, url = served_directory
     DistGitInstance.objects.create(
         name="local",
         clone_url=f"git://127.0.0.1:{git_daemon.port}",
@@ -317,9 +282,9 @@ def test_distgit_with_lookaside_checksums(worker, packager, git_daemon, web, tmp
 # --- RubyGems ------------------------------------------------------------------------------
 
 
-def test_rubygems_from_a_local_gem_server(worker, packager, web, tmp_path, settings):
+def test_rubygems_from_a_local_gem_server(worker, packager, served_directory, tmp_path, settings):
     user, _, project = packager
-    directory, url = web
+    directory, url = served_directory
     settings.RUBYGEMS_URL = url
     source = tmp_path / "gemsrc"
     (source / "lib").mkdir(parents=True)

@@ -14,21 +14,10 @@ from apps.builds.execution import task_result_dir
 from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import WebhookHistory
 from apps.packages.services import package_add
-from tests.builders.scm_helpers import GitDaemon, commit, git, make_repo, packed_files
-from tests.e2e.conftest import wait_for
+from tests.builders.scm_helpers import commit, git, make_repo, packed_files
+from tests.e2e.conftest import finished_build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-FINAL = {State.SUCCEEDED, State.FAILED, State.CANCELED, State.SKIPPED}
-
-
-@pytest.fixture
-def git_daemon(tmp_path):
-    base = tmp_path / "git"
-    base.mkdir()
-    daemon = GitDaemon(base)
-    daemon.start()
-    yield daemon
-    daemon.stop()
 
 
 @pytest.fixture
@@ -49,14 +38,6 @@ def add_scm(project, name, url, **source):
         source_json={"clone_url": url, **source},
         webhook_rebuild=True,
     )
-
-
-def finished(build_id: int) -> Build:
-    def done():
-        build = Build.objects.get(pk=build_id)
-        return build if build.state in FINAL else None
-
-    return wait_for(done, timeout=180, what=f"build {build_id} to finish")
 
 
 def source_log(build: Build) -> str:
@@ -111,7 +92,7 @@ def test_github_push_and_tag_rebuild_the_touched_package(
 
     accepted = github_post(live_server, project, push)
     assert (accepted.status_code, accepted.text) == (200, "OK\n")
-    build = finished(Build.objects.get().pk)
+    build = finished_build(Build.objects.get().pk, timeout=180)
     assert (build.state, build.package.name, build.package_version) == (
         State.SUCCEEDED,
         "alpha",
@@ -123,7 +104,7 @@ def test_github_push_and_tag_rebuild_the_touched_package(
     git(layered_repo, "tag", "beta-2.0")
     tag = {"ref": "refs/tags/beta-2.0", "repository": {"clone_url": url}, "commits": []}
     assert github_post(live_server, project, tag).status_code == 200
-    tagged = finished(Build.objects.get(package__name="beta").pk)
+    tagged = finished_build(Build.objects.get(package__name="beta").pk, timeout=180)
     assert tagged.state == State.SUCCEEDED
     assert tagged.source_json["committish"] == "beta-2.0"
 
@@ -180,8 +161,8 @@ def test_gitlab_token_and_custom_webhook(live_server, worker, packager, git_daem
         timeout=60,
     )
     assert custom.status_code == 200
-    custom_build = finished(int(custom.text))
-    gitlab_build = finished(Build.objects.get(package__name="beta").pk)
+    custom_build = finished_build(int(custom.text), timeout=180)
+    gitlab_build = finished_build(Build.objects.get(package__name="beta").pk, timeout=180)
     assert (gitlab_build.state, gitlab_build.submitted_by) == (State.SUCCEEDED, "gitlab.com:bob")
     assert custom_build.state == State.SUCCEEDED
     assert "payload: hello-from-ci for packager/tools/hooked" in source_log(custom_build)

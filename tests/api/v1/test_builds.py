@@ -209,13 +209,19 @@ def truncated_srpm(files) -> tuple[str, bytes]:
 @pytest.mark.parametrize(
     ("make_file", "error"),
     [
-        (lambda files: ("notes.txt", b"hello"), "'notes.txt' is neither a source RPM nor a spec file"),
+        (
+            lambda files: ("notes.txt", b"hello"),
+            "'notes.txt' is neither a source RPM nor a spec file",
+        ),
         (lambda files: ("fake.src.rpm", b"hello" * 100), "'fake.src.rpm' is not a usable source"),
         (
             lambda files: ("hello.src.rpm", files["rpm"].read_bytes()),
             "'hello.src.rpm' is not a usable source RPM",
         ),
-        (lambda files: (files["rpm"].name, files["rpm"].read_bytes()), "is neither a source RPM nor a spec file"),
+        (
+            lambda files: (files["rpm"].name, files["rpm"].read_bytes()),
+            "is neither a source RPM nor a spec file",
+        ),
         (truncated_srpm, "is not a usable source RPM"),
         (lambda files: ("empty.src.rpm", b""), "srpm: The submitted file is empty."),
     ],
