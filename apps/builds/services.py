@@ -88,33 +88,41 @@ def build_submit(
         sources.check_source(source_type, source_json)
     check_batch_options(user, options)
 
-    with transaction.atomic():
-        build = Build.objects.create(
-            batch=batch_for(user, options),
-            project=project,
-            project_dirname=dirname,
-            submitter=user,
-            source_type=source_type,
-            source_json=source_json,
-            enable_net=project.enable_net if options.enable_net is None else options.enable_net,
-            repos=list(project.additional_repos),
-            timeout=timeout,
-            is_background=options.background,
-            requested_chroots=[chroot.name for chroot in chroots],
-            state=State.PENDING,
-        )
-        if upload is not None:
-            build.source_json = sources.store_upload(build.pk, upload)
-            build.save(update_fields=["source_json"])
-        BuildTask.objects.create(
-            build=build,
-            chroot=None,
-            state=State.PENDING,
-            priority=Priority.SOURCE,
-            owner_key=project.ownername,
-            result_dir=f"srpm-builds/{build.pk:08d}",
-        )
-        send_scheduler_nudge()
+    stored_upload_of = None
+    try:
+        with transaction.atomic():
+            build = Build.objects.create(
+                batch=batch_for(user, options),
+                project=project,
+                project_dirname=dirname,
+                submitter=user,
+                source_type=source_type,
+                source_json=source_json,
+                enable_net=project.enable_net if options.enable_net is None else options.enable_net,
+                repos=list(project.additional_repos),
+                timeout=timeout,
+                is_background=options.background,
+                requested_chroots=[chroot.name for chroot in chroots],
+                state=State.PENDING,
+            )
+            if upload is not None:
+                stored_upload_of = build.pk
+                build.source_json = sources.store_upload(build.pk, upload)
+                build.save(update_fields=["source_json"])
+            BuildTask.objects.create(
+                build=build,
+                chroot=None,
+                state=State.PENDING,
+                priority=Priority.SOURCE,
+                owner_key=project.ownername,
+                result_dir=f"srpm-builds/{build.pk:08d}",
+            )
+            send_scheduler_nudge()
+    except BaseException:
+        # The rows are rolled back; the stored upload must not outlive them.
+        if stored_upload_of is not None:
+            sources.discard_upload(stored_upload_of)
+        raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
     return build
 

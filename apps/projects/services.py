@@ -53,13 +53,18 @@ def project_edit(
     if not can_edit(user, project):
         raise PermissionDenied(f"You are not allowed to edit {project.full_name}.")
     check_fields(user, fields, allowed=EDITABLE_FIELDS | STAFF_ONLY_FIELDS)
+    chroots = chroots_lookup(chroot_names) if chroot_names is not None else None
     for field, value in fields.items():
         setattr(project, field, value)
-    validate(project)
+    try:
+        validate(project)
+    except ServiceError:
+        project.refresh_from_db()  # the caller's object must not keep the rejected values
+        raise
     with transaction.atomic():
         project.save()
-        if chroot_names is not None:
-            project_set_chroots(project=project, chroots=chroots_lookup(chroot_names))
+        if chroots is not None:
+            project_set_chroots(project=project, chroots=chroots)
     return project
 
 
