@@ -5,6 +5,7 @@ from datetime import timedelta
 import dramatiq
 import pytest
 from django.utils import timezone
+from dramatiq.brokers.stub import StubBroker
 
 from apps.builds.models import BuildTask, State
 from apps.builds.services import tasks_reconcile
@@ -35,7 +36,7 @@ def queued_actor_names(broker, queue: str) -> list[str]:
 
 
 @pytest.mark.skipif(
-    not isinstance(dramatiq.get_broker(), dramatiq.brokers.stub.StubBroker),
+    not isinstance(dramatiq.get_broker(), StubBroker),
     reason="inspects the StubBroker's in-memory queues",
 )
 def test_unsigned_task_is_signed_not_rebuilt(broker):
