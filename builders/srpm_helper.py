@@ -417,13 +417,27 @@ def command_scm_srpm() -> None:
         inside_subdirectory = subdirectory == spec.parent or subdirectory in spec.parents
         rpkg_srpm(spec, spec.parent if inside_subdirectory else subdirectory)
     elif method in ("tito", "tito_test"):
+        if not (repo / ".tito").is_dir() and not (repo / "rel-eng").is_dir():
+            fail(f"{method} needs a repository set up for tito (`tito init` makes .tito/)")
         test = ["--test"] if method == "tito_test" else []
         OUT_DIR.mkdir(exist_ok=True)
-        run(
-            ["tito", "build", *test, "--srpm", f"--output={OUT_DIR}"],
-            cwd=subdirectory,
-            what=method,
-        )
+        # tito reads the checkout's own tags with `git ls-remote ./.`, the file transport
+        # the clone step refuses; the repository's code runs from here on anyway (tito.props
+        # can name a builder class in it), so only the sandbox confines this step.
+        try:
+            run(
+                ["tito", "build", *test, "--srpm", f"--output={OUT_DIR}"],
+                cwd=subdirectory,
+                env={"GIT_ALLOW_PROTOCOL": GIT_PROTOCOLS + ":file"},
+                what=method,
+            )
+        except UserError as error:
+            if "Unable to lookup latest package info" in str(error):
+                fail(
+                    f"{method} found no tagged release in .tito/packages: tag one with "
+                    "`tito tag` and push the tags"
+                )
+            raise
     elif method == "make_srpm":
         makefile = repo / ".copr" / "Makefile"
         if not makefile.is_file():

@@ -11,6 +11,7 @@ import pytest
 
 from builders.protocol import KIND_RPM, KIND_SRPM, JobSpec
 from tests.builders.helpers import LocalServer, world_readable_dir
+from tests.builders.scm_helpers import GitDaemon
 from tests.builders.srpm_factory import make_srpm
 
 
@@ -94,3 +95,14 @@ def http_server(tmp_path: Path) -> Iterator[LocalServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def git_daemon(tmp_path: Path) -> Iterator[GitDaemon]:
+    """A `git daemon` on 127.0.0.1 serving the repositories made under tmp_path/git."""
+    base = tmp_path / "git"
+    base.mkdir()
+    daemon = GitDaemon(base)
+    daemon.start()
+    yield daemon
+    daemon.stop()

@@ -184,3 +184,38 @@ def commit_zero_file(repo: Path, name: str, size: int) -> str:
     git(repo, "update-index", "--add", "--cacheinfo", f"100644,{object_id},{name}")
     git(repo, "commit", "--quiet", "-m", f"add {name}")
     return object_id
+
+
+TITO_PROPS = """\
+[buildconfig]
+builder = tito.builder.Builder
+tagger = tito.tagger.VersionTagger
+changelog_do_not_remove_cherrypick = 0
+changelog_format = %s (%ae)
+"""
+
+
+def make_tito_repo(path: Path, *, name: str = "hello", version: str = "1.0") -> tuple[str, str]:
+    """A repository as `tito init` + `tito tag --keep-version` leave it, plus one newer commit.
+
+    Returns (tagged commit, newest commit): `tito` builds the tag `<name>-<version>-1`,
+    `tito_test` the newest commit.
+    """
+    spec = UNPACKED_SPEC.format(name=name, version=version) + (
+        "\n%changelog\n* Thu Jan 01 1970 Tester <tester@example.org> 1.0-1\n- first release\n"
+    )
+    make_repo(
+        path,
+        {
+            f"{name}.spec": spec,
+            "hello.txt": "hello from the tagged release\n",
+            ".tito/tito.props": TITO_PROPS,
+            f".tito/packages/{name}": f"{version}-1 ./\n",
+        },
+        message=f"Automatic commit of package [{name}] release [{version}-1].",
+    )
+    tagged = git(path, "rev-parse", "HEAD")
+    tag = f"{name}-{version}-1"
+    git(path, "tag", "-a", "-m", f"Tagging package [{name}] version [{version}-1]", tag)
+    newest = commit(path, {"hello.txt": "hello from after the release\n"}, message="after")
+    return tagged, newest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,16 +23,6 @@ from tests.builders.scm_helpers import (
 )
 
 SourceJob = Callable[..., JobSpec]
-
-
-@pytest.fixture
-def git_daemon(tmp_path: Path) -> Iterator[GitDaemon]:
-    base = tmp_path / "git"
-    base.mkdir()
-    daemon = GitDaemon(base)
-    daemon.start()
-    yield daemon
-    daemon.stop()
 
 
 def srpm_members(result_dir: Path, name: str) -> list[str]:
