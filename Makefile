@@ -54,7 +54,7 @@ worker: deps builder-tools ## Run Dramatiq workers (production setup: needs BROK
 	$(PY) manage.py rundramatiq
 
 # pytest's exit code 5 (no tests collected) fails this target like any other failure.
-test: deps lint ## Lint, check that migrations are complete, run pytest (PYTEST_ARGS)
+test: deps lint builder-tools ## Lint, check that migrations are complete, run pytest (PYTEST_ARGS)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
