@@ -1,8 +1,9 @@
-"""New-build forms, one class per source type; adding a type is one class in SOURCE_FORMS.
+"""Source-type fields and new-build forms; adding a type is one class in SOURCES.
 
-Each form holds the build options every type shares (chroots, network, timeout,
-background) and turns its own fields into Copr's `source_json` for `build_submit`, which
-checks the source through `apps.builds.sources.check_source`.
+A `SourceForm` subclass holds one type's fields and turns them into Copr's `source_json`;
+it is the only definition of that type's fields. New builds mix in `BuildForm` (chroots,
+network, timeout, background) and go to `build_submit`; packages mix in their settings
+(`apps.packages.forms`). `apps.builds.sources.check_source` checks the result.
 """
 
 from typing import ClassVar
@@ -14,14 +15,37 @@ from apps.packages.models import DistGitInstance, SourceType
 from apps.projects.models import Chroot, Project
 
 
-class BuildForm(forms.Form):
-    """The options of every build; subclasses add their source fields and `source_json()`."""
+class SourceForm(forms.Form):
+    """One source type's fields; `source_json()` turns them into Copr's source_json."""
 
     source_type: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
     source_fields: ClassVar[tuple[str, ...]] = ()
     is_multipart: ClassVar[bool] = False
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.set_source_choices()
+
+    def set_source_choices(self) -> None:
+        """Fill choices read from the database (chroots, DistGit instances)."""
+
+    def source_json(self) -> dict:
+        """Copr's source_json of this type, from the cleaned fields."""
+        return {name: self.cleaned_data[name] for name in self.source_fields}
+
+    def upload(self):
+        """The uploaded file, for the types that take one."""
+        return None
+
+    def visible_source_fields(self):
+        return [self[name] for name in self.source_fields]
+
+
+class BuildForm(SourceForm):
+    """The options of every build, mixed with one source type (`ScmBuildForm`, …)."""
 
     chroots = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
@@ -41,17 +65,9 @@ class BuildForm(forms.Form):
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("enable_net", project.enable_net)
         kwargs["initial"].setdefault("chroots", names)
-        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.project = project
         self.fields["chroots"].choices = [(name, name) for name in names]
-
-    def source_json(self) -> dict:
-        """Copr's source_json of this type, from the cleaned fields."""
-        return {name: self.cleaned_data[name] for name in self.source_fields}
-
-    def upload(self):
-        return None
 
     def options(self) -> BuildOptions:
         data = self.cleaned_data
@@ -71,14 +87,11 @@ class BuildForm(forms.Form):
             "options": self.options(),
         }
 
-    def visible_source_fields(self):
-        return [self[name] for name in self.source_fields]
-
     def visible_option_fields(self):
         return [self[name] for name in ("chroots", "enable_net", "timeout", "background")]
 
 
-class UploadBuildForm(BuildForm):
+class UploadSource(SourceForm):
     source_type = SourceType.UPLOAD
     title = "Upload"
     description = "Upload an SRPM or a spec file from your computer."
@@ -94,7 +107,7 @@ class UploadBuildForm(BuildForm):
         return self.cleaned_data["pkgs"]
 
 
-class LinkBuildForm(BuildForm):
+class LinkSource(SourceForm):
     source_type = SourceType.LINK
     title = "From a URL"
     description = "A URL of an SRPM or a spec file; the builder downloads it."
@@ -103,7 +116,7 @@ class LinkBuildForm(BuildForm):
     url = forms.URLField(label="SRPM or spec URL", assume_scheme="https")
 
 
-class ScmBuildForm(BuildForm):
+class ScmSource(SourceForm):
     source_type = SourceType.SCM
     title = "SCM"
     description = "Build from a Git or Subversion repository."
@@ -122,7 +135,7 @@ class ScmBuildForm(BuildForm):
     )
 
 
-class PypiBuildForm(BuildForm):
+class PypiSource(SourceForm):
     source_type = SourceType.PYPI
     title = "PyPI"
     description = "Package a Python project from PyPI with pyp2spec or pyp2rpm."
@@ -145,6 +158,7 @@ class PypiBuildForm(BuildForm):
         help_text="pyp2rpm only.",
     )
     python_versions = forms.MultipleChoiceField(
+        required=False,  # pyp2spec does not use it
         choices=[("3", "3"), ("2", "2")],
         initial=["3"],
         widget=forms.CheckboxSelectMultiple,
@@ -152,7 +166,7 @@ class PypiBuildForm(BuildForm):
     )
 
 
-class RubygemsBuildForm(BuildForm):
+class RubygemsSource(SourceForm):
     source_type = SourceType.RUBYGEMS
     title = "RubyGems"
     description = "Package a gem from rubygems.org with gem2rpm."
@@ -161,7 +175,7 @@ class RubygemsBuildForm(BuildForm):
     gem_name = forms.CharField(label="Gem name", max_length=200)
 
 
-class CustomBuildForm(BuildForm):
+class CustomSource(SourceForm):
     source_type = SourceType.CUSTOM
     title = "Custom script"
     description = (
@@ -179,8 +193,7 @@ class CustomBuildForm(BuildForm):
         required=False, max_length=1000, help_text="Extra repositories, space separated."
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def set_source_choices(self) -> None:
         names = Chroot.objects.filter(is_active=True).values_list("name", flat=True)
         arches = sorted(set(Chroot.objects.values_list("arch", flat=True)))
         self.fields["chroot"].choices = [
@@ -195,7 +208,7 @@ class CustomBuildForm(BuildForm):
         return data
 
 
-class DistGitBuildForm(BuildForm):
+class DistGitSource(SourceForm):
     source_type = SourceType.DISTGIT
     title = "DistGit"
     description = "Build a package straight from a distribution's dist-git."
@@ -208,21 +221,32 @@ class DistGitBuildForm(BuildForm):
         required=False, max_length=200, help_text="Branch, tag or commit; empty: the chroot's."
     )
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def set_source_choices(self) -> None:
         names = DistGitInstance.objects.values_list("name", flat=True)
         self.fields["distgit"].choices = [(name, name) for name in names]
 
 
-SOURCE_FORMS: dict[str, type[BuildForm]] = {
-    form.source_type: form
-    for form in (
-        UploadBuildForm,
-        LinkBuildForm,
-        ScmBuildForm,
-        PypiBuildForm,
-        RubygemsBuildForm,
-        CustomBuildForm,
-        DistGitBuildForm,
+# Every source type by its API name; packages take all of them but the upload.
+SOURCES: dict[str, type[SourceForm]] = {
+    source.source_type: source
+    for source in (
+        UploadSource,
+        LinkSource,
+        ScmSource,
+        PypiSource,
+        RubygemsSource,
+        CustomSource,
+        DistGitSource,
     )
+}
+
+
+def build_form(source: type[SourceForm]) -> type[BuildForm]:
+    """The new-build form of one source type: the build options, then its fields."""
+    name = source.__name__.removesuffix("Source") + "BuildForm"
+    return type(name, (BuildForm, source), {"__module__": __name__})
+
+
+SOURCE_FORMS: dict[str, type[BuildForm]] = {
+    name: build_form(source) for name, source in SOURCES.items()
 }
