@@ -14,6 +14,31 @@ _MISSING_DEPENDENCY = re.compile(r"^\s+(.+?) is needed by \S+$")
 _ERROR_WORD = re.compile(r"\b(error|fatal|failed|cannot|No such file|not found)\b", re.IGNORECASE)
 
 
+# A macro left as it was written (`%name`, `%{name ...}`, `%{?name}`) in a traced command, an
+# error, or rpm's "Possible unexpanded macro" warning. Four characters at least, lower case:
+# shorter ones are printf and date formats (`%s`, `%Y`), not macros.
+_MACRO_USE = re.compile(r"%\{?\??!?([a-z_][a-z0-9_]{3,})")
+# Spec sections look like macros in rpmbuild's messages ("%changelog entries must ...").
+_SPEC_SECTIONS = frozenset(
+    {
+        *("package", "description", "prep", "generate_buildrequires", "conf", "build"),
+        *("install", "check", "clean", "files", "changelog", "verifyscript"),
+        *("pretrans", "pre", "post", "preun", "postun", "posttrans"),
+        *("triggerin", "triggerun", "triggerpostun", "filetriggerin", "filetriggerun"),
+        *("transfiletriggerin", "transfiletriggerun"),
+    }
+)
+_SPEC_DEFINITION = re.compile(r"^\s*%(?:global|define)\s+([A-Za-z_]\w*)", re.MULTILINE)
+# Named in a failure reason; the rest are counted.
+_MACROS_NAMED = 4
+# Where Fedora keeps the macros its spec generators and packaging guidelines use.
+FEDORA_MACRO_PACKAGES = (
+    (("pyproject_", "_pyproject_"), "pyproject-rpm-macros"),
+    (("py3_", "py_", "python3_", "python_", "pypi_"), "python-rpm-macros"),
+    (("autorelease", "autochangelog"), "rpmautospec"),
+)
+
+
 class BuildFailure(Exception):
     """The job failed; `reason` is the one-line failure reason."""
 
@@ -109,3 +134,41 @@ def _following_lines(lines: Sequence[str], error_line: str) -> str:
             break
         details.append(line.strip())
     return (" " + " ".join(details)) if details else ""
+
+
+def macros_in_output(lines: Sequence[str]) -> list[str]:
+    """Macro names that appear unexpanded in rpmbuild's traced commands, errors and warnings."""
+    found: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if not stripped.startswith(("+ ", "error:", "warning:")) and "unexpanded macro" not in line:
+            continue
+        for name in _MACRO_USE.findall(stripped):
+            if name not in found and name not in _SPEC_SECTIONS:
+                found.append(name)
+    return found
+
+
+def reason_for_missing_macros(undefined: Sequence[str]) -> str:
+    """Say which macros the builder lacks and which Fedora packages define them."""
+    packages: list[str] = []
+    for name in undefined:
+        for prefixes, package in FEDORA_MACRO_PACKAGES:
+            if name.startswith(prefixes) and package not in packages:
+                packages.append(package)
+    source = f" (Fedora's {', '.join(sorted(packages))})" if packages else ""
+    names = ", ".join(f"%{name}" for name in undefined[:_MACROS_NAMED])
+    if len(undefined) > _MACROS_NAMED:
+        names += f" and {len(undefined) - _MACROS_NAMED} more"
+    return shorten(f"the spec needs macros this builder does not have{source}: {names}")
+
+
+def fedora_macros(spec_text: str) -> list[str]:
+    """Macros of FEDORA_MACRO_PACKAGES that a spec uses, in order of first use."""
+    prefixes = tuple(prefix for group, _ in FEDORA_MACRO_PACKAGES for prefix in group)
+    defined = set(_SPEC_DEFINITION.findall(spec_text))
+    found: list[str] = []
+    for name in _MACRO_USE.findall(spec_text):
+        if name.startswith(prefixes) and name not in found and name not in defined:
+            found.append(name)
+    return found

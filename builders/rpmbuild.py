@@ -10,10 +10,17 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
-from builders.failures import BuildFailure, reason_from_rpmbuild, shorten
+from builders.failures import (
+    BuildFailure,
+    fedora_macros,
+    macros_in_output,
+    reason_for_missing_macros,
+    reason_from_rpmbuild,
+    shorten,
+)
 from builders.livelog import LiveLog
 from builders.protocol import JobSpec
-from builders.results import list_directories, list_files
+from builders.results import UnsafeOutput, copy_out, list_directories, list_files
 from builders.sandbox import BUILD_DIR, Watchdog, Workspace, run_sandboxed, run_streamed
 
 RPMBUILD_DIR = "rpmbuild"
@@ -22,6 +29,8 @@ SANDBOX_RPMDB = "/var/lib/rpm"
 MOCK_RESULTS_DIR = "mock-results"
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_QUERY_TIMEOUT_SECONDS = 120
+# Enough of a spec to find the macros it uses; a failure reason never needs more.
+SPEC_SCAN_BYTES = 1 << 20
 
 # A path of a built package, relative to the workspace root.
 OutputPath = tuple[str, ...]
@@ -150,8 +159,47 @@ def rpmbuild_rebuild(
         read_only_binds=binds,
     )
     if outcome.exit_code != 0:
+        # A spec written for Fedora's buildroot (pyp2spec's %pyproject_*, %autorelease)
+        # fails here in some odd place; naming the missing macros says why.
+        names = macros_in_output(outcome.lines) + fedora_macros_in_spec(workspace)
+        undefined = undefined_macros(list(dict.fromkeys(names)))
+        if undefined:
+            raise BuildFailure(reason_for_missing_macros(undefined))
         raise BuildFailure(reason_from_rpmbuild(outcome.lines, outcome.exit_code))
     return _built_packages(workspace)
+
+
+def fedora_macros_in_spec(workspace: Workspace) -> list[str]:
+    """The Fedora-only macros (FEDORA_MACRO_PACKAGES) the installed spec uses.
+
+    rpmbuild stops at the first one it trips over; the spec names the others too.
+    """
+    specs = list_files(workspace.root, ("build", RPMBUILD_DIR, "SPECS"), ".spec")
+    if len(specs) != 1:
+        return []
+    copy = workspace.staging / "failed.spec"
+    try:
+        copy_out(workspace.root, specs[0], copy)
+        with open(copy, "rb") as spec:
+            text = spec.read(SPEC_SCAN_BYTES).decode(errors="replace")
+    except (UnsafeOutput, OSError):
+        return []
+    finally:
+        copy.unlink(missing_ok=True)
+    return fedora_macros(text)
+
+
+def undefined_macros(names: Sequence[str]) -> list[str]:
+    """Those of `names` that this builder's rpm does not define (the sandbox uses the same)."""
+    if not names:
+        return []
+    probe = _query_host(
+        ["rpm", "--eval", " ".join(f"%{{?{name}:1}}%{{!?{name}:0}}" for name in names)]
+    )
+    flags = probe.stdout.split()
+    if probe.returncode != 0 or len(flags) != len(names):
+        return []
+    return [name for name, flag in zip(names, flags, strict=True) if flag == "0"]
 
 
 def mock_available(spec: JobSpec) -> bool:
