@@ -180,3 +180,116 @@ class PermissionDecisionForm(forms.Form):
             if (builder, admin) != (permission.builder, permission.admin):
                 changed.append((permission.user, builder, admin))
         return changed
+
+
+# --- per-chroot settings, fork ------------------------------------------------------------
+
+UNCHANGED = ("unchanged", "unchanged (the project's setting)")
+CHROOT_BOOTSTRAPS = [UNCHANGED, *BootstrapChoice.choices, ("custom_image", "custom image")]
+CHROOT_ISOLATIONS = [UNCHANGED, *IsolationChoice.choices]
+CHROOT_LIST_SETTINGS = ("additional_packages", "with_opts", "without_opts")
+# comps.xml files of whole distributions are a few hundred kB; more is a mistake.
+MAX_COMPS_BYTES = 5 * 1024 * 1024
+
+
+def modules(text: str) -> list[str]:
+    """Copr's module toggle, `mod:stream, !mod2:stream`: commas or spaces between modules."""
+    return text.replace(",", " ").split()
+
+
+class ProjectChrootForm(forms.Form):
+    """Build settings of one chroot in a project; the chroot's name prefixes the fields."""
+
+    label_suffix = ""
+
+    additional_repos = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Repositories builds in this chroot also use, one per line.",
+    )
+    additional_packages = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Packages installed into the buildroot, space separated.",
+    )
+    additional_modules = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Modules",
+        help_text="Modules to enable or disable: mod:stream, !mod2:stream.",
+    )
+    with_opts = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="With options",
+        help_text="mock --with, space separated.",
+    )
+    without_opts = forms.CharField(
+        required=False,
+        max_length=1000,
+        label="Without options",
+        help_text="mock --without, space separated.",
+    )
+    bootstrap = forms.ChoiceField(choices=CHROOT_BOOTSTRAPS, initial="unchanged")
+    bootstrap_image = forms.CharField(
+        required=False, max_length=200, help_text="Container image, for a custom image bootstrap."
+    )
+    isolation = forms.ChoiceField(choices=CHROOT_ISOLATIONS, initial="unchanged")
+    comps = forms.FileField(required=False, label="comps.xml", help_text="Optional package groups.")
+    delete_comps = forms.BooleanField(required=False, label="Remove the uploaded comps.xml")
+
+    @classmethod
+    def initial_for(cls, project_chroot) -> dict:
+        initial = {name: " ".join(getattr(project_chroot, name)) for name in CHROOT_LIST_SETTINGS}
+        initial["additional_repos"] = "\n".join(project_chroot.additional_repos)
+        initial["additional_modules"] = ", ".join(project_chroot.additional_modules)
+        for name in ("bootstrap", "bootstrap_image", "isolation"):
+            initial[name] = getattr(project_chroot, name)
+        return initial
+
+    def clean_comps(self) -> tuple[str, str] | None:
+        upload = self.cleaned_data["comps"]
+        if not upload:
+            return None
+        if upload.size > MAX_COMPS_BYTES:
+            raise forms.ValidationError(f"comps.xml is larger than {MAX_COMPS_BYTES} bytes.")
+        try:
+            return upload.name, upload.read().decode()
+        except UnicodeDecodeError as error:
+            raise forms.ValidationError("comps.xml must be UTF-8 text.") from error
+
+    def clean(self):
+        data = super().clean()
+        if data.get("bootstrap") == "custom_image" and not data.get("bootstrap_image"):
+            self.add_error("bootstrap_image", "A custom image bootstrap needs the image name.")
+        return data
+
+    def service_fields(self) -> dict:
+        """Keyword arguments of project_chroot_edit besides the user and the chroot."""
+        data = self.cleaned_data
+        fields = {name: words(data[name]) for name in CHROOT_LIST_SETTINGS}
+        fields["additional_repos"] = words(data["additional_repos"])
+        fields["additional_modules"] = modules(data["additional_modules"])
+        for name in ("bootstrap", "bootstrap_image", "isolation"):
+            fields[name] = data[name]
+        fields["comps"] = data["comps"]
+        fields["delete_comps"] = data["delete_comps"]
+        return fields
+
+
+class ProjectForkForm(forms.Form):
+    """Where to fork to: the user or one of their @groups, and the fork's name."""
+
+    label_suffix = ""
+
+    owner = forms.ChoiceField()
+    name = forms.CharField(max_length=100, validators=[PROJECT_NAME_VALIDATOR])
+    confirm = forms.BooleanField(
+        required=False,
+        label="The project exists already: fork into it anyway",
+        help_text="Copies the packages and builds into the existing project.",
+    )
+
+    def __init__(self, *args, owner_choices: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [(name, name) for name in owner_choices]

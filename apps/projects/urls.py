@@ -16,4 +16,11 @@ urlpatterns = [
     path(f"{PROJECT}/edit/", views.project_settings, name="project-settings"),
     path(f"{PROJECT}/delete/", views.project_remove, name="project-delete"),
     path(f"{PROJECT}/permissions/", views.project_permissions, name="project-permissions"),
+    path(
+        f"{PROJECT}/chroot/<str:chroot>/edit/",
+        views.project_chroot_settings,
+        name="project-chroot-settings",
+    ),
+    path(f"{PROJECT}/fork/", views.project_fork_view, name="project-fork"),
+    path(f"{PROJECT}/integrations/", views.project_integrations, name="project-integrations"),
 ]

@@ -1,5 +1,7 @@
-"""Project pages: lists per owner, the overview with install instructions, settings, permissions."""
+"""Project pages: lists per owner, the overview, settings with per-chroot settings,
+permissions, fork and integrations (webhook URLs)."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -17,16 +19,21 @@ from apps.projects import permissions
 from apps.projects.forms import (
     PermissionDecisionForm,
     PermissionRequestForm,
+    ProjectChrootForm,
     ProjectCreateForm,
+    ProjectForkForm,
     ProjectSettingsForm,
 )
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
 from apps.projects.services import (
     permission_request,
     permission_set,
+    project_chroot_edit,
     project_create,
     project_delete,
     project_edit,
+    project_fork,
+    project_webhook_secret_regenerate,
 )
 from apps.repos.repofile import repo_chroots
 
@@ -57,6 +64,8 @@ def abilities(user, project: Project) -> dict:
     return {
         "can_edit": can_edit,
         "can_build": can_edit or permissions.can_build_in(user, project),
+        # Any logged-in user may fork into their own namespace.
+        "can_fork": bool(user and user.is_authenticated),
     }
 
 
@@ -188,8 +197,62 @@ def project_settings(request, owner: str, project: str):
                 status = service_error(form, error)
             else:
                 return redirect("project-detail", found.ownername, found.name)
-    context = {"project": found, "form": form, **abilities(request.user, found)}
+    context = {
+        "project": found,
+        "form": form,
+        "chroot_forms": chroot_forms(found),
+        **abilities(request.user, found),
+    }
     return render(request, "projects/settings.html", context, status=status)
+
+
+def chroot_forms(project: Project) -> list[tuple[ProjectChroot, ProjectChrootForm]]:
+    """A settings form for each enabled chroot (prefetched by projects_for_list)."""
+    return [
+        (pc, ProjectChrootForm(prefix=pc.chroot.name, initial=ProjectChrootForm.initial_for(pc)))
+        for pc in project.project_chroots.all()
+    ]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_chroot_settings(request, owner: str, project: str, chroot: str):
+    """One chroot's build settings; the settings page posts here, errors show on this page."""
+    found = project_or_404(owner, project)
+    require(permissions.can_edit(request.user, found), f"You cannot edit {found.full_name}.")
+    project_chroot = (
+        ProjectChroot.objects.select_related("chroot")
+        .filter(project=found, chroot__name=chroot)
+        .first()
+    )
+    if project_chroot is None:
+        raise Http404(f"{chroot} is not enabled in {found.full_name}.")
+    form = ProjectChrootForm(
+        request.POST or None,
+        request.FILES or None,
+        prefix=chroot,
+        initial=ProjectChrootForm.initial_for(project_chroot),
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                project_chroot_edit(
+                    user=request.user, project_chroot=project_chroot, **form.service_fields()
+                )
+            except ServiceError as error:
+                status = service_error(form, error)
+            else:
+                messages.success(request, f"Settings of {chroot} saved.")
+                return redirect("project-settings", found.ownername, found.name)
+    context = {
+        "project": found,
+        "project_chroot": project_chroot,
+        "form": form,
+        **abilities(request.user, found),
+    }
+    return render(request, "projects/chroot.html", context, status=status)
 
 
 @login_required
@@ -208,6 +271,84 @@ def project_remove(request, owner: str, project: str):
             return redirect("owner-projects", found.ownername)
     context = {"project": found, "error": error, **abilities(request.user, found)}
     return render(request, "projects/delete.html", context, status=status)
+
+
+# --- fork and integrations ------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_fork_view(request, owner: str, project: str):
+    """Fork into the user's namespace or one of their @groups; the fork's page shows the result."""
+    found = project_or_404(owner, project)
+    form = ProjectForkForm(
+        request.POST or None,
+        owner_choices=owner_choices(request.user),
+        initial={"owner": request.user.username, "name": found.name},
+    )
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                fork, created = project_fork(
+                    user=request.user,
+                    project=found,
+                    ownername=form.cleaned_data["owner"],
+                    name=form.cleaned_data["name"],
+                    confirm=form.cleaned_data["confirm"],
+                )
+            except ServiceError as error:
+                status = service_error(form, error)
+            else:
+                messages.success(request, fork_summary(found, fork, created))
+                return redirect("project-detail", fork.ownername, fork.name)
+    context = {"project": found, "form": form, **abilities(request.user, found)}
+    return render(request, "projects/fork.html", context, status=status)
+
+
+def fork_summary(original: Project, fork: Project, created: bool) -> str:
+    packages, builds = fork.packages.count(), fork.builds.count()
+    verb = "Forked" if created else "Forked again"
+    return (
+        f"{verb} {original.full_name} into {fork.full_name}: "
+        f"{packages} package(s), {builds} build(s)."
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_integrations(request, owner: str, project: str):
+    """The webhook URLs with the project's secret; POST makes a new secret."""
+    found = project_or_404(owner, project)
+    require(
+        permissions.can_edit(request.user, found),
+        f"You cannot see the integrations of {found.full_name}.",
+    )
+    if request.method == "POST":
+        project_webhook_secret_regenerate(user=request.user, project=found)
+        messages.success(request, "A new webhook secret was made; update your forges' webhooks.")
+        return redirect("project-integrations", found.ownername, found.name)
+    context = {
+        "project": found,
+        "webhooks": webhook_urls(request, found),
+        "custom_url": webhook_url(request, "custom", found, package_name="PACKAGE_NAME"),
+        **abilities(request.user, found),
+    }
+    return render(request, "projects/integrations.html", context)
+
+
+def webhook_urls(request, project: Project) -> list[tuple[str, str]]:
+    """(forge, URL) for every forge webhook; the secret is part of the URL, as in Copr."""
+    forges = (("github", "GitHub"), ("gitlab", "GitLab"), ("bitbucket", "Bitbucket"))
+    forges += (("pagure", "Pagure"),)
+    return [(title, webhook_url(request, name, project)) for name, title in forges]
+
+
+def webhook_url(request, name: str, project: Project, **kwargs) -> str:
+    # The routes take the trailing slash as optional; Copr shows its URLs with one.
+    kwargs.update(copr_id=project.pk, uuid=project.webhook_secret)
+    return request.build_absolute_uri(reverse(f"webhooks:{name}", kwargs=kwargs)) + "/"
 
 
 # --- permissions ---------------------------------------------------------------------------
