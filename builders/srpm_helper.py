@@ -42,6 +42,8 @@ TARBALL_MODES = {
 }
 # Only these reach a remote repository; file:// and ext:: would reach the builder itself.
 GIT_PROTOCOLS = "http:https:git:ssh"
+# git-svn reaches these itself (not through git's transports); file:// would be the builder.
+SVN_SCHEMES = ("http", "https", "svn", "svn+ssh")
 HASH_NAMES = {"md5", "sha1", "sha224", "sha256", "sha384", "sha512"}
 
 
@@ -343,7 +345,7 @@ def command_scm_fetch() -> None:
     )
     SOURCES_DIR.mkdir(exist_ok=True)
     if PARAMS.get("scm_type") == "svn":
-        run(["git", "svn", "clone", "--", url, str(repo)], what="git svn clone")
+        git_svn_clone(url, repo)
     else:
         git_clone(url, repo)
     if committish.startswith("refs/"):
@@ -356,6 +358,19 @@ def command_scm_fetch() -> None:
     if not subdirectory.is_dir():
         fail(f"the subdirectory '{PARAMS.get('subdirectory')}' does not exist in the repository")
     print(f"coprsite-repo: {repo.name}", flush=True)
+
+
+def git_svn_clone(url: str, repo: Path) -> None:
+    """Subversion through git-svn, so the rest of the task works on a git checkout."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in SVN_SCHEMES:
+        fail(f"svn sources must be remote ({', '.join(SVN_SCHEMES)}), not '{scheme}:'")
+    exec_path = subprocess.run(
+        ["git", "--exec-path"], capture_output=True, text=True, env=tool_env(), check=False
+    ).stdout.strip()
+    if not exec_path or not Path(exec_path, "git-svn").exists():
+        fail("svn sources need git-svn on the builder, which it does not have")
+    run(["git", "svn", "clone", "--quiet", "--", url, str(repo)], what="git svn clone")
 
 
 def git_clone(url: str, repo: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import socket
 import subprocess
 import time
 import zlib
@@ -219,3 +220,56 @@ def make_tito_repo(path: Path, *, name: str = "hello", version: str = "1.0") -> 
     git(path, "tag", "-a", "-m", f"Tagging package [{name}] version [{version}-1]", tag)
     newest = commit(path, {"hello.txt": "hello from after the release\n"}, message="after")
     return tagged, newest
+
+
+class SvnServer:
+    """`svnserve` on 127.0.0.1 serving, read-only and anonymously, the repositories under base."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["svnserve", "--foreground", "-d", "-r", str(self.base)]
+            + ["--listen-host=127.0.0.1", f"--listen-port={self.port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+    def url(self, name: str) -> str:
+        return f"svn://127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+def make_svn_repo(path: Path, files: dict[str, str | bytes], work: Path) -> Path:
+    """An svn repository at `path` with `files` imported as revision 1 (`work` is scratch)."""
+    subprocess.run(["svnadmin", "create", str(path)], check=True, capture_output=True)
+    work.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        target = work / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content)
+    subprocess.run(
+        ["svn", "import", "--quiet", "--non-interactive", "-m", "initial", str(work)]
+        + [f"file://{path}"],
+        check=True,
+        capture_output=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(work.parent)},
+    )
+    return path
