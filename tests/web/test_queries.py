@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from apps.builds.models import Build, BuildTask, Priority, State
 from apps.packages.models import Package
+from apps.packages.views_web import PACKAGES_PER_PAGE
 from tests.factories import chroot
 
 pytestmark = pytest.mark.django_db
@@ -111,3 +112,67 @@ def test_packages_show_their_newest_build(client, busy_project):
     newest = Build.objects.filter(package_name="pkg3").order_by("-id").first()
     assert packages["pkg3"].latest_build_id == newest.pk
     assert packages["pkg3"].latest_build_state == newest.state
+
+
+MANY_PACKAGES = 250
+
+
+@pytest.fixture
+def many_packages(personal_project, alice):
+    """250 packages (three pages), 1 000 builds spread over them."""
+    packages = Package.objects.bulk_create(
+        Package(
+            project=personal_project,
+            name=f"many{n:03}",
+            source_type="scm",
+            source_json={"clone_url": f"https://example.org/many{n}.git", "type": "git"},
+        )
+        for n in range(MANY_PACKAGES)
+    )
+    Build.objects.bulk_create(
+        Build(
+            project=personal_project,
+            project_dirname=personal_project.name,
+            package=packages[n % MANY_PACKAGES],
+            package_name=packages[n % MANY_PACKAGES].name,
+            package_version=f"1.{n}-1",
+            submitter=alice,
+            source_type="scm",
+            state=STATES[n % len(STATES)],
+        )
+        for n in range(BUILDS)
+    )
+    return personal_project
+
+
+def test_package_pages_with_many_packages(
+    client, alice, many_packages, django_assert_max_num_queries
+):
+    names = (many_packages.ownername, many_packages.name)
+    public = [
+        reverse("package-list", args=names),
+        reverse("package-list", args=names) + "?page=3",
+        reverse("package-detail", args=[*names, "many007"]),
+    ]
+    editing = [
+        reverse("package-edit", args=[*names, "many007"]),
+        reverse("package-edit-type", args=[*names, "many007", "pypi"]),
+        reverse("package-new", args=names),
+        reverse("package-delete", args=[*names, "many007"]),
+        reverse("project-settings", args=names),
+        reverse("project-integrations", args=names),
+        reverse("project-fork", args=names),
+    ]
+    for url in public:
+        with django_assert_max_num_queries(MAX_QUERIES):
+            assert client.get(url).status_code == 200, url
+    client.force_login(alice)
+    for url in public + editing:
+        with django_assert_max_num_queries(MAX_QUERIES):
+            assert client.get(url).status_code == 200, url
+    listed = client.get(public[0]).context["page"]
+    assert len(listed) == PACKAGES_PER_PAGE
+    assert listed.paginator.count == MANY_PACKAGES
+    newest = Build.objects.filter(package_name="many007").order_by("-id").first()
+    row = next(p for p in listed if p.name == "many007")
+    assert (row.latest_build_id, row.latest_build_version) == (newest.pk, newest.package_version)
