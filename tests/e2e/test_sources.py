@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -20,16 +21,21 @@ from apps.builds.models import Build, BuildTask, State
 from apps.builds.services import BuildOptions, build_submit
 from apps.packages.models import DistGitInstance
 from apps.packages.services import package_add, package_build
+from tests.builders.pypi_helpers import publish
 from tests.builders.scm_helpers import (
     PACKED_SPEC,
     UNPACKED_SPEC,
+    SvnServer,
     commit,
     commit_zero_file,
     git,
     make_repo,
+    make_svn_repo,
+    make_tito_repo,
     packed_files,
     unpacked_files,
 )
+from tests.builders.tools import builder_tools_dir
 from tests.e2e.conftest import finished_build
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -305,3 +311,68 @@ def test_rubygems_from_a_local_gem_server(worker, packager, served_directory, tm
     )
     build = add_and_build(user, project, "tinygem", "rubygems", {"gem_name": "tinygem"})
     assert_succeeded(build, "rubygem-tinygem", "0.3.1")
+
+
+# --- tito and PyPI: the builder-tools venv --------------------------------------------------
+
+
+@pytest.fixture
+def builder_tools(settings):
+    """The tools venv the source tasks bind (made by `make test`; created here if missing)."""
+    settings.BUILDER_TOOLS_DIR = builder_tools_dir(settings.BUILDER_TOOLS_DIR)
+    return settings.BUILDER_TOOLS_DIR
+
+
+def test_tito_builds_the_tag_and_tito_test_the_commit(worker, packager, git_daemon, builder_tools):
+    user, _, project = packager
+    _, newest = make_tito_repo(git_daemon.base / "titoed")
+    url = git_daemon.url("titoed")
+    released = add_and_build(
+        user, project, "hello", "scm", {"clone_url": url, "srpm_build_method": "tito"}
+    )
+    released = assert_succeeded(released, "hello", "1.0")
+    tested = build_submit(
+        user=user,
+        project=project,
+        source_type="scm",
+        source_json={"clone_url": url, "srpm_build_method": "tito_test"},
+        options=X86,
+    )
+    tested = assert_succeeded(tested, "hello", "1.0")
+    assert released.package_version == "1.0-1"
+    assert tested.package_version == f"1.0-1.git.1.{newest[:7]}"
+
+
+def test_pypi_makes_the_srpm_and_the_build_names_the_missing_fedora_macros(
+    worker, packager, served_directory, builder_tools, settings
+):
+    user, _, project = packager
+    directory, url = served_directory
+    settings.PYPI_INDEX_URL = url
+    publish(directory, url, "tinypkg", "0.3")
+    build = add_and_build(user, project, "python-tinypkg", "pypi", {"pypi_package_name": "tinypkg"})
+    build = finished_build(build.pk, timeout=180)
+    source = source_task(build)
+    assert (source.state, source.state_reason) == (State.SUCCEEDED, "")
+    assert (build.package_name, build.package_version) == ("python-tinypkg", "0.3-1")
+    rpm_task = build.tasks.get(chroot__name="fedora-43-x86_64")
+    assert (build.state, rpm_task.state) == (State.FAILED, State.FAILED)
+    assert rpm_task.state_reason.startswith(
+        "the spec needs macros this builder does not have (Fedora's pyproject-rpm-macros, "
+        "python-rpm-macros, rpmautospec): %autorelease, %pypi_source"
+    )
+
+
+@pytest.mark.skipif(shutil.which("svnserve") is None, reason="needs subversion and git-svn")
+def test_svn_through_git_svn(worker, packager, tmp_path):
+    user, _, project = packager
+    (tmp_path / "svn").mkdir()
+    server = SvnServer(tmp_path / "svn")
+    server.start()
+    try:
+        make_svn_repo(tmp_path / "svn" / "hello", packed_files("svnhello", "3.1"), tmp_path / "w")
+        source = {"type": "svn", "clone_url": server.url("hello")}
+        build = add_and_build(user, project, "svnhello", "scm", source)
+        assert_succeeded(build, "svnhello", "3.1")
+    finally:
+        server.stop()
