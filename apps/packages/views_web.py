@@ -59,10 +59,16 @@ def package_page(request, found, row: Package, error: ServiceError | None = None
         "page": page_of(request, builds, BUILDS_PER_PAGE),
         "latest": latest,
         "latest_succeeded": latest_succeeded,
+        "source_title": source_title(row.source_type),
         "error": error.message if error else None,
         **abilities(request.user, found),
     }
     return render(request, "packages/detail.html", context, status=error.status if error else 200)
+
+
+def source_title(source_type: str) -> str:
+    form = PACKAGE_EDIT_FORMS.get(source_type)
+    return form.title if form else source_type
 
 
 def source_type_tabs(url_name: str, args: list) -> list[tuple[str, str, str]]:

@@ -200,8 +200,6 @@ def modules(text: str) -> list[str]:
 class ProjectChrootForm(forms.Form):
     """Build settings of one chroot in a project; the chroot's name prefixes the fields."""
 
-    label_suffix = ""
-
     additional_repos = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
@@ -237,6 +235,10 @@ class ProjectChrootForm(forms.Form):
     isolation = forms.ChoiceField(choices=CHROOT_ISOLATIONS, initial="unchanged")
     comps = forms.FileField(required=False, label="comps.xml", help_text="Optional package groups.")
     delete_comps = forms.BooleanField(required=False, label="Remove the uploaded comps.xml")
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     @classmethod
     def initial_for(cls, project_chroot) -> dict:
@@ -280,8 +282,6 @@ class ProjectChrootForm(forms.Form):
 class ProjectForkForm(forms.Form):
     """Where to fork to: the user or one of their @groups, and the fork's name."""
 
-    label_suffix = ""
-
     owner = forms.ChoiceField()
     name = forms.CharField(max_length=100, validators=[PROJECT_NAME_VALIDATOR])
     confirm = forms.BooleanField(
@@ -291,5 +291,6 @@ class ProjectForkForm(forms.Form):
     )
 
     def __init__(self, *args, owner_choices: list[str], **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["owner"].choices = [(name, name) for name in owner_choices]

@@ -245,7 +245,8 @@ def project_chroot_settings(request, owner: str, project: str, chroot: str):
                 status = service_error(form, error)
             else:
                 messages.success(request, f"Settings of {chroot} saved.")
-                return redirect("project-settings", found.ownername, found.name)
+                settings_url = reverse("project-settings", args=[found.ownername, found.name])
+                return redirect(f"{settings_url}#chroots")
     context = {
         "project": found,
         "project_chroot": project_chroot,

@@ -85,7 +85,7 @@ def test_chroot_settings_need_edit_rights(client_as, project, role):
     if not allowed:
         assert settings.additional_packages == [] and settings.bootstrap == "unchanged"
         return
-    assert response.url == project_url("project-settings", project)
+    assert response.url == project_url("project-settings", project) + "#chroots"
     assert settings.additional_packages == ["gcc", "make"]
     assert settings.additional_repos == ["https://example.org/repo", "copr://bob/lib"]
     assert settings.additional_modules == ["nodejs:20", "!ruby:3.1"]
