@@ -36,6 +36,7 @@ def test_packager_builds_from_the_browser_and_grants_a_builder(
     save_screenshot(page, "build-succeeded")
     open_repo_file(page, base)
     browse_lists(page, base)
+    add_package_and_fork(page, base)
 
     oidc_provider.add_user(*OUTSIDER, groups=[])
     outsider_context = chromium.new_context()
@@ -134,6 +135,42 @@ def browse_lists(page, base: str) -> None:
     page.goto(f"{base}/coprs/g/packagers/webtools/builds/?state=succeeded")
     expect(page.locator("table.builds tbody tr")).to_have_count(1)
     expect(page.locator("table.builds")).to_contain_text("hello")
+
+
+def add_package_and_fork(page, base: str) -> None:
+    """The package, chroot, integrations and fork pages, each used once through its form."""
+    project_url = f"{base}/coprs/g/packagers/webtools/"
+    page.goto(project_url + "packages/")
+    page.get_by_role("link", name="Add a package").click()
+    page.locator("#id_name").fill("tool")
+    page.locator("#id_clone_url").fill("https://example.org/tool.git")
+    page.get_by_label("Auto-rebuild").check()
+    save_screenshot(page, "package-new-scm")
+    page.get_by_role("button", name="Add the package").click()
+    expect(page.locator("table.package-info").first).to_contain_text("https://example.org/tool.git")
+    save_screenshot(page, "package-detail")
+    page.get_by_role("link", name="Edit").click()
+    save_screenshot(page, "package-edit")
+
+    page.goto(project_url + "edit/")
+    page.locator("#chroot-fedora-43-x86_64 summary").click()
+    page.locator("#id_fedora-43-x86_64-additional_packages").fill("gcc make")
+    save_screenshot(page, "settings-chroot")
+    page.get_by_role("button", name="Save fedora-43-x86_64").click()
+    expect(page.locator(".message")).to_contain_text("Settings of fedora-43-x86_64 saved")
+
+    page.get_by_role("link", name="Integrations").click()
+    expect(page.locator("code.webhook-url").first).to_contain_text("/webhooks/github/")
+    save_screenshot(page, "integrations")
+
+    page.get_by_role("link", name="Fork").click()
+    page.locator("#id_owner").select_option(PACKAGER.username)
+    save_screenshot(page, "fork")
+    page.get_by_role("button", name="Fork").click()
+    expect(page.locator(".message")).to_contain_text(
+        f"Forked @packagers/webtools into {PACKAGER.username}/webtools: 2 package(s), 1 build(s)"
+    )
+    save_screenshot(page, "fork-result")
 
 
 def outsider_asks_for_builder(outsider, base: str) -> None:
