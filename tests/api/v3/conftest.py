@@ -9,8 +9,6 @@ import pytest
 from django.test import Client
 
 from apps.accounts.services import api_token_regenerate
-from tests.builders.srpm_factory import make_binary_rpm, make_srpm
-from tests.factories import ProjectFactory, UserFactory
 
 PUBLIC_URL = "http://copr.example.org"
 
@@ -74,29 +72,3 @@ class CoprClient:
 @pytest.fixture
 def copr_client() -> Callable[..., CoprClient]:
     return CoprClient
-
-
-@pytest.fixture
-def alice(db):
-    return UserFactory(username="alice")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-@pytest.fixture
-def hello_project(alice):
-    return ProjectFactory(
-        name="hello", owner_user=alice, chroot_names=["fedora-43-x86_64", "fedora-44-x86_64"]
-    )
-
-
-@pytest.fixture(scope="session")
-def package_files(tmp_path_factory) -> dict[str, Path]:
-    directory = tmp_path_factory.mktemp("packages")
-    return {
-        "srpm": make_srpm(directory),
-        "rpm": make_binary_rpm(directory),
-    }
