@@ -109,15 +109,7 @@ def build_submit(
                 stored_upload_of = build.pk
                 build.source_json = sources.store_upload(build.pk, upload)
                 build.save(update_fields=["source_json"])
-            BuildTask.objects.create(
-                build=build,
-                chroot=None,
-                state=State.PENDING,
-                priority=Priority.SOURCE,
-                owner_key=project.ownername,
-                result_dir=f"srpm-builds/{build.pk:08d}",
-            )
-            send_scheduler_nudge()
+            source_task_create(build, needs_builder=upload is None)
     except BaseException:
         # The rows are rolled back; the stored upload must not outlive them.
         if stored_upload_of is not None:
@@ -125,6 +117,33 @@ def build_submit(
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
     return build
+
+
+def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
+    """Queue the build's source task.
+
+    An upload needs no builder: the SRPM is already here and its header was read at
+    submit, so the task only files it. It runs at once instead of taking a builder slot
+    from real builds, unless its batch has to wait for another one first.
+    """
+    waits_for_batch = build.batch is not None and build.batch.blocked_by_id is not None
+    direct = not needs_builder and not waits_for_batch
+    task = BuildTask.objects.create(
+        build=build,
+        chroot=None,
+        state=State.STARTING if direct else State.PENDING,
+        heartbeat_on=timezone.now() if direct else None,
+        priority=Priority.SOURCE,
+        owner_key=build.project.ownername,
+        result_dir=f"srpm-builds/{build.pk:08d}",
+    )
+    if direct:
+        from apps.builds.actors import run_task
+
+        send_on_commit(run_task, task.pk)
+    else:
+        send_scheduler_nudge()
+    return task
 
 
 def select_chroots(project: Project, patterns: list[str] | None, excludes: list[str]):
@@ -268,13 +287,16 @@ def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
             ended_on=timezone.now(),
         )
         if ended:
-            build_refresh_state(build_id=task.build_id)
-            send_scheduler_nudge()
+            state, batch_id = build_refresh_state(build_id=task.build_id)
+            # The scheduler has something new only when a slot frees or a build that
+            # other batches may wait for ends.
+            if task.builder_id is not None or (batch_id and state in FINAL_STATES):
+                send_scheduler_nudge()
     return ended
 
 
-def build_refresh_state(*, build_id: int) -> None:
-    """Store the build's state and times derived from its tasks."""
+def build_refresh_state(*, build_id: int) -> tuple[str, int | None]:
+    """Store the build's state and times derived from its tasks; returns state and batch."""
     build = Build.objects.get(pk=build_id)
     tasks = list(BuildTask.objects.filter(build_id=build_id))
     source = next((t for t in tasks if t.is_source), None)
@@ -299,6 +321,7 @@ def build_refresh_state(*, build_id: int) -> None:
             if p.get("arch") != "src"
         ],
     )
+    return state, build.batch_id
 
 
 # --- cancel and delete --------------------------------------------------------------------
