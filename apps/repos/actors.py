@@ -20,10 +20,11 @@ def regenerate_repository(repository_id: int) -> None:
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)
 def publish_task(task_id: int) -> None:
-    """Sign a built task's RPMs and queue its repository (runs where KEYS_ROOT is)."""
-    task = BuildTask.objects.select_related("build__project", "chroot").filter(pk=task_id).first()
+    """Sign a built task's RPMs, with whatever else of its project waits, and queue its
+    repository (runs where KEYS_ROOT is)."""
+    task = BuildTask.objects.select_related("build__project").filter(pk=task_id).first()
     if task is not None and task.awaits_signing:
-        services.task_publish(task=task)
+        services.project_publish(project=task.build.project)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=300_000)

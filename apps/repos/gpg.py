@@ -111,21 +111,50 @@ def sign_rpms(
     hash_algo: str = "sha256",
 ) -> None:
     """Sign RPMs in place with the project's key (replacing any earlier signature)."""
-    if hash_algo not in HASH_ALGORITHMS:
-        raise ValueError(f"unsupported hash algorithm: {hash_algo!r}")
     if not rpm_paths:
         return
+    with signing_session(keys_root=keys_root, owner=owner, project=project) as signer:
+        signer.sign(rpm_paths, hash_algo=hash_algo)
+
+
+@contextmanager
+def signing_session(*, keys_root: Path, owner: str, project: str) -> Iterator["Signer"]:
+    """Hold the project's key for a series of `Signer.sign` calls.
+
+    The project's lock is held throughout, so a caller can read what is left to sign
+    inside the session without racing another signer of the same project.
+    """
     home = gnupg_home(keys_root=keys_root, owner=owner, project=project)
     with _gpg_session(Path(keys_root), home) as session_home:
-        key = _require_secret_key(_gpg(session_home), owner, project)
+        yield Signer(session_home, owner, project)
+
+
+class Signer:
+    """rpmsign with one project's key; the key is looked up once per session."""
+
+    def __init__(self, session_home: Path, owner: str, project: str) -> None:
+        self.home = session_home
+        self.owner = owner
+        self.project = project
+        self._fingerprint: str | None = None
+
+    def sign(self, rpm_paths: list[Path], *, hash_algo: str = "sha256") -> None:
+        """Sign RPMs in place (replacing any earlier signature)."""
+        if hash_algo not in HASH_ALGORITHMS:
+            raise ValueError(f"unsupported hash algorithm: {hash_algo!r}")
+        if not rpm_paths:
+            return
+        if self._fingerprint is None:
+            key = _require_secret_key(_gpg(self.home), self.owner, self.project)
+            self._fingerprint = key["fingerprint"]
         command = [
             "rpmsign",
             "--addsign",
             "--define",
-            f"_gpg_name {key['fingerprint']}",
+            f"_gpg_name {self._fingerprint}",
             # rpmsign exports _gpg_path as GNUPGHOME for the gpg it spawns.
             "--define",
-            f"_gpg_path {session_home}",
+            f"_gpg_path {self.home}",
             # Debian's rpm defaults %__gpg to /usr/bin/gpg2, which Debian does not ship.
             "--define",
             f"__gpg {_gpg_binary()}",
@@ -137,7 +166,7 @@ def sign_rpms(
             *[str(path) for path in rpm_paths],
         ]
         # Any GPG_TTY, even empty, stops rpmsign warning that stdin is not a terminal.
-        env = {**os.environ, "GNUPGHOME": str(session_home), "GPG_TTY": "", "LC_ALL": "C"}
+        env = {**os.environ, "GNUPGHOME": str(self.home), "GPG_TTY": "", "LC_ALL": "C"}
         try:
             completed = subprocess.run(
                 command,
@@ -151,7 +180,7 @@ def sign_rpms(
             raise SigningError("rpmsign timed out", _as_text(error.stderr)) from error
         if completed.returncode != 0:
             raise SigningError(
-                f"rpmsign failed for {owner}/{project} (exit {completed.returncode})",
+                f"rpmsign failed for {self.owner}/{self.project} (exit {completed.returncode})",
                 completed.stderr,
             )
 

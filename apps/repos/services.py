@@ -5,6 +5,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 # A createrepo run holds its repository this long at most; a crashed run frees it then.
 REPOSITORY_LOCK_SECONDS = 3600
 SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
+# Tasks signed in one rpmsign run at most; the rest wait for the next session.
+SIGN_BATCH_MAX = 50
 
 
 # --- signing keys -------------------------------------------------------------------------
@@ -67,34 +70,90 @@ def project_key_ensure(*, project: Project) -> SigningKey:
 # --- publishing a task's RPMs -------------------------------------------------------------
 
 
-def task_publish(*, task: BuildTask) -> None:
-    """Sign a finished task's RPMs and ask for its repository to be regenerated.
+def project_publish(*, project: Project) -> None:
+    """Sign the project's built tasks that wait for it and queue their repositories.
 
-    The task stays `running` until a createrepo run that started after the signing has
-    finished: only then can dnf install what it built.
+    All waiting tasks are signed in one session: when builds finish faster than one signing
+    takes, they queue up, and one rpmsign run over all of them costs far less than one
+    per task (key lookup, gpg-agent start, process spawns). The tasks stay `running` until
+    a createrepo run that started after the signing has finished: only then can dnf
+    install what they built.
     """
-    build = task.build
-    project = build.project
-    result_dir = project_results_dir(project.ownername, build.project_dirname) / task.result_dir
     try:
         if not SigningKey.objects.filter(project=project, state=KeyState.READY).exists():
             project_key_ensure(project=project)
-        gpg.sign_rpms(
-            keys_root=Path(settings.KEYS_ROOT),
-            owner=project.ownername,
-            project=project.name,
-            rpm_paths=[result_dir / name for name in task.result_files],
-        )
-    except gpg.SigningError as error:
-        from apps.builds.services import task_end
+        with gpg.signing_session(
+            keys_root=Path(settings.KEYS_ROOT), owner=project.ownername, project=project.name
+        ) as signer:
+            # Read under the project's signing lock: what another session took is signed.
+            tasks = list(tasks_awaiting_signing(project)[:SIGN_BATCH_MAX])
+            signed, failed = tasks_sign(signer, tasks)
+            tasks_queue_publishing(signed)
+    except gpg.SigningError as error:  # no usable key: nothing of the project can be signed
+        failed = [(task, str(error)) for task in tasks_awaiting_signing(project)]
+    for task, error in failed:
+        tasks_fail_signing(task, error)
 
-        remove_result_rpms(result_dir, task.result_files)
-        task_end(task=task, state=State.FAILED, reason=f"signing failed: {error}")
-        return
+
+def tasks_awaiting_signing(project: Project):
+    """Tasks built and off their builder, not yet signed (see BuildTask.awaits_signing)."""
+    return (
+        BuildTask.objects.filter(
+            build__project=project,
+            state=State.RUNNING,
+            builder__isnull=True,
+            publish_serial__isnull=True,
+        )
+        .exclude(result_files=[])
+        .select_related("build", "chroot")
+        .order_by("pk")
+    )
+
+
+def task_rpm_paths(task: BuildTask) -> list[Path]:
+    build = task.build
+    result_dir = project_results_dir(build.project.ownername, build.project_dirname)
+    return [result_dir / task.result_dir / name for name in task.result_files]
+
+
+def tasks_sign(
+    signer: gpg.Signer, tasks: list[BuildTask]
+) -> tuple[list[BuildTask], list[tuple[BuildTask, str]]]:
+    """Sign the tasks' RPMs; returns the signed tasks and the failed ones with the error."""
+    try:
+        signer.sign([path for task in tasks for path in task_rpm_paths(task)])
+        return tasks, []
+    except gpg.SigningError as error:
+        if len(tasks) == 1:
+            return [], [(tasks[0], str(error))]
+    # One broken package must not fail the others: sign task by task to find it.
+    signed, failed = [], []
+    for task in tasks:
+        try:
+            signer.sign(task_rpm_paths(task))
+            signed.append(task)
+        except gpg.SigningError as error:
+            failed.append((task, str(error)))
+    return signed, failed
+
+
+def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
+    """Ask each repository once for a run that includes these signed tasks."""
+    by_repository = defaultdict(list)
+    for task in tasks:
+        by_repository[(task.build.project_dirname, task.chroot)].append(task.pk)
     with transaction.atomic():
-        repository = repository_for(project, build.project_dirname, task.chroot)
-        serial = repository_bump(repository)
-        BuildTask.objects.filter(pk=task.pk).update(publish_serial=serial)
+        for (dirname, chroot), task_ids in by_repository.items():
+            serial = repository_bump(repository_for(tasks[0].build.project, dirname, chroot))
+            BuildTask.objects.filter(pk__in=task_ids).update(publish_serial=serial)
+
+
+def tasks_fail_signing(task: BuildTask, error: str) -> None:
+    from apps.builds.services import task_end
+
+    result_dir = project_results_dir(task.build.project.ownername, task.build.project_dirname)
+    remove_result_rpms(result_dir / task.result_dir, task.result_files)
+    task_end(task=task, state=State.FAILED, reason=f"signing failed: {error}")
 
 
 def remove_result_rpms(result_dir: Path, names: list[str]) -> None:

@@ -1,0 +1,89 @@
+"""Signing built tasks and queueing their repository: project_publish, with the real rpmsign."""
+
+import shutil
+from pathlib import Path
+
+import django.conf
+import pytest
+
+from apps.builds.models import BuildTask, State
+from apps.repos.models import Repository
+from apps.repos.services import project_key_ensure, project_publish
+from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
+from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CHROOT = "fedora-43-x86_64"
+
+
+@pytest.fixture
+def project(settings, tmp_path):
+    settings.KEYS_ROOT = tmp_path / "keys"
+    settings.RESULTS_ROOT = tmp_path / "results"
+    project = ProjectFactory()
+    project_key_ensure(project=project)
+    return project
+
+
+def built_task(project, rpm: Path) -> BuildTask:
+    """A task its builder has finished: RPMs in its result dir, waiting for signing."""
+    build = BuildFactory(project=project, state=State.RUNNING)
+    task = BuildTaskFactory(
+        build=build,
+        chroot=chroot(CHROOT),
+        state=State.RUNNING,
+        builder=None,
+        result_dir=f"{CHROOT}/{build.pk:08d}-hello",
+        result_files=[rpm.name],
+    )
+    result_dir = task_dir(project, task)
+    result_dir.mkdir(parents=True)
+    shutil.copy(rpm, result_dir)
+    return task
+
+
+def task_dir(project, task: BuildTask) -> Path:
+    results = Path(django.conf.settings.RESULTS_ROOT)
+    return results / project.ownername / project.name / task.result_dir
+
+
+@pytest.fixture
+def trusting_rpmdb(project, tmp_path) -> Path:
+    pubkey = tmp_path / "pubkey.gpg"
+    pubkey.write_text(project.signing_key.public_key)
+    dbpath = tmp_path / "rpmdb"
+    import_public_key(pubkey, dbpath=dbpath)
+    return dbpath
+
+
+def test_waiting_tasks_are_signed_together_and_queued_once(project, tmp_path, trusting_rpmdb):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    tasks = [built_task(project, rpm) for _ in range(3)]
+
+    project_publish(project=project)  # one message; the other tasks' messages find no work
+
+    repository = Repository.objects.get(project=project)
+    assert repository.requested_serial == 1
+    for task in tasks:
+        task.refresh_from_db()
+        assert (task.state, task.publish_serial) == (State.RUNNING, 1)
+        signed = task_dir(project, task) / rpm.name
+        assert rpm_checksig(signed, dbpath=trusting_rpmdb).returncode == 0
+
+
+def test_one_broken_package_fails_only_its_own_task(project, tmp_path, trusting_rpmdb):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    broken = tmp_path / "broken" / "hello-1.0-1.noarch.rpm"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not an rpm at all")
+    good, bad = built_task(project, rpm), built_task(project, broken)
+
+    project_publish(project=project)
+
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.publish_serial == 1
+    assert rpm_checksig(task_dir(project, good) / rpm.name, dbpath=trusting_rpmdb).returncode == 0
+    assert bad.state == State.FAILED
+    assert bad.state_reason.startswith("signing failed: rpmsign failed")
+    assert not (task_dir(project, bad) / broken.name).exists()
