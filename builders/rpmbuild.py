@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 
 from builders.failures import (
@@ -29,6 +30,9 @@ SANDBOX_RPMDB = "/var/lib/rpm"
 MOCK_RESULTS_DIR = "mock-results"
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_QUERY_TIMEOUT_SECONDS = 120
+# Packages are installed on a builder between builds, not during them.
+RPMDB_CACHE_SECONDS = 60
+_rpmdb_cache: dict[str, tuple[str | None, float]] = {}  # HOME: (dbpath, expires)
 # Enough of a spec to find the macros it uses; a failure reason never needs more.
 SPEC_SCAN_BYTES = 1 << 20
 
@@ -90,7 +94,19 @@ def _query_host(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def host_rpmdb() -> str | None:
-    """The directory of this builder's RPM database when it lists packages, else None."""
+    """The directory of this builder's RPM database when it lists packages, else None.
+
+    Asked once a minute, not per build: two rpm processes are ~5% of a trivial build.
+    """
+    home = _host_env()["HOME"]  # rpm on Debian keeps its database under HOME
+    now = time.monotonic()
+    cached = _rpmdb_cache.get(home)
+    if cached is None or now >= cached[1]:
+        cached = _rpmdb_cache[home] = (_query_rpmdb(), now + RPMDB_CACHE_SECONDS)
+    return cached[0]
+
+
+def _query_rpmdb() -> str | None:
     evaluated = _query_host(["rpm", "--eval", "%{_dbpath}"])
     dbpath = evaluated.stdout.strip()
     if evaluated.returncode != 0 or not os.path.isdir(dbpath):
