@@ -37,6 +37,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 
 from apps.accounts.services import user_create_or_update  # noqa: E402
@@ -101,11 +102,21 @@ def submit(user, project, srpm: Path) -> Build:
 
 
 def wait_finished(build_ids: list[int], timeout: float = 3600) -> None:
+    """Poll until the builds end: often for one build, where 10 ms is a visible error."""
+    interval = 0.01 if len(build_ids) == 1 else 0.1
+    # Built once: composing an ORM query per poll would take CPU from the service measured.
+    sql, params = (
+        Build.objects.filter(pk__in=build_ids).exclude(state__in=FINAL_STATES).values("pk")[:1]
+    ).query.sql_with_params()
     deadline = time.monotonic() + timeout
-    while Build.objects.filter(pk__in=build_ids).exclude(state__in=FINAL_STATES).exists():
-        if time.monotonic() > deadline:
-            sys.exit("timed out waiting for builds")
-        time.sleep(0.01)  # the measuring loop must not add latency of its own
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, params)
+            if cursor.fetchone() is None:
+                break
+            if time.monotonic() > deadline:
+                sys.exit("timed out waiting for builds")
+            time.sleep(interval)
     failed = Build.objects.filter(pk__in=build_ids).exclude(state="succeeded").count()
     if failed:
         sys.exit(f"{failed} build(s) did not succeed; see {settings.RESULTS_ROOT}")
