@@ -118,25 +118,30 @@ def sign_rpms(
 
 
 @contextmanager
-def signing_session(*, keys_root: Path, owner: str, project: str) -> Iterator["Signer"]:
+def signing_session(
+    *, keys_root: Path, owner: str, project: str, fingerprint: str | None = None
+) -> Iterator["Signer"]:
     """Hold the project's key for a series of `Signer.sign` calls.
 
     The project's lock is held throughout, so a caller can read what is left to sign
-    inside the session without racing another signer of the same project.
+    inside the session without racing another signer of the same project. A known
+    `fingerprint` saves asking gpg for it; rpmsign fails if the home does not hold it.
     """
     home = gnupg_home(keys_root=keys_root, owner=owner, project=project)
     with _gpg_session(Path(keys_root), home) as session_home:
-        yield Signer(session_home, owner, project)
+        yield Signer(session_home, owner, project, fingerprint)
 
 
 class Signer:
-    """rpmsign with one project's key; the key is looked up once per session."""
+    """rpmsign with one project's key; the key is looked up at most once per session."""
 
-    def __init__(self, session_home: Path, owner: str, project: str) -> None:
+    def __init__(
+        self, session_home: Path, owner: str, project: str, fingerprint: str | None = None
+    ) -> None:
         self.home = session_home
         self.owner = owner
         self.project = project
-        self._fingerprint: str | None = None
+        self._fingerprint = fingerprint or None
 
     def sign(self, rpm_paths: list[Path], *, hash_algo: str = "sha256") -> None:
         """Sign RPMs in place (replacing any earlier signature)."""

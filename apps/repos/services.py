@@ -80,10 +80,14 @@ def project_publish(*, project: Project) -> None:
     install what they built.
     """
     try:
-        if not SigningKey.objects.filter(project=project, state=KeyState.READY).exists():
-            project_key_ensure(project=project)
+        key = SigningKey.objects.filter(project=project, state=KeyState.READY).first()
+        if key is None:
+            key = project_key_ensure(project=project)
         with gpg.signing_session(
-            keys_root=Path(settings.KEYS_ROOT), owner=project.ownername, project=project.name
+            keys_root=Path(settings.KEYS_ROOT),
+            owner=project.ownername,
+            project=project.name,
+            fingerprint=key.fingerprint,
         ) as signer:
             # Read under the project's signing lock: what another session took is signed.
             tasks = list(tasks_awaiting_signing(project)[:SIGN_BATCH_MAX])
