@@ -25,29 +25,26 @@ def schedule_pending_tasks() -> list[int]:
     assigned: list[int] = []
     with transaction.atomic():
         # Locking the builder rows serializes schedulers, so no slot is handed out twice.
-        builders = list(
-            Builder.objects.select_for_update()
-            .filter(state=BuilderState.READY, pool__enabled=True, pool__kind="local")
-            .order_by("pk")
-        )
-        active = Counter(
-            BuildTask.objects.filter(
-                state__in=list(ACTIVE_STATES), publish_serial__isnull=True
-            ).values_list("builder_id", flat=True)
-        )
-        per_owner = Counter(
-            BuildTask.objects.filter(
-                state__in=list(ACTIVE_STATES), publish_serial__isnull=True
-            ).values_list("owner_key", flat=True)
-        )
+        builders = list(ready_local_builders().select_for_update().order_by("pk"))
+        running = BuildTask.objects.filter(
+            state__in=list(ACTIVE_STATES), publish_serial__isnull=True
+        ).values_list("builder_id", "owner_key")
+        active, per_owner = Counter(), Counter()
+        for builder_id, owner_key in running:
+            active[builder_id] += 1
+            per_owner[owner_key] += 1
+        room_left = False
         for builder in builders:
             while active[builder.pk] < builder.slots:
                 task_id = next_task_for(builder, per_owner)
                 if task_id is None:
+                    room_left = True
                     break
                 active[builder.pk] += 1
                 assigned.append(task_id)
-        note_unserved_arches(builders)
+        if room_left:
+            # Tasks still pending beside a free slot: say why when no builder serves them.
+            note_unserved_arches(builders)
         for task_id in assigned:
             from apps.builds.actors import run_task
 
@@ -58,11 +55,7 @@ def schedule_pending_tasks() -> list[int]:
 
 
 def has_work_and_room() -> bool:
-    slots = sum(
-        Builder.objects.filter(
-            state=BuilderState.READY, pool__enabled=True, pool__kind="local"
-        ).values_list("slots", flat=True)
-    )
+    slots = sum(ready_local_builders().values_list("slots", flat=True))
     busy = BuildTask.objects.filter(
         state__in=list(ACTIVE_STATES), publish_serial__isnull=True, builder__isnull=False
     ).count()
@@ -109,6 +102,15 @@ def claim(task_id: int, builder: Builder) -> bool:
         )
         == 1
     )
+
+
+def explain_waiting_tasks() -> None:
+    """note_unserved_arches for the reconcile tick, which runs even when no slot is free."""
+    note_unserved_arches(list(ready_local_builders()))
+
+
+def ready_local_builders():
+    return Builder.objects.filter(state=BuilderState.READY, pool__enabled=True, pool__kind="local")
 
 
 def note_unserved_arches(builders: list[Builder]) -> None:

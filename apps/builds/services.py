@@ -407,7 +407,9 @@ def tasks_reconcile() -> dict:
 
     stale_repos = repositories_reconcile()
     from apps.builds.actors import schedule_tasks
+    from apps.builds.scheduler import explain_waiting_tasks
 
+    explain_waiting_tasks()
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
 

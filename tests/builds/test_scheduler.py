@@ -5,6 +5,7 @@ from django.test import override_settings
 
 from apps.builds.models import BuildTask, Priority, State
 from apps.builds.scheduler import schedule_pending_tasks
+from apps.builds.services import tasks_reconcile
 from apps.fleet.models import Builder
 from apps.fleet.services import local_pool_ensure
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
@@ -84,6 +85,18 @@ def test_unserved_arch_waits_with_reason():
     assert schedule_pending_tasks() == []
     task.refresh_from_db()
     assert task.state == State.PENDING
+    assert "no builder pool serves this architecture" in task.state_reason
+
+
+def test_unserved_arch_gets_its_reason_from_reconcile_while_all_slots_are_busy():
+    set_slots(1)
+    busy = pending_task(ProjectFactory())
+    assert schedule_pending_tasks() == [busy.pk]
+    project = ProjectFactory(chroot_names=["fedora-43-aarch64"])
+    task = pending_task(project, chroot_name="fedora-43-aarch64")
+    assert schedule_pending_tasks() == []
+    tasks_reconcile()
+    task.refresh_from_db()
     assert "no builder pool serves this architecture" in task.state_reason
 
 
