@@ -87,8 +87,9 @@ def test_killed_worker_task_is_retried_then_failed(e2e_settings, tmp_path, setti
         upload=upload,
         options=BuildOptions(),
     )
-    (source_task_id,) = schedule_pending_tasks()
-    execution.task_run(task_id=source_task_id)
+    # An upload's source task needs no builder slot: it is queued as `starting` at once.
+    source_task = BuildTask.objects.get(build=build, chroot__isnull=True, state=State.STARTING)
+    execution.task_run(task_id=source_task.pk)
     task = BuildTask.objects.get(build=build, chroot__isnull=False)
 
     kill_worker_mid_build(task, settings)
