@@ -27,6 +27,8 @@ from builders.srpm import BadRpm, read_rpm_nevra
 logger = logging.getLogger(__name__)
 # A createrepo run holds its repository this long at most; a crashed run frees it then.
 REPOSITORY_LOCK_SECONDS = 3600
+# While more builds of a repository are on their way, its runs are at least this far apart.
+RUN_SPACING_SECONDS = 2.0
 SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 # Tasks signed in one rpmsign run at most; the rest wait for the next session.
 SIGN_BATCH_MAX = 50
@@ -206,7 +208,12 @@ def repository_regenerate(*, repository_id: int) -> int:
             repository = Repository.objects.select_related("project", "chroot").get(
                 pk=repository_id
             )
-            if not repository.is_current:
+            if repository.is_current:
+                pass
+            elif (wait := coalescing_wait(repository)) > 0:
+                regenerate_later(repository_id, wait)
+                return runs
+            else:
                 repository_run(repository)
                 runs += 1
         finally:
@@ -216,6 +223,36 @@ def repository_regenerate(*, repository_id: int) -> int:
         if Repository.objects.get(pk=repository_id).is_current:
             break
     return runs
+
+
+def coalescing_wait(repository: Repository) -> float:
+    """Seconds to hold back a run so that builds finishing in a stream share runs.
+
+    Only while more builds of the repository are on their way: a lone build is
+    published at once, a stream of them costs one run per RUN_SPACING_SECONDS.
+    """
+    if repository.last_run_on is None:
+        return 0.0
+    since = (timezone.now() - repository.last_run_on).total_seconds()
+    if since >= RUN_SPACING_SECONDS or not more_builds_coming(repository):
+        return 0.0
+    return RUN_SPACING_SECONDS - since
+
+
+def more_builds_coming(repository: Repository) -> bool:
+    return (
+        repository_tasks(repository)
+        .filter(state__in=[State.PENDING, State.STARTING, State.RUNNING])
+        .filter(publish_serial__isnull=True)
+        .exists()
+    )
+
+
+def regenerate_later(repository_id: int, seconds: float) -> None:
+    from apps.repos.actors import regenerate_repository
+
+    # Lost with a crashed worker at worst: repositories_reconcile finds the repository behind.
+    regenerate_repository.send_with_options(args=(repository_id,), delay=int(seconds * 1000) + 1)
 
 
 def repository_lock(repository_id: int) -> bool:

@@ -1,14 +1,21 @@
-"""Signing built tasks and queueing their repository: project_publish, with the real rpmsign."""
+"""Publishing built tasks: signing with the real rpmsign, then coalesced createrepo_c runs."""
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import django.conf
 import pytest
+from django.utils import timezone
 
 from apps.builds.models import BuildTask, State
 from apps.repos.models import Repository
-from apps.repos.services import project_key_ensure, project_publish
+from apps.repos.services import (
+    RUN_SPACING_SECONDS,
+    project_key_ensure,
+    project_publish,
+    repository_regenerate,
+)
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
 
@@ -87,3 +94,44 @@ def test_one_broken_package_fails_only_its_own_task(project, tmp_path, trusting_
     assert bad.state == State.FAILED
     assert bad.state_reason.startswith("signing failed: rpmsign failed")
     assert not (task_dir(project, bad) / broken.name).exists()
+
+
+def test_a_lone_build_is_published_at_once_even_right_after_a_run(project, tmp_path):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    first, second = built_task(project, rpm), built_task(project, rpm)
+    project_publish(project=project)
+    # Published one after the other with nothing else on its way: no waiting between runs.
+    repository = Repository.objects.get(project=project)
+    assert repository_regenerate(repository_id=repository.pk) == 1
+    first.refresh_from_db()
+    assert first.state == State.SUCCEEDED
+    third = built_task(project, rpm)
+    project_publish(project=project)
+    assert repository_regenerate(repository_id=repository.pk) == 1
+    third.refresh_from_db()
+    second.refresh_from_db()
+    assert third.state == second.state == State.SUCCEEDED
+
+
+def test_builds_finishing_in_a_stream_share_a_later_run(project, tmp_path):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    built_task(project, rpm)
+    project_publish(project=project)
+    repository = Repository.objects.get(project=project)
+    assert repository_regenerate(repository_id=repository.pk) == 1
+    # Another build for the same chroot is still running: more RPMs are on their way.
+    BuildTaskFactory(build=BuildFactory(project=project, state=State.RUNNING), state=State.RUNNING)
+    finished = built_task(project, rpm)
+    project_publish(project=project)
+
+    assert repository_regenerate(repository_id=repository.pk) == 0  # held back, not lost
+    finished.refresh_from_db()
+    assert finished.state == State.RUNNING
+
+    # RUN_SPACING_SECONDS later (the delayed message): the run publishes what has come.
+    Repository.objects.filter(pk=repository.pk).update(
+        last_run_on=timezone.now() - timedelta(seconds=RUN_SPACING_SECONDS)
+    )
+    assert repository_regenerate(repository_id=repository.pk) == 1
+    finished.refresh_from_db()
+    assert finished.state == State.SUCCEEDED
