@@ -279,6 +279,8 @@ def arch_exclusion_reason(arch: str, header: dict) -> str:
 def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
     """Move a task that has not finished yet to a final state."""
     with transaction.atomic():
+        # The build first, as build_cancel does: one lock order, no deadlock.
+        Build.objects.select_for_update().filter(pk=task.build_id).first()
         ended = task_transition(
             task.pk,
             [s for s in State.values if s not in FINAL_STATES],
@@ -297,7 +299,15 @@ def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
 
 def build_refresh_state(*, build_id: int) -> tuple[str, int | None]:
     """Store the build's state and times derived from its tasks; returns state and batch."""
-    build = Build.objects.get(pk=build_id)
+    with transaction.atomic():
+        # Tasks of one build end in parallel (one createrepo run per chroot): without the
+        # lock, each could read the other still running and store a state that never ends.
+        build = Build.objects.select_for_update().get(pk=build_id)
+        return _build_store_derived_state(build)
+
+
+def _build_store_derived_state(build: Build) -> tuple[str, int | None]:
+    build_id = build.pk
     tasks = list(BuildTask.objects.filter(build_id=build_id))
     source = next((t for t in tasks if t.is_source), None)
     chroot_tasks = [t for t in tasks if not t.is_source]
