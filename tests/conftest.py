@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.factories import UserFactory
+from tests.factories import UserFactory, catalog_ensure
 
 
 @pytest.fixture
@@ -14,3 +14,16 @@ def api_client() -> APIClient:
 @pytest.fixture
 def staff_user(db):
     return UserFactory(username="operator", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture(autouse=True)
+def chroot_catalog(request):
+    """The migrated chroot catalog, for transactional tests too: the one before may have
+    flushed it (pages and the APIs list it without going through the factories)."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        catalog_ensure()

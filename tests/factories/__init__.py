@@ -28,14 +28,16 @@ class GroupFactory(factory.django.DjangoModelFactory):
 
 
 def chroot(name: str = "fedora-43-x86_64") -> Chroot:
-    """A chroot from the catalog the migrations installed.
+    """A chroot from the catalog the migrations installed."""
+    catalog_ensure()
+    return Chroot.objects.get(name=name)
 
-    Transactional tests flush every table, the migrated catalog included; put it back then.
-    """
+
+def catalog_ensure() -> None:
+    """Transactional tests flush every table, the migrated catalog included; put it back."""
     if not Chroot.objects.exists():
         for entry in catalog_entries():
             Chroot.objects.create(**entry)
-    return Chroot.objects.get(name=name)
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
