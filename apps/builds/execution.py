@@ -9,7 +9,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from apps.builds import services
-from apps.builds.models import Build, BuildTask, State
+from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
 from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
@@ -22,7 +22,7 @@ POLL_DATABASE_SECONDS = 3  # how often a running task checks for cancel and repo
 
 def task_run(*, task_id: int) -> None:
     """Run a task that the scheduler put in `starting`; a duplicate message does nothing."""
-    task = BuildTask.objects.select_related("build__project", "chroot").filter(pk=task_id).first()
+    task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
     if task is None or not services.task_transition(
         task_id,
         [State.STARTING],

@@ -26,6 +26,9 @@ FINAL_STATES = frozenset(
     {State.SUCCEEDED, State.FORKED, State.CANCELED, State.SKIPPED, State.FAILED}
 )
 ACTIVE_STATES = frozenset({State.STARTING, State.RUNNING, State.IMPORTING})
+# What running and publishing a task reads: its chroot, and its project with the owner
+# whose name is in every results path.
+TASK_RELATED = ("build__project__owner_user", "build__project__owner_group", "chroot")
 
 
 class Priority(models.IntegerChoices):

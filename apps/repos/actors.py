@@ -2,7 +2,7 @@
 
 import dramatiq
 
-from apps.builds.models import BuildTask
+from apps.builds.models import TASK_RELATED, BuildTask
 from apps.projects.models import Project
 from apps.repos import services
 from apps.repos.models import Repository
@@ -22,7 +22,7 @@ def regenerate_repository(repository_id: int) -> None:
 def publish_task(task_id: int) -> None:
     """Sign a built task's RPMs, with whatever else of its project waits, and queue its
     repository (runs where KEYS_ROOT is)."""
-    task = BuildTask.objects.select_related("build__project").filter(pk=task_id).first()
+    task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
     if task is not None and task.awaits_signing:
         services.project_publish(project=task.build.project)
 

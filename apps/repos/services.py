@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from apps.builds.models import BuildTask, State
+from apps.builds.models import TASK_RELATED, BuildTask, State
 from apps.core.paths import chroot_results_dir, project_results_dir
 from apps.core.queue import send_on_commit
 from apps.projects.models import Chroot, Project
@@ -111,7 +111,7 @@ def tasks_awaiting_signing(project: Project):
             publish_serial__isnull=True,
         )
         .exclude(result_files=[])
-        .select_related("build", "chroot")
+        .select_related(*TASK_RELATED)
         .order_by("pk")
     )
 
@@ -205,9 +205,9 @@ def repository_regenerate(*, repository_id: int) -> int:
     runs = 0
     while repository_lock(repository_id):
         try:
-            repository = Repository.objects.select_related("project", "chroot").get(
-                pk=repository_id
-            )
+            repository = Repository.objects.select_related(
+                "project__owner_user", "project__owner_group", "chroot"
+            ).get(pk=repository_id)
             if repository.is_current:
                 pass
             elif (wait := coalescing_wait(repository)) > 0:
