@@ -56,7 +56,7 @@ from apps.repos.services import project_key_ensure  # noqa: E402
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
 
 CHROOT = "fedora-43-x86_64"
-SINGLE_RUNS = 3
+SINGLE_RUNS = 5
 # rpmbuild's time varies by a tenth from run to run; the ideal rests on it.
 RAW_RUNS = 7
 # About two seconds of work for one CPU in %build, like compiling a small program. One
