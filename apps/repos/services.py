@@ -157,14 +157,13 @@ def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
 def tasks_fail_signing(task: BuildTask, error: str) -> None:
     from apps.builds.services import task_end
 
-    result_dir = project_results_dir(task.build.project.ownername, task.build.project_dirname)
-    remove_result_rpms(result_dir / task.result_dir, task.result_files)
+    remove_task_rpms(task)
     task_end(task=task, state=State.FAILED, reason=f"signing failed: {error}")
 
 
-def remove_result_rpms(result_dir: Path, names: list[str]) -> None:
-    for name in names:
-        (result_dir / name).unlink(missing_ok=True)
+def remove_task_rpms(task: BuildTask) -> None:
+    for path in task_rpm_paths(task):
+        path.unlink(missing_ok=True)
 
 
 def repository_for(project: Project, project_dirname: str, chroot: Chroot) -> Repository:
@@ -329,13 +328,13 @@ def drop_canceled_tasks(repository: Repository) -> None:
     """A build canceled while its RPMs waited for publishing publishes nothing."""
     from apps.builds.services import task_end
 
-    waiting = repository_tasks(repository).filter(
-        state=State.RUNNING, publish_serial__isnull=False, build__canceled=True
+    waiting = (
+        repository_tasks(repository)
+        .filter(state=State.RUNNING, publish_serial__isnull=False, build__canceled=True)
+        .select_related(*TASK_RELATED)
     )
-    project = repository.project
     for task in waiting:
-        result_dir = project_results_dir(project.ownername, repository.project_dirname)
-        remove_result_rpms(result_dir / task.result_dir, task.result_files)
+        remove_task_rpms(task)
         BuildTask.objects.filter(pk=task.pk).update(result_files=[], publish_serial=None)
         task_end(task=task, state=State.CANCELED, reason="canceled by the user")
 
