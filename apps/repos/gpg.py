@@ -1,5 +1,6 @@
 """Per-project GnuPG signing keys and RPM signing; private keys never leave the keys root."""
 
+import contextlib
 import fcntl
 import os
 import re
@@ -7,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,6 +26,8 @@ HASH_ALGORITHMS = frozenset({"sha1", "sha224", "sha256", "sha384", "sha512"})
 # rpmsign hashes only the header (v4 signature), so this is generous even for huge RPMs.
 SIGN_TIMEOUT_SECONDS = 600
 GPGCONF_TIMEOUT_SECONDS = 60
+# A stopped agent ends within milliseconds; one that takes longer is left to end alone.
+AGENT_EXIT_WAIT_SECONDS = 10
 # rpmsign runs at once per signing call: one per core (gpg-agent signs in parallel).
 SIGN_PROCESSES = os.cpu_count() or 1
 
@@ -292,12 +296,7 @@ def _gpg_session(keys_root: Path, home: Path) -> Iterator[Path]:
         try:
             yield short_home
         finally:
-            subprocess.run(
-                ["gpgconf", "--homedir", str(short_home), "--kill", "gpg-agent"],
-                capture_output=True,
-                timeout=GPGCONF_TIMEOUT_SECONDS,
-                check=False,
-            )
+            _stop_agent(short_home)
             # gpg creates keyring files with the process umask (often 0644).
             _restrict_permissions(home)
     finally:
@@ -313,14 +312,67 @@ def _make_private_dirs(keys_root: Path, home: Path) -> None:
         directory.chmod(0o700)
 
 
+def _stop_agent(home: Path) -> None:
+    """Stop the home's gpg-agent, if one runs, and wait until its process has ended.
+
+    gpgconf returns as soon as the agent has answered KILLAGENT; the agent closes and
+    unlinks its sockets afterwards. Without the wait, the next holder of the project's lock
+    can meet the dying agent (or a new agent's socket can be unlinked by the old one), and
+    the permission walk below lists a socket that is gone when it looks at it (the
+    FileNotFoundError seen under a signing burst).
+    """
+    pid = agent_pid(home)
+    if pid is None:
+        return
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+        capture_output=True,
+        timeout=GPGCONF_TIMEOUT_SECONDS,
+        check=False,
+    )
+    deadline = time.monotonic() + AGENT_EXIT_WAIT_SECONDS
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def agent_pid(home: Path) -> int | None:
+    """The pid of the gpg-agent serving `home`, or None when none runs (none is started)."""
+    completed = subprocess.run(
+        ["gpg-connect-agent", "--homedir", str(home), "--no-autostart", "GETINFO pid", "/bye"],
+        capture_output=True,
+        text=True,
+        timeout=GPGCONF_TIMEOUT_SECONDS,
+        check=False,
+    )
+    match = re.search(r"^D (\d+)$", completed.stdout, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process runs; a zombie (ended, not yet reaped by its parent) does not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return fields[0] not in {"Z", "X"}
+
+
 def _restrict_permissions(home: Path) -> None:
+    """Make everything under the home private, tolerating entries that vanish meanwhile.
+
+    gpg and gpg-agent create and remove lock files and sockets of their own (another
+    process of the same host may still be finishing), so an entry listed by the walk can be
+    gone when it is looked at; a vanished entry needs no permissions.
+    """
     for root, directories, files in os.walk(home):
         for name in directories:
-            os.chmod(os.path.join(root, name), 0o700)
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(os.path.join(root, name), 0o700)
         for name in files:
             path = os.path.join(root, name)
-            if stat.S_ISREG(os.lstat(path).st_mode):
-                os.chmod(path, 0o600)
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    os.chmod(path, 0o600)
 
 
 def _as_text(output: bytes | str | None) -> str:

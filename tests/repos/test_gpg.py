@@ -2,7 +2,9 @@
 
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -246,3 +248,55 @@ def test_unknown_hash_algorithm_is_refused(keys_root: Path, unsigned_rpm: Path) 
             rpm_paths=[unsigned_rpm],
             hash_algo="md5",
         )
+
+
+def test_permission_walk_tolerates_entries_that_vanish(tmp_path: Path) -> None:
+    """gpg-agent unlinks its sockets (and gpg its lock files) while a session tidies up."""
+    home = tmp_path / "home"
+    home.mkdir()
+    names = [f"S.gpg-agent.{i}" for i in range(20000)]
+    for name in names:
+        (home / name).touch(mode=0o644)
+    started = threading.Event()
+
+    def remove_from_the_end() -> None:
+        started.set()
+        for name in reversed(names):
+            (home / name).unlink()
+
+    remover = threading.Thread(target=remove_from_the_end)
+    remover.start()
+    started.wait()
+    try:
+        gpg._restrict_permissions(home)
+    finally:
+        remover.join()
+    assert not list(home.iterdir())
+
+
+def test_signing_burst_stops_every_agent_before_the_lock_is_released(
+    keys_root: Path, project_key: gpg.KeyInfo, other_key: gpg.KeyInfo, tmp_path: Path
+) -> None:
+    """Many short sessions on two projects at once: each ends with its agent gone."""
+    rpms = {OWNER: build_rpm(tmp_path / "a")[0], OTHER_OWNER: build_rpm(tmp_path / "b")[0]}
+    projects = {OWNER: PROJECT, OTHER_OWNER: OTHER_PROJECT}
+    deadline = time.monotonic() + 15
+
+    def sign_in_a_loop(owner: str) -> list[int]:
+        survivors = []
+        for _ in range(15):
+            if time.monotonic() > deadline:
+                break
+            with gpg.signing_session(
+                keys_root=keys_root, owner=owner, project=projects[owner]
+            ) as signer:
+                signer.sign([rpms[owner]])
+                pid = gpg.agent_pid(signer.home)
+            assert pid is not None
+            if gpg.process_alive(pid):
+                survivors.append(pid)
+        return survivors
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(sign_in_a_loop, [OWNER, OTHER_OWNER, OWNER, OTHER_OWNER]))
+    assert results == [[], [], [], []]
