@@ -82,6 +82,10 @@ LOCAL_BUILDER_SLOTS = int(env("LOCAL_BUILDER_SLOTS", str(os.cpu_count() or 1)))
 # A running task whose worker has not reported for this long is treated as lost.
 TASK_LEASE_SECONDS = int(env("TASK_LEASE_SECONDS", "120"))
 MAX_TASK_ATTEMPTS = int(env("MAX_TASK_ATTEMPTS", "2"))
+# A createrepo run holds its repository by a lease of this many seconds, renewed while it
+# runs; a dead worker's lease runs out and the reconcile tick hands the repository on.
+# Keep it within TASK_LEASE_SECONDS: a repository recovers as fast as a lost task.
+REPOSITORY_LEASE_SECONDS = int(env("REPOSITORY_LEASE_SECONDS", "60"))
 # How often each worker process nudges the reconcile and scheduling actors.
 RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.

@@ -3,6 +3,7 @@
 import fcntl
 import gzip
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -81,9 +82,21 @@ def count_packages(chroot_dir: Path) -> int:
     raise CreaterepoError(f"{repomd_path} lists no primary metadata")
 
 
+def _dies_with_its_worker() -> list[str]:
+    # A worker killed mid-run would leave createrepo_c running on an old package list; when
+    # the repository is taken over, its late swap of repodata/ would hide newer packages.
+    # setpriv (util-linux) asks the kernel to kill it with the worker instead.
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
 def _createrepo_command(chroot_dir: Path) -> list[str]:
+    createrepo_c = shutil.which("createrepo_c")
+    if createrepo_c is None:  # said here: behind setpriv it would be a mere exit status
+        raise CreaterepoError("createrepo_c is not installed")
     command = [
-        "createrepo_c",
+        *_dies_with_its_worker(),
+        createrepo_c,
         str(chroot_dir),
         # dnf reads the XML; the sqlite files would only double the work (Copr does the same).
         "--no-database",

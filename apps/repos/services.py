@@ -5,13 +5,14 @@ import json
 import logging
 import shutil
 import tempfile
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -25,8 +26,6 @@ from apps.repos.models import KeyState, Repository, SigningKey
 from builders.srpm import BadRpm, read_rpm_nevra
 
 logger = logging.getLogger(__name__)
-# A createrepo run holds its repository this long at most; a crashed run frees it then.
-REPOSITORY_LOCK_SECONDS = 3600
 # While more builds of a repository are on their way, its runs are at least this far apart.
 RUN_SPACING_SECONDS = 2.0
 SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
@@ -202,8 +201,8 @@ def repository_regenerate(*, repository_id: int) -> int:
     finishing together cause few runs.
     """
     runs = 0
-    while repository_lock(repository_id):
-        try:
+    while (lease := RepositoryLease.take(repository_id)) is not None:
+        with lease:
             repository = Repository.objects.select_related(
                 "project__owner_user", "project__owner_group", "chroot"
             ).get(pk=repository_id)
@@ -215,13 +214,67 @@ def repository_regenerate(*, repository_id: int) -> int:
             else:
                 repository_run(repository)
                 runs += 1
-        finally:
-            Repository.objects.filter(pk=repository_id).update(locked_until=None)
         # Checked after releasing: a request that came in meanwhile either is seen here or
         # finds the lease free and starts its own run.
         if Repository.objects.get(pk=repository_id).is_current:
             break
     return runs
+
+
+class RepositoryLease:
+    """The right to regenerate one repository, renewed by a thread while it is held.
+
+    A lease, not an hour-long lock (STYLE.md rule 14): a worker that dies holding it stops
+    renewing, the lease runs out within REPOSITORY_LEASE_SECONDS, and the reconcile tick
+    sends the repository to another worker (repositories_reconcile). The expiry a holder
+    wrote is its token: renewal and release are compare-and-set on it, so a holder that
+    stalled past its expiry can neither extend nor free a lease another worker took over.
+    """
+
+    def __init__(self, repository_id: int, expires: datetime) -> None:
+        self.repository_id = repository_id
+        self.expires = expires
+        self.released = threading.Event()
+        self.renewer = threading.Thread(
+            target=self._renew_until_released, name=f"lease-{repository_id}", daemon=True
+        )
+
+    @classmethod
+    def take(cls, repository_id: int) -> "RepositoryLease | None":
+        """The lease if it is free (never taken, released, or run out), else None."""
+        now = timezone.now()
+        expires = now + timedelta(seconds=settings.REPOSITORY_LEASE_SECONDS)
+        taken = (
+            Repository.objects.filter(pk=repository_id)
+            .exclude(locked_until__gt=now)
+            .update(locked_until=expires)
+        )
+        return cls(repository_id, expires) if taken == 1 else None
+
+    def __enter__(self) -> "RepositoryLease":
+        self.renewer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.released.set()
+        self.renewer.join()
+        self._held().update(locked_until=None)
+
+    def _held(self):
+        return Repository.objects.filter(pk=self.repository_id, locked_until=self.expires)
+
+    def _renew_until_released(self) -> None:
+        # A third of the lease: two renewals may fail (a slow database) before it runs out.
+        interval = settings.REPOSITORY_LEASE_SECONDS / 3
+        try:
+            while not self.released.wait(interval):
+                expires = timezone.now() + timedelta(seconds=settings.REPOSITORY_LEASE_SECONDS)
+                if self._held().update(locked_until=expires) != 1:
+                    logger.warning("lost the lease of repository %s", self.repository_id)
+                    return
+                self.expires = expires
+        finally:
+            close_old_connections()
 
 
 def coalescing_wait(repository: Repository) -> float:
@@ -252,16 +305,6 @@ def regenerate_later(repository_id: int, seconds: float) -> None:
 
     # Lost with a crashed worker at worst: repositories_reconcile finds the repository behind.
     regenerate_repository.send_with_options(args=(repository_id,), delay=int(seconds * 1000) + 1)
-
-
-def repository_lock(repository_id: int) -> bool:
-    now = timezone.now()
-    return (
-        Repository.objects.filter(pk=repository_id)
-        .exclude(locked_until__gt=now)
-        .update(locked_until=now + timedelta(seconds=REPOSITORY_LOCK_SECONDS))
-        == 1
-    )
 
 
 def repository_run(repository: Repository) -> None:

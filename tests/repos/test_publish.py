@@ -1,6 +1,9 @@
 """Publishing built tasks: signing with the real rpmsign, then coalesced createrepo_c runs."""
 
+import os
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from apps.builds.models import BuildTask, State
 from apps.repos.models import Repository
 from apps.repos.services import (
     RUN_SPACING_SECONDS,
+    RepositoryLease,
     project_key_ensure,
     project_publish,
     repository_regenerate,
@@ -135,3 +139,27 @@ def test_builds_finishing_in_a_stream_share_a_later_run(project, tmp_path):
     assert repository_regenerate(repository_id=repository.pk) == 1
     finished.refresh_from_db()
     assert finished.state == State.SUCCEEDED
+
+
+def test_the_repository_lease_is_renewed_while_createrepo_runs(
+    project, tmp_path, settings, monkeypatch
+):
+    settings.REPOSITORY_LEASE_SECONDS = 1
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    real = shutil.which("createrepo_c")
+    (slow / "createrepo_c").write_text(f'#!/bin/sh\nsleep 4\nexec {real} "$@"\n')
+    (slow / "createrepo_c").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow}:{os.environ['PATH']}")
+    task = built_task(project, build_rpm(tmp_path / "rpms")[0])
+    project_publish(project=project)
+    repository = Repository.objects.get(project=project)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(repository_regenerate, repository_id=repository.pk)
+        time.sleep(2.5)  # more than twice the lease: held only because it was renewed
+        assert RepositoryLease.take(repository.pk) is None
+        assert running.result(timeout=60) == 1
+    repository.refresh_from_db()
+    assert repository.locked_until is None  # released at the end, not left to run out
+    task.refresh_from_db()
+    assert task.state == State.SUCCEEDED
