@@ -1,0 +1,31 @@
+"""django_dramatiq's rundramatiq, kept running: a dead worker is restarted, not left dead."""
+
+import os
+import sys
+
+from django_dramatiq.management.commands import rundramatiq
+
+from apps.core.supervisor import Supervisor
+
+
+class Command(rundramatiq.Command):
+    help = (
+        "Runs Dramatiq workers under a supervisor that restarts them (with backoff) when a "
+        "worker process dies; SIGTERM/SIGINT stop them, SIGHUP reloads them."
+    )
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--no-supervise",
+            action="store_true",
+            help="Run dramatiq directly (exit when a worker process dies), e.g. under a "
+            "process manager that restarts it.",
+        )
+
+    def handle(self, *args, no_supervise: bool = False, **options):
+        if no_supervise:
+            return super().handle(*args, **options)
+        # The same command line again, unsupervised: it execs dramatiq in the child.
+        child = [sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:], "--no-supervise"]
+        sys.exit(Supervisor(child).run())
