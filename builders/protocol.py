@@ -43,6 +43,10 @@ class JobSpec:
     timeout: int = 18000
     max_download_bytes: int = 1 << 30
     mock_config: str | None = None
+    # Where the runner makes the job's workspace (default: the temp dir), and a name that
+    # lets the portal's reconcile tell whose workspace a leftover one was.
+    workspaces_root: str | None = None
+    workspace_name: str = ""
 
     def to_json(self) -> str:
         """Serialize to the JSON the portal sends."""

@@ -83,7 +83,7 @@ def _run_in_workspace(
 ) -> JobResult:
     workspace: Workspace | None = None
     try:
-        workspace = Workspace.create()
+        workspace = Workspace.create(base=spec.workspaces_root, name=spec.workspace_name)
         if spec.kind == KIND_SRPM:
             return _source_task(spec, workspace, result_dir, log, watchdog)
         if spec.kind == KIND_RPM:

@@ -93,10 +93,16 @@ class Workspace:
         self.staging = root / "staging"
 
     @classmethod
-    def create(cls) -> Workspace:
-        """Make a fresh workspace under $COPRSITE_BUILD_WORKDIR (default: the temp dir)."""
-        base = os.environ.get("COPRSITE_BUILD_WORKDIR") or None
-        root = Path(tempfile.mkdtemp(prefix="coprsite-build-", dir=base))
+    def create(cls, *, base: str | None = None, name: str = "") -> Workspace:
+        """Make a fresh workspace under `base`, else $COPRSITE_BUILD_WORKDIR, else the temp dir.
+
+        Its directory is `coprsite-build-<name>-<random>`; `name` must be a plain name.
+        """
+        if "/" in name or name in {".", ".."}:
+            raise ValueError(f"invalid workspace name: {name!r}")
+        base = base or os.environ.get("COPRSITE_BUILD_WORKDIR") or None
+        prefix = f"coprsite-build-{name}-" if name else "coprsite-build-"
+        root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
         # The build uid has to reach build/ and etc/ to bind them, but may not list root.
         root.chmod(0o711)
         workspace = cls(root)

@@ -69,6 +69,10 @@ BROKER_URL = env("BROKER_URL")
 RESULTS_ROOT = Path(env("RESULTS_ROOT", str(VAR_DIR / "results")))
 KEYS_ROOT = Path(env("KEYS_ROOT", str(VAR_DIR / "keys")))
 UPLOADS_ROOT = Path(env("UPLOADS_ROOT", str(VAR_DIR / "uploads")))
+# Local builds' workspaces (one per task, removed when it ends, swept by reconcile after a
+# crash). The build uid must be able to pass through every parent; when it cannot (a
+# checkout in a mode-0700 directory), a private directory in the temp dir is used instead
+# (apps/builds/workspaces.py).
 WORKSPACES_ROOT = Path(env("WORKSPACES_ROOT", str(VAR_DIR / "workspaces")))
 SIGN_DOMAIN = env("SIGN_DOMAIN", "coprsite.local")
 API_TOKEN_DAYS = int(env("API_TOKEN_DAYS", "180"))

@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.builds import services
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
+from apps.builds.workspaces import workspace_name, workspaces_root
 from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
@@ -79,6 +80,8 @@ def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
         "owner": build.project.ownername,
         "project": build.project.name,
         "result_dir": str(result_dir),
+        "workspaces_root": str(workspaces_root()),
+        "workspace_name": workspace_name(task),
     }
     if task.is_source:
         return JobSpec(

@@ -413,8 +413,10 @@ def tasks_reconcile() -> dict:
                 f"{attempt + 1} attempt(s) made",
             )
         build_refresh_state(build_id=build_id)
+    from apps.builds.workspaces import workspaces_sweep
     from apps.repos.services import repositories_reconcile
 
+    workspaces_sweep()
     stale_repos = repositories_reconcile()
     from apps.builds.actors import schedule_tasks
     from apps.builds.scheduler import explain_waiting_tasks

@@ -17,6 +17,7 @@ from apps.builds import execution
 from apps.builds.models import BuildTask, State
 from apps.builds.scheduler import schedule_pending_tasks
 from apps.builds.services import BuildOptions, build_submit, tasks_reconcile
+from apps.builds.workspaces import workspaces_root
 from apps.fleet.services import local_pool_ensure
 from apps.repos import gpg
 from apps.repos.models import Repository
@@ -52,6 +53,7 @@ def start_worker_process(
         "RESULTS_ROOT": str(settings.RESULTS_ROOT),
         "KEYS_ROOT": str(settings.KEYS_ROOT),
         "UPLOADS_ROOT": str(settings.UPLOADS_ROOT),
+        "WORKSPACES_ROOT": str(settings.WORKSPACES_ROOT),
         **(env or {}),
     }
     env.pop("BROKER_URL", None)  # the worker process only runs this one actor
@@ -81,7 +83,12 @@ def kill_worker_mid_build(task: BuildTask, settings) -> None:
     wait_for(lambda: not sandbox_alive(), timeout=10, what="the orphaned sandbox to die")
 
 
+def workspaces_left() -> list[Path]:
+    return sorted(workspaces_root().glob("coprsite-build-*"))
+
+
 def test_killed_worker_task_is_retried_then_failed(e2e_settings, tmp_path, settings):
+    settings.WORKSPACES_ROOT = tmp_path / "workspaces"
     settings.TASK_LEASE_SECONDS = 0
     settings.MAX_TASK_ATTEMPTS = 2
     settings.SUBMIT_CHECK_URLS = False
@@ -104,13 +111,16 @@ def test_killed_worker_task_is_retried_then_failed(e2e_settings, tmp_path, setti
     task = BuildTask.objects.get(build=build, chroot__isnull=False)
 
     kill_worker_mid_build(task, settings)
+    assert [path.name.split("-")[2] for path in workspaces_left()] == [f"task{task.pk}.0"]
     tasks_reconcile()
+    assert workspaces_left() == []  # swept: the task's attempt 0 no longer runs
     task.refresh_from_db()
     assert task.state == State.PENDING and task.attempt == 1
     assert "builder lost" in task.state_reason
 
     kill_worker_mid_build(task, settings)
     tasks_reconcile()
+    assert workspaces_left() == []
     task.refresh_from_db()
     assert task.state == State.FAILED
     assert task.state_reason.startswith("builder lost")
