@@ -1,5 +1,8 @@
 """Shared fixtures."""
 
+import os
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -27,3 +30,10 @@ def chroot_catalog(request):
     if transactional:
         request.getfixturevalue("transactional_db")
         catalog_ensure()
+
+
+@pytest.fixture(autouse=True)
+def workspaces_root_per_process(settings):
+    """Reconcile sweeps the workspaces of tasks its database does not know as running, and
+    parallel test processes (pytest -n) each have a database of their own (see settings)."""
+    settings.WORKSPACES_ROOT = Path(settings.VAR_DIR) / "test-workspaces" / str(os.getpid())
