@@ -216,7 +216,9 @@ def test_repository_of_a_worker_killed_mid_createrepo_is_published_again(
         # some seconds: well within the window in which a lost build task is taken over.
         window = settings.REPOSITORY_LEASE_SECONDS + settings.RECONCILE_SECONDS + 20
         assert window < settings.TASK_LEASE_SECONDS + settings.RECONCILE_SECONDS
-        wait_for(later_published, timeout=window, interval=1, what="the later build")
+        wait_for(
+            later_published, timeout=window, interval=settings.RECONCILE_SECONDS, what="the build"
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(createrepo_pid, signal.SIGKILL)
