@@ -284,6 +284,33 @@ def test_time_limit_kills_the_build(tmp_path: Path, rpm_job: RpmJob, result_dir:
     assert rpm_files(result_dir) == []
 
 
+def test_the_spec_names_the_workspace_and_a_timed_out_build_leaves_none(
+    tmp_path: Path, rpm_job: RpmJob, readable_tmp: Path, build_workdir: Path
+) -> None:
+    marker = f"coprsite-sleeper-{uuid.uuid4().hex}"
+    spec = rpm_job(
+        sleeping_srpm(tmp_path, marker),
+        timeout=6,
+        workspaces_root=str(readable_tmp),
+        workspace_name="task7.0",
+    )
+    seen: list[str] = []
+
+    def workspace_made() -> bool:
+        seen.extend(os.listdir(readable_tmp))
+        return bool(seen)
+
+    watching = threading.Thread(target=wait_for, args=(workspace_made, 6))
+    watching.start()
+
+    result = run_job(spec)
+
+    watching.join()
+    assert result.failure_reason == "build timed out after 6 s"
+    assert [name.rsplit("-", 1)[0] for name in seen] == ["coprsite-build-task7.0"]
+    assert os.listdir(readable_tmp) == [] and os.listdir(build_workdir) == []
+
+
 def test_a_new_attempt_clears_the_old_one_but_keeps_its_log(
     tmp_path: Path, rpm_job: RpmJob, result_dir: Path
 ) -> None:
