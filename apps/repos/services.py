@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -264,17 +264,25 @@ class RepositoryLease:
         return Repository.objects.filter(pk=self.repository_id, locked_until=self.expires)
 
     def _renew_until_released(self) -> None:
-        # A third of the lease: two renewals may fail (a slow database) before it runs out.
+        # A third of the lease: one renewal may fail (a database hiccup) before it runs out.
         interval = settings.REPOSITORY_LEASE_SECONDS / 3
         try:
             while not self.released.wait(interval):
                 expires = timezone.now() + timedelta(seconds=settings.REPOSITORY_LEASE_SECONDS)
-                if self._held().update(locked_until=expires) != 1:
+                try:
+                    renewed = self._held().update(locked_until=expires)
+                except DatabaseError:
+                    logger.warning("could not renew the lease of repository %s", self.repository_id)
+                    connection.close()  # the next attempt reconnects
+                    continue
+                if renewed != 1:
+                    # Taken over after a stall: the other run publishes; createrepo's flock
+                    # keeps the two runs from writing repodata/ at once.
                     logger.warning("lost the lease of repository %s", self.repository_id)
                     return
                 self.expires = expires
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection
 
 
 def coalescing_wait(repository: Repository) -> float:
