@@ -24,7 +24,8 @@ class Command(rundramatiq.Command):
         )
 
     def handle(self, *args, no_supervise: bool = False, **options):
-        if no_supervise:
+        # Called from code (call_command), sys.argv is not this command line to run again.
+        if no_supervise or sys.argv[1:2] != ["rundramatiq"]:
             return super().handle(*args, **options)
         # The same command line again, unsupervised: it execs dramatiq in the child.
         child = [sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:], "--no-supervise"]
