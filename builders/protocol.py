@@ -43,6 +43,8 @@ class JobSpec:
     timeout: int = 18000
     max_download_bytes: int = 1 << 30
     mock_config: str | None = None
+    # builders.limits.ResourceLimits as a dict: processes, memory_mib, cpu_seconds, disk_mib.
+    limits: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Serialize to the JSON the portal sends."""
