@@ -155,6 +155,8 @@ class OutboundNetwork:
                     "--enable-seccomp",
                     f"--ready-fd={ready_write}",
                     f"--exit-fd={self._slirp_exit_read}",
+                    # Not root: the namespace belongs to the job's own user namespace.
+                    *([] if os.geteuid() == 0 else [f"--userns-path=/proc/{pid}/ns/user"]),
                     str(pid),
                     TAP_DEVICE,
                 ],
@@ -176,11 +178,15 @@ class OutboundNetwork:
 
     def _slirp_error(self) -> str:
         process = self._slirp_process
+        if process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=1)  # it closed the ready pipe: it is on its way out
         if process is None or process.poll() is None:
             return f"slirp4netns gave no sign in {READY_TIMEOUT_SECONDS} s"
         assert process.stderr is not None
         lines = process.stderr.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else f"slirp4netns exit {process.returncode}"
+        # Its first words usually say why ('open("/dev/net/tun"): Permission denied').
+        return "; ".join(lines[:3]) if lines else f"slirp4netns exit {process.returncode}"
 
     def close(self) -> None:
         """Stop slirp4netns and release the pipes (safe to call more than once)."""

@@ -176,8 +176,8 @@ class Workspace:
 
     def cleanup(self) -> None:
         """Remove the workspace, whatever modes the build left behind."""
-        if self.disk_mounted:
-            remove_workspace_disk(self.build_dir)
+        # Also for a workspace a crashed runner left behind, whose disk is still mounted.
+        remove_workspace_disk(self.build_dir)
         _force_rmtree(self.root)
 
 
