@@ -107,6 +107,7 @@ class Workspace:
         self.limits = ResourceLimits()
         self.disk_mounted = False
         self._limits_logged = False
+        self._network_logged = False
 
     @classmethod
     def create(cls) -> Workspace:
@@ -166,6 +167,17 @@ class Workspace:
         if not self._limits_logged:
             self._limits_logged = True
             log.info(mechanism(self.limits, cgroup=cgroup, disk_mounted=self.disk_mounted))
+
+    def log_network_once(self, log: LiveLog, *, isolated: bool) -> None:
+        """Say in the job's log what the job's network reaches."""
+        if not self._network_logged:
+            self._network_logged = True
+            log.info(
+                "Network: outbound only, through slirp4netns in the job's own namespace "
+                "(no loopback, private, link-local or builder addresses)"
+                if isolated
+                else "Network: the builder's own (COPRSITE_BUILD_HOST_NETWORK, development only)"
+            )
 
     def free_disk_bytes(self) -> int | None:
         """Room left on the job's sized filesystem (None when it has none)."""
@@ -480,6 +492,8 @@ def run_sandboxed(
         workspace.log_limits_once(log, confinement.cgroup)
         if network and not host_network_allowed():
             confinement.network = OutboundNetwork()
+        if network:
+            workspace.log_network_once(log, isolated=confinement.network is not None)
         argv = sandbox_argv(
             command,
             workspace,

@@ -163,6 +163,11 @@ def probe_lines(listener: Listener, outside: OutsideServer) -> list[str]:
         ' && echo OPEN || echo BLOCKED)"'
         for name, ip in targets.items()
     ]
+    # The job cannot undo the routes that keep it away from the host.
+    lines.append(
+        'echo "ROUTES=$(ip route del prohibit 127.0.0.0/8 2>/dev/null'
+        ' && echo CHANGED || echo KEPT)"'
+    )
     # Positive control: the same build reaches an address outside the host.
     lines.append(f'echo "OUTSIDE=$(curl -s -m 5 {outside.url("ping")} || echo BLOCKED)"')
     return lines
@@ -188,6 +193,7 @@ def test_hostile_build_with_network_reaches_outside_but_not_the_host(
     assert result.state == "succeeded", result.failure_reason
     assert seen["OUTSIDE"] == "pong"
     assert seen["LOOPBACK"] == "BLOCKED"
+    assert seen["ROUTES"] == "KEPT"
     if host_ip():
         assert seen["HOSTIP"] == "BLOCKED"
     assert listener.peers == []
@@ -204,11 +210,14 @@ def test_custom_source_script_cannot_reach_the_host(
 
     result = run_job(source_job(source))
 
-    seen = markers((result_dir / "builder-live.log").read_text())
+    log = (result_dir / "builder-live.log").read_text()
+    seen = markers(log)
     # The script makes no SRPM; what matters is what it could reach on the way.
     assert result.state == "failed"
     assert seen["OUTSIDE"] == "pong"
     assert seen["LOOPBACK"] == "BLOCKED"
+    assert seen["ROUTES"] == "KEPT"
+    assert "Network: outbound only, through slirp4netns" in log
     if host_ip():
         assert seen["HOSTIP"] == "BLOCKED"
     assert listener.peers == []
