@@ -236,8 +236,9 @@ def _cgroup_v2(limits: ResourceLimits, name: str) -> Cgroup | None:
     if not {"memory", "pids"} <= enabled:
         # Only works where the parent has no processes of its own (cgroup v2's rule);
         # otherwise the operator delegates an empty group with COPRSITE_CGROUP_PARENT.
-        with contextlib.suppress(OSError):
-            _write(parent / "cgroup.subtree_control", " ".join(f"+{c}" for c in sorted(wanted)))
+        for controller in sorted(wanted - enabled):  # one by one: cpu may be missing
+            with contextlib.suppress(OSError):
+                _write(subtree, f"+{controller}")
     directory = _make_group(parent, name)
     if directory is None:
         return None
@@ -246,7 +247,11 @@ def _cgroup_v2(limits: ResourceLimits, name: str) -> Cgroup | None:
             directory.rmdir()
         return None
     group = CgroupV2({"memory": directory}, limits)
-    group.setup()
+    try:
+        group.setup()
+    except OSError:
+        group.destroy()
+        return None
     return group
 
 
