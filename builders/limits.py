@@ -34,6 +34,8 @@ CGROUP_PARENT_ENV = "COPRSITE_CGROUP_PARENT"
 CGROUP_PREFIX = "coprsite-job-"
 # Seconds to wait for a cgroup's processes to be gone before it is removed.
 CGROUP_DRAIN_SECONDS = 5
+# An empty job group this old was left by a runner that died (see _remove_stale_groups).
+STALE_GROUP_SECONDS = 60
 # Messages of tools that ran out of room, whatever the language of the rest.
 _NO_SPACE = ("No space left on device", "Disk quota exceeded", "File too large")
 
@@ -217,7 +219,22 @@ def _parent_directory(hierarchy: Path, own_path: str) -> Path:
     return hierarchy / own_path.lstrip("/")
 
 
+def _remove_stale_groups(parent: Path) -> None:
+    """Remove empty job groups a killed runner left behind.
+
+    A job joins its group right after making it and the runner removes it at the end, so
+    an empty group older than STALE_GROUP_SECONDS belongs to nobody.
+    """
+    now = time.time()
+    for directory in parent.glob(CGROUP_PREFIX + "*"):
+        with contextlib.suppress(OSError):
+            empty = not (directory / "cgroup.procs").read_text().strip()
+            if empty and now - directory.stat().st_mtime > STALE_GROUP_SECONDS:
+                directory.rmdir()
+
+
 def _make_group(parent: Path, name: str) -> Path | None:
+    _remove_stale_groups(parent)
     directory = parent / name
     try:
         directory.mkdir()

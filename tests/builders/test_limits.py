@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -122,3 +123,19 @@ def test_limits_in_the_job_spec_are_checked() -> None:
     with pytest.raises(Exception, match="processes is not a whole number"):
         ResourceLimits.from_dict({"processes": "many"})
     assert ResourceLimits.from_dict({"memory_mib": 5, "future": 1}) == ResourceLimits(memory_mib=5)
+
+
+@needs_cgroups
+def test_an_empty_job_cgroup_left_by_a_dead_runner_is_removed() -> None:
+    group = open_cgroup(ResourceLimits(processes=64))
+    assert group is not None
+    leftovers = list(group.directories.values())
+    old = time.time() - 3600
+    for directory in leftovers:
+        os.utime(directory, (old, old))
+
+    fresh = open_cgroup(ResourceLimits(processes=64))
+    assert fresh is not None
+    fresh.destroy()
+
+    assert [directory for directory in leftovers if directory.exists()] == []
