@@ -51,6 +51,9 @@ TAP_DEVICE = "tap0"
 READY_TIMEOUT_SECONDS = 10
 # Development only: builds share the host's network (and so its loopback services).
 HOST_NETWORK_ENV = "COPRSITE_BUILD_HOST_NETWORK"
+# Space- or comma-separated networks builds may not reach besides BLOCKED_NETWORKS, e.g.
+# the public addresses of the service's database or broker hosts.
+EXTRA_BLOCKED_ENV = "COPRSITE_BUILD_BLOCKED_NETWORKS"
 
 
 def host_network_allowed() -> bool:
@@ -79,16 +82,35 @@ def host_addresses() -> list[str]:
     return found
 
 
+def operator_blocked_networks() -> list[str]:
+    """Further networks the builder's operator keeps builds from (the service's hosts)."""
+    configured = os.environ.get(EXTRA_BLOCKED_ENV, "")
+    networks = []
+    for item in configured.replace(",", " ").split():
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError as exc:
+            raise BuildFailure(f"{EXTRA_BLOCKED_ENV} holds a bad network {item!r}") from exc
+    return networks
+
+
 def blocked_destinations() -> list[str]:
     """The networks the namespace gets `prohibit` routes for."""
-    return list(dict.fromkeys([*BLOCKED_NETWORKS, *host_addresses()]))
+    networks = [*BLOCKED_NETWORKS, *host_addresses(), *operator_blocked_networks()]
+    return list(dict.fromkeys(networks))
 
 
 def _route_commands(networks: Sequence[str]) -> list[str]:
     commands = ["ip link set lo up"]
     for network in networks:
-        family = "-6" if ":" in network else "-4"
-        commands.append(f"ip {family} route add prohibit {network}")
+        if ":" in network:
+            # Without IPv6 in the kernel there is no IPv6 route out anyway (and slirp4netns
+            # is not asked for IPv6); anywhere else the route must be in place.
+            commands.append(
+                f"{{ ip -6 route add prohibit {network} || [ ! -e /proc/net/if_inet6 ]; }}"
+            )
+        else:
+            commands.append(f"ip -4 route add prohibit {network}")
     return commands
 
 

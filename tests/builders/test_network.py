@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from builders.livelog import LiveLog
-from builders.network import HOST_NETWORK_ENV, host_addresses
+from builders.network import EXTRA_BLOCKED_ENV, HOST_NETWORK_ENV, host_addresses
 from builders.protocol import JobSpec
 from builders.runner import run_job
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
@@ -265,3 +265,20 @@ def test_network_on_reaches_the_outside_and_off_does_not(
     # The user-mode network stack ended with the command.
     helpers = subprocess.run(["pgrep", "-P", str(os.getpid()), "slirp4netns"], capture_output=True)
     assert helpers.stdout == b""
+
+
+def test_the_operator_can_block_further_networks(
+    outside: OutsideServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # E.g. the public address of the service's database host.
+    monkeypatch.setenv(EXTRA_BLOCKED_ENV, f"{outside.address}/32")
+    workspace = Workspace.create()
+    try:
+        code, output = run_curl(
+            workspace, outside.url("ping"), network=True, log_path=tmp_path / "1"
+        )
+    finally:
+        workspace.cleanup()
+
+    assert code != 0
+    assert "pong" not in output
