@@ -23,6 +23,7 @@ import os
 import select
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -131,8 +132,18 @@ class OutboundNetwork:
         self._ns_ready_read, self._ns_ready_write = os.pipe()
         self._go_read, self._go_write = os.pipe()
         self._slirp_process: subprocess.Popen[bytes] | None = None
+        self._slirp_errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._slirp_exit_read, self._slirp_exit_write = os.pipe()
         self.pass_fds = (self._ns_ready_write, self._go_read)
+        # Each closed exactly once: the worker's other threads reuse descriptor numbers.
+        self._open_fds = {
+            self._ns_ready_read,
+            self._ns_ready_write,
+            self._go_read,
+            self._go_write,
+            self._slirp_exit_read,
+            self._slirp_exit_write,
+        }
 
     def prefix(self) -> list[str]:
         """`unshare` a namespace, set its routes, report, wait for the network, go on."""
@@ -160,8 +171,8 @@ class OutboundNetwork:
 
     def attach(self, pid: int) -> None:
         """Attach slirp4netns to the namespace of `pid` and let the command go on."""
-        os.close(self._ns_ready_write)
-        os.close(self._go_read)
+        self._close(self._ns_ready_write)
+        self._close(self._go_read)
         if not _read_line(self._ns_ready_read, READY_TIMEOUT_SECONDS):
             raise BuildFailure("the build's network namespace could not be set up")
         ready_read, ready_write = os.pipe()
@@ -184,7 +195,9 @@ class OutboundNetwork:
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                # A file, not a pipe: nobody reads while the job runs, and a full pipe
+                # would stall the network.
+                stderr=self._slirp_errors,
                 pass_fds=(ready_write, self._slirp_exit_read),
                 start_new_session=True,
             )
@@ -196,7 +209,9 @@ class OutboundNetwork:
             os.close(ready_read)
         if not up:
             raise BuildFailure(f"the build's network did not come up: {self._slirp_error()}")
-        os.write(self._go_write, b"go\n")
+        # A command that died meanwhile ends by itself; its exit status tells the rest.
+        with contextlib.suppress(OSError):
+            os.write(self._go_write, b"go\n")
 
     def _slirp_error(self) -> str:
         process = self._slirp_process
@@ -205,8 +220,8 @@ class OutboundNetwork:
                 process.wait(timeout=1)  # it closed the ready pipe: it is on its way out
         if process is None or process.poll() is None:
             return f"slirp4netns gave no sign in {READY_TIMEOUT_SECONDS} s"
-        assert process.stderr is not None
-        lines = process.stderr.read().decode(errors="replace").strip().splitlines()
+        self._slirp_errors.seek(0)
+        lines = self._slirp_errors.read(4096).decode(errors="replace").strip().splitlines()
         # Its first words usually say why ('open("/dev/net/tun"): Permission denied').
         return "; ".join(lines[:3]) if lines else f"slirp4netns exit {process.returncode}"
 
@@ -214,17 +229,8 @@ class OutboundNetwork:
         """Stop slirp4netns and release the pipes (safe to call more than once)."""
         # Closing the write end of --exit-fd asks slirp4netns to exit; it also does so
         # by itself when the namespace's last process is gone.
-        for descriptor in (
-            self._slirp_exit_write,
-            self._go_write,
-            self._ns_ready_read,
-            self._slirp_exit_read,
-        ):
-            with contextlib.suppress(OSError):
-                os.close(descriptor)
-        for descriptor in self.pass_fds:
-            with contextlib.suppress(OSError):
-                os.close(descriptor)
+        for descriptor in list(self._open_fds):
+            self._close(descriptor)
         process = self._slirp_process
         if process is not None:
             try:
@@ -232,9 +238,13 @@ class OutboundNetwork:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            if process.stderr is not None:
-                process.stderr.close()
             self._slirp_process = None
+        self._slirp_errors.close()
+
+    def _close(self, descriptor: int) -> None:
+        if descriptor in self._open_fds:
+            self._open_fds.discard(descriptor)
+            os.close(descriptor)
 
 
 def _read_line(descriptor: int, timeout: float) -> bool:

@@ -108,6 +108,8 @@ class Workspace:
         self.disk_mounted = False
         self._limits_logged = False
         self._network_logged = False
+        # CPU seconds the job's earlier sandbox runs used (a source task has several).
+        self.cpu_seconds_used = 0.0
 
     @classmethod
     def create(cls) -> Workspace:
@@ -368,6 +370,7 @@ class Confinement:
     limits: ResourceLimits
     cgroup: Cgroup | None = None
     network: OutboundNetwork | None = None
+    cpu_seconds_before: float = 0.0  # used by the job's earlier runs
 
     @property
     def pass_fds(self) -> tuple[int, ...]:
@@ -383,7 +386,7 @@ class Confinement:
         if self.cgroup is None or not self.limits.cpu_seconds:
             return
         used = self.cgroup.cpu_seconds()
-        if used is not None and used > self.limits.cpu_seconds:
+        if used is not None and self.cpu_seconds_before + used > self.limits.cpu_seconds:
             raise BuildFailure(
                 f"the build exceeded its CPU time limit of {self.limits.cpu_seconds} s"
             )
@@ -485,7 +488,7 @@ def run_sandboxed(
     BuildFailure naming that limit.
     """
     limits = workspace.limits
-    confinement = Confinement(limits)
+    confinement = Confinement(limits, cpu_seconds_before=workspace.cpu_seconds_used)
     try:
         if limits.processes or limits.memory_mib or limits.cpu_seconds:
             confinement.cgroup = open_cgroup(limits)
@@ -514,6 +517,8 @@ def run_sandboxed(
             if reason:
                 raise BuildFailure(reason)
     finally:
+        if confinement.cgroup is not None:
+            workspace.cpu_seconds_used += confinement.cgroup.cpu_seconds() or 0.0
         confinement.close()
     first = outcome.lines[0] if outcome.lines else ""
     if outcome.exit_code != 0 and first.startswith(_START_FAILURES):

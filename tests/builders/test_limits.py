@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from builders.failures import BuildFailure
 from builders.limits import ResourceLimits, open_cgroup
+from builders.livelog import LiveLog
 from builders.protocol import JobSpec
 from builders.runner import run_job
+from builders.sandbox import Watchdog, Workspace, run_sandboxed
 from tests.builders.srpm_factory import make_srpm
 
 needs_root = pytest.mark.skipif(
@@ -139,3 +142,27 @@ def test_an_empty_job_cgroup_left_by_a_dead_runner_is_removed() -> None:
     fresh.destroy()
 
     assert [directory for directory in leftovers if directory.exists()] == []
+
+
+@needs_cgroups
+def test_cpu_time_adds_up_over_the_steps_of_one_job(tmp_path: Path) -> None:
+    workspace = Workspace.create()
+    workspace.apply_limits(ResourceLimits(cpu_seconds=1))
+    spin = [
+        "python3",
+        "-c",
+        "import time\nend = time.process_time() + 0.7\nwhile time.process_time() < end: pass",
+    ]
+    try:
+        with LiveLog(tmp_path / "log") as log:
+            first = run_sandboxed(
+                spin, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+            )
+            with pytest.raises(BuildFailure, match="CPU time limit of 1 s"):
+                run_sandboxed(
+                    spin, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+                )
+    finally:
+        workspace.cleanup()
+
+    assert first.exit_code == 0
