@@ -166,3 +166,17 @@ def test_cpu_time_adds_up_over_the_steps_of_one_job(tmp_path: Path) -> None:
         workspace.cleanup()
 
     assert first.exit_code == 0
+
+
+@needs_root
+def test_cleanup_of_a_dead_runners_workspace_unmounts_its_disk() -> None:
+    left_behind = Workspace.create()
+    left_behind.apply_limits(ResourceLimits(disk_mib=16))
+    (left_behind.build_dir / "file").write_text("x")
+    assert os.path.ismount(left_behind.build_dir)
+
+    # What a sweep after a crash has: only the path.
+    Workspace(left_behind.root).cleanup()
+
+    assert not left_behind.root.exists()
+    assert str(left_behind.root) not in Path("/proc/self/mounts").read_text()
