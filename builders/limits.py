@@ -38,6 +38,8 @@ CGROUP_DRAIN_SECONDS = 5
 STALE_GROUP_SECONDS = 60
 # Messages of tools that ran out of room, whatever the language of the rest.
 _NO_SPACE = ("No space left on device", "Disk quota exceeded", "File too large")
+# ...and of memory, where RLIMIT_AS (not the OOM killer of a cgroup) stopped them.
+_NO_MEMORY = ("Cannot allocate memory", "MemoryError", "out of memory", "bad_alloc")
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,8 @@ def mechanism(limits: ResourceLimits, *, cgroup: Cgroup | None, disk_mounted: bo
         parts.append(
             "disk by a sized workspace filesystem and /tmp tmpfs"
             if disk_mounted
-            else "disk by RLIMIT_FSIZE per file and a sized /tmp tmpfs (not root)"
+            else "disk by RLIMIT_FSIZE per file and a sized /tmp tmpfs: this builder cannot "
+            "mount a sized workspace filesystem (not root, or no loop device)"
         )
     return f"Limits: {limits.describe()} ({'; '.join(parts)})"
 
@@ -360,14 +363,23 @@ def exceeded_reason(
     exit_code: int,
     lines: list[str],
     workspace_free_bytes: int | None,
+    cpu_seconds_before: float = 0.0,
 ) -> str | None:
     """The reason naming the limit a failed command ran into, or None."""
     if cgroup is not None and limits.memory_mib and cgroup.memory_exceeded():
         return f"the build exceeded the memory limit of {limits.memory_mib} MiB"
     # bwrap reports a child killed by signal N as exit 128 + N, Popen as -N.
     signal_number = exit_code - 128 if exit_code > 128 else -exit_code
-    if limits.cpu_seconds and signal_number == signal.SIGXCPU:
-        return f"the build exceeded its CPU time limit of {limits.cpu_seconds} s"
+    if limits.cpu_seconds:
+        # A process killed by its RLIMIT_CPU makes its parent (rpmbuild) fail with a plain
+        # exit status; the cgroup's total, or the shell's message, still tells.
+        used = cgroup.cpu_seconds() if cgroup is not None else None
+        if (
+            signal_number == signal.SIGXCPU
+            or (used is not None and cpu_seconds_before + used >= limits.cpu_seconds)
+            or any("CPU time limit exceeded" in line for line in lines)
+        ):
+            return f"the build exceeded its CPU time limit of {limits.cpu_seconds} s"
     if limits.processes:
         hit = cgroup.processes_exceeded() if cgroup is not None else _fork_failed(lines)
         if hit:
@@ -380,18 +392,23 @@ def exceeded_reason(
             or any(message in line for line in lines for message in _NO_SPACE)
         ):
             return f"disk limit of {limits.disk_mib} MiB exceeded (workspace or /tmp)"
-    out_of_memory = any("Cannot allocate memory" in line for line in lines)
+    out_of_memory = any(message in line for line in lines for message in _NO_MEMORY)
     if cgroup is None and limits.memory_mib and out_of_memory:
         return f"the build exceeded the memory limit of {limits.memory_mib} MiB"
     return None
 
 
 def _fork_failed(lines: list[str]) -> bool:
-    return any(re.search(r"fork|Resource temporarily unavailable", line) for line in lines)
+    pattern = re.compile(r"fork: |Cannot fork|Resource temporarily unavailable")
+    return any(pattern.search(line) for line in lines)
 
 
 def make_workspace_disk(image: Path, mount_point: Path, size_mib: int) -> bool:
-    """Mount a fresh ext4 filesystem of `size_mib` on `mount_point`; False without root."""
+    """Mount a fresh ext4 filesystem of `size_mib` on `mount_point`.
+
+    False where this builder cannot (not root, no loop devices in a container): the job
+    then runs with the weaker per-file limit, which its log says.
+    """
     if os.geteuid() != 0:
         return False
     with open(image, "wb") as handle:
@@ -404,12 +421,10 @@ def make_workspace_disk(image: Path, mount_point: Path, size_mib: int) -> bool:
         ["mount", "-o", "loop,nosuid,nodev", str(image), str(mount_point)],
     ]
     for step in steps:
-        done = subprocess.run(step, capture_output=True, text=True, env=tools_env, check=False)
+        done = subprocess.run(step, capture_output=True, env=tools_env, check=False)
         if done.returncode != 0:
-            raise BuildFailure(
-                f"the builder could not make the job's disk ({step[0]}): "
-                f"{done.stderr.strip() or done.returncode}"
-            )
+            image.unlink(missing_ok=True)
+            return False
     with contextlib.suppress(OSError):
         (mount_point / "lost+found").rmdir()
     return True

@@ -513,6 +513,7 @@ def run_sandboxed(
                 exit_code=outcome.exit_code,
                 lines=outcome.lines,
                 workspace_free_bytes=workspace.free_disk_bytes(),
+                cpu_seconds_before=confinement.cpu_seconds_before,
             )
             if reason:
                 raise BuildFailure(reason)

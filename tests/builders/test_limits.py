@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from builders import sandbox
 from builders.failures import BuildFailure
 from builders.limits import ResourceLimits, open_cgroup
 from builders.livelog import LiveLog
@@ -180,3 +181,18 @@ def test_cleanup_of_a_dead_runners_workspace_unmounts_its_disk() -> None:
 
     assert not left_behind.root.exists()
     assert str(left_behind.root) not in Path("/proc/self/mounts").read_text()
+
+
+def test_without_cgroups_memory_falls_back_to_a_per_process_limit(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A builder where the runner may make no cgroup (not root, no delegation).
+    monkeypatch.setattr(sandbox, "open_cgroup", lambda limits: None)
+    hog = 'python3 -c \'data = b"x" * (300 << 20); print("allocated-" + str(len(data)))\''
+
+    state, reason, log = build(tmp_path, rpm_job, hog, memory_mib=64)
+
+    assert state == "failed"
+    assert reason == "the build exceeded the memory limit of 64 MiB"
+    assert "processes and memory by RLIMIT_NPROC/RLIMIT_AS per process (no cgroup)" in log
+    assert f"allocated-{300 << 20}" not in log
