@@ -385,12 +385,10 @@ def exceeded_reason(
         if hit:
             return f"process limit {limits.processes} reached"
     if limits.disk_mib:
+        # Not SIGXFSZ: the download's own size limit (max_download_bytes) sends it too,
+        # and its caller names that limit better.
         full = workspace_free_bytes is not None and workspace_free_bytes < MIB
-        if (
-            full
-            or signal_number == signal.SIGXFSZ
-            or any(message in line for line in lines for message in _NO_SPACE)
-        ):
+        if full or any(message in line for line in lines for message in _NO_SPACE):
             return f"disk limit of {limits.disk_mib} MiB exceeded (workspace or /tmp)"
     out_of_memory = any(message in line for line in lines for message in _NO_MEMORY)
     if cgroup is None and limits.memory_mib and out_of_memory:

@@ -16,6 +16,7 @@ from builders.livelog import LiveLog
 from builders.protocol import JobSpec
 from builders.runner import run_job
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
+from tests.builders.helpers import LocalServer
 from tests.builders.srpm_factory import make_srpm
 
 needs_root = pytest.mark.skipif(
@@ -196,3 +197,17 @@ def test_without_cgroups_memory_falls_back_to_a_per_process_limit(
     assert reason == "the build exceeded the memory limit of 64 MiB"
     assert "processes and memory by RLIMIT_NPROC/RLIMIT_AS per process (no cgroup)" in log
     assert f"allocated-{300 << 20}" not in log
+
+
+def test_the_download_size_limit_keeps_its_own_reason_under_job_limits(
+    http_server: LocalServer, source_job: Callable[..., JobSpec]
+) -> None:
+    # The download's file-size limit (SIGXFSZ) is not the job's disk limit.
+    url = http_server.url("endless")
+    limits = {"processes": 256, "memory_mib": 512, "cpu_seconds": 60, "disk_mib": 64}
+
+    result = run_job(
+        source_job({"type": "link", "url": url}, max_download_bytes=100_000, limits=limits)
+    )
+
+    assert result.failure_reason == f"source download failed: {url} is larger than 100000 bytes"
