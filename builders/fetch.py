@@ -1,4 +1,9 @@
-"""Download a source URL with curl inside a sandbox that has network and nothing else."""
+"""Download a source URL with curl inside a sandbox that has network and nothing else.
+
+The download runs in the job's own network namespace (builders/network.py), so a URL, a
+DNS answer or a redirect that points at the builder's loopback or a private address
+cannot reach it, whatever the URL says.
+"""
 
 from __future__ import annotations
 
@@ -81,7 +86,10 @@ def _curl_reason(exit_code: int, lines: list[str], url: str, max_bytes: int) -> 
     known = {
         1: "only http and https URLs are allowed (a redirect led elsewhere)",
         6: f"could not resolve host {host}",
-        7: f"could not connect to {host}",
+        7: (
+            f"could not connect to {host} (builds reach only public addresses: not "
+            "loopback, private or link-local networks, nor the builder itself)"
+        ),
         22: f"HTTP {_http_status(lines)} for {url}",
         28: f"no complete answer from {host} in time",
         47: f"more than {_MAX_REDIRECTS} redirects for {url}",

@@ -47,6 +47,8 @@ class JobSpec:
     # lets the portal's reconcile tell whose workspace a leftover one was.
     workspaces_root: str | None = None
     workspace_name: str = ""
+    # builders.limits.ResourceLimits as a dict: processes, memory_mib, cpu_seconds, disk_mib.
+    limits: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         """Serialize to the JSON the portal sends."""

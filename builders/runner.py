@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from builders.failures import BuildCanceled, BuildFailure, shorten
 from builders.fetch import DOWNLOAD_NAME, download
+from builders.limits import ResourceLimits
 from builders.livelog import LOG_NAME, LiveLog
 from builders.protocol import (
     KIND_RPM,
@@ -84,6 +85,7 @@ def _run_in_workspace(
     workspace: Workspace | None = None
     try:
         workspace = Workspace.create(base=spec.workspaces_root, name=spec.workspace_name)
+        workspace.apply_limits(ResourceLimits.from_dict(spec.limits))
         if spec.kind == KIND_SRPM:
             return _source_task(spec, workspace, result_dir, log, watchdog)
         if spec.kind == KIND_RPM:

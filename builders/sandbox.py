@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import IO
 
 from builders.failures import BuildCanceled, BuildFailure
+from builders.limits import (
+    Cgroup,
+    ResourceLimits,
+    exceeded_reason,
+    make_workspace_disk,
+    mechanism,
+    open_cgroup,
+    remove_workspace_disk,
+    rlimit_prefix,
+)
 from builders.livelog import LiveLog
+from builders.network import OutboundNetwork, host_network_allowed, resolv_conf
 
 # Where the job's workspace appears inside the sandbox; also the build's HOME.
 BUILD_DIR = "/build"
@@ -41,6 +52,8 @@ LINE_LIMIT_BYTES = 64 * 1024
 READER_GRACE_SECONDS = 5
 
 _PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+# The first output line of a sandbox that never started: the tools in front of the command.
+_START_FAILURES = ("bwrap: ", "setpriv: ", "unshare: ", "prlimit: ", "RTNETLINK", "/bin/sh: ")
 # Top-level names that are symlinks into /usr on merged-/usr systems, real dirs elsewhere.
 _ROOT_LINKS = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The part of /etc that compilers, rpmbuild and curl need. Everything else there (shadow,
@@ -91,6 +104,12 @@ class Workspace:
         self.etc = root / "etc"
         # Never bound into the sandbox: results are checked here before they are published.
         self.staging = root / "staging"
+        self.limits = ResourceLimits()
+        self.disk_mounted = False
+        self._limits_logged = False
+        self._network_logged = False
+        # CPU seconds the job's earlier sandbox runs used (a source task has several).
+        self.cpu_seconds_used = 0.0
 
     @classmethod
     def create(cls, *, base: str | None = None, name: str = "") -> Workspace:
@@ -138,8 +157,47 @@ class Workspace:
             for path in _walk_no_follow(top):
                 os.lchown(path, uid, gid)
 
+    def apply_limits(self, limits: ResourceLimits) -> None:
+        """Limit every later sandbox run of this job; the disk limit takes effect now.
+
+        Call right after `create`, while build/ is still empty: the sized filesystem is
+        mounted over it.
+        """
+        self.limits = limits
+        if limits.disk_mib:
+            self.disk_mounted = make_workspace_disk(
+                self.root / "disk.img", self.build_dir, limits.disk_mib
+            )
+            self.hand_over()
+
+    def log_limits_once(self, log: LiveLog, cgroup: Cgroup | None) -> None:
+        """Say in the job's log which limits hold and what enforces them."""
+        if not self._limits_logged:
+            self._limits_logged = True
+            log.info(mechanism(self.limits, cgroup=cgroup, disk_mounted=self.disk_mounted))
+
+    def log_network_once(self, log: LiveLog, *, isolated: bool) -> None:
+        """Say in the job's log what the job's network reaches."""
+        if not self._network_logged:
+            self._network_logged = True
+            log.info(
+                "Network: outbound only, through slirp4netns in the job's own namespace "
+                "(no loopback, private, link-local or builder addresses)"
+                if isolated
+                else "Network: the builder's own (COPRSITE_BUILD_HOST_NETWORK, development only)"
+            )
+
+    def free_disk_bytes(self) -> int | None:
+        """Room left on the job's sized filesystem (None when it has none)."""
+        if not self.disk_mounted:
+            return None
+        stats = os.statvfs(self.build_dir)
+        return stats.f_bavail * stats.f_frsize
+
     def cleanup(self) -> None:
         """Remove the workspace, whatever modes the build left behind."""
+        # Also for a workspace a crashed runner left behind, whose disk is still mounted.
+        remove_workspace_disk(self.build_dir)
         _force_rmtree(self.root)
 
 
@@ -174,12 +232,19 @@ def _root_link_args() -> list[str]:
     return args
 
 
-def _etc_args(workspace: Workspace, network: bool) -> list[str]:
+def _etc_args(workspace: Workspace, network: bool, namespaced: bool) -> list[str]:
     entries = _ETC_ENTRIES + (_NETWORK_ETC_ENTRIES if network else ())
+    own = ["passwd", "group", "hosts"]
+    if namespaced:
+        # The host's resolver may well be on its loopback, out of the build's reach.
+        entries = tuple(entry for entry in entries if entry != "resolv.conf")
+        (workspace.etc / "resolv.conf").write_text(resolv_conf())
+        (workspace.etc / "resolv.conf").chmod(0o644)
+        own.append("resolv.conf")
     args: list[str] = []
     for entry in entries:
         args += ["--ro-bind-try", f"/etc/{entry}", f"/etc/{entry}"]
-    for name in ("passwd", "group", "hosts"):
+    for name in own:
         args += ["--ro-bind", str(workspace.etc / name), f"/etc/{name}"]
     args += ["--symlink", "../proc/self/mounts", "/etc/mtab"]
     return args
@@ -191,17 +256,25 @@ def sandbox_argv(
     *,
     network: bool,
     read_only_binds: Sequence[tuple[str, str]] = (),
+    namespace: OutboundNetwork | None = None,
+    cgroup: Cgroup | None = None,
 ) -> list[str]:
     """The full command line that runs `command` inside the sandbox of `workspace`.
 
     `read_only_binds` are extra (host path, sandbox path) pairs, e.g. the RPM database.
+    With `network`, the sandbox uses the network namespace `namespace` prepares (or, when
+    the builder's operator allowed it for development, the host's network).
     """
     prefix: list[str] = []
+    if cgroup is not None:
+        prefix += cgroup.join_prefix()
+    if namespace is not None:
+        prefix += namespace.prefix()
     if _runs_as_root():
         uid, gid = build_identity()
         # Drop root before bwrap starts: bwrap then builds its own user namespace as an
         # ordinary user, and nothing in the sandbox ever had root's capabilities.
-        prefix = [
+        prefix += [
             "setpriv",
             f"--reuid={uid}",
             f"--regid={gid}",
@@ -209,6 +282,8 @@ def sandbox_argv(
             "--no-new-privs",
             "--",
         ]
+    limits = workspace.limits
+    prefix += rlimit_prefix(limits, cgroup=cgroup, disk_mounted=workspace.disk_mounted)
     argv = [
         "bwrap",
         "--unshare-all",
@@ -222,12 +297,21 @@ def sandbox_argv(
         "--hostname",
         HOSTNAME,
     ]
-    if network:
+    if network and (namespace is not None or host_network_allowed()):
+        # Shares the namespace the sandbox starts in: the job's own one (see
+        # builders/network.py), or the host's where the operator allowed that.
         argv.append("--share-net")
-    argv += ["--ro-bind", "/usr", "/usr", *_root_link_args(), *_etc_args(workspace, network)]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", SANDBOX_TMP]
-    argv += ["--bind", str(workspace.build_dir), BUILD_DIR]
-    argv += ["--bind", str(workspace.var_tmp), SANDBOX_VAR_TMP]
+    argv += ["--ro-bind", "/usr", "/usr", *_root_link_args()]
+    argv += _etc_args(workspace, network, namespace is not None)
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    if limits.disk_mib:
+        # /tmp and /var/tmp share one tmpfs of the job's disk size.
+        argv += ["--size", str(limits.disk_mib * 1024 * 1024), "--tmpfs", SANDBOX_TMP]
+        argv += ["--bind", str(workspace.build_dir), BUILD_DIR]
+        argv += ["--symlink", SANDBOX_TMP, SANDBOX_VAR_TMP]
+    else:
+        argv += ["--tmpfs", SANDBOX_TMP, "--bind", str(workspace.build_dir), BUILD_DIR]
+        argv += ["--bind", str(workspace.var_tmp), SANDBOX_VAR_TMP]
     for source, target in read_only_binds:
         argv += ["--ro-bind", source, target]
     argv += ["--clearenv", "--setenv", "HOME", BUILD_DIR, "--setenv", "PATH", _PATH]
@@ -285,13 +369,57 @@ def _kill_tree(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def run_streamed(argv: Sequence[str], *, log: LiveLog, watchdog: Watchdog) -> RunOutcome:
+@dataclass
+class Confinement:
+    """What a sandboxed command runs in besides bwrap: its cgroup and network namespace."""
+
+    limits: ResourceLimits
+    cgroup: Cgroup | None = None
+    network: OutboundNetwork | None = None
+    cpu_seconds_before: float = 0.0  # used by the job's earlier runs
+
+    @property
+    def pass_fds(self) -> tuple[int, ...]:
+        return self.network.pass_fds if self.network is not None else ()
+
+    def started(self, pid: int) -> None:
+        """Finish what needs the command's pid (attach the network)."""
+        if self.network is not None:
+            self.network.attach(pid)
+
+    def check(self) -> None:
+        """Raise BuildFailure when the job's processes together used up the CPU time."""
+        if self.cgroup is None or not self.limits.cpu_seconds:
+            return
+        used = self.cgroup.cpu_seconds()
+        if used is not None and self.cpu_seconds_before + used > self.limits.cpu_seconds:
+            raise BuildFailure(
+                f"the build exceeded its CPU time limit of {self.limits.cpu_seconds} s"
+            )
+
+    def close(self) -> None:
+        """Stop the network stack and remove the cgroup with anything left in it."""
+        if self.network is not None:
+            self.network.close()
+        if self.cgroup is not None:
+            self.cgroup.destroy()
+
+
+def run_streamed(
+    argv: Sequence[str],
+    *,
+    log: LiveLog,
+    watchdog: Watchdog,
+    confinement: Confinement | None = None,
+) -> RunOutcome:
     """Run `argv` in its own process group, copy its output into `log` line by line.
 
-    Polls the watchdog every POLL_SECONDS; on cancel or timeout the whole process group
-    is killed and BuildCanceled / BuildFailure is raised.
+    Polls the watchdog (and the confinement's CPU time) every POLL_SECONDS; on cancel,
+    timeout or CPU limit the whole process group is killed and BuildCanceled /
+    BuildFailure is raised.
     """
     watchdog.check()
+    confinement = confinement or Confinement(ResourceLimits())
     process = subprocess.Popen(
         list(argv),
         stdin=subprocess.DEVNULL,
@@ -301,16 +429,18 @@ def run_streamed(argv: Sequence[str], *, log: LiveLog, watchdog: Watchdog) -> Ru
         # Nothing of the worker's environment (database URL, secret key) reaches the
         # tools; close_fds (the default) keeps its open files (the database) out too.
         env={"PATH": _PATH, "LANG": "C.UTF-8"},
+        pass_fds=confinement.pass_fds,
     )
     assert process.stdout is not None
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     reader = threading.Thread(target=_pump, args=(process.stdout, log, tail), daemon=True)
     reader.start()
     try:
+        confinement.started(process.pid)
         while process.poll() is None:
             _wait_for_exit(process, POLL_SECONDS)
             if process.poll() is None:
-                _check_or_kill(process, watchdog)
+                _check_or_kill(process, watchdog, confinement)
     finally:
         if process.returncode is None:
             _kill_tree(process)
@@ -338,9 +468,12 @@ def _wait_for_exit(process: subprocess.Popen[bytes], seconds: float) -> None:
         os.close(descriptor)
 
 
-def _check_or_kill(process: subprocess.Popen[bytes], watchdog: Watchdog) -> None:
+def _check_or_kill(
+    process: subprocess.Popen[bytes], watchdog: Watchdog, confinement: Confinement
+) -> None:
     try:
         watchdog.check()
+        confinement.check()
     except (BuildCanceled, BuildFailure):
         _kill_tree(process)
         raise
@@ -355,10 +488,46 @@ def run_sandboxed(
     watchdog: Watchdog,
     read_only_binds: Sequence[tuple[str, str]] = (),
 ) -> RunOutcome:
-    """Run `command` inside the sandbox; see `run_streamed` for output and stopping."""
-    argv = sandbox_argv(command, workspace, network=network, read_only_binds=read_only_binds)
-    outcome = run_streamed(argv, log=log, watchdog=watchdog)
+    """Run `command` inside the sandbox; see `run_streamed` for output and stopping.
+
+    Applies the workspace's limits; a command that failed because it ran into one raises
+    BuildFailure naming that limit.
+    """
+    limits = workspace.limits
+    confinement = Confinement(limits, cpu_seconds_before=workspace.cpu_seconds_used)
+    try:
+        if limits.processes or limits.memory_mib or limits.cpu_seconds:
+            confinement.cgroup = open_cgroup(limits)
+        workspace.log_limits_once(log, confinement.cgroup)
+        if network and not host_network_allowed():
+            confinement.network = OutboundNetwork()
+        if network:
+            workspace.log_network_once(log, isolated=confinement.network is not None)
+        argv = sandbox_argv(
+            command,
+            workspace,
+            network=network,
+            read_only_binds=read_only_binds,
+            namespace=confinement.network,
+            cgroup=confinement.cgroup,
+        )
+        outcome = run_streamed(argv, log=log, watchdog=watchdog, confinement=confinement)
+        if outcome.exit_code != 0:
+            reason = exceeded_reason(
+                limits,
+                cgroup=confinement.cgroup,
+                exit_code=outcome.exit_code,
+                lines=outcome.lines,
+                workspace_free_bytes=workspace.free_disk_bytes(),
+                cpu_seconds_before=confinement.cpu_seconds_before,
+            )
+            if reason:
+                raise BuildFailure(reason)
+    finally:
+        if confinement.cgroup is not None:
+            workspace.cpu_seconds_used += confinement.cgroup.cpu_seconds() or 0.0
+        confinement.close()
     first = outcome.lines[0] if outcome.lines else ""
-    if outcome.exit_code != 0 and first.startswith(("bwrap: ", "setpriv: ")):
+    if outcome.exit_code != 0 and first.startswith(_START_FAILURES):
         raise BuildFailure(f"the build sandbox could not start: {first}")
     return outcome

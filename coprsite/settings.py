@@ -81,6 +81,12 @@ DEFAULT_BUILD_TIMEOUT = int(env("DEFAULT_BUILD_TIMEOUT", "18000"))
 MAX_BUILD_TIMEOUT = int(env("MAX_BUILD_TIMEOUT", "108000"))
 SOURCE_TASK_TIMEOUT = int(env("SOURCE_TASK_TIMEOUT", "3600"))
 MAX_SRPM_BYTES = int(env("MAX_SRPM_BYTES", str(512 * 1024 * 1024)))
+# Resource limits of every build and source task (0: none); a builder pool may override
+# each. CPU time is summed over the job's processes; disk covers the workspace and /tmp.
+BUILD_LIMIT_PROCESSES = int(env("BUILD_LIMIT_PROCESSES", "1024"))
+BUILD_LIMIT_MEMORY_MIB = int(env("BUILD_LIMIT_MEMORY_MIB", "4096"))
+BUILD_LIMIT_CPU_SECONDS = int(env("BUILD_LIMIT_CPU_SECONDS", "36000"))
+BUILD_LIMIT_DISK_MIB = int(env("BUILD_LIMIT_DISK_MIB", "10240"))
 # Slots of the local builder pool (concurrent builds on the worker host). Default: CPUs.
 LOCAL_BUILDER_SLOTS = int(env("LOCAL_BUILDER_SLOTS", str(os.cpu_count() or 1)))
 # A running task whose worker has not reported for this long is treated as lost.

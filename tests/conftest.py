@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from builders.network import HOST_NETWORK_ENV
 from tests.factories import UserFactory, catalog_ensure
+
+# The fixtures that sources come from (web, git, PyPI servers, the live server) listen on
+# this host's loopback, which a build's own network namespace cannot reach; those tests
+# use the runner's development switch. tests/builders/test_network.py removes it to test
+# the isolation that production builders have.
+os.environ.setdefault(HOST_NETWORK_ENV, "1")
 
 
 @pytest.fixture

@@ -83,6 +83,7 @@ def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
         "workspaces_root": str(workspaces_root()),
         "workspace_name": workspace_name(task),
     }
+    common["limits"] = job_limits(task)
     if task.is_source:
         return JobSpec(
             **common,
@@ -103,6 +104,22 @@ def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
         timeout=build.timeout,
         mock_config=task.chroot.mock_config or None,
     )
+
+
+def job_limits(task: BuildTask) -> dict[str, int]:
+    """The task's resource limits: its builder pool's, else the BUILD_LIMIT_* settings."""
+    pool = task.builder.pool if task.builder_id else None
+    defaults = {
+        "processes": settings.BUILD_LIMIT_PROCESSES,
+        "memory_mib": settings.BUILD_LIMIT_MEMORY_MIB,
+        "cpu_seconds": settings.BUILD_LIMIT_CPU_SECONDS,
+        "disk_mib": settings.BUILD_LIMIT_DISK_MIB,
+    }
+    limits = {}
+    for name, default in defaults.items():
+        override = getattr(pool, f"limit_{name}", None) if pool is not None else None
+        limits[name] = default if override is None else override
+    return limits
 
 
 def source_for_job(build: Build) -> dict:

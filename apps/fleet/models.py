@@ -20,6 +20,21 @@ class BuilderPool(models.Model):
     config = models.JSONField(
         default=dict, blank=True, help_text="Kind-specific: hosts, image, new/delete commands."
     )
+    # Resource limits of the jobs this pool runs; empty means the BUILD_LIMIT_* setting.
+    limit_processes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Processes per job (0: none). Empty: the default."
+    )
+    limit_memory_mib = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Memory per job in MiB (0: none). Empty: the default."
+    )
+    limit_cpu_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="CPU seconds per job (0: none). Empty: the default."
+    )
+    limit_disk_mib = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Disk (workspace and /tmp) per job in MiB (0: none). Empty: the default.",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -67,7 +67,10 @@ def test_unreachable_server_is_named(source_job: SourceJob) -> None:
 
     result = run_job(source_job({"type": "link", "url": url}))
 
-    assert result.failure_reason == "source download failed: could not connect to 127.0.0.1"
+    assert result.failure_reason == (
+        "source download failed: could not connect to 127.0.0.1 (builds reach only public "
+        "addresses: not loopback, private or link-local networks, nor the builder itself)"
+    )
 
 
 @pytest.mark.parametrize(

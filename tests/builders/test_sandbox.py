@@ -171,9 +171,12 @@ def test_network_only_when_asked(
     without = run_in_sandbox(workspace, fetch, network=False, log_path=tmp_path / "off.log")
     with_net = run_in_sandbox(workspace, fetch, network=True, log_path=tmp_path / "on.log")
 
+    # The suite's development switch (tests/conftest.py) shares the host's network, so
+    # loopback answers here; tests/builders/test_network.py tests the production network.
     assert without[0] != 0
     assert "pong" not in without[1]
-    assert with_net == (0, "pong")
+    assert with_net[0] == 0
+    assert with_net[1].splitlines()[-1] == "pong"
     assert http_server.requests == ["/ping"]
 
 

@@ -1,0 +1,213 @@
+"""Tests for builders/limits.py: a build that exceeds a limit fails with that limit's name."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from builders import sandbox
+from builders.failures import BuildFailure
+from builders.limits import ResourceLimits, open_cgroup
+from builders.livelog import LiveLog
+from builders.protocol import JobSpec
+from builders.runner import run_job
+from builders.sandbox import Watchdog, Workspace, run_sandboxed
+from tests.builders.helpers import LocalServer
+from tests.builders.srpm_factory import make_srpm
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="cgroups and the workspace filesystem need root"
+)
+
+
+def cgroups_available() -> bool:
+    if os.geteuid() != 0:
+        return False
+    group = open_cgroup(ResourceLimits(processes=64))
+    if group is None:
+        return False
+    group.destroy()
+    return True
+
+
+needs_cgroups = pytest.mark.skipif(
+    not cgroups_available(), reason="this kernel or container gives the runner no cgroup"
+)
+
+# The build's own work after the hostile part, so a build that got through succeeds.
+COMPILE = "gcc -o %{name} hello.c"
+# Forks until the kernel refuses; each child waits, so they all count at once.
+FORK_BOMB = (
+    "python3 -c 'import os, sys, time\n"
+    "for _ in range(200):\n"
+    "    if os.fork() == 0:\n"
+    "        time.sleep(3)\n"
+    "        os._exit(0)\n"
+    'print("made-" + "all")\''
+)
+
+
+def build(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec], script: str, **limits: int
+) -> tuple[str, str, str]:
+    srpm = make_srpm(tmp_path, build_script=f"{script}\n{COMPILE}")
+    job = rpm_job(srpm, limits=limits)
+    result = run_job(job)
+    log = (Path(job.result_dir) / "builder-live.log").read_text()
+    return result.state, result.failure_reason, log
+
+
+@needs_cgroups
+def test_a_fork_bomb_stops_at_the_process_limit(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec]
+) -> None:
+    state, reason, log = build(tmp_path, rpm_job, FORK_BOMB, processes=64)
+
+    assert state == "failed"
+    assert reason == "process limit 64 reached"
+    assert "made-all" not in log
+    assert "Limits: 64 processes (processes and memory by cgroup v" in log
+
+
+@needs_cgroups
+def test_a_memory_hog_is_stopped_at_the_memory_limit(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec]
+) -> None:
+    hog = 'python3 -c \'data = b"x" * (300 << 20); print("allocated-" + str(len(data)))\''
+
+    state, reason, log = build(tmp_path, rpm_job, hog, memory_mib=64)
+
+    assert state == "failed"
+    assert reason == "the build exceeded the memory limit of 64 MiB"
+    assert f"allocated-{300 << 20}" not in log
+
+
+def test_a_cpu_loop_is_stopped_at_the_cpu_time_limit(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec]
+) -> None:
+    state, reason, log = build(tmp_path, rpm_job, "while :; do :; done", cpu_seconds=1)
+
+    assert state == "failed"
+    assert reason == "the build exceeded its CPU time limit of 1 s"
+    assert "Limits: CPU time 1 s" in log
+
+
+@needs_root
+@pytest.mark.parametrize("place", ["/tmp", "/var/tmp", "/build"])
+def test_writing_past_the_disk_limit_fails(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec], place: str
+) -> None:
+    write = f"head -c 200M /dev/zero > {place}/big && echo wrote-it"
+
+    state, reason, log = build(tmp_path, rpm_job, write, disk_mib=64)
+
+    assert state == "failed"
+    assert reason == "disk limit of 64 MiB exceeded (workspace or /tmp)"
+    assert "wrote-it" not in log
+
+
+def test_a_build_within_its_limits_succeeds(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec], build_workdir: Path
+) -> None:
+    limits = {"processes": 256, "memory_mib": 512, "cpu_seconds": 60, "disk_mib": 256}
+
+    state, reason, log = build(tmp_path, rpm_job, "echo within", **limits)
+
+    assert state == "succeeded", reason
+    assert "Limits: 256 processes, memory 512 MiB, CPU time 60 s, disk 256 MiB" in log
+    # Nothing stays behind: no workspace, no mounted disk, no cgroup.
+    assert list(build_workdir.iterdir()) == []
+    assert str(build_workdir) not in Path("/proc/self/mounts").read_text()
+
+
+def test_limits_in_the_job_spec_are_checked() -> None:
+    with pytest.raises(Exception, match="processes is not a whole number"):
+        ResourceLimits.from_dict({"processes": "many"})
+    assert ResourceLimits.from_dict({"memory_mib": 5, "future": 1}) == ResourceLimits(memory_mib=5)
+
+
+@needs_cgroups
+def test_an_empty_job_cgroup_left_by_a_dead_runner_is_removed() -> None:
+    group = open_cgroup(ResourceLimits(processes=64))
+    assert group is not None
+    leftovers = list(group.directories.values())
+    old = time.time() - 3600
+    for directory in leftovers:
+        os.utime(directory, (old, old))
+
+    fresh = open_cgroup(ResourceLimits(processes=64))
+    assert fresh is not None
+    fresh.destroy()
+
+    assert [directory for directory in leftovers if directory.exists()] == []
+
+
+@needs_cgroups
+def test_cpu_time_adds_up_over_the_steps_of_one_job(tmp_path: Path) -> None:
+    workspace = Workspace.create()
+    workspace.apply_limits(ResourceLimits(cpu_seconds=1))
+    spin = [
+        "python3",
+        "-c",
+        "import time\nend = time.process_time() + 0.7\nwhile time.process_time() < end: pass",
+    ]
+    try:
+        with LiveLog(tmp_path / "log") as log:
+            first = run_sandboxed(
+                spin, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+            )
+            with pytest.raises(BuildFailure, match="CPU time limit of 1 s"):
+                run_sandboxed(
+                    spin, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+                )
+    finally:
+        workspace.cleanup()
+
+    assert first.exit_code == 0
+
+
+@needs_root
+def test_cleanup_of_a_dead_runners_workspace_unmounts_its_disk() -> None:
+    left_behind = Workspace.create()
+    left_behind.apply_limits(ResourceLimits(disk_mib=16))
+    (left_behind.build_dir / "file").write_text("x")
+    assert os.path.ismount(left_behind.build_dir)
+
+    # What a sweep after a crash has: only the path.
+    Workspace(left_behind.root).cleanup()
+
+    assert not left_behind.root.exists()
+    assert str(left_behind.root) not in Path("/proc/self/mounts").read_text()
+
+
+def test_without_cgroups_memory_falls_back_to_a_per_process_limit(
+    tmp_path: Path, rpm_job: Callable[..., JobSpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A builder where the runner may make no cgroup (not root, no delegation).
+    monkeypatch.setattr(sandbox, "open_cgroup", lambda limits: None)
+    hog = 'python3 -c \'data = b"x" * (300 << 20); print("allocated-" + str(len(data)))\''
+
+    state, reason, log = build(tmp_path, rpm_job, hog, memory_mib=64)
+
+    assert state == "failed"
+    assert reason == "the build exceeded the memory limit of 64 MiB"
+    assert "processes and memory by RLIMIT_NPROC/RLIMIT_AS per process (no cgroup)" in log
+    assert f"allocated-{300 << 20}" not in log
+
+
+def test_the_download_size_limit_keeps_its_own_reason_under_job_limits(
+    http_server: LocalServer, source_job: Callable[..., JobSpec]
+) -> None:
+    # The download's file-size limit (SIGXFSZ) is not the job's disk limit.
+    url = http_server.url("endless")
+    limits = {"processes": 256, "memory_mib": 512, "cpu_seconds": 60, "disk_mib": 64}
+
+    result = run_job(
+        source_job({"type": "link", "url": url}, max_download_bytes=100_000, limits=limits)
+    )
+
+    assert result.failure_reason == f"source download failed: {url} is larger than 100000 bytes"
