@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.v1.urls")),
     path("webhooks/", include("apps.packages.urls")),
+    path("backend/", include("apps.api.backend.urls")),
     re_path(r"^api_3(?:/|$)", include("apps.api.v3.urls")),
     path("", include("apps.api.v3.web_links")),
     path("", include("apps.accounts.urls")),

@@ -142,3 +142,38 @@ def outcome_of(state: str) -> str:
 
 def is_final(state: str) -> bool:
     return state in FINAL_STATES
+
+
+# Tasks a backend still has to run or watch: Copr lists running ones too, so a restarted
+# backend can pick its builds up again. Waiting tasks (blocked batches) are left out.
+BACKEND_JOB_STATES = (State.PENDING, State.STARTING, State.RUNNING)
+
+
+def backend_pending_tasks(*, source: bool) -> QuerySet[BuildTask]:
+    """Copr's `/backend/pending-jobs/` order: normal builds before background, then by build."""
+    return (
+        BuildTask.objects.filter(
+            state__in=BACKEND_JOB_STATES, chroot__isnull=source, build__canceled=False
+        )
+        .select_related(
+            "chroot",
+            "build__project__owner_user",
+            "build__project__owner_group",
+            "build__submitter",
+        )
+        .order_by("build__is_background", "build_id", "chroot__name")
+    )
+
+
+def backend_build_task(build_id: int, chroot_name: str) -> BuildTask | None:
+    """One chroot task with everything its job description reads."""
+    return (
+        BuildTask.objects.select_related(
+            "chroot",
+            "build__project__owner_user",
+            "build__project__owner_group",
+            "build__submitter",
+        )
+        .filter(build_id=build_id, chroot__name=chroot_name)
+        .first()
+    )
