@@ -12,8 +12,10 @@ urlpatterns = [
     path("", include("apps.api.v3.web_links")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.core.urls")),
+    path("", include("apps.core.urls_status")),
     path("", include("apps.repos.urls")),
     path("", include("apps.projects.urls")),
+    path("", include("apps.projects.urls_copr")),
     path("", include("apps.builds.urls")),
     path("", include("apps.packages.urls_web")),
 ]
