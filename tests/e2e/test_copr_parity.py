@@ -1,0 +1,46 @@
+"""Copr behaviours that scripts rely on, driven with the real copr-cli 2.6 against the live
+server: the chroot catalog, SCM commits, mock-config."""
+
+import pytest
+
+from apps.builds.models import Build
+from apps.projects.models import Project, ProjectChroot
+from tests.e2e.test_copr_cli import X86, cli_for
+from tests.factories import ProjectFactory, UserFactory, chroot
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+EOL_EPEL = "epel-7-x86_64"
+
+
+@pytest.fixture
+def alice(e2e_settings, transactional_db):
+    chroot()  # transactional tests flush the chroot catalog; put it back
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def cli(live_server, tmp_path, alice):
+    return cli_for(live_server, tmp_path, alice)
+
+
+def test_catalog_has_i386_and_the_eol_epels_as_copr_has_them(cli, alice, settings):
+    settings.SUBMIT_CHECK_URLS = False
+    listed = cli("list-chroots").stdout.split()
+    assert "fedora-43-i386" in listed and "fedora-rawhide-i386" in listed
+    assert EOL_EPEL not in listed and "epel-6-i386" not in listed  # EOL: not offered
+
+    refused = cli("create", "old", "--chroot", EOL_EPEL, ok=False)
+    assert refused.returncode != 0 and EOL_EPEL in refused.stderr
+    assert not Project.objects.filter(name="old").exists()
+
+    # A project that built for EPEL 7 before its end of life keeps the chroot, but new
+    # builds for it are refused; its other chroots still build.
+    legacy = ProjectFactory(owner_user=alice, name="legacy", chroot_names=[X86])
+    ProjectChroot.objects.create(project=legacy, chroot=chroot(EOL_EPEL))
+    url = "https://example.org/hello-1.0-1.src.rpm"
+    refused = cli("build", "legacy", url, "-r", EOL_EPEL, "--nowait", ok=False)
+    assert refused.returncode != 0 and EOL_EPEL in refused.stderr
+    assert not Build.objects.exists()
+    built = cli("build", "legacy", url, "--nowait")
+    assert "Created builds" in built.stdout
+    assert Build.objects.get().requested_chroots == [X86]
