@@ -3,9 +3,11 @@ server: the chroot catalog, SCM commits, mock-config."""
 
 import pytest
 
-from apps.builds.models import Build
+from apps.builds.models import Build, State
 from apps.projects.models import Project, ProjectChroot
-from tests.e2e.test_copr_cli import X86, cli_for
+from tests.builders.scm_helpers import commit, git, make_repo, packed_files
+from tests.e2e.conftest import finished_build
+from tests.e2e.test_copr_cli import X86, cli_for, created_build_id
 from tests.factories import ProjectFactory, UserFactory, chroot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -44,3 +46,19 @@ def test_catalog_has_i386_and_the_eol_epels_as_copr_has_them(cli, alice, setting
     built = cli("build", "legacy", url, "--nowait")
     assert "Created builds" in built.stdout
     assert Build.objects.get().requested_chroots == [X86]
+
+
+def test_buildscm_commit_takes_a_branch_of_the_remote(cli, alice, worker, git_daemon):
+    repo = make_repo(git_daemon.base / "hello", packed_files(version="1.0"))
+    git(repo, "checkout", "--quiet", "-b", "some-branch")
+    commit(repo, packed_files(version="2.0"))
+    git(repo, "checkout", "--quiet", "main")
+    ProjectFactory(owner_user=alice, name="tools", chroot_names=[X86])
+
+    submitted = cli(
+        "buildscm", "tools", "--clone-url", git_daemon.url("hello"),
+        "--commit", "some-branch", "--spec", "hello.spec", "--nowait",
+    )  # fmt: skip
+    build = finished_build(created_build_id(submitted.stdout))
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state_reason"))
+    assert build.package_version == "2.0-1"
