@@ -817,11 +817,24 @@ COMMANDS = {
 }
 
 
+def write_copr_macros() -> None:
+    """Copr's build macros (`%copr_username`, …) for every rpm this task runs, the ones that
+    tito, rpkg, pyp2rpm or a .copr/Makefile start too: rpm reads ~/.rpmmacros (HOME is the
+    build directory), so a spec naming itself after the project makes its SRPM."""
+    lines = []
+    for name, value in (PARAMS.get("copr_macros") or {}).items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or re.search(r"[\r\n]", value):
+            fail(f"invalid macro in the job: {name!r}")
+        lines.append(f"%{name} {value}\n")
+    (BUILD_DIR / ".rpmmacros").write_text("".join(lines))
+
+
 def main(argv: list[str]) -> int:
     """`srpm_helper.py <command> <params JSON>`."""
     command, PARAMS_TEXT = argv[0], argv[1]
     PARAMS.update(json.loads(PARAMS_TEXT))
     try:
+        write_copr_macros()
         COMMANDS[command]()
     except UserError as error:
         print(ERROR_MARK + " ".join(str(error).split()), flush=True)

@@ -62,3 +62,49 @@ def test_buildscm_commit_takes_a_branch_of_the_remote(cli, alice, worker, git_da
     build = finished_build(created_build_id(submitted.stdout))
     assert build.state == State.SUCCEEDED, list(build.tasks.values("state_reason"))
     assert build.package_version == "2.0-1"
+
+
+COPR_NAMED_SPEC = """\
+Name: %{copr_username}-%{copr_projectname}-{suffix}
+Version: 1.0
+Release: 1%{?dist}
+Summary: Named after its Copr project
+License: MIT
+BuildArch: noarch
+
+%description
+Built in %{copr_username}/%{copr_projectname}.
+
+%install
+mkdir -p %{buildroot}%{_datadir}/%{name}
+echo '%{vendor}' > %{buildroot}%{_datadir}/%{name}/vendor
+
+%files
+%{_datadir}/%{name}/vendor
+"""
+
+
+def test_copr_macros_are_defined_when_the_srpm_is_made(cli, alice, worker, git_daemon, tmp_path):
+    ProjectFactory(owner_user=alice, name="tools", chroot_names=[X86])
+    spec = tmp_path / "named.spec"
+    spec.write_text(COPR_NAMED_SPEC.replace("{suffix}", "spec"))
+    uploaded = cli("build", "tools", str(spec), "--nowait")
+
+    # A .copr/Makefile runs rpmbuild itself: the macros reach it as well.
+    makefile = (
+        "srpm:\n"
+        '\trpmbuild -bs $(spec) --define "_sourcedir $$(pwd)" --define "_srcrpmdir $(outdir)"\n'
+    )
+    named = COPR_NAMED_SPEC.replace("{suffix}", "made")
+    make_repo(git_daemon.base / "made", {"named.spec": named, ".copr/Makefile": makefile})
+    made = cli(
+        "buildscm", "tools", "--clone-url", git_daemon.url("made"), "--spec", "named.spec",
+        "--method", "make_srpm", "--nowait",
+    )  # fmt: skip
+
+    for output, name in ((uploaded, "alice-tools-spec"), (made, "alice-tools-made")):
+        build = finished_build(created_build_id(output.stdout))
+        assert build.state == State.SUCCEEDED, list(build.tasks.values("state_reason"))
+        assert build.package_name == name
+        task = build.tasks.get(chroot__name=X86)
+        assert {package["name"] for package in task.built_packages} == {name}
