@@ -108,3 +108,24 @@ def test_copr_macros_are_defined_when_the_srpm_is_made(cli, alice, worker, git_d
         assert build.package_name == name
         task = build.tasks.get(chroot__name=X86)
         assert {package["name"] for package in task.built_packages} == {name}
+
+
+def test_mock_config_expands_copr_repositories(cli, alice, live_server):
+    tools = ProjectFactory(
+        owner_user=alice, name="tools", chroot_names=[X86], additional_repos=["copr://bob/lib"]
+    )
+    ProjectChroot.objects.filter(project=tools).update(
+        additional_repos=["copr://@packagers/base", "https://example.org/$chroot/?priority=5"]
+    )
+
+    mock = cli("mock-config", "alice/tools", X86).stdout
+
+    results = f"{live_server.url}/results"
+    assert "copr://" not in mock
+    assert f'[copr_base]\nname="Copr repository"\nbaseurl={results}/alice/tools/{X86}/\n' in mock
+    assert (
+        f'[copr_bob_lib]\nname="Additional repo copr_bob_lib"\nbaseurl={results}/bob/lib/{X86}/\n'
+        in mock
+    )
+    assert f"baseurl={results}/@packagers/base/{X86}/\n" in mock
+    assert f"baseurl=https://example.org/{X86}/\npriority=5\n" in mock
