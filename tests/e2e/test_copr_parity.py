@@ -1,12 +1,18 @@
 """Copr behaviours that scripts rely on, driven with the real copr-cli 2.6 against the live
 server: the chroot catalog, SCM commits, mock-config."""
 
+import gzip
+import re
+from pathlib import Path
+
 import pytest
+from django.conf import settings
 
 from apps.builds.models import Build, State
 from apps.projects.models import Project, ProjectChroot
 from tests.builders.scm_helpers import commit, git, make_repo, packed_files
-from tests.e2e.conftest import finished_build
+from tests.builders.srpm_factory import make_srpm
+from tests.e2e.conftest import finished_build, wait_for
 from tests.e2e.test_copr_cli import X86, cli_for, created_build_id
 from tests.factories import ProjectFactory, UserFactory, chroot
 
@@ -129,3 +135,42 @@ def test_mock_config_expands_copr_repositories(cli, alice, live_server):
     )
     assert f"baseurl={results}/@packagers/base/{X86}/\n" in mock
     assert f"baseurl=https://example.org/{X86}/\npriority=5\n" in mock
+
+
+def test_devel_mode_publishes_into_devel_until_regenerate_repos(cli, alice, worker, tmp_path):
+    cli("create", "tools", "--chroot", X86, "--disable_createrepo", "true")
+    assert Project.objects.get(owner_user=alice, name="tools").devel_mode
+    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False)
+
+    build = finished_build(created_build_id(cli("build", "tools", str(srpm), "--nowait").stdout))
+
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state_reason"))
+    chroot_dir = Path(settings.RESULTS_ROOT) / "alice" / "tools" / X86
+    assert listed_packages(chroot_dir / "devel") == {"hello"}  # later builds see it
+    assert listed_packages(chroot_dir) == set()  # users do not, yet
+    task = build.tasks.get(chroot__name=X86)
+    assert (chroot_dir / task.result_dir.split("/", 1)[1]).is_dir()  # in the chroot dir
+    mock = cli("mock-config", "alice/tools", X86).stdout
+    assert f"/results/alice/tools/{X86}/devel/" in mock  # builds install from devel/
+
+    cli("regenerate-repos", "tools")
+    wait_for(lambda: listed_packages(chroot_dir) == {"hello"}, what="the main repodata")
+
+    # Out of devel mode, builds are published into the main repodata at once.
+    cli("modify", "tools", "--disable_createrepo", "false")
+    other = make_srpm(tmp_path, name="other", auto_req_prov=False)
+    build = finished_build(created_build_id(cli("build", "tools", str(other), "--nowait").stdout))
+    assert build.state == State.SUCCEEDED
+    assert listed_packages(chroot_dir) == {"hello", "other"}
+
+
+def listed_packages(repo_dir: Path) -> set[str]:
+    """Binary package names a repository's primary metadata lists (empty if none yet)."""
+    repomd = repo_dir / "repodata" / "repomd.xml"
+    if not repomd.is_file():
+        return set()
+    text = repomd.read_text()
+    primary = re.search(r'<location href="(repodata/[^"]*primary\.xml\.gz)"', text).group(1)
+    with gzip.open(repo_dir / primary, "rt") as handle:
+        packages = re.findall(r"<name>([^<]+)</name>\s*<arch>([^<]+)</arch>", handle.read())
+    return {name for name, arch in packages if arch != "src"}
