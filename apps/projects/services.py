@@ -75,7 +75,11 @@ def project_edit(
 
 def project_set_chroots(*, project: Project, chroots: list[Chroot]) -> None:
     wanted = {chroot.pk for chroot in chroots}
-    ProjectChroot.objects.filter(project=project).exclude(chroot_id__in=wanted).delete()
+    # End-of-life chroots cannot be chosen, so a list without them does not untick them:
+    # as in Copr, the project keeps them (and their results) until they expire.
+    ProjectChroot.objects.filter(project=project).exclude(chroot_id__in=wanted).exclude(
+        chroot__end_of_life=True
+    ).delete()
     existing = set(project.project_chroots.values_list("chroot_id", flat=True))
     ProjectChroot.objects.bulk_create(
         [ProjectChroot(project=project, chroot_id=pk) for pk in wanted - existing]

@@ -53,6 +53,11 @@ def test_catalog_has_i386_and_the_eol_epels_as_copr_has_them(cli, alice, setting
     assert "Created builds" in built.stdout
     assert Build.objects.get().requested_chroots == [X86]
 
+    # Choosing the project's chroots again cannot untick one that is no longer offered.
+    cli("modify", "legacy", "--chroot", X86, "--chroot", "fedora-43-i386")
+    enabled = legacy.project_chroots.values_list("chroot__name", flat=True)
+    assert sorted(enabled) == [EOL_EPEL, "fedora-43-i386", X86]
+
 
 def test_buildscm_commit_takes_a_branch_of_the_remote(cli, alice, worker, git_daemon):
     repo = make_repo(git_daemon.base / "hello", packed_files(version="1.0"))
