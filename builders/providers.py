@@ -20,6 +20,7 @@ from builders.failures import BuildFailure, shorten
 from builders.fetch import DOWNLOAD_NAME, download
 from builders.livelog import LiveLog
 from builders.results import UnsafeOutput, copy_out, list_files, safe_file_name
+from builders.rpmbuild import copr_macros
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
 
 HELPER = Path(__file__).with_name("srpm_helper.py")
@@ -130,6 +131,11 @@ class Helper:
             "tools_bin": tools_bin if tools_bin and Path(tools_bin).is_dir() else "",
             "pypi_index": self.source.get("pypi_index", ""),
             "max_file_bytes": self.max_file_bytes,
+            "copr_macros": copr_macros(
+                owner=str(self.job.get("owner", "")),
+                project=str(self.job.get("project", "")),
+                build_id=int(self.job.get("build_id") or 0),
+            ),
         }
 
     def run(self, command: str, params: dict[str, Any]) -> list[str]:

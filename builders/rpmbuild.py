@@ -53,13 +53,20 @@ def check_arch(arch: str | None) -> None:
     raise BuildFailure(f"this builder cannot build {arch} packages: it runs on {host_arch()}")
 
 
+def copr_macros(*, owner: str, project: str, build_id: int) -> dict[str, str]:
+    """The macros Copr defines for every step of a build, the SRPM one included."""
+    return {
+        "copr_username": owner,
+        "copr_projectname": project,
+        "buildtag": f".copr{build_id}",
+        "vendor": f"coprsite {owner}/{project}",
+    }
+
+
 def job_macros(spec: JobSpec) -> dict[str, str]:
     """Copr's per-build macros, overridable by the chroot's own (`spec.macros`)."""
     macros = {
-        "copr_username": spec.owner,
-        "copr_projectname": spec.project,
-        "buildtag": f".copr{spec.build_id}",
-        "vendor": f"coprsite {spec.owner}/{spec.project}",
+        **copr_macros(owner=spec.owner, project=spec.project, build_id=spec.build_id),
         **spec.macros,
     }
     for name, value in macros.items():

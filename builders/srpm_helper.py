@@ -348,16 +348,85 @@ def command_scm_fetch() -> None:
         git_svn_clone(url, repo)
     else:
         git_clone(url, repo)
-    if committish.startswith("refs/"):
-        run(["git", "fetch", "origin", f"+{committish}:{committish}"], cwd=repo, what="git fetch")
-    target = committish or "HEAD"
-    refuse_oversized_blobs(repo, target)
+    commit, target = resolve_committish(repo, committish)
+    refuse_oversized_blobs(repo, commit)
     run(["git", "checkout", "--quiet", target, "--"], cwd=repo, what="git checkout")
     run(["git", "log", "-1", "--format=Checked out %H %s"], cwd=repo, what="git log")
     subdirectory = inside(repo, PARAMS.get("subdirectory") or "", "subdirectory")
     if not subdirectory.is_dir():
         fail(f"the subdirectory '{PARAMS.get('subdirectory')}' does not exist in the repository")
     print(f"coprsite-repo: {repo.name}", flush=True)
+
+
+def resolve_committish(repo: Path, committish: str) -> tuple[str, str]:
+    """The commit that a branch, tag or hash of the remote names, and what to check out.
+
+    A clone without a checkout has only the default branch locally; other branches exist as
+    `origin/<name>`, so asking for the bare name fails (`bad revision`) although `git
+    checkout <name>` would create the branch from the remote one, as Copr relies on.
+    Names are looked up among refs and local objects first: in a partial clone, asking git
+    about an object it lacks fetches that object alone, without the files of its tree.
+    """
+    if not committish:
+        return "HEAD", "HEAD"
+    if committish.startswith("-"):
+        fail(f"'{committish}' is not a branch, tag or commit name")
+    if committish.startswith("refs/"):
+        run(["git", "fetch", "origin", f"+{committish}:{committish}"], cwd=repo, what="git fetch")
+    for ref in (committish, f"refs/heads/{committish}", f"refs/tags/{committish}"):
+        if ref.startswith("refs/") and has_ref(repo, ref):
+            return commit_of(repo, ref), committish
+    remote_branch = f"refs/remotes/origin/{committish}"
+    if has_ref(repo, remote_branch):
+        # checkout creates the local branch from the remote one
+        return commit_of(repo, remote_branch), committish
+    if HEX_NAME.fullmatch(committish):
+        for name in git_output(repo, "rev-parse", f"--disambiguate={committish}").split():
+            if git_output(repo, "cat-file", "-t", name) == "commit":
+                return name, name
+        if len(committish) == FULL_HASH_LENGTH:
+            # A commit on no branch (e.g. a pull request's head): fetched with its files.
+            git_asked(repo, "-c", "protocol.file.allow=never", "fetch", "origin", committish)
+            commit = commit_of(repo, "FETCH_HEAD")
+            if commit == committish:
+                return commit, commit
+    elif commit := commit_of(repo, committish):  # e.g. `main~1`
+        return commit, commit
+    fail(f"the repository has no branch, tag or commit '{committish}'")
+
+
+HEX_NAME = re.compile(r"[0-9a-f]{4,40}")
+FULL_HASH_LENGTH = 40
+
+
+def git_asked(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """A git question whose failure is an answer, not an error."""
+    return subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        env=tool_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def has_ref(repo: Path, ref: str) -> bool:
+    return git_asked(repo, "show-ref", "--verify", "--quiet", ref).returncode == 0
+
+
+def git_output(repo: Path, *args: str) -> str:
+    """What git printed, or "" when it failed."""
+    asked = git_asked(repo, *args)
+    return asked.stdout.strip() if asked.returncode == 0 else ""
+
+
+def commit_of(repo: Path, revision: str) -> str:
+    """The commit hash `revision` names in `repo`, or "" when it names none."""
+    return git_output(
+        repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"
+    )
 
 
 def git_svn_clone(url: str, repo: Path) -> None:
@@ -748,11 +817,24 @@ COMMANDS = {
 }
 
 
+def write_copr_macros() -> None:
+    """Copr's build macros (`%copr_username`, …) for every rpm this task runs, the ones that
+    tito, rpkg, pyp2rpm or a .copr/Makefile start too: rpm reads ~/.rpmmacros (HOME is the
+    build directory), so a spec naming itself after the project makes its SRPM."""
+    lines = []
+    for name, value in (PARAMS.get("copr_macros") or {}).items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or re.search(r"[\r\n]", value):
+            fail(f"invalid macro in the job: {name!r}")
+        lines.append(f"%{name} {value}\n")
+    (BUILD_DIR / ".rpmmacros").write_text("".join(lines))
+
+
 def main(argv: list[str]) -> int:
     """`srpm_helper.py <command> <params JSON>`."""
     command, PARAMS_TEXT = argv[0], argv[1]
     PARAMS.update(json.loads(PARAMS_TEXT))
     try:
+        write_copr_macros()
         COMMANDS[command]()
     except UserError as error:
         print(ERROR_MARK + " ".join(str(error).split()), flush=True)

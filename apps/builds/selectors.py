@@ -6,11 +6,11 @@ page of builds costs the same few queries however many builds the database holds
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.builds.models import FINAL_STATES, Build, BuildTask, State
+from apps.builds.models import FINAL_STATES, Batch, Build, BuildTask, State
 from apps.packages.models import Package
 from apps.projects.models import Project
 
@@ -142,3 +142,162 @@ def outcome_of(state: str) -> str:
 
 def is_final(state: str) -> bool:
     return state in FINAL_STATES
+
+
+# Tasks a backend still has to run or watch: Copr lists running ones too, so a restarted
+# backend can pick its builds up again. Waiting tasks (blocked batches) are left out.
+BACKEND_JOB_STATES = (State.PENDING, State.STARTING, State.RUNNING)
+
+
+def backend_pending_tasks(*, source: bool) -> QuerySet[BuildTask]:
+    """Copr's `/backend/pending-jobs/` order: normal builds before background, then by build."""
+    return (
+        BuildTask.objects.filter(
+            state__in=BACKEND_JOB_STATES, chroot__isnull=source, build__canceled=False
+        )
+        .select_related(
+            "chroot",
+            "build__project__owner_user",
+            "build__project__owner_group",
+            "build__submitter",
+        )
+        .order_by("build__is_background", "build_id", "chroot__name")
+    )
+
+
+def backend_build_task(build_id: int, chroot_name: str) -> BuildTask | None:
+    """One chroot task with everything its job description reads."""
+    return (
+        BuildTask.objects.select_related(
+            "chroot",
+            "build__project__owner_user",
+            "build__project__owner_group",
+            "build__submitter",
+        )
+        .filter(build_id=build_id, chroot__name=chroot_name)
+        .first()
+    )
+
+
+def monitor_cells(project: Project, chroot_ids: list[int]) -> dict[tuple[int, int], BuildTask]:
+    """The task of each package's newest build in each chroot, keyed (package id, chroot id).
+
+    Two queries however many packages: the newest build per pair, then those tasks.
+    """
+    newest = (
+        BuildTask.objects.filter(
+            build__project=project, build__package__isnull=False, chroot_id__in=chroot_ids
+        )
+        .values("build__package_id", "chroot_id")
+        .annotate(newest_build=Max("build_id"))
+        .order_by()
+    )
+    wanted = {(row["build__package_id"], row["chroot_id"]): row["newest_build"] for row in newest}
+    tasks = BuildTask.objects.filter(
+        build_id__in=set(wanted.values()), chroot_id__in=chroot_ids
+    ).select_related("build")
+    return {
+        (task.build.package_id, task.chroot_id): task
+        for task in tasks
+        if wanted.get((task.build.package_id, task.chroot_id)) == task.build_id
+    }
+
+
+def tasks_for_status(
+    states, *, background: bool | None = None, source: bool | None = None
+) -> QuerySet[BuildTask]:
+    """Tasks in `states` with their build, project and chroot, oldest in the queue first."""
+    tasks = BuildTask.objects.filter(state__in=list(states))
+    if source is not None:
+        tasks = tasks.filter(chroot__isnull=source)
+    if background is not None:
+        tasks = tasks.filter(build__is_background=background)
+    return tasks.select_related(
+        "chroot",
+        "build__project__owner_user",
+        "build__project__owner_group",
+        "build__submitter",
+    ).order_by("queued_on", "pk")
+
+
+def task_state_counts() -> dict[str, int]:
+    """Unfinished tasks per state, shown on top of every status page."""
+    rows = (
+        BuildTask.objects.filter(state__in=QUEUED_STATES)
+        .values("state")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    counts = {state.value: 0 for state in QUEUED_STATES}
+    counts.update({row["state"]: row["count"] for row in rows})
+    return counts
+
+
+def queue_by_owner() -> list[dict]:
+    """Copr's `/status/pending/all/`: pending tasks counted per owner, project, chroot and
+    background flag, most first."""
+    rows = (
+        BuildTask.objects.filter(state=State.PENDING)
+        .values(
+            "build__project__owner_user__username",
+            "build__project__owner_group__name",
+            "build__project__name",
+            "chroot__name",
+            "chroot__arch",
+            "build__is_background",
+        )
+        .annotate(count=Count("id"))
+        .order_by("-count")
+    )
+    return [
+        {
+            "owner": row["build__project__owner_user__username"]
+            or f"@{row['build__project__owner_group__name']}",
+            "project": row["build__project__name"],
+            "chroot": row["chroot__name"] or SOURCE_TASK_LABEL,
+            "arch": row["chroot__arch"] or "any",
+            "background": row["build__is_background"],
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
+def unfinished_batches() -> list[dict]:
+    """Batches with a build still going: `blocked` while the batch they wait for is
+    unfinished too, `processing` otherwise (Copr's batch states)."""
+    batches = list(
+        Batch.objects.filter(builds__state__in=QUEUED_STATES)
+        .annotate(unfinished=Count("builds", distinct=True))
+        .order_by("pk")
+    )
+    unfinished_ids = {batch.pk for batch in batches}
+    return [
+        {
+            "batch": batch,
+            "unfinished": batch.unfinished,
+            "state": "blocked" if batch.blocked_by_id in unfinished_ids else "processing",
+        }
+        for batch in batches
+    ]
+
+
+def tasks_per_chroot(*, days: int) -> list[dict]:
+    """How many tasks each chroot got in the last `days` days (the stats histogram)."""
+    since = timezone.now() - timedelta(days=days)
+    return list(
+        BuildTask.objects.filter(queued_on__gte=since, chroot__isnull=False)
+        .values("chroot__name")
+        .annotate(count=Count("id"))
+        .order_by("-count", "chroot__name")
+    )
+
+
+def active_submitters(*, days: int) -> int:
+    since = timezone.now() - timedelta(days=days)
+    return (
+        Build.objects.filter(submitted_on__gte=since, submitter__isnull=False)
+        .values("submitter")
+        .distinct()
+        .count()
+    )

@@ -1,10 +1,19 @@
-"""The chroot catalog shipped with coprsite: current Fedora, rawhide, EPEL and CentOS Stream."""
+"""The chroot catalog shipped with coprsite, named as Copr names it: current Fedora (with
+i386, as Copr builds it), rawhide, EPEL and CentOS Stream, plus the EPELs that reached their
+end of life, kept as inactive EOL chroots so scripts naming them get Copr's answers."""
 
 ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x")
+# Copr still builds Fedora for 32-bit x86 (the multilib twin of x86_64); nothing else.
+FEDORA_ARCHES = (*ARCHES, "i386")
 FEDORA_RELEASES = ("43", "44", "45")
 FEDORA_RAWHIDE_NUMBER = "46"
 EPEL_RELEASES = ("8", "9", "10")
 CENTOS_STREAM_RELEASES = ("9", "10")
+# EPEL releases past their end of life, with the arches Copr had for them.
+EOL_EPEL_ARCHES = {
+    "6": ("x86_64", "i386"),
+    "7": ("x86_64", "aarch64", "ppc64le"),
+}
 
 
 def fedora(version: str, number: str) -> dict:
@@ -35,15 +44,26 @@ def centos_stream(version: str) -> dict:
     }
 
 
+def entry(release: dict, arch: str, **state) -> dict:
+    name = f"{release['os_release']}-{release['os_version']}-{arch}"
+    return {**release, "arch": arch, "name": name, "mock_config": name, **state}
+
+
 def catalog_entries() -> list[dict]:
     """Every chroot of the catalog, each a dict of Chroot fields."""
-    releases = [fedora(version, version) for version in FEDORA_RELEASES]
-    releases.append(fedora("rawhide", FEDORA_RAWHIDE_NUMBER))
-    releases += [epel(version) for version in EPEL_RELEASES]
-    releases += [centos_stream(version) for version in CENTOS_STREAM_RELEASES]
-    entries = []
-    for release in releases:
-        for arch in ARCHES:
-            name = f"{release['os_release']}-{release['os_version']}-{arch}"
-            entries.append({**release, "arch": arch, "name": name, "mock_config": name})
-    return entries
+    fedoras = [fedora(version, version) for version in FEDORA_RELEASES]
+    fedoras.append(fedora("rawhide", FEDORA_RAWHIDE_NUMBER))
+    others = [epel(version) for version in EPEL_RELEASES]
+    others += [centos_stream(version) for version in CENTOS_STREAM_RELEASES]
+    entries = [entry(release, arch) for release in fedoras for arch in FEDORA_ARCHES]
+    entries += [entry(release, arch) for release in others for arch in ARCHES]
+    return entries + end_of_life_entries()
+
+
+def end_of_life_entries() -> list[dict]:
+    """Chroots Copr keeps after their end of life: not offered, refused for builds."""
+    return [
+        entry(epel(version), arch, is_active=False, end_of_life=True)
+        for version, arches in EOL_EPEL_ARCHES.items()
+        for arch in arches
+    ]

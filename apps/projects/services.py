@@ -54,6 +54,7 @@ def project_edit(
         raise PermissionDenied(f"You are not allowed to edit {project.full_name}.")
     check_fields(user, fields, allowed=EDITABLE_FIELDS | STAFF_ONLY_FIELDS)
     chroots = chroots_lookup(chroot_names) if chroot_names is not None else None
+    devel_mode_before = project.devel_mode
     for field, value in fields.items():
         setattr(project, field, value)
     try:
@@ -65,12 +66,20 @@ def project_edit(
         project.save()
         if chroots is not None:
             project_set_chroots(project=project, chroots=chroots)
+        if project.devel_mode != devel_mode_before:
+            # As Copr: entering or leaving devel mode regenerates every repository, so the
+            # main one shows all builds when devel mode ends.
+            repositories_request_all(project)
     return project
 
 
 def project_set_chroots(*, project: Project, chroots: list[Chroot]) -> None:
     wanted = {chroot.pk for chroot in chroots}
-    ProjectChroot.objects.filter(project=project).exclude(chroot_id__in=wanted).delete()
+    # End-of-life chroots cannot be chosen, so a list without them does not untick them:
+    # as in Copr, the project keeps them (and their results) until they expire.
+    ProjectChroot.objects.filter(project=project).exclude(chroot_id__in=wanted).exclude(
+        chroot__end_of_life=True
+    ).delete()
     existing = set(project.project_chroots.values_list("chroot_id", flat=True))
     ProjectChroot.objects.bulk_create(
         [ProjectChroot(project=project, chroot_id=pk) for pk in wanted - existing]
@@ -244,6 +253,12 @@ def project_regenerate_repos(*, user: User, project: Project) -> None:
     """Run createrepo again on every chroot repository of the project (all its dirs)."""
     if not can_edit(user, project):
         raise PermissionDenied(f"You are not allowed to regenerate repositories of {project}.")
+    with transaction.atomic():
+        repositories_request_all(project)
+
+
+def repositories_request_all(project: Project) -> None:
+    """Ask for a run of every chroot repository of every directory of the project."""
     from apps.builds.models import Build
     from apps.repos.services import repositories_request_publish
 
@@ -251,9 +266,8 @@ def project_regenerate_repos(*, user: User, project: Project) -> None:
     dirnames = {project.name} | set(
         Build.objects.filter(project=project).values_list("project_dirname", flat=True)
     )
-    with transaction.atomic():
-        for dirname in sorted(dirnames):
-            repositories_request_publish(project=project, project_dirname=dirname, chroots=chroots)
+    for dirname in sorted(dirnames):
+        repositories_request_publish(project=project, project_dirname=dirname, chroots=chroots)
 
 
 def permission_request(

@@ -39,7 +39,13 @@ class RunInfo:
     package_count: int
 
 
-def regenerate_repository(chroot_dir: Path, *, pkglist: list[str] | None = None) -> RunInfo:
+def regenerate_repository(
+    chroot_dir: Path,
+    *,
+    pkglist: list[str] | None = None,
+    outputdir: Path | None = None,
+    baseurl: str | None = None,
+) -> RunInfo:
     """Rebuild repodata/ of a chroot dir (results/<owner>/<project>/<chroot>/), like copr-repo.
 
     Without `pkglist` every RPM below the directory is listed; with it, only those paths
@@ -48,8 +54,11 @@ def regenerate_repository(chroot_dir: Path, *, pkglist: list[str] | None = None)
     src.rpm files are listed as Copr does (dnf ignores source arches). Callers coalesce
     requests; this function only makes sure two processes that still meet on one directory
     run one after the other. `duration` excludes the time spent waiting for that lock.
+    With `outputdir` the metadata goes there (Copr's devel/ repository), its package
+    locations resolved against `baseurl`, the chroot directory's URL.
     """
     chroot_dir = Path(chroot_dir)
+    output_dir = Path(outputdir) if outputdir else chroot_dir
     if not chroot_dir.is_dir():
         raise CreaterepoError(f"chroot directory {chroot_dir} does not exist")
     lock_fd = os.open(chroot_dir / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -57,7 +66,9 @@ def regenerate_repository(chroot_dir: Path, *, pkglist: list[str] | None = None)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         started = time.monotonic()
         # Built under the lock: whether repodata/ exists decides --update.
-        command = _createrepo_command(chroot_dir)
+        if outputdir:
+            output_dir.mkdir(exist_ok=True)
+        command = _createrepo_command(chroot_dir, output_dir, baseurl)
         if pkglist is None:
             _run_createrepo(command)
         else:
@@ -66,7 +77,7 @@ def regenerate_repository(chroot_dir: Path, *, pkglist: list[str] | None = None)
         duration = time.monotonic() - started
     finally:
         os.close(lock_fd)
-    return RunInfo(duration=duration, package_count=count_packages(chroot_dir))
+    return RunInfo(duration=duration, package_count=count_packages(output_dir))
 
 
 def count_packages(chroot_dir: Path) -> int:
@@ -90,7 +101,7 @@ def _dies_with_its_worker() -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
-def _createrepo_command(chroot_dir: Path) -> list[str]:
+def _createrepo_command(chroot_dir: Path, output_dir: Path, baseurl: str | None) -> list[str]:
     createrepo_c = shutil.which("createrepo_c")
     if createrepo_c is None:  # said here: behind setpriv it would be a mere exit status
         raise CreaterepoError("createrepo_c is not installed")
@@ -105,7 +116,11 @@ def _createrepo_command(chroot_dir: Path) -> list[str]:
         # the flock taken in regenerate_repository is the real lock.
         "--ignore-lock",
     ]
-    if (chroot_dir / "repodata" / "repomd.xml").is_file():
+    if output_dir != chroot_dir:
+        command += ["--outputdir", str(output_dir)]
+    if baseurl:
+        command += ["--baseurl", baseurl]
+    if (output_dir / "repodata" / "repomd.xml").is_file():
         # --update reuses entries whose file size and mtime are unchanged. Copr adds
         # --skip-stat, which trusts the file name alone; a re-signed RPM (fork, key change) or
         # a rebuild into the same build dir keeps its name, so the repo would advertise the

@@ -39,6 +39,9 @@ class Repository(models.Model):
     project_dirname = models.CharField(max_length=200)
     chroot = models.ForeignKey("projects.Chroot", on_delete=models.PROTECT, related_name="+")
     requested_serial = models.PositiveIntegerField(default=0)
+    # In devel mode builds reach only devel/repodata; requests that must reach the main
+    # repodata (regenerate-repos, deletes, forks) record their serial here.
+    main_requested_serial = models.PositiveIntegerField(default=0)
     published_serial = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
     runs = models.PositiveIntegerField(default=0)

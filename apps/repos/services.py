@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from apps.builds.models import TASK_RELATED, BuildTask, State
-from apps.core.paths import chroot_results_dir, project_results_dir
+from apps.core.paths import chroot_results_dir, project_results_dir, results_url
 from apps.core.queue import send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
@@ -31,6 +31,7 @@ RUN_SPACING_SECONDS = 2.0
 SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 # Tasks signed in one rpmsign run at most; the rest wait for the next session.
 SIGN_BATCH_MAX = 50
+DEVEL_DIR = "devel"  # <chroot>/devel/repodata, Copr's buildroot-only repository
 
 
 # --- signing keys -------------------------------------------------------------------------
@@ -149,7 +150,8 @@ def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
         by_repository[(task.build.project_dirname, task.chroot)].append(task.pk)
     with transaction.atomic():
         for (dirname, chroot), task_ids in by_repository.items():
-            serial = repository_bump(repository_for(tasks[0].build.project, dirname, chroot))
+            repository = repository_for(tasks[0].build.project, dirname, chroot)
+            serial = repository_bump(repository, main=False)
             BuildTask.objects.filter(pk__in=task_ids).update(publish_serial=serial)
 
 
@@ -172,9 +174,15 @@ def repository_for(project: Project, project_dirname: str, chroot: Chroot) -> Re
     return repository
 
 
-def repository_bump(repository: Repository) -> int:
-    """Record that the repository must be regenerated; returns the serial to wait for."""
-    Repository.objects.filter(pk=repository.pk).update(requested_serial=F("requested_serial") + 1)
+def repository_bump(repository: Repository, *, main: bool) -> int:
+    """Record that the repository must be regenerated; returns the serial to wait for.
+
+    `main` is false for new builds: a project in devel mode publishes those only into
+    devel/repodata until its owner regenerates the repositories.
+    """
+    serial = F("requested_serial") + 1
+    changes = {"requested_serial": serial, **({"main_requested_serial": serial} if main else {})}
+    Repository.objects.filter(pk=repository.pk).update(**changes)
     repository.refresh_from_db(fields=["requested_serial"])
     from apps.repos.actors import regenerate_repository
 
@@ -185,9 +193,10 @@ def repository_bump(repository: Repository) -> int:
 def repositories_request_publish(
     *, project: Project, project_dirname: str, chroots: list[Chroot]
 ) -> None:
-    """Regenerate the given chroot repositories (after a delete, or on request)."""
+    """Regenerate the given chroot repositories, the main repodata included (after a delete,
+    a fork, or on request)."""
     for chroot in {c.pk: c for c in chroots}.values():
-        repository_bump(repository_for(project, project_dirname, chroot))
+        repository_bump(repository_for(project, project_dirname, chroot), main=True)
 
 
 # --- createrepo runs, serialized per repository and coalesced -----------------------------
@@ -324,7 +333,7 @@ def repository_run(repository: Repository) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     drop_canceled_tasks(repository)
     try:
-        info = createrepo.regenerate_repository(directory, pkglist=published_files(repository))
+        info = run_createrepo(repository, directory, published_files(repository))
     except createrepo.CreaterepoError as error:
         logger.error("createrepo failed for %s: %s", directory, error)
         tasks_fail_publishing(repository, serial, str(error))
@@ -342,6 +351,22 @@ def repository_run(repository: Repository) -> None:
             last_error="",
         )
         tasks_mark_published(repository, serial)
+
+
+def run_createrepo(repository: Repository, directory: Path, files: list[str]):
+    """Regenerate the main repodata, or in devel mode devel/repodata (Copr's `--devel`),
+    and the main one only when a request asked for it (or it does not exist yet: empty)."""
+    project = repository.project
+    if not project.devel_mode:
+        return createrepo.regenerate_repository(directory, pkglist=files)
+    if repository.main_requested_serial > repository.published_serial:
+        createrepo.regenerate_repository(directory, pkglist=files)
+    elif not (directory / "repodata" / "repomd.xml").is_file():
+        createrepo.regenerate_repository(directory, pkglist=[])
+    baseurl = results_url(f"{project.ownername}/{repository.project_dirname}/{directory.name}/")
+    return createrepo.regenerate_repository(
+        directory, pkglist=files, outputdir=directory / DEVEL_DIR, baseurl=baseurl
+    )
 
 
 def tasks_fail_publishing(repository: Repository, serial: int, error: str) -> None:

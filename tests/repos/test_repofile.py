@@ -84,9 +84,7 @@ def test_arch_keeps_basearch_in_the_main_section_like_copr():
 
 def test_multilib_section_follows_when_the_i386_twin_is_enabled():
     project = ProjectFactory(name="hello", multilib=True)
-    twin = Chroot.objects.create(
-        name="fedora-43-i386", os_release="fedora", os_version="43", arch="i386"
-    )
+    twin = chroot("fedora-43-i386")  # in the catalog, as in Copr's
     ProjectChroot.objects.create(project=project, chroot=twin)
 
     text = repo_file_text(project=project, chroot=chroot(), arch="x86_64", public_url=PUBLIC_URL)

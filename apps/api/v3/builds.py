@@ -16,6 +16,8 @@ from apps.builds.services import (
     build_upload_rpm,
 )
 from apps.core.errors import ServiceError
+from apps.projects.build_config import build_repos
+from apps.projects.models import ProjectChroot
 
 BUILD_ORDERS = {
     "id": "id",
@@ -244,9 +246,12 @@ class BuildChrootBuildConfig(CoprView):
         build = build_or_404(self.param("build_id", required=True))
         task = build_task_or_404(build, self.param("chrootname"))
         project_chroot = build.project.project_chroots.filter(chroot=task.chroot).first()
+        # A chroot dropped from the project since still has the project's own repositories.
+        repos_of = project_chroot or ProjectChroot(chroot=task.chroot)
+        repos_of.project, repos_of.chroot = build.project, task.chroot
         return JsonResponse(
             {
-                "repos": shapes.chroot_repos(build.project, task.chroot, build.project_dirname),
+                "repos": build_repos(repos_of, build.project_dirname),
                 "additional_repos": list(project_chroot.additional_repos) if project_chroot else [],
                 "additional_packages": list(project_chroot.additional_packages)
                 if project_chroot

@@ -7,6 +7,7 @@ from apps.api.v3.base import CoprView, as_bool, as_list
 from apps.api.v3.forms import choice
 from apps.api.v3.lookups import project_chroot_or_404, project_or_404
 from apps.core.errors import ServiceError
+from apps.projects.build_config import build_repos
 from apps.projects.services import project_chroot_edit
 
 CHROOT_LIST_KEYS = (
@@ -34,19 +35,11 @@ class ProjectChrootBuildConfig(ProjectChrootView):
     def get(self, request, **kwargs):
         project_chroot = self.project_chroot()
         project = project_chroot.project
-        repos = shapes.chroot_repos(project, project_chroot.chroot)
-        for number, url in enumerate(project_chroot.additional_repos, start=1):
-            repos.append(
-                {
-                    "id": f"copr_chroot_repo_{number}",
-                    "name": f"Chroot repo {number}",
-                    "baseurl": url,
-                }
-            )
         return JsonResponse(
             {
                 "chroot": project_chroot.chroot.name,
-                "repos": repos,
+                # copr:// repositories expanded into results URLs, as Copr's mock-config has them
+                "repos": build_repos(project_chroot),
                 "additional_repos": list(project_chroot.additional_repos),
                 "additional_packages": list(project_chroot.additional_packages),
                 "additional_modules": list(project_chroot.additional_modules),

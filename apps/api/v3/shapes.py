@@ -149,21 +149,3 @@ def permissions_shape(permissions: list[ProjectPermission]) -> dict:
             p.user.username: {"admin": p.admin, "builder": p.builder} for p in permissions
         }
     }
-
-
-def chroot_repos(project: Project, chroot, dirname: str | None = None) -> list[dict]:
-    """Repositories a build in `chroot` sees: the project's own, then its additional ones."""
-    repos = [
-        {
-            "id": "copr_base",
-            "name": "Copr repository",
-            "baseurl": f"{project_repo_url(project, dirname)}/{chroot.name}/",
-            "module_hotfixes": project.module_hotfixes,
-            "priority": project.repo_priority,
-        }
-    ]
-    for number, url in enumerate(project.additional_repos, start=1):
-        repos.append(
-            {"id": f"copr_additional_{number}", "name": f"Additional repo {number}", "baseurl": url}
-        )
-    return repos

@@ -1,0 +1,1 @@
+"""Copr's read-only /backend/ endpoints, for operators' and Copr's own tools."""

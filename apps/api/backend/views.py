@@ -1,0 +1,170 @@
+"""Copr's read-only frontend ↔ backend endpoints (FE/views/backend_ns/backend_general.py).
+
+What Copr's backend, copr-rpmbuild and operators' scripts read: the queue of build tasks,
+the queue of repository work (Copr's "actions"), and one task's full job description.
+Nothing secret is in them (no tokens, webhook secrets or keys), so, as in Copr, they need
+no login; there is no write endpoint here, since coprsite runs its builders itself.
+"""
+
+import json
+import uuid
+
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+from apps.builds import selectors as build_selectors
+from apps.builds.models import BuildTask
+from apps.core.paths import results_url
+from apps.projects import build_config
+from apps.repos import selectors as repo_selectors
+
+FE_BE_API_VERSION = "9"  # Copr's backend refuses a frontend below this
+# Copr's ActionTypeEnum values of the repository work coprsite queues.
+ACTION_CREATEREPO = 3
+ACTION_GEN_GPG_KEY = 5
+DEFAULT_MEMORY_MB = 2048  # Copr's DEFAULT_BUILD_MEMORY; coprsite sets no per-build memory
+SOURCE_TYPE_LINK = 1  # Copr's BuildSourceEnum("link"): RPM tasks build from the SRPM URL
+
+
+def backend_json(data, status: int = 200) -> JsonResponse:
+    response = JsonResponse(data, status=status, safe=False)
+    response["Copr-FE-BE-API-Version"] = FE_BE_API_VERSION
+    return response
+
+
+def submitter_name(build) -> str:
+    if build.submitter_id:
+        return build.submitter.username
+    return build.submitted_by
+
+
+def sandbox(build) -> str:
+    """Copr's `Build.sandbox`: builders are reused only by one submitter in one project;
+    a build without a known submitter gets a sandbox of its own."""
+    return f"{build.project.full_name}--{submitter_name(build) or uuid.uuid4()}"
+
+
+def job_summary(task: BuildTask) -> dict:
+    build = task.build
+    summary = {
+        "task_id": task.task_id,
+        "build_id": build.pk,
+        "project_owner": build.project.ownername,
+        "sandbox": sandbox(build),
+        "background": build.is_background,
+        "chroot": task.chroot.name if task.chroot_id else None,
+    }
+    if task.chroot_id:
+        summary["tags"] = []
+        summary["allow_user_ssh"] = False
+    return summary
+
+
+@require_GET
+def pending_jobs(request):
+    """Source tasks first, then RPM tasks, each normal before background (Copr's order)."""
+    jobs = [job_summary(task) for task in build_selectors.backend_pending_tasks(source=True)]
+    jobs += [job_summary(task) for task in build_selectors.backend_pending_tasks(source=False)]
+    return backend_json(jobs)
+
+
+@require_GET
+def pending_actions(request):
+    """Repository work not done yet, in Copr's `[{id, priority, project_owner}]` shape.
+
+    coprsite has no Action table: the ids name the queued object (`createrepo-<repository>`,
+    `gen_gpg_key-<key>`), which keeps them unique across kinds.
+    """
+    actions = [
+        {
+            "id": f"gen_gpg_key-{key.pk}",
+            "action_type": ACTION_GEN_GPG_KEY,
+            "priority": 0,
+            "project_owner": key.project.ownername,
+            "object_type": "copr",
+            "object_id": key.project_id,
+        }
+        for key in repo_selectors.signing_keys_pending()
+    ]
+    actions += [
+        {
+            "id": f"createrepo-{repository.pk}",
+            "action_type": ACTION_CREATEREPO,
+            "priority": 0,
+            "project_owner": repository.project.ownername,
+            "object_type": "repository",
+            "object_id": repository.pk,
+            "data": json.dumps(
+                {
+                    "ownername": repository.project.ownername,
+                    "projectname": repository.project.name,
+                    "project_dirnames": [repository.project_dirname],
+                    "chroots": [repository.chroot.name],
+                }
+            ),
+        }
+        for repository in repo_selectors.repositories_awaiting_run()
+    ]
+    return backend_json(actions)
+
+
+@require_GET
+def get_build_task(request, build_id: str, chroot_name: str):
+    task_id = f"{build_id}-{chroot_name}"
+    task = build_selectors.backend_build_task(int(build_id), chroot_name)
+    if task is None:
+        return backend_json({"msg": f"Build task {task_id} does not exist."}, status=404)
+    project_chroot = (
+        task.build.project.project_chroots.select_related("chroot")
+        .filter(chroot=task.chroot)
+        .first()
+    )
+    if project_chroot is None or not task.chroot.is_active or task.chroot.end_of_life:
+        # Copr answers null for a chroot the project dropped or that reached its end of life.
+        return backend_json(None)
+    project_chroot.project = task.build.project
+    return backend_json(build_task_record(task, project_chroot))
+
+
+def build_task_record(task: BuildTask, project_chroot) -> dict:
+    """Copr's `get_build_record`: everything a builder needs to build one chroot."""
+    build = task.build
+    project = build.project
+    srpm_url = results_url(build.srpm_url) if build.srpm_url else None
+    record = {
+        **job_summary(task),
+        "project_name": project.name,
+        "project_dirname": build.project_dirname,
+        "submitter": submitter_name(build) or None,
+        "repos": build_config.build_repos(project_chroot, build.project_dirname),
+        "memory_reqs": DEFAULT_MEMORY_MB,
+        "timeout": build.timeout,
+        "enable_net": build.enable_net,
+        "git_repo": None,  # no dist-git: the task builds the SRPM of its source task
+        "git_hash": None,
+        "source_type": SOURCE_TYPE_LINK,
+        "source_json": json.dumps({"url": srpm_url}),
+        "srpm_url": srpm_url,
+        "package_name": build.package_name or None,
+        "package_version": build.package_version or None,
+        "uses_devel_repo": project.devel_mode,
+        "isolation": build_config.effective(
+            project.isolation, project_chroot.isolation, build.isolation
+        ),
+        "fedora_review": project.fedora_review,
+        "appstream": project.appstream,
+        "repo_priority": project.repo_priority,
+        "ssh_public_keys": None,
+        "storage": "backend",
+        "buildroot_pkgs": list(project_chroot.additional_packages),
+        "with_opts": list(project_chroot.with_opts),
+        "without_opts": list(project_chroot.without_opts),
+    }
+    modules = build_config.module_toggle(list(project_chroot.additional_modules))
+    if modules:
+        record["modules"] = {"toggle": modules}
+    bootstrap = build_config.effective(project.bootstrap, project_chroot.bootstrap, build.bootstrap)
+    record["bootstrap"] = bootstrap
+    if bootstrap in ("image", "custom_image"):
+        record["bootstrap_image"] = project_chroot.bootstrap_image or project.bootstrap_image
+    return record

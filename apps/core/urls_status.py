@@ -1,0 +1,18 @@
+"""Copr's status subpages and RSS URLs (see views_status); `/status/` is in core.urls."""
+
+from django.urls import path
+
+from apps.core import views_status
+
+urlpatterns = [
+    path("status/pending/", views_status.status_pending, name="status-pending"),
+    path("status/pending/all/", views_status.status_pending_all, name="status-pending-all"),
+    path("status/starting/", views_status.status_starting, name="status-starting"),
+    path("status/running/", views_status.status_running, name="status-running"),
+    path("status/importing/", views_status.status_importing, name="status-importing"),
+    path("status/batches/", views_status.status_batches, name="status-batches"),
+    path("status/stats/", views_status.status_stats, name="status-stats"),
+    path("rss/", views_status.rss, name="rss"),
+    path("rss/all/", views_status.rss, {"everything": True}, name="rss-all"),
+    path("rss/<int:limit>/", views_status.rss, name="rss-limit"),
+]

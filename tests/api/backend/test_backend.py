@@ -1,0 +1,197 @@
+"""Copr's read-only /backend/ endpoints, read over HTTP as Copr's backend and operators do."""
+
+import json
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from apps.builds.models import Batch, Priority, State
+from apps.projects.models import Chroot, ProjectChroot
+from apps.repos.models import KeyState, Repository, SigningKey
+from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
+
+pytestmark = pytest.mark.django_db
+X86 = "fedora-43-x86_64"
+ARM = "fedora-43-aarch64"
+PUBLIC_URL = "http://copr.example.org"
+
+
+@pytest.fixture(autouse=True)
+def public_url(settings):
+    settings.PUBLIC_URL = PUBLIC_URL
+
+
+@pytest.fixture
+def project():
+    alice = UserFactory(username="alice")
+    return ProjectFactory(owner_user=alice, name="tools", chroot_names=[X86, ARM])
+
+
+def get(path: str):
+    response = Client().get(path)
+    assert response["Copr-FE-BE-API-Version"] == "9"
+    return response
+
+
+def queued_build(project, *, source_state, chroot_states=(), background=False, **fields):
+    build = BuildFactory(project=project, state=State.PENDING, is_background=background, **fields)
+    BuildTaskFactory(build=build, chroot=None, state=source_state, priority=Priority.SOURCE)
+    for name, state in chroot_states:
+        BuildTaskFactory(build=build, chroot=chroot(name), state=state)
+    return build
+
+
+def test_pending_jobs_lists_source_then_rpm_tasks_in_copr_order(project):
+    background = queued_build(project, source_state=State.PENDING, background=True)
+    srpm = queued_build(project, source_state=State.RUNNING)
+    rpms = queued_build(
+        project,
+        source_state=State.SUCCEEDED,
+        chroot_states=[(X86, State.PENDING), (ARM, State.RUNNING)],
+    )
+    blocked = queued_build(
+        project, source_state=State.SUCCEEDED, chroot_states=[(X86, State.WAITING)]
+    )
+    blocked.batch = Batch.objects.create()
+    blocked.save()
+    queued_build(project, source_state=State.SUCCEEDED, chroot_states=[(X86, State.SUCCEEDED)])
+    queued_build(project, source_state=State.PENDING, canceled=True)
+
+    with CaptureQueriesContext(connection) as queries:
+        jobs = get("/backend/pending-jobs/").json()
+    assert len(queries) == 2  # one per kind of task, however many there are
+    assert [job["task_id"] for job in jobs] == [
+        str(srpm.pk),
+        str(background.pk),
+        f"{rpms.pk}-{ARM}",
+        f"{rpms.pk}-{X86}",
+    ]
+    assert jobs[0] == {
+        "task_id": str(srpm.pk),
+        "build_id": srpm.pk,
+        "project_owner": "alice",
+        "sandbox": "alice/tools--alice",
+        "background": False,
+        "chroot": None,
+    }
+    assert jobs[1]["background"] is True
+    assert jobs[3] == {
+        "task_id": f"{rpms.pk}-{X86}",
+        "build_id": rpms.pk,
+        "project_owner": "alice",
+        "sandbox": "alice/tools--alice",
+        "background": False,
+        "chroot": X86,
+        "tags": [],
+        "allow_user_ssh": False,
+    }
+    assert get("/backend/pending-jobs").json() == jobs  # the slash is optional, as in Copr
+
+
+def test_pending_actions_lists_repository_work(project):
+    repository = Repository.objects.create(
+        project=project, project_dirname="tools", chroot=chroot(X86), requested_serial=2
+    )
+    Repository.objects.create(
+        project=project,
+        project_dirname="tools",
+        chroot=chroot(ARM),
+        requested_serial=1,
+        published_serial=1,
+    )
+    key = SigningKey.objects.create(project=project, state=KeyState.PENDING)
+    actions = get("/backend/pending-actions/").json()
+    assert [(a["id"], a["action_type"], a["project_owner"]) for a in actions] == [
+        (f"gen_gpg_key-{key.pk}", 5, "alice"),
+        (f"createrepo-{repository.pk}", 3, "alice"),
+    ]
+    assert json.loads(actions[1]["data"])["chroots"] == [X86]
+    assert all(action["priority"] == 0 for action in actions)
+
+
+def test_get_build_task_gives_the_full_job_description(project):
+    project.additional_repos = ["copr://bob/lib", "https://example.org/$chroot/?priority=5"]
+    project.module_hotfixes = True
+    project.devel_mode = True
+    project.isolation = "nspawn"
+    project.save()
+    ProjectChroot.objects.filter(project=project, chroot__name=X86).update(
+        additional_packages=["make", "gcc"],
+        additional_modules=["nodejs:20", "!ruby:3"],
+        with_opts=["docs"],
+        additional_repos=["https://example.org/extra/"],
+        bootstrap="off",
+    )
+    build = queued_build(
+        project,
+        source_state=State.SUCCEEDED,
+        chroot_states=[(X86, State.PENDING)],
+        timeout=7200,
+        enable_net=True,
+        srpm_url="alice/tools/srpm-builds/00000001/hello-1.0-1.src.rpm",
+    )
+    record = get(f"/backend/get-build-task/{build.pk}-{X86}/").json()
+    results = f"{PUBLIC_URL}/results"
+    assert record["repos"] == [
+        {
+            "id": "copr_base",
+            "name": "Copr repository",
+            "baseurl": f"{results}/alice/tools/{X86}/",
+            "module_hotfixes": True,
+        },
+        {
+            "id": "copr_base_devel",
+            "name": "Copr buildroot",
+            "baseurl": f"{results}/alice/tools/{X86}/devel/",
+        },
+        {
+            "id": "copr_bob_lib",
+            "name": "Additional repo copr_bob_lib",
+            "baseurl": f"{results}/bob/lib/{X86}/",
+        },
+        {
+            "id": "https_example_org_chroot_priority_5",
+            "name": "Additional repo https_example_org_chroot_priority_5",
+            "baseurl": f"https://example.org/{X86}/",
+            "priority": 5,
+        },
+        {
+            "id": "https_example_org_extra",
+            "name": "Additional repo https_example_org_extra",
+            "baseurl": "https://example.org/extra/",
+        },
+    ]
+    assert record["task_id"] == f"{build.pk}-{X86}"
+    assert record["chroot"] == X86
+    assert record["project_owner"] == "alice" and record["project_name"] == "tools"
+    assert record["project_dirname"] == "tools" and record["submitter"] == "alice"
+    assert record["timeout"] == 7200 and record["enable_net"] is True
+    assert record["uses_devel_repo"] is True
+    assert record["isolation"] == "nspawn" and record["bootstrap"] == "off"
+    assert record["buildroot_pkgs"] == ["make", "gcc"]
+    assert record["with_opts"] == ["docs"] and record["without_opts"] == []
+    assert record["modules"] == {"toggle": [{"enable": "nodejs:20"}, {"disable": "ruby:3"}]}
+    assert record["tags"] == [] and record["memory_reqs"] == 2048
+    assert record["package_name"] == "hello" and record["package_version"] == "1.0-1"
+    assert json.loads(record["source_json"]) == {"url": f"{results}/{build.srpm_url}"}
+    body = json.dumps(record)
+    assert str(project.webhook_secret) not in body  # nothing secret in a public endpoint
+
+
+def test_get_build_task_null_for_eol_chroot_and_404_for_unknown(project):
+    build = queued_build(
+        project, source_state=State.SUCCEEDED, chroot_states=[(X86, State.PENDING)]
+    )
+    Chroot.objects.filter(name=X86).update(is_active=False, end_of_life=True)
+    eol = get(f"/backend/get-build-task/{build.pk}-{X86}")
+    assert eol.status_code == 200 and eol.content == b"null"
+    missing = get(f"/backend/get-build-task/{build.pk}-{ARM}/")
+    assert missing.status_code == 404
+    assert missing.json() == {"msg": f"Build task {build.pk}-{ARM} does not exist."}
+
+
+def test_backend_endpoints_are_read_only(project):
+    response = Client().post("/backend/pending-jobs/")
+    assert response.status_code == 405
