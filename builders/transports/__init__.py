@@ -1,0 +1,43 @@
+"""How a job reaches the machine that runs it: one module per kind behind one interface.
+
+Every transport takes the same job spec (with the portal's paths) and leaves the same
+result in `spec.result_dir` as `builders.runner.run_job` does on the worker itself:
+builder-live.log while the job runs, then the checked RPMs, results.json and `success`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from builders.protocol import JobResult, JobSpec
+
+
+class BuilderLost(Exception):
+    """The builder stopped answering (network, sshd, the host itself): not the build's fault.
+
+    The portal may run the job again on another builder.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BuilderRefused(Exception):
+    """The builder cannot be used as configured (host key, login, Python, runner).
+
+    Retrying does not help: an operator has to fix the pool's configuration or the host.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Transport(Protocol):
+    """Run one job somewhere and leave its results in `spec.result_dir`."""
+
+    def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
+        """Raise BuilderLost or BuilderRefused for builder problems, never for build ones."""
+        ...

@@ -1,0 +1,509 @@
+"""The SSH transport: run a job on a static builder host with the OpenSSH client.
+
+One task, one SSH connection (a ControlMaster the other commands reuse), in these steps:
+
+    connect (host key checked against the pool's, never accepted on first sight)
+    -> check the host (python3, the runner version it has)
+    -> install the runner copy of this version when the host lacks it
+    -> upload the SRPM or uploaded source and the job spec
+    -> run `python3 -m builders.remote`, streaming builder-live.log back as it grows
+    -> download the results into a staging directory and check them
+    -> only then move them into the result directory
+    -> remove the job directory on the host, close the connection.
+
+Steps before and after the run are retried when SSH itself fails; a build is never run
+twice by the transport (a connection lost during the run is BuilderLost for the portal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import rpmfile
+
+from builders.livelog import LOG_NAME, LiveLog
+from builders.protocol import KIND_SRPM, STATE_SUCCEEDED, JobResult, JobSpec
+from builders.remote import CANCEL_COMMAND, JOB_FILE, RESULT_FILE, RESULTS_SUBDIR, RUNNER_ERRORS
+from builders.results import (
+    RESULTS_JSON,
+    SUCCESS_FILE,
+    clear_previous_attempt,
+    mark_success,
+    publish,
+    safe_file_name,
+    write_json,
+)
+from builders.srpm import BadRpm, NotAnSrpm, read_rpm_nevra, read_srpm_header
+from builders.transports import BuilderLost, BuilderRefused
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the builders/ package
+BUNDLED_LIBRARIES = (rpmfile,)  # read RPM headers (builders/srpm.py)
+MIN_PYTHON = (3, 9)
+SSH_EXIT_ERROR = 255  # ssh's own failures; anything else is the remote command's status
+STEP_ATTEMPTS = 3
+RETRY_PAUSE_SECONDS = 2
+COMMAND_TIMEOUT_SECONDS = 300
+# A result file bigger than this is not a package anybody asked for.
+MAX_RESULT_FILE_BYTES = 4 << 30
+# How long the job may take to stop after cancel before the connection is cut.
+CANCEL_WAIT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class SshHost:
+    """One builder host as the pool's config names it."""
+
+    name: str
+    address: str
+    known_host_key: str  # "ssh-ed25519 AAAA...", the host's public key
+    key_path: str  # the private key the service logs in with
+    user: str = "root"
+    port: int = 22
+    # Runner copies go to <work_dir>/runner/<version>, jobs to <work_dir>/jobs/<task id>.
+    work_dir: str = "~/.coprsite-builder"
+    # Where the runner makes build workspaces on the host (default: the host's temp dir).
+    workspaces_dir: str | None = None
+    connect_timeout: int = 10
+
+
+def runner_version() -> str:
+    """A hash of the runner's sources: hosts run exactly the code of this service."""
+    digest = hashlib.sha256()
+    for path, name in _runner_sources():
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _runner_sources() -> list[tuple[Path, str]]:
+    """(file, name in the runner copy) of builders/ and the pure-Python libraries it needs.
+
+    A builder host needs only Python 3 and the rpm tools: libraries come with the runner.
+    """
+    packages = [PACKAGE_DIR, *(Path(module.__file__).parent for module in BUNDLED_LIBRARIES)]
+    return [
+        (path, f"{package.name}/{path.relative_to(package)}")
+        for package in packages
+        for path in sorted(package.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    ]
+
+
+def _runner_tarball(version: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, name in _runner_sources():
+            tar.add(path, arcname=name, recursive=False)
+        data = f"{version}\n".encode()
+        info = tarfile.TarInfo("VERSION")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def remote_path(path: str) -> str:
+    """`path` for the remote shell: quoted, with a leading ~/ meaning the login's home."""
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+class SshFailure(Exception):
+    """SSH could not run a command (connection refused, reset, timed out)."""
+
+
+class SshConnection:
+    """The OpenSSH client with one master connection that every command of a job reuses."""
+
+    def __init__(self, host: SshHost) -> None:
+        self.host = host
+        # Short path: a control socket's path must fit in a sockaddr_un.
+        self._dir = Path(tempfile.mkdtemp(prefix="coprsite-ssh-"))
+        self._known_hosts = self._dir / "known_hosts"
+        # HostKeyAlias keys the file by the builder, whatever address and port it has.
+        self._known_hosts.write_text(f"{self._alias} {host.known_host_key.strip()}\n")
+        self._control = self._dir / "control"
+
+    @property
+    def _alias(self) -> str:
+        return f"coprsite-builder-{self.host.name}"
+
+    def options(self) -> list[str]:
+        host = self.host
+        return [
+            "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={self._known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", f"HostKeyAlias={self._alias}",
+            "-o", "IdentitiesOnly=yes",
+            "-o", f"IdentityFile={host.key_path}",
+            "-o", f"ConnectTimeout={host.connect_timeout}",
+            # A host that vanishes is noticed in about 15 seconds, also mid-build.
+            "-o", "ServerAliveInterval=5",
+            "-o", "ServerAliveCountMax=3",
+            "-o", f"ControlPath={self._control}",
+            "-o", "LogLevel=ERROR",
+            "-F", "/dev/null",
+            "-p", str(host.port),
+            "-l", host.user,
+        ]  # fmt: skip
+
+    def open(self) -> None:
+        """Start the master connection (checks the host key and the login)."""
+        command = [
+            "ssh", *self.options(), "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
+            "-f", "-N", self.host.address,
+        ]  # fmt: skip
+        completed = subprocess.run(
+            command, capture_output=True, timeout=self.host.connect_timeout + 30
+        )
+        if completed.returncode != 0:
+            raise self._failure(completed.stderr)
+
+    def is_open(self) -> bool:
+        check = ["ssh", *self.options(), "-O", "check", self.host.address]
+        return subprocess.run(check, capture_output=True, timeout=30).returncode == 0
+
+    def close(self) -> None:
+        """Stop the master connection and forget the job's ssh files."""
+        exit_master = ["ssh", *self.options(), "-O", "exit", self.host.address]
+        with suppress(subprocess.TimeoutExpired):
+            subprocess.run(exit_master, capture_output=True, timeout=30)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def command(self, remote_command: str) -> list[str]:
+        """The argv that runs `remote_command` (a shell line) over the master connection."""
+        return ["ssh", *self.options(), "-o", "ControlMaster=no", self.host.address, remote_command]
+
+    def run(
+        self, remote_command: str, *, stdin: bytes = b"", timeout: float = COMMAND_TIMEOUT_SECONDS
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run a command; SshFailure / BuilderRefused when ssh, not the command, failed."""
+        try:
+            completed = subprocess.run(
+                self.command(remote_command), input=stdin, capture_output=True, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise SshFailure(f"{self.host.name}: no answer within {timeout} s") from exc
+        if completed.returncode == SSH_EXIT_ERROR:
+            raise self._failure(completed.stderr)
+        return completed
+
+    def check_output(self, remote_command: str, *, stdin: bytes = b"") -> bytes:
+        completed = self.run(remote_command, stdin=stdin)
+        if completed.returncode != 0:
+            error = completed.stderr.decode(errors="replace").strip()
+            raise SshFailure(f"{self.host.name}: `{remote_command}` failed: {error}")
+        return completed.stdout
+
+    def _failure(self, stderr: bytes) -> Exception:
+        text = stderr.decode(errors="replace").strip()
+        name = self.host.name
+        if "Host key verification failed" in text or "HOST IDENTIFICATION HAS CHANGED" in text:
+            return BuilderRefused(
+                f"builder {name}: its SSH host key is not the one the pool knows "
+                f"(not accepted; fix the pool's known host key if the host was reinstalled)"
+            )
+        if "Permission denied" in text:
+            return BuilderRefused(f"builder {name} refused the pool's SSH key ({text[-200:]})")
+        return SshFailure(f"builder {name}: ssh failed: {text[-300:] or 'no message'}")
+
+
+def with_retries(connection: SshConnection, step: Callable[[], Any]) -> Any:
+    """Run one transport step again when SSH failed; BuilderLost after the last attempt."""
+    for attempt in range(1, STEP_ATTEMPTS + 1):
+        try:
+            if not connection.is_open():
+                connection.open()
+            return step()
+        except SshFailure as failure:
+            if attempt == STEP_ATTEMPTS:
+                raise BuilderLost(str(failure)) from failure
+            time.sleep(RETRY_PAUSE_SECONDS * attempt)
+    raise AssertionError("unreachable")
+
+
+class SshTransport:
+    """Runs jobs on one SSH builder host; the runner copy is installed on first use."""
+
+    def __init__(self, host: SshHost) -> None:
+        self.host = host
+        self.version = runner_version()
+        self.runner_dir = f"{host.work_dir}/runner/{self.version}"
+
+    def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
+        result_dir = Path(spec.result_dir)
+        result_dir.mkdir(parents=True, exist_ok=True)
+        clear_previous_attempt(result_dir, keep=_local_inputs(spec))
+        job_dir = f"{self.host.work_dir}/jobs/{safe_file_name(spec.task_id, 'job')}"
+        with _connection(self.host) as connection, LiveLog(result_dir / LOG_NAME) as log:
+            log.info(f"Builder host {self.host.name} ({self.host.address}), over SSH")
+            with_retries(connection, lambda: self.check_host(connection))
+            with_retries(connection, lambda: self.upload_job(connection, spec, job_dir))
+            self.run_remote(connection, job_dir, log, should_cancel)
+            staging = Path(tempfile.mkdtemp(prefix="coprsite-staging-", dir=result_dir.parent))
+            try:
+                with_retries(connection, lambda: self.download(connection, job_dir, staging))
+                result = accept_results(spec, staging, result_dir)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+                self.remove_job(connection, job_dir)
+            ending = f": {result.failure_reason}" if result.failure_reason else ""
+            log.info(f"Host {self.host.name} finished: {result.state}{ending}")
+        return result
+
+    # -- check the host, install the runner ------------------------------------------------
+
+    def check_host(self, connection: SshConnection) -> None:
+        """Python 3 is there and the runner copy of this version, installing it if needed."""
+        script = (
+            "command -v python3 >/dev/null || { echo nopython; exit 0; }; "
+            "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'; "
+            f"cat {remote_path(self.runner_dir)}/VERSION 2>/dev/null || true"
+        )
+        lines = connection.check_output(script).decode(errors="replace").split()
+        if not lines or lines[0] == "nopython":
+            raise BuilderRefused(f"builder {self.host.name} has no python3")
+        python = tuple(int(part) for part in lines[0].split("."))
+        if python < MIN_PYTHON:
+            raise BuilderRefused(
+                f"builder {self.host.name} has Python {lines[0]}; the runner needs "
+                f"{'.'.join(map(str, MIN_PYTHON))} or newer"
+            )
+        if lines[1:2] != [self.version]:
+            self.install_runner(connection)
+
+    def install_runner(self, connection: SshConnection) -> None:
+        """Unpack this runner version beside older ones; a rename makes it appear whole."""
+        final = remote_path(self.runner_dir)
+        script = (
+            f"set -e; mkdir -p {final}.new.$$; tar -xzf - -C {final}.new.$$; "
+            # Another task may have installed it meanwhile: then keep that copy.
+            f"mv -T {final}.new.$$ {final} 2>/dev/null || rm -rf {final}.new.$$; "
+            f"cat {final}/VERSION"
+        )
+        installed = connection.check_output(script, stdin=_runner_tarball(self.version))
+        if installed.decode().strip() != self.version:
+            raise BuilderRefused(f"builder {self.host.name}: the runner copy did not install")
+
+    # -- upload, run, download -------------------------------------------------------------
+
+    def upload_job(self, connection: SshConnection, spec: JobSpec, job_dir: str) -> None:
+        """A fresh job directory with the job's input file and its spec in host paths."""
+        directory = remote_path(job_dir)
+        connection.check_output(
+            f"rm -rf {directory} && mkdir -p {directory}/input {directory}/{RESULTS_SUBDIR}"
+        )
+        remote_spec = replace(
+            spec,
+            result_dir=f"{self.absolute(connection, job_dir)}/{RESULTS_SUBDIR}",
+            workspaces_root=self.host.workspaces_dir,
+        )
+        source = dict(spec.source)
+        for key in ("path", "srpm_path"):
+            if isinstance(source.get(key), str):
+                local = Path(source[key])
+                name = safe_file_name(local.name, "source.src.rpm")
+                connection.check_output(
+                    f"cat > {directory}/input/{shlex.quote(name)}", stdin=local.read_bytes()
+                )
+                source[key] = f"{self.absolute(connection, job_dir)}/input/{name}"
+        remote_spec = replace(remote_spec, source=source)
+        connection.check_output(
+            f"cat > {directory}/{JOB_FILE}", stdin=remote_spec.to_json().encode()
+        )
+
+    def absolute(self, connection: SshConnection, path: str) -> str:
+        if not path.startswith("~/"):
+            return path
+        home = connection.check_output('printf %s "$HOME"').decode().strip()
+        return f"{home}/{path[2:]}"
+
+    def run_remote(
+        self,
+        connection: SshConnection,
+        job_dir: str,
+        log: LiveLog,
+        should_cancel: Callable[[], bool],
+    ) -> None:
+        """Run the job on the host; its live log goes into the local one as it comes."""
+        command = connection.command(
+            f"cd {remote_path(self.runner_dir)} && exec python3 -m builders.remote "
+            f"{remote_path(job_dir)}"
+        )
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        assert process.stdin and process.stdout and process.stderr
+        copier = threading.Thread(target=_copy_stream, args=(process.stdout, log), daemon=True)
+        copier.start()
+        canceled_at: float | None = None
+        while process.poll() is None:
+            if canceled_at is None and should_cancel():
+                canceled_at = time.monotonic()
+                log.info(f"Stopping the job on {self.host.name}")
+                _send_cancel(process)
+            elif canceled_at and time.monotonic() - canceled_at > CANCEL_WAIT_SECONDS:
+                process.kill()  # the remote side stops its job when the connection closes
+            time.sleep(0.5)
+        copier.join()
+        stderr = process.stderr.read().decode(errors="replace").strip()
+        if process.returncode == SSH_EXIT_ERROR:
+            raise BuilderLost(
+                f"builder {self.host.name}: the connection broke during the build"
+                f" ({stderr[-200:] or 'no message'})"
+            )
+
+    def download(self, connection: SshConnection, job_dir: str, staging: Path) -> None:
+        """Copy the runner's result and result files into `staging`, refusing odd names."""
+        directory = remote_path(job_dir)
+        (staging / RESULT_FILE).write_bytes(
+            connection.check_output(f"cat {directory}/{RESULT_FILE}")
+        )
+        # The runner's own errors, for a runner that crashed before writing its result.
+        (staging / RUNNER_ERRORS).write_bytes(
+            connection.check_output(f"tail -c 2000 {directory}/{RUNNER_ERRORS} || true")
+        )
+        listing = connection.check_output(
+            f"find {directory}/{RESULTS_SUBDIR} -mindepth 1 -maxdepth 1 -type f -printf '%s %f\\n'"
+        )
+        files = staging / RESULTS_SUBDIR
+        files.mkdir(exist_ok=True)
+        for line in listing.decode(errors="replace").splitlines():
+            size_text, _, name = line.partition(" ")
+            if name == LOG_NAME:
+                continue  # streamed already
+            if safe_file_name(name, "") != name or int(size_text) > MAX_RESULT_FILE_BYTES:
+                raise BuilderRefused(f"builder {self.host.name} returned an unusable file {name!r}")
+            data = connection.check_output(f"cat {directory}/{RESULTS_SUBDIR}/{shlex.quote(name)}")
+            if len(data) != int(size_text):
+                raise SshFailure(f"builder {self.host.name}: {name} came back incomplete")
+            (files / name).write_bytes(data)
+
+    def remove_job(self, connection: SshConnection, job_dir: str) -> None:
+        # A leftover job directory is harmless; the next attempt replaces it.
+        with suppress(SshFailure, BuilderRefused):
+            connection.run(f"rm -rf {remote_path(job_dir)}", timeout=60)
+
+    def kill_job(self, job_dir: str) -> None:
+        """Kill a job's process group on the host (for a job whose connection is gone)."""
+        with _connection(self.host) as connection:
+            with_retries(
+                connection,
+                lambda: connection.run(
+                    f"pid=$(cat {remote_path(job_dir)}/pid 2>/dev/null) && "
+                    'kill -KILL -- "-$pid" 2>/dev/null; true'
+                ),
+            )
+
+
+@contextmanager
+def _connection(host: SshHost) -> Iterator[SshConnection]:
+    connection = SshConnection(host)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _local_inputs(spec: JobSpec) -> list[Path]:
+    paths = [spec.source.get("path"), spec.source.get("srpm_path")]
+    return [Path(path) for path in paths if isinstance(path, str)]
+
+
+def _copy_stream(stream: io.BufferedReader | Any, log: LiveLog) -> None:
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        log.write(chunk)
+
+
+def _send_cancel(process: subprocess.Popen[bytes]) -> None:
+    try:
+        assert process.stdin
+        process.stdin.write(CANCEL_COMMAND)
+        process.stdin.flush()
+    except OSError:
+        process.kill()
+
+
+# -- checking what came back --------------------------------------------------------------
+
+
+class ResultRejected(Exception):
+    """What the builder returned is not what the job could have produced."""
+
+
+def accept_results(spec: JobSpec, staging: Path, result_dir: Path) -> JobResult:
+    """Check the downloaded result and, when it succeeded, publish its files."""
+    try:
+        job_result = JobResult.from_json((staging / RESULT_FILE).read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        errors = (staging / RUNNER_ERRORS).read_text(errors="replace").strip()
+        last_line = errors.splitlines()[-1] if errors else str(exc)
+        raise BuilderRefused(f"the builder's runner wrote no usable result: {last_line}") from exc
+    if job_result.state != STATE_SUCCEEDED:
+        return job_result
+    files = staging / RESULTS_SUBDIR
+    try:
+        results_json = json.loads((files / RESULTS_JSON).read_text())
+        check_files(spec, job_result, files)
+    except (OSError, ValueError, ResultRejected) as exc:
+        reason = f"the builder's results were refused: {exc}"
+        return JobResult(state="failed", failure_reason=reason)
+    names = publish([files / name for name in job_result.files], result_dir)
+    write_json(result_dir / RESULTS_JSON, results_json)
+    mark_success(result_dir)
+    return replace(job_result, files=names)
+
+
+def check_files(spec: JobSpec, result: JobResult, files: Path) -> None:
+    """The listed files are exactly the RPMs there, with headers matching their names."""
+    present = {p.name for p in files.iterdir()} - {RESULTS_JSON, SUCCESS_FILE}
+    if present != set(result.files):
+        raise ResultRejected(f"files {sorted(present)} do not match {sorted(result.files)}")
+    if spec.kind == KIND_SRPM:
+        _check_srpm(result, files)
+        return
+    expected = {_rpm_file_name(package) for package in result.packages}
+    if expected != present:
+        raise ResultRejected(f"packages {sorted(expected)} do not match files {sorted(present)}")
+    for name in present:
+        try:
+            header = read_rpm_nevra(files / name)
+        except BadRpm as exc:
+            raise ResultRejected(f"{name} is not an RPM: {exc}") from exc
+        if _rpm_file_name(header) != name:
+            raise ResultRejected(f"{name} holds {_rpm_file_name(header)}")
+        if header["arch"] not in (spec.arch, "noarch", "src"):
+            raise ResultRejected(f"{name} is built for {header['arch']}, not {spec.arch}")
+
+
+def _check_srpm(result: JobResult, files: Path) -> None:
+    if len(result.files) != 1 or not result.srpm:
+        raise ResultRejected("a source task returns exactly one source RPM")
+    name = result.files[0]
+    try:
+        header = read_srpm_header(files / name)
+    except NotAnSrpm as exc:
+        raise ResultRejected(f"{name} is not a source RPM: {exc}") from exc
+    if f"{header['name']}-{header['version']}-{header['release']}.src.rpm" != name:
+        raise ResultRejected(f"{name} does not hold the package its name says")
+    if header["name"] != result.srpm.get("name"):
+        raise ResultRejected(f"{name} is not the package the runner reported")
+
+
+def _rpm_file_name(package: dict[str, Any]) -> str:
+    return f"{package['name']}-{package['version']}-{package['release']}.{package['arch']}.rpm"

@@ -1,0 +1,159 @@
+"""Real SSH builder hosts for tests: a network namespace with its own sshd, host key and key.
+
+Each host is a network namespace joined to this one by a veth pair, 198.18.<n>.1 here and
+198.18.<n>.2 there (the benchmarking range of RFC 2544, never a real network). Its sshd has
+its own host key and accepts one client key for root. The filesystem is this machine's, so
+each host also gets a work directory of its own: that is where its runner copy and jobs go.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from builders.transports.ssh import SshHost
+
+SSHD = "/usr/sbin/sshd"
+_subnets = itertools.count(20 + os.getpid() % 200)
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def _keygen(path: Path) -> str:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "", "-f", str(path)],
+        check=True,
+    )
+    return path.with_suffix(".pub").read_text().strip()
+
+
+@dataclass
+class SshTestHost:
+    name: str
+    namespace: str
+    address: str
+    directory: Path
+    host_public_key: str
+    client_key: Path
+    sshd: subprocess.Popen[bytes] | None = None
+
+    @property
+    def work_dir(self) -> Path:
+        return self.directory / "work"
+
+    def ssh_host(self, **overrides: object) -> SshHost:
+        host = SshHost(
+            name=self.name,
+            address=self.address,
+            known_host_key=self.host_public_key,
+            key_path=str(self.client_key),
+            work_dir=str(self.work_dir),
+        )
+        return replace(host, **overrides)  # type: ignore[arg-type]
+
+    def pool_host_config(self, **overrides: object) -> dict[str, object]:
+        """This host as an entry of an ssh pool's config."""
+        return {
+            "name": self.name,
+            "address": self.address,
+            "known_host_key": self.host_public_key,
+            "key_path": str(self.client_key),
+            "work_dir": str(self.work_dir),
+            "arches": ["x86_64"],
+            "slots": 1,
+            **overrides,
+        }
+
+    def start_sshd(self) -> None:
+        config = self.directory / "sshd_config"
+        config.write_text(
+            f"ListenAddress {self.address}\n"
+            f"HostKey {self.directory / 'host_key'}\n"
+            f"AuthorizedKeysFile {self.directory / 'authorized_keys'}\n"
+            f"PidFile {self.directory / 'sshd.pid'}\n"
+            "PermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+        )
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation
+        self.sshd = subprocess.Popen(
+            ["ip", "netns", "exec", self.namespace, SSHD, "-D", "-e", "-f", str(config)],
+            stderr=open(self.directory / "sshd.log", "ab"),  # noqa: SIM115 - kept by sshd
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.address, 22), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"sshd of {self.name} did not start: {self.sshd_log()}")
+
+    def kill_everything(self) -> None:
+        """Kill sshd and every process in the host's namespace, like pulling its plug."""
+        pids = subprocess.run(
+            ["ip", "netns", "pids", self.namespace], capture_output=True, text=True
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        if self.sshd is not None:
+            self.sshd.wait(10)
+            self.sshd = None
+
+    def processes(self) -> list[int]:
+        """Processes running in the host's namespace other than the listening sshd."""
+        pids = subprocess.run(
+            ["ip", "netns", "pids", self.namespace], capture_output=True, text=True
+        ).stdout.split()
+        listener = self.sshd.pid if self.sshd else None
+        return [int(pid) for pid in pids if int(pid) != listener]
+
+    def sshd_log(self) -> str:
+        path = self.directory / "sshd.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def create_host(directory: Path, name: str) -> SshTestHost:
+    subnet = next(_subnets) % 250 + 1
+    namespace = f"coprsite-ssh-{os.getpid()}-{subnet}"
+    outside, inside = f"cps{subnet}o{os.getpid() % 1000}", f"cps{subnet}i{os.getpid() % 1000}"
+    directory.mkdir(parents=True)
+    (directory / "work").mkdir()
+    host_key = _keygen(directory / "host_key")
+    client_public = _keygen(directory / "client_key")
+    (directory / "authorized_keys").write_text(client_public + "\n")
+    _ip("netns", "add", namespace)
+    _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+    _ip("link", "set", inside, "netns", namespace)
+    _ip("addr", "add", f"198.18.{subnet}.1/24", "dev", outside)
+    _ip("link", "set", outside, "up")
+    _ip("-n", namespace, "addr", "add", f"198.18.{subnet}.2/24", "dev", inside)
+    _ip("-n", namespace, "link", "set", inside, "up")
+    _ip("-n", namespace, "link", "set", "lo", "up")
+    host = SshTestHost(
+        name=name,
+        namespace=namespace,
+        address=f"198.18.{subnet}.2",
+        directory=directory,
+        host_public_key=host_key,
+        client_key=directory / "client_key",
+    )
+    host.start_sshd()
+    return host
+
+
+def remove_host(host: SshTestHost) -> None:
+    host.kill_everything()
+    subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True)
