@@ -1,4 +1,4 @@
-"""Run one claimed task on the local builder: job spec in, results and state out."""
+"""Run one claimed task on its builder (any pool kind): job spec in, results and state out."""
 
 import logging
 import threading
@@ -14,8 +14,10 @@ from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
 from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
+from apps.fleet import services as fleet_services
+from apps.fleet.transports import transport_for
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
-from builders.runner import run_job
+from builders.transports import BuilderLost, BuilderRefused
 
 logger = logging.getLogger(__name__)
 POLL_DATABASE_SECONDS = 3  # how often a running task checks for cancel and reports liveness
@@ -37,11 +39,11 @@ def task_run(*, task_id: int) -> None:
     result_dir.mkdir(parents=True, exist_ok=True)
     backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")
     try:
-        with TaskWatch(task) as watch:
-            result = run_job(job_spec(task, result_dir), should_cancel=watch.should_cancel)
-    except Exception as error:  # a bug or a broken host must not leave the task running
-        logger.exception("task %s crashed", task.task_id)
-        result = JobResult(state=State.FAILED, failure_reason=f"internal error: {error}")
+        result = run_on_builder(task, result_dir)
+    except BuilderLost as lost:
+        close_old_connections()
+        task_lost(task, result_dir, lost.reason)
+        return
     close_old_connections()
     backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
     task.refresh_from_db()
@@ -50,6 +52,39 @@ def task_run(*, task_id: int) -> None:
         discard_upload(task.build_id)
     else:
         rpm_task_finish(task=task, result=result, result_dir=result_dir)
+
+
+def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
+    """Run the job with the transport of the task's builder; BuilderLost passes through."""
+    try:
+        transport = transport_for(task.builder)
+        with TaskWatch(task) as watch:
+            result = transport.run(job_spec(task, result_dir), should_cancel=watch.should_cancel)
+    except BuilderRefused as refused:
+        # The host cannot be used as configured: no other attempt would fare better there.
+        if task.builder_id is not None:
+            fleet_services.builder_mark_down(builder_id=task.builder_id, reason=refused.reason)
+        return JobResult(state=State.FAILED, failure_reason=refused.reason)
+    except BuilderLost:
+        raise
+    except Exception as error:  # a bug or a broken host must not leave the task running
+        logger.exception("task %s crashed", task.task_id)
+        return JobResult(state=State.FAILED, failure_reason=f"internal error: {error}")
+    if task.builder_id is not None:
+        version = getattr(transport, "version", "")
+        fleet_services.builder_seen(builder_id=task.builder_id, runner_version=version)
+    return result
+
+
+def task_lost(task: BuildTask, result_dir: Path, reason: str) -> None:
+    """The builder vanished mid-task: mark it down, and queue the task again once."""
+    if task.builder_id is not None:
+        fleet_services.builder_mark_down(builder_id=task.builder_id, reason=reason)
+    task.refresh_from_db()
+    state = services.task_builder_lost(task=task, reason=reason)
+    backend_log(result_dir, f"builder lost ({reason}): task is now {state}")
+    if state == State.FAILED and task.is_source:
+        discard_upload(task.build_id)
 
 
 def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Batch, BuildTask, Priority, State
 from apps.core.queue import send_on_commit
-from apps.fleet.models import Builder, BuilderState
+from apps.fleet.models import RUNNABLE_POOL_KINDS, Builder, BuilderState
 from apps.fleet.services import local_pool_ensure
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ def schedule_pending_tasks() -> list[int]:
     assigned: list[int] = []
     with transaction.atomic():
         # Locking the builder rows serializes schedulers, so no slot is handed out twice.
-        builders = list(ready_local_builders().select_for_update().order_by("pk"))
+        builders = list(ready_builders().select_for_update().order_by("pk"))
         running = BuildTask.objects.filter(
             state__in=list(ACTIVE_STATES), publish_serial__isnull=True
         ).values_list("builder_id", "owner_key")
@@ -55,7 +55,7 @@ def schedule_pending_tasks() -> list[int]:
 
 
 def has_work_and_room() -> bool:
-    slots = sum(ready_local_builders().values_list("slots", flat=True))
+    slots = sum(ready_builders().values_list("slots", flat=True))
     busy = BuildTask.objects.filter(
         state__in=list(ACTIVE_STATES), publish_serial__isnull=True, builder__isnull=False
     ).count()
@@ -106,11 +106,14 @@ def claim(task_id: int, builder: Builder) -> bool:
 
 def explain_waiting_tasks() -> None:
     """note_unserved_arches for the reconcile tick, which runs even when no slot is free."""
-    note_unserved_arches(list(ready_local_builders()))
+    note_unserved_arches(list(ready_builders()))
 
 
-def ready_local_builders():
-    return Builder.objects.filter(state=BuilderState.READY, pool__enabled=True, pool__kind="local")
+def ready_builders():
+    """Builders that take tasks, of every enabled pool of a kind that can run them."""
+    return Builder.objects.filter(
+        state=BuilderState.READY, pool__enabled=True, pool__kind__in=RUNNABLE_POOL_KINDS
+    )
 
 
 def note_unserved_arches(builders: list[Builder]) -> None:

@@ -297,6 +297,30 @@ def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
     return ended
 
 
+def task_builder_lost(*, task: BuildTask, reason: str) -> str:
+    """The task's builder stopped answering: queue the task again once, then fail it.
+
+    Returns the task's new state. Not the build's fault, so the user sees "builder lost".
+    """
+    if task.attempt + 1 < settings.MAX_TASK_ATTEMPTS:
+        with transaction.atomic():
+            requeued = task_transition(
+                task.pk,
+                ACTIVE_STATES,
+                State.PENDING,
+                attempt=task.attempt + 1,
+                builder=None,
+                state_reason=f"builder lost ({reason}); queued again"[:500],
+            )
+            if requeued:
+                build_refresh_state(build_id=task.build_id)
+                send_scheduler_nudge()
+                return State.PENDING
+    reason = f"builder lost: {reason}; {task.attempt + 1} attempt(s) made"
+    task_end(task=task, state=State.FAILED, reason=reason[:500])
+    return State.FAILED
+
+
 def build_refresh_state(*, build_id: int) -> tuple[str, int | None]:
     """Store the build's state and times derived from its tasks; returns state and batch."""
     with transaction.atomic():
@@ -420,7 +444,9 @@ def tasks_reconcile() -> dict:
     stale_repos = repositories_reconcile()
     from apps.builds.actors import schedule_tasks
     from apps.builds.scheduler import explain_waiting_tasks
+    from apps.fleet.services import pools_sync
 
+    pools_sync()  # builders for hosts an operator added to an ssh pool's config
     explain_waiting_tasks()
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}

@@ -2,8 +2,8 @@
 
 from django.contrib import admin, messages
 
-from apps.fleet.models import Builder, BuilderPool
-from apps.fleet.services import builder_drain, builder_resume
+from apps.fleet.models import Builder, BuilderPool, PoolKind
+from apps.fleet.services import PoolConfigError, builder_drain, builder_resume, ssh_pool_sync
 
 
 class BuilderInline(admin.TabularInline):
@@ -18,10 +18,30 @@ class BuilderPoolAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     inlines = [BuilderInline]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.kind == PoolKind.SSH:
+            try:
+                builders = ssh_pool_sync(pool=obj)
+            except PoolConfigError as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, f"{len(builders)} SSH builder(s) in pool {obj.name}.")
+
 
 @admin.register(Builder)
 class BuilderAdmin(admin.ModelAdmin):
-    list_display = ("name", "pool", "hostname", "arches", "slots", "state", "last_seen_on")
+    list_display = (
+        "name",
+        "pool",
+        "hostname",
+        "arches",
+        "slots",
+        "state",
+        "state_reason",
+        "runner_version",
+        "last_seen_on",
+    )
     list_select_related = ("pool",)
     list_filter = ("state", "pool")
     search_fields = ("name", "hostname")

@@ -11,6 +11,11 @@ class PoolKind(models.TextChoices):
     COMMAND = "command", "operator new/delete commands"
 
 
+# Kinds whose builders run tasks today (apps/fleet/transports.py); vm and command pools
+# are configuration only so far.
+RUNNABLE_POOL_KINDS = (PoolKind.LOCAL, PoolKind.SSH)
+
+
 class BuilderPool(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=PoolKind.choices, default=PoolKind.LOCAL)
@@ -56,6 +61,9 @@ class Builder(models.Model):
         max_length=10, choices=BuilderState.choices, default=BuilderState.READY, db_index=True
     )
     last_seen_on = models.DateTimeField(default=timezone.now)
+    # Health as the last task or probe saw it; state_reason says why a builder is down.
+    runner_version = models.CharField(max_length=64, blank=True)
+    state_reason = models.CharField(max_length=500, blank=True)
 
     def __str__(self) -> str:
         return self.name

@@ -1,10 +1,14 @@
 """Every write to the fleet: builder pools and builders."""
 
+import logging
 import platform
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
+
+logger = logging.getLogger(__name__)
 
 
 def builder_drain(*, builder_ids: list[int]) -> int:
@@ -13,7 +17,9 @@ def builder_drain(*, builder_ids: list[int]) -> int:
 
 
 def builder_resume(*, builder_ids: list[int]) -> int:
-    return Builder.objects.filter(pk__in=builder_ids).update(state=BuilderState.READY)
+    return Builder.objects.filter(pk__in=builder_ids).update(
+        state=BuilderState.READY, state_reason=""
+    )
 
 
 def local_pool_ensure() -> Builder:
@@ -40,3 +46,104 @@ def local_pool_ensure() -> Builder:
 
 def host_arch() -> str:
     return platform.machine() or "x86_64"
+
+
+# --- SSH pools: static hosts from the pool's config ----------------------------------------
+
+SSH_HOST_REQUIRED = ("name", "address", "key_path", "known_host_key")
+SSH_HOST_OPTIONAL = {"port": int, "user": str, "work_dir": str, "workspaces_dir": str}
+
+
+class PoolConfigError(ValueError):
+    """A pool's config cannot be used; the message says which entry and why."""
+
+
+def ssh_pool_hosts(pool: BuilderPool) -> list[dict]:
+    """The host entries of an ssh pool's config, checked, with arches and slots filled in."""
+    hosts = pool.config.get("hosts") if isinstance(pool.config, dict) else None
+    if not isinstance(hosts, list) or not hosts:
+        raise PoolConfigError(f'Pool {pool.name}: config needs "hosts", a list of hosts.')
+    checked, names = [], set()
+    for index, host in enumerate(hosts):
+        checked.append(_checked_ssh_host(pool, index, host))
+        if checked[-1]["name"] in names:
+            raise PoolConfigError(f"Pool {pool.name}: two hosts are named {host['name']!r}.")
+        names.add(checked[-1]["name"])
+    return checked
+
+
+def _checked_ssh_host(pool: BuilderPool, index: int, host) -> dict:
+    where = f"Pool {pool.name}, host {index + 1}"
+    if not isinstance(host, dict):
+        raise PoolConfigError(f"{where}: each host is an object.")
+    missing = [key for key in SSH_HOST_REQUIRED if not isinstance(host.get(key), str)]
+    if missing:
+        raise PoolConfigError(f"{where}: missing {', '.join(missing)}.")
+    for key, kind in SSH_HOST_OPTIONAL.items():
+        if key in host and not isinstance(host[key], kind):
+            raise PoolConfigError(f"{where}: {key} must be a {kind.__name__}.")
+    if not host["known_host_key"].startswith(("ssh-", "ecdsa-")):
+        raise PoolConfigError(f'{where}: known_host_key is a public key ("ssh-ed25519 AAAA...").')
+    slots = host.get("slots", 1)
+    if not isinstance(slots, int) or slots < 1:
+        raise PoolConfigError(f"{where}: slots must be a positive number.")
+    return {**host, "arches": host.get("arches") or pool.arches, "slots": slots}
+
+
+def ssh_builder_name(pool: BuilderPool, host_name: str) -> str:
+    return f"{pool.name}-{host_name}"
+
+
+def ssh_pool_sync(*, pool: BuilderPool) -> list[Builder]:
+    """One builder per host of the pool's config; builders of removed hosts are drained."""
+    hosts = ssh_pool_hosts(pool)
+    builders = []
+    for host in hosts:
+        builder, _ = Builder.objects.update_or_create(
+            name=ssh_builder_name(pool, host["name"]),
+            defaults={
+                "pool": pool,
+                "hostname": host["address"],
+                "arches": host["arches"],
+                "slots": host["slots"],
+            },
+        )
+        builders.append(builder)
+    pool.builders.exclude(pk__in=[b.pk for b in builders]).update(
+        state=BuilderState.DRAINING, state_reason="its host is no longer in the pool's config"
+    )
+    return builders
+
+
+def ssh_host_config(builder: Builder) -> dict:
+    """The config entry of an ssh builder's host."""
+    for host in ssh_pool_hosts(builder.pool):
+        if ssh_builder_name(builder.pool, host["name"]) == builder.name:
+            return host
+    raise PoolConfigError(f"Builder {builder.name} is no longer in its pool's config.")
+
+
+def pools_sync() -> None:
+    """Builders for every enabled ssh pool; a pool with a broken config is logged, skipped."""
+    for pool in BuilderPool.objects.filter(enabled=True, kind=PoolKind.SSH):
+        try:
+            ssh_pool_sync(pool=pool)
+        except PoolConfigError as error:
+            logger.error("%s", error)
+
+
+# --- health -------------------------------------------------------------------------------
+
+
+def builder_seen(*, builder_id: int, runner_version: str = "") -> None:
+    """The builder answered (a task ran or a probe worked)."""
+    fields = {"last_seen_on": timezone.now()}
+    if runner_version:
+        fields["runner_version"] = runner_version
+    Builder.objects.filter(pk=builder_id).update(**fields)
+
+
+def builder_mark_down(*, builder_id: int, reason: str) -> bool:
+    """Take a builder out of scheduling until an operator (or a probe) brings it back."""
+    changed = Builder.objects.filter(pk=builder_id).exclude(state=BuilderState.DOWN)
+    return changed.update(state=BuilderState.DOWN, state_reason=reason[:500]) == 1
