@@ -1,12 +1,14 @@
 """Shared fixtures."""
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
 
 from builders.network import HOST_NETWORK_ENV
+from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
 from tests.factories import UserFactory, catalog_ensure
 
 # The fixtures that sources come from (web, git, PyPI servers, the live server) listen on
@@ -44,3 +46,18 @@ def workspaces_root_per_process(settings):
     """Reconcile sweeps the workspaces of tasks its database does not know as running, and
     parallel test processes (pytest -n) each have a database of their own (see settings)."""
     settings.WORKSPACES_ROOT = Path(settings.VAR_DIR) / "test-workspaces" / str(os.getpid())
+
+
+@pytest.fixture
+def ssh_hosts(tmp_path: Path) -> Iterator[Callable[[int], list[SshTestHost]]]:
+    """`ssh_hosts(n)`: n real SSH builder hosts, each in a network namespace of its own."""
+    made: list[SshTestHost] = []
+
+    def make(count: int) -> list[SshTestHost]:
+        for _ in range(count):
+            made.append(create_host(tmp_path / f"host{len(made)}", f"host{len(made)}"))
+        return made[-count:]
+
+    yield make
+    for host in made:
+        remove_host(host)

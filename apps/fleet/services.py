@@ -52,6 +52,7 @@ def host_arch() -> str:
 
 SSH_HOST_REQUIRED = ("name", "address", "key_path", "known_host_key")
 SSH_HOST_OPTIONAL = {"port": int, "user": str, "work_dir": str, "workspaces_dir": str}
+_KIND_NAMES = {int: "a number", str: "a text"}
 
 
 class PoolConfigError(ValueError):
@@ -81,7 +82,7 @@ def _checked_ssh_host(pool: BuilderPool, index: int, host) -> dict:
         raise PoolConfigError(f"{where}: missing {', '.join(missing)}.")
     for key, kind in SSH_HOST_OPTIONAL.items():
         if key in host and not isinstance(host[key], kind):
-            raise PoolConfigError(f"{where}: {key} must be a {kind.__name__}.")
+            raise PoolConfigError(f"{where}: {key} must be {_KIND_NAMES[kind]}.")
     if not host["known_host_key"].startswith(("ssh-", "ecdsa-")):
         raise PoolConfigError(f'{where}: known_host_key is a public key ("ssh-ed25519 AAAA...").')
     slots = host.get("slots", 1)

@@ -13,7 +13,6 @@ from builders.protocol import KIND_RPM, KIND_SRPM, JobSpec
 from tests.builders.helpers import LocalServer, world_readable_dir
 from tests.builders.scm_helpers import GitDaemon
 from tests.builders.srpm_factory import make_srpm
-from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
 
 
 @pytest.fixture(autouse=True)
@@ -107,18 +106,3 @@ def git_daemon(tmp_path: Path) -> Iterator[GitDaemon]:
     daemon.start()
     yield daemon
     daemon.stop()
-
-
-@pytest.fixture
-def ssh_hosts(tmp_path: Path) -> Iterator[Callable[[int], list[SshTestHost]]]:
-    """`ssh_hosts(n)`: n real SSH builder hosts, each in a network namespace of its own."""
-    made: list[SshTestHost] = []
-
-    def make(count: int) -> list[SshTestHost]:
-        for _ in range(count):
-            made.append(create_host(tmp_path / f"host{len(made)}", f"host{len(made)}"))
-        return made[-count:]
-
-    yield make
-    for host in made:
-        remove_host(host)
