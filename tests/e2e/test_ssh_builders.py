@@ -1,0 +1,181 @@
+"""Builds on SSH builder hosts, with the real worker: each host is a network namespace with
+its own sshd, host key and authorized key (tests/builders/ssh_helpers.py)."""
+
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+
+from apps.builds.models import Build, BuildTask, State
+from apps.builds.services import build_cancel
+from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
+from apps.fleet.services import local_pool_ensure, ssh_pool_sync
+from builders.transports.ssh import runner_version
+from tests.builders.srpm_factory import make_srpm
+from tests.e2e.conftest import finished_build, wait_for
+from tests.e2e.test_pipeline import install_from_served_repo, submit_upload
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def only_ssh_pool(hosts, **host_overrides) -> list[Builder]:
+    """An ssh pool of these hosts; the local pool is switched off so nothing builds here."""
+    local_pool_ensure()
+    BuilderPool.objects.filter(kind=PoolKind.LOCAL).update(enabled=False)
+    pool = BuilderPool.objects.create(
+        name="ssh",
+        kind=PoolKind.SSH,
+        arches=["x86_64"],
+        config={"hosts": [host.pool_host_config(**host_overrides) for host in hosts]},
+    )
+    return ssh_pool_sync(pool=pool)
+
+
+def live_log(task: BuildTask) -> str:
+    path = Path(settings.RESULTS_ROOT) / "packager/tools" / task.result_dir / "builder-live.log"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def rpm_task(build_id: int) -> BuildTask:
+    return BuildTask.objects.get(build_id=build_id, chroot__name="fedora-43-x86_64")
+
+
+def build_started(build_id: int) -> bool:
+    """The RPM task's build script has printed BUILD-STARTED into the live log."""
+    task = BuildTask.objects.filter(build_id=build_id, chroot__name="fedora-43-x86_64").first()
+    return task is not None and "BUILD-STARTED" in live_log(task)
+
+
+def test_a_build_on_an_ssh_host_is_signed_published_and_installed(
+    live_server, worker, packager, tmp_path, ssh_hosts
+):
+    (host,) = ssh_hosts(1)
+    (builder,) = only_ssh_pool([host])
+    _, token, _ = packager
+    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False)
+
+    build = finished_build(submit_upload(live_server, token, srpm, chroots=["fedora-43-x86_64"]))
+
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    # An uploaded SRPM needs no builder (its source task only files it); the RPM does.
+    assert "Builder host ssh-host0" in live_log(rpm_task(build.pk))
+    result, _ = install_from_served_repo(live_server, tmp_path, "hello")  # gpgcheck=1
+    assert result.returncode == 0, result.stdout + result.stderr
+    builder.refresh_from_db()
+    assert builder.runner_version == runner_version()
+    assert builder.state == BuilderState.READY
+
+
+def test_two_builds_run_in_parallel_one_on_each_host(
+    live_server, worker, packager, tmp_path, ssh_hosts
+):
+    hosts = ssh_hosts(2)
+    only_ssh_pool(hosts)
+    _, token, _ = packager
+    build_ids = [
+        submit_upload(
+            live_server,
+            token,
+            make_srpm(tmp_path / name, name=name, build_script=f"sleep 8; gcc -o {name} hello.c"),
+            chroots=["fedora-43-x86_64"],
+        )
+        for name in ("first", "second")
+    ]
+
+    wait_for(
+        lambda: (
+            BuildTask.objects.filter(
+                build_id__in=build_ids, chroot__isnull=False, state=State.RUNNING
+            ).count()
+            == 2
+        ),
+        what="both RPM tasks to run at once",
+    )
+    on = set(
+        BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=False).values_list(
+            "builder__name", flat=True
+        )
+    )
+    assert on == {"ssh-host0", "ssh-host1"}
+    for build_id in build_ids:
+        build = finished_build(build_id)
+        assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+
+
+@pytest.mark.parametrize(
+    ("wrong", "reason"),
+    [
+        ("known_host_key", "its SSH host key is not the one the pool knows (not accepted"),
+        ("key_path", "refused the pool's SSH key"),
+    ],
+)
+def test_a_wrong_host_key_or_a_refused_key_fails_the_task_with_the_reason(
+    live_server, worker, packager, tmp_path, ssh_hosts, wrong, reason
+):
+    host, stranger = ssh_hosts(2)
+    wrong_value = {
+        "known_host_key": stranger.host_public_key,
+        "key_path": str(stranger.client_key),
+    }[wrong]
+    (builder,) = only_ssh_pool([host], **{wrong: wrong_value})
+    _, token, _ = packager
+
+    build = finished_build(
+        submit_upload(live_server, token, make_srpm(tmp_path), chroots=["fedora-43-x86_64"])
+    )
+
+    assert build.state == State.FAILED
+    assert reason in rpm_task(build.pk).state_reason
+    builder.refresh_from_db()
+    assert builder.state == BuilderState.DOWN and reason in builder.state_reason
+    assert not (host.work_dir / "runner").exists()  # nothing was installed or run there
+
+
+def test_a_host_lost_mid_build_requeues_the_task_on_the_other_host(
+    live_server, worker, packager, tmp_path, ssh_hosts
+):
+    hosts = ssh_hosts(2)
+    only_ssh_pool(hosts)
+    _, token, _ = packager
+    srpm = make_srpm(
+        tmp_path,
+        name="slow",
+        build_script="echo BUILD-STARTED; sleep 10; gcc -o slow hello.c",
+        auto_req_prov=False,
+    )
+    build_id = submit_upload(live_server, token, srpm, chroots=["fedora-43-x86_64"])
+    wait_for(lambda: build_started(build_id), what="the build to start")
+    first = rpm_task(build_id).builder
+    lost_host = hosts[0] if first.name == "ssh-host0" else hosts[1]
+
+    lost_host.kill_everything()
+
+    build = finished_build(build_id)
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    task = rpm_task(build_id)
+    assert task.attempt == 1
+    other = "ssh-host1" if first.name == "ssh-host0" else "ssh-host0"
+    assert f"Builder host {other}" in live_log(task)
+    first.refresh_from_db()
+    assert first.state == BuilderState.DOWN
+    assert "connection broke during the build" in first.state_reason
+
+
+def test_cancel_leaves_no_process_on_the_host(live_server, worker, packager, tmp_path, ssh_hosts):
+    (host,) = ssh_hosts(1)
+    only_ssh_pool([host])
+    user, token, _ = packager
+    srpm = make_srpm(tmp_path, name="sleepy", build_script="echo BUILD-STARTED; sleep 600")
+    build_id = submit_upload(live_server, token, srpm, chroots=["fedora-43-x86_64"])
+    wait_for(lambda: build_started(build_id), what="the build to start")
+    assert host.processes()  # sshd's session, the runner and the build
+
+    build_cancel(user=user, build=Build.objects.get(pk=build_id))
+    canceled_at = time.monotonic()
+
+    wait_for(lambda: rpm_task(build_id).state == State.CANCELED, timeout=30, what="cancel")
+    wait_for(lambda: host.processes() == [], timeout=20, what="no process left on the host")
+    assert time.monotonic() - canceled_at < 30
+    assert requests.get(live_server.url, timeout=10).status_code == 200
