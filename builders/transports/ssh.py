@@ -250,7 +250,7 @@ class SshTransport:
         result_dir.mkdir(parents=True, exist_ok=True)
         clear_previous_attempt(result_dir, keep=_local_inputs(spec))
         job_dir = f"{self.host.work_dir}/jobs/{safe_file_name(spec.task_id, 'job')}"
-        with _connection(self.host) as connection, LiveLog(result_dir / LOG_NAME) as log:
+        with ssh_connection(self.host) as connection, LiveLog(result_dir / LOG_NAME) as log:
             log.info(f"Builder host {self.host.name} ({self.host.address}), over SSH")
             with_retries(connection, lambda: self.check_host(connection))
             with_retries(connection, lambda: self.upload_job(connection, spec, job_dir))
@@ -401,7 +401,7 @@ class SshTransport:
 
     def kill_job(self, job_dir: str) -> None:
         """Kill a job's process group on the host (for a job whose connection is gone)."""
-        with _connection(self.host) as connection:
+        with ssh_connection(self.host) as connection:
             with_retries(
                 connection,
                 lambda: connection.run(
@@ -412,7 +412,7 @@ class SshTransport:
 
 
 @contextmanager
-def _connection(host: SshHost) -> Iterator[SshConnection]:
+def ssh_connection(host: SshHost) -> Iterator[SshConnection]:
     connection = SshConnection(host)
     try:
         yield connection

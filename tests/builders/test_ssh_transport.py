@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from builders.protocol import JobResult, JobSpec
-from builders.transports import BuilderLost, BuilderRefused
-from builders.transports.ssh import SshTransport, runner_version
+from builders.transports import BuilderLost, BuilderRefused, ssh
+from builders.transports.ssh import (
+    ResultRejected,
+    SshTransport,
+    check_files,
+    runner_version,
+    ssh_connection,
+)
+from tests.builders.srpm_factory import make_binary_rpm
 from tests.builders.ssh_helpers import SshTestHost
 from tests.builders.test_runner import live_log, processes_named, rpm_files, sleeping_srpm, wait_for
 
@@ -115,3 +124,80 @@ def test_a_host_lost_mid_build_is_builder_lost_and_leaves_no_build(
     assert "connection broke during the build" in outcome[0].reason
     assert time.monotonic() - started < 40
     assert wait_for(lambda: processes_named(marker) == [], 10)
+
+
+def test_the_host_gets_host_paths_only_never_the_portals(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+    job_dir = f"{host.work_dir}/jobs/inspect"
+    with ssh_connection(host.ssh_host()) as connection:
+        transport.upload_job(connection, rpm_job(hello_srpm), job_dir)
+
+    sent = JobSpec.from_json(Path(job_dir, "job.json").read_text())
+    assert sent.result_dir == f"{job_dir}/results"
+    assert sent.source == {"srpm_path": f"{job_dir}/input/{hello_srpm.name}"}
+    assert str(result_dir) not in Path(job_dir, "job.json").read_text()
+    assert Path(sent.source["srpm_path"]).read_bytes() == hello_srpm.read_bytes()
+
+
+def test_ssh_failures_before_the_build_are_retried(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    (host,) = ssh_hosts(1)
+    host.kill_everything()  # sshd down: the first connection is refused
+    restart = threading.Timer(1.0, host.start_sshd)
+    restart.start()
+
+    result = SshTransport(host.ssh_host()).run(rpm_job(hello_srpm), should_cancel=lambda: False)
+
+    restart.join()
+    assert result.state == "succeeded", result.failure_reason
+
+
+def test_a_host_that_stays_away_is_builder_lost(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (host,) = ssh_hosts(1)
+    host.kill_everything()
+    monkeypatch.setattr(ssh, "RETRY_PAUSE_SECONDS", 0)
+
+    with pytest.raises(BuilderLost, match="Connection refused"):
+        SshTransport(host.ssh_host()).run(rpm_job(hello_srpm), should_cancel=lambda: False)
+
+
+def spec_for(kind: str = "rpm", arch: str = "x86_64") -> JobSpec:
+    return JobSpec(
+        task_id="1", kind=kind, build_id=1, owner="o", project="p", result_dir="", source={},
+        arch=arch,
+    )  # fmt: skip
+
+
+def returned(tmp_path: Path, rpm: Path, **package: str) -> tuple[JobResult, Path]:
+    files = tmp_path / "returned"
+    files.mkdir()
+    shutil.copyfile(rpm, files / rpm.name)
+    header = {"name": "hello", "epoch": None, "version": "1.0", "release": "1", "arch": "x86_64"}
+    return JobResult(state="succeeded", packages=[{**header, **package}], files=[rpm.name]), files
+
+
+def test_returned_rpms_must_match_their_names_and_the_arch(tmp_path: Path) -> None:
+    rpm = make_binary_rpm(tmp_path)  # hello-1.0-1.<host arch>.rpm
+    result, files = returned(tmp_path, rpm)
+    check_files(spec_for(), result, files)  # as built: accepted
+
+    with pytest.raises(ResultRejected, match="is built for x86_64, not aarch64"):
+        check_files(spec_for(arch="aarch64"), result, files)
+    renamed = files / "hello-2.0-1.x86_64.rpm"
+    (files / rpm.name).rename(renamed)
+    lying = replace(
+        result, files=[renamed.name], packages=[{**result.packages[0], "version": "2.0"}]
+    )
+    with pytest.raises(ResultRejected, match="hello-2.0-1.x86_64.rpm holds hello-1.0-1.x86_64.rpm"):
+        check_files(spec_for(), lying, files)
+    with pytest.raises(ResultRejected, match="do not match"):
+        check_files(spec_for(), replace(lying, files=[]), files)
+    renamed.write_bytes(b"not an rpm at all")
+    with pytest.raises(ResultRejected, match="is not an RPM"):
+        check_files(spec_for(), lying, files)
