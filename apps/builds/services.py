@@ -444,9 +444,13 @@ def tasks_reconcile() -> dict:
     stale_repos = repositories_reconcile()
     from apps.builds.actors import schedule_tasks
     from apps.builds.scheduler import explain_waiting_tasks
+    from apps.fleet.actors import probe_builder
+    from apps.fleet.health import builders_to_probe
     from apps.fleet.services import pools_sync
 
     pools_sync()  # builders for hosts an operator added to an ssh pool's config
+    for builder_id in builders_to_probe().values_list("pk", flat=True):
+        probe_builder.send(builder_id)
     explain_waiting_tasks()
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}

@@ -3,10 +3,15 @@
 Only the worker calls this; the SSH client never runs in the portal's web process.
 """
 
+from typing import TYPE_CHECKING
+
 from apps.fleet.models import Builder, PoolKind
 from apps.fleet.services import PoolConfigError, ssh_host_config
 from builders.transports import BuilderRefused, Transport
 from builders.transports.local import LocalTransport
+
+if TYPE_CHECKING:
+    from builders.transports.ssh import SshTransport
 
 
 def transport_for(builder: Builder | None) -> Transport:
@@ -19,7 +24,7 @@ def transport_for(builder: Builder | None) -> Transport:
     raise BuilderRefused(f"builder {builder.name}: pools of kind {kind} cannot run builds yet")
 
 
-def ssh_transport(builder: Builder) -> Transport:
+def ssh_transport(builder: Builder) -> "SshTransport":
     from builders.transports.ssh import SshHost, SshTransport
 
     try:

@@ -266,6 +266,12 @@ class SshTransport:
             log.info(f"Host {self.host.name} finished: {result.state}{ending}")
         return result
 
+    def probe(self) -> str:
+        """Connect and check the host (installing the runner); returns the runner version."""
+        with ssh_connection(self.host) as connection:
+            with_retries(connection, lambda: self.check_host(connection))
+        return self.version
+
     # -- check the host, install the runner ------------------------------------------------
 
     def check_host(self, connection: SshConnection) -> None:
