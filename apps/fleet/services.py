@@ -85,6 +85,9 @@ def _checked_ssh_host(pool: BuilderPool, index: int, host) -> dict:
             raise PoolConfigError(f"{where}: {key} must be {_KIND_NAMES[kind]}.")
     if not host["known_host_key"].startswith(("ssh-", "ecdsa-")):
         raise PoolConfigError(f'{where}: known_host_key is a public key ("ssh-ed25519 AAAA...").')
+    blocked = host.get("blocked_networks", [])
+    if not isinstance(blocked, list) or not all(isinstance(item, str) for item in blocked):
+        raise PoolConfigError(f'{where}: blocked_networks is a list like ["192.0.2.0/24"].')
     slots = host.get("slots", 1)
     if not isinstance(slots, int) or slots < 1:
         raise PoolConfigError(f"{where}: slots must be a positive number.")

@@ -33,4 +33,5 @@ def ssh_transport(builder: Builder) -> "SshTransport":
         raise BuilderRefused(str(error)) from error
     fields = ("address", "known_host_key", "key_path", "user", "port", "work_dir")
     options = {key: host[key] for key in (*fields, "workspaces_dir") if key in host}
-    return SshTransport(SshHost(name=builder.name, **options))
+    blocked = tuple(host.get("blocked_networks", ()))
+    return SshTransport(SshHost(name=builder.name, blocked_networks=blocked, **options))

@@ -36,6 +36,7 @@ from typing import Any
 import rpmfile
 
 from builders.livelog import LOG_NAME, LiveLog
+from builders.network import EXTRA_BLOCKED_ENV, host_addresses, operator_blocked_networks
 from builders.protocol import KIND_SRPM, STATE_SUCCEEDED, JobResult, JobSpec
 from builders.remote import CANCEL_COMMAND, JOB_FILE, RESULT_FILE, RESULTS_SUBDIR, RUNNER_ERRORS
 from builders.results import (
@@ -78,6 +79,8 @@ class SshHost:
     # Where the runner makes build workspaces on the host (default: the host's temp dir).
     workspaces_dir: str | None = None
     connect_timeout: int = 10
+    # Networks builds on this host may not reach besides the worker's (see service_networks).
+    blocked_networks: tuple[str, ...] = ()
 
 
 def runner_version() -> str:
@@ -347,9 +350,11 @@ class SshTransport:
         should_cancel: Callable[[], bool],
     ) -> None:
         """Run the job on the host; its live log goes into the local one as it comes."""
+        blocked = shlex.quote(" ".join(self.service_networks()))
         command = connection.command(
-            f"cd {remote_path(self.runner_dir)} && exec python3 -m builders.remote "
-            f"{remote_path(job_dir)}"
+            f"cd {remote_path(self.runner_dir)} && "
+            f'{EXTRA_BLOCKED_ENV}="${{{EXTRA_BLOCKED_ENV}:-}} "{blocked} '
+            f"exec python3 -m builders.remote {remote_path(job_dir)}"
         )
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -373,6 +378,11 @@ class SshTransport:
                 f"builder {self.host.name}: the connection broke during the build"
                 f" ({stderr[-200:] or 'no message'})"
             )
+
+    def service_networks(self) -> list[str]:
+        """What builds on the host must not reach: the worker's own addresses, the networks
+        its operator blocks (the database's, the broker's) and the pool's for this host."""
+        return [*host_addresses(), *operator_blocked_networks(), *self.host.blocked_networks]
 
     def download(self, connection: SshConnection, job_dir: str, staging: Path) -> None:
         """Copy the runner's result and result files into `staging`, refusing odd names."""

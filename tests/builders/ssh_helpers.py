@@ -47,6 +47,11 @@ class SshTestHost:
     sshd: subprocess.Popen[bytes] | None = None
 
     @property
+    def gateway(self) -> str:
+        """This machine's address on the host's link: the service, seen from the host."""
+        return self.address.rsplit(".", 1)[0] + ".1"
+
+    @property
     def work_dir(self) -> Path:
         return self.directory / "work"
 

@@ -1,6 +1,8 @@
 """Builds on SSH builder hosts, with the real worker: each host is a network namespace with
 its own sshd, host key and authorized key (tests/builders/ssh_helpers.py)."""
 
+import http.server
+import threading
 import time
 from pathlib import Path
 
@@ -179,3 +181,49 @@ def test_cancel_leaves_no_process_on_the_host(live_server, worker, packager, tmp
     wait_for(lambda: host.processes() == [], timeout=20, what="no process left on the host")
     assert time.monotonic() - canceled_at < 30
     assert requests.get(live_server.url, timeout=10).status_code == 200
+
+
+def test_a_hostile_build_on_an_ssh_host_sees_no_portal_file_and_cannot_reach_the_service(
+    live_server, worker, packager, tmp_path, ssh_hosts
+):
+    (host,) = ssh_hosts(1)
+    only_ssh_pool([host])
+    _, token, _ = packager
+    # A port of the service's machine on the host's link, as a database or broker would be.
+    service = http.server.ThreadingHTTPServer((host.gateway, 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    probes = {
+        "SECRET": f"cat {Path(settings.VAR_DIR) / 'secret_key'}",
+        "KEYS": f"ls {settings.KEYS_ROOT}",
+        "RESULTS": f"ls {settings.RESULTS_ROOT}",
+        "DATABASE": f"head -c 16 {settings.DATABASES['default']['NAME']}",
+        "PORTAL": f"ls {settings.BASE_DIR}",
+        "SERVICE": f"curl -sS --max-time 5 http://{host.gateway}:{service.server_port}/",
+    }
+    script = "; ".join(
+        f"if {command} >/dev/null 2>&1; then echo {name}=VISIBLE; else echo {name}=HIDDEN; fi"
+        for name, command in probes.items()
+    )
+    srpm = make_srpm(tmp_path, name="hostile", build_script=f"{script}; gcc -o hostile hello.c")
+    with open(srpm, "rb") as handle:
+        response = requests.post(
+            f"{live_server.url}/api/v1/projects/packager/tools/builds",
+            files={"srpm": (srpm.name, handle, "application/x-rpm")},
+            data={"chroots": ["fedora-43-x86_64"], "enable_net": "true"},
+            auth=(token.login, token.token),
+            timeout=60,
+        )
+    assert response.status_code == 201, response.text
+    # The service port answers from here, so HIDDEN below is the build's wall, not luck.
+    assert requests.get(f"http://{host.gateway}:{service.server_port}/", timeout=5).status_code
+
+    build = finished_build(response.json()["id"])
+
+    try:
+        log = live_log(rpm_task(build.pk))
+        assert build.state == State.SUCCEEDED, log
+        assert "Builder host ssh-host0" in log
+        for name in probes:
+            assert f"{name}=HIDDEN" in log, log
+    finally:
+        service.shutdown()
