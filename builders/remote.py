@@ -31,6 +31,7 @@ CANCEL_COMMAND = b"cancel\n"
 # The runner stops its sandbox on SIGTERM within seconds; after this it is killed outright.
 STOP_GRACE_SECONDS = 20
 TAIL_INTERVAL_SECONDS = 0.2
+CHUNK_BYTES = 1 << 20
 
 
 def start_job(job_dir: Path) -> subprocess.Popen[bytes]:
@@ -75,17 +76,24 @@ def stream_log(job: subprocess.Popen[bytes], log_path: Path) -> None:
     offset = 0
     while True:
         ended = job.poll() is not None
-        if log_path.exists():
-            with open(log_path, "rb") as log:
-                log.seek(offset)
-                chunk = log.read()
-            if chunk:
-                offset += len(chunk)
-                out.write(chunk)
-                out.flush()
+        chunk = _read_from(log_path, offset)
+        if chunk:
+            offset += len(chunk)
+            out.write(chunk)
+            out.flush()
+            continue  # more may be waiting: send it before looking at the job again
         if ended:
             return
         time.sleep(TAIL_INTERVAL_SECONDS)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            return log.read(CHUNK_BYTES)
+    except FileNotFoundError:
+        return b""  # the runner has not opened its log yet
 
 
 def main(argv: list[str] | None = None) -> int:

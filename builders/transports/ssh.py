@@ -58,6 +58,7 @@ SSH_EXIT_ERROR = 255  # ssh's own failures; anything else is the remote command'
 STEP_ATTEMPTS = 3
 RETRY_PAUSE_SECONDS = 2
 COMMAND_TIMEOUT_SECONDS = 300
+TRANSFER_TIMEOUT_SECONDS = 3600  # one SRPM or RPM up or down
 # A result file bigger than this is not a package anybody asked for.
 MAX_RESULT_FILE_BYTES = 4 << 30
 # How long the job may take to stop after cancel before the connection is cut.
@@ -213,6 +214,34 @@ class SshConnection:
             raise SshFailure(f"{self.host.name}: `{remote_command}` failed: {error}")
         return completed.stdout
 
+    def upload(self, local: Path, remote: str) -> None:
+        """Copy a local file to `remote` (a shell-quoted path), streamed, not in memory."""
+        with open(local, "rb") as source:
+            self._stream(f"cat > {remote}", stdin=source, stdout=subprocess.DEVNULL)
+
+    def download(self, remote: str, local: Path) -> int:
+        """Copy `remote` (a shell-quoted path) to a local file; returns its size."""
+        with open(local, "wb") as target:
+            self._stream(f"cat {remote}", stdin=subprocess.DEVNULL, stdout=target)
+        return local.stat().st_size
+
+    def _stream(self, remote_command: str, *, stdin: Any, stdout: Any) -> None:
+        try:
+            completed = subprocess.run(
+                self.command(remote_command),
+                stdin=stdin,
+                stdout=stdout,
+                stderr=subprocess.PIPE,
+                timeout=TRANSFER_TIMEOUT_SECONDS,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise SshFailure(f"{self.host.name}: `{remote_command}` took too long") from exc
+        if completed.returncode == SSH_EXIT_ERROR:
+            raise self._failure(completed.stderr)
+        if completed.returncode != 0:
+            error = completed.stderr.decode(errors="replace").strip()
+            raise SshFailure(f"{self.host.name}: `{remote_command}` failed: {error}")
+
     def _failure(self, stderr: bytes) -> Exception:
         text = stderr.decode(errors="replace").strip()
         name = self.host.name
@@ -327,9 +356,7 @@ class SshTransport:
             if isinstance(source.get(key), str):
                 local = Path(source[key])
                 name = safe_file_name(local.name, "source.src.rpm")
-                connection.check_output(
-                    f"cat > {directory}/input/{shlex.quote(name)}", stdin=local.read_bytes()
-                )
+                connection.upload(local, f"{directory}/input/{shlex.quote(name)}")
                 source[key] = f"{self.absolute(connection, job_dir)}/input/{name}"
         remote_spec = replace(remote_spec, source=source)
         connection.check_output(
@@ -405,10 +432,9 @@ class SshTransport:
                 continue  # streamed already
             if safe_file_name(name, "") != name or int(size_text) > MAX_RESULT_FILE_BYTES:
                 raise BuilderRefused(f"builder {self.host.name} returned an unusable file {name!r}")
-            data = connection.check_output(f"cat {directory}/{RESULTS_SUBDIR}/{shlex.quote(name)}")
-            if len(data) != int(size_text):
+            remote = f"{directory}/{RESULTS_SUBDIR}/{shlex.quote(name)}"
+            if connection.download(remote, files / name) != int(size_text):
                 raise SshFailure(f"builder {self.host.name}: {name} came back incomplete")
-            (files / name).write_bytes(data)
 
     def remove_job(self, connection: SshConnection, job_dir: str) -> None:
         # A leftover job directory is harmless; the next attempt replaces it.
