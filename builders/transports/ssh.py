@@ -58,6 +58,7 @@ SSH_EXIT_ERROR = 255  # ssh's own failures; anything else is the remote command'
 STEP_ATTEMPTS = 3
 RETRY_PAUSE_SECONDS = 2
 COMMAND_TIMEOUT_SECONDS = 300
+POLL_SECONDS = 0.1  # how often a running job's cancel flag is looked at
 TRANSFER_TIMEOUT_SECONDS = 3600  # one SRPM or RPM up or down
 # A result file bigger than this is not a package anybody asked for.
 MAX_RESULT_FILE_BYTES = 4 << 30
@@ -397,7 +398,8 @@ class SshTransport:
                 _send_cancel(process)
             elif canceled_at and time.monotonic() - canceled_at > CANCEL_WAIT_SECONDS:
                 process.kill()  # the remote side stops its job when the connection closes
-            time.sleep(0.5)
+            with suppress(subprocess.TimeoutExpired):
+                process.wait(POLL_SECONDS)
         copier.join()
         stderr = process.stderr.read().decode(errors="replace").strip()
         if process.returncode == SSH_EXIT_ERROR:
