@@ -54,6 +54,7 @@ from builders.transports import BuilderLost, BuilderRefused
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the builders/ package
 BUNDLED_LIBRARIES = (rpmfile,)  # read RPM headers (builders/srpm.py)
 MIN_PYTHON = (3, 9)
+KEEP_RUNNER_VERSIONS = 3  # runner copies a host keeps, this one included
 SSH_EXIT_ERROR = 255  # ssh's own failures; anything else is the remote command's status
 STEP_ATTEMPTS = 3
 RETRY_PAUSE_SECONDS = 2
@@ -333,6 +334,10 @@ class SshTransport:
             f"set -e; mkdir -p {final}.new.$$; tar -xzf - -C {final}.new.$$; "
             # Another task may have installed it meanwhile: then keep that copy.
             f"mv -T {final}.new.$$ {final} 2>/dev/null || rm -rf {final}.new.$$; "
+            # Older versions go, but the newest few stay for jobs of workers not yet updated
+            # (installs in progress, *.new.*, are never touched).
+            f"cd {final}/.. && ls -t | grep -v '[.]new[.]' | tail -n +{KEEP_RUNNER_VERSIONS + 1}"
+            " | xargs -r rm -rf --; "
             f"cat {final}/VERSION"
         )
         installed = connection.check_output(script, stdin=_runner_tarball(self.version))

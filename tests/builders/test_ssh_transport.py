@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -201,3 +202,22 @@ def test_returned_rpms_must_match_their_names_and_the_arch(tmp_path: Path) -> No
     renamed.write_bytes(b"not an rpm at all")
     with pytest.raises(ResultRejected, match="is not an RPM"):
         check_files(spec_for(), lying, files)
+
+
+def test_a_host_with_older_runners_gets_this_one_and_keeps_only_the_newest(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob
+) -> None:
+    (host,) = ssh_hosts(1)
+    runners = host.work_dir / "runner"
+    for age, version in enumerate(["old4", "old3", "old2", "old1"]):
+        (runners / version).mkdir(parents=True)
+        (runners / version / "VERSION").write_text(f"{version}\n")
+        stamp = time.time() - 3600 * (age + 1)
+        os.utime(runners / version, (stamp, stamp))
+
+    result = SshTransport(host.ssh_host()).run(rpm_job(hello_srpm), should_cancel=lambda: False)
+
+    assert result.state == "succeeded", result.failure_reason
+    assert sorted(path.name for path in runners.iterdir()) == sorted(
+        [runner_version(), "old4", "old3"]
+    )
