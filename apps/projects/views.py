@@ -1,6 +1,7 @@
 """Project pages: lists per owner, the overview, settings with per-chroot settings,
 permissions, fork and integrations (webhook URLs)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -35,6 +36,7 @@ from apps.projects.services import (
     project_fork,
     project_webhook_secret_regenerate,
 )
+from apps.repos.hub import enable_command, hub_config_path
 from apps.repos.repofile import repo_chroots
 
 PROJECTS_PER_PAGE = 30
@@ -122,6 +124,9 @@ def project_detail(request, owner: str, project: str):
         "project": found,
         "chroots": chroots,
         "repo_links": repo_links(found, chroots),
+        "hub_config_url": settings.PUBLIC_URL + reverse("hub-config"),
+        "hub_config_path": hub_config_path(),
+        "enable_command": enable_command(found.full_name),
         **abilities(request.user, found),
     }
     return render(request, "projects/detail.html", context)

@@ -63,7 +63,9 @@ def create_group_project(page, base: str) -> None:
     save_screenshot(page, "project-new")
     page.get_by_role("button", name="Create the project").click()
     expect(page).to_have_url(f"{base}/coprs/g/packagers/webtools/")
-    expect(page.locator("#enable-command")).to_have_text("dnf copr enable @packagers/webtools")
+    expect(page.locator("#enable-command")).to_have_text(
+        "dnf copr enable 127.0.0.1/@packagers/webtools"
+    )
     save_screenshot(page, "project-overview")
 
 
