@@ -25,6 +25,7 @@ from apps.builds.models import (
 from apps.builds.states import derive_build_state
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
 from apps.core.queue import send_on_commit
+from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
@@ -80,6 +81,7 @@ def build_submit(
             f"to build in the project {project.full_name}."
         )
     chroots = select_chroots(project, options.chroots, options.exclude_chroots)
+    chroots = chroots_with_builders(chroots, requested=options.chroots or ())
     timeout = checked_timeout(options.timeout)
     dirname = checked_dirname(project, options.project_dirname)
     if upload is not None:
@@ -474,7 +476,8 @@ def build_check(*, user, project: Project, options: BuildOptions) -> None:
         raise PermissionDenied(
             f"User '{user.username}' is not allowed to build in the project {project.full_name}."
         )
-    select_chroots(project, options.chroots, options.exclude_chroots)
+    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
+    chroots_with_builders(chroots, requested=options.chroots or ())
     checked_timeout(options.timeout)
     checked_dirname(project, options.project_dirname)
     check_batch_options(user, options)

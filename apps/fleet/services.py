@@ -6,6 +6,8 @@ from django.conf import settings
 
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
 
+LOCAL_POOL_NAME = "local"
+
 
 def builder_drain(*, builder_ids: list[int]) -> int:
     """Let builders finish what they run but take no new tasks. Returns the count."""
@@ -23,7 +25,7 @@ def local_pool_ensure() -> Builder:
     slots, arches or state in the console afterwards.
     """
     pool, _ = BuilderPool.objects.get_or_create(
-        name="local",
+        name=LOCAL_POOL_NAME,
         defaults={"kind": PoolKind.LOCAL, "arches": [host_arch()], "max_builders": 1},
     )
     builder, _ = Builder.objects.get_or_create(
