@@ -1,5 +1,8 @@
 """Writes through the pages: each goes through its service; bad input re-renders the form."""
 
+import html
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import resolve, reverse
@@ -108,7 +111,11 @@ def test_a_file_that_is_no_srpm_is_refused_with_its_reason(client, alice, person
     url = reverse("build-new-type", args=["alice", "hello", "upload"])
     response = client.post(url, {"pkgs": upload})
     assert response.status_code == 400
-    assert "not a usable source RPM" in response.content.decode()
+    page = html.unescape(response.content.decode())
+    assert "not a usable source RPM" in page
+    # The reason names the user's file, not the temporary copy it was read from.
+    reason = re.search(r"'hello.src.rpm' is not a usable source RPM: ([^<]+)", page)[1]
+    assert reason.startswith("hello.src.rpm ") and "tmp" not in reason
     assert not Build.objects.exists()
 
 
