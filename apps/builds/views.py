@@ -65,6 +65,7 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "build": build,
         "project": build.project,
         "tasks": [task_row(build, task) for task in build.tasks.all()],
+        "built_rpms": built_rpms(build, build.tasks.all()),
         "failure_reasons": selectors.failure_reasons(build),
         "finished": build.state in FINAL_STATES,
         "error": error,
@@ -72,6 +73,30 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "srpm_name": build.srpm_url.rsplit("/", 1)[-1],
         **abilities(request.user, build.project),
     }
+
+
+def built_rpms(build, tasks) -> list[dict]:
+    """Each binary RPM of the succeeded tasks as name-version-release.arch, linked to its file."""
+    rpms = []
+    for task in tasks:
+        if task.state != State.SUCCEEDED or task.chroot_id is None:
+            continue
+        base = results_url(f"{build.project.ownername}/{build.project_dirname}/{task.result_dir}/")
+        files = {name.rsplit("/", 1)[-1] for name in task.result_files}
+        for package in task.built_packages:
+            if package.get("arch") == "src":
+                continue
+            nvra = "{name}-{version}-{release}.{arch}".format(**package)
+            epoch = f"{package['epoch']}:" if package.get("epoch") else ""
+            rpms.append(
+                {
+                    "label": f"{package['name']}-{epoch}{package['version']}-{package['release']}"
+                    f".{package['arch']}",
+                    "url": base + f"{nvra}.rpm" if f"{nvra}.rpm" in files else None,
+                    "chroot": task.chroot.name,
+                }
+            )
+    return rpms
 
 
 def task_row(build, task: BuildTask) -> dict:

@@ -181,8 +181,17 @@ def project_new(request):
             except ServiceError as error:
                 status = service_error(form, error)
             else:
+                messages.success(request, creation_summary(created))
                 return redirect("project-detail", created.ownername, created.name)
     return render(request, "projects/new.html", {"form": form}, status=status)
+
+
+def creation_summary(project: Project) -> str:
+    count = project.project_chroots.count()
+    return (
+        f"Project {project.full_name} created with {count} chroot{'s' if count != 1 else ''}. "
+        "Add a package or start a build."
+    )
 
 
 @login_required

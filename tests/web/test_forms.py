@@ -34,6 +34,7 @@ def test_a_member_creates_a_project_owned_by_the_group(client, packagers):
     assert project.owner_group == packagers and project.created_by == member
     assert sorted(project.chroots.values_list("name", flat=True)) == NEW_PROJECT["chroots"]
     page = client.get(response.url).content.decode()
+    assert '<p class="message success">Project @packagers/kit created with 2 chroots.' in page
     # The hub form: a bare `dnf copr enable @packagers/kit` would ask Fedora's Copr.
     assert "dnf copr enable 127.0.0.1/@packagers/kit" in page
     assert "/etc/dnf/plugins/copr.d/127.0.0.1.conf" in page
