@@ -142,6 +142,29 @@ class PermissionRequestForm(forms.Form):
     admin = forms.BooleanField(required=False, label="Admin: edit the project and its packages")
 
 
+class PermissionGrantForm(forms.Form):
+    """A project admin gives rights to a user by name, without waiting for a request."""
+
+    label_suffix = ""
+
+    username = forms.CharField(max_length=150, label="User name")
+    builder = forms.BooleanField(required=False, label="Builder")
+    admin = forms.BooleanField(required=False, label="Admin")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("builder") and not data.get("admin"):
+            raise forms.ValidationError("Tick builder, admin or both.")
+        return data
+
+    def levels(self) -> dict:
+        """`permission_set` arguments: ticked rights become approved, the rest stay as they are."""
+        approved = PermissionLevel.APPROVED
+        return {
+            right: approved if self.cleaned_data[right] else None for right in ("builder", "admin")
+        }
+
+
 class PermissionDecisionForm(forms.Form):
     """One select per user and right, for those who can administer the project."""
 

@@ -19,6 +19,7 @@ from apps.core.errors import ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
     PermissionDecisionForm,
+    PermissionGrantForm,
     PermissionRequestForm,
     ProjectChrootForm,
     ProjectCreateForm,
@@ -383,11 +384,17 @@ def project_permissions(request, owner: str, project: str):
     asking = PermissionRequestForm(
         request.POST if "ask" in request.POST else None, initial=request_initial(mine)
     )
+    granting = PermissionGrantForm(request.POST if "grant" in request.POST else None)
     can_admin = permissions.can_admin(request.user, found)
     status, error = 200, None
     if request.method == "POST":
         try:
-            if permissions_saved(request, found, decision, asking, mine, can_admin):
+            if "grant" in request.POST:
+                require(can_admin, f"You cannot change permissions of {found.full_name}.")
+                if permission_granted(request, found, granting):
+                    return redirect("project-permissions", found.ownername, found.name)
+                status = 400
+            elif permissions_saved(request, found, decision, asking, mine, can_admin):
                 return redirect("project-permissions", found.ownername, found.name)
             status = 400
         except ServiceError as failure:
@@ -397,6 +404,7 @@ def project_permissions(request, owner: str, project: str):
         "rows": rows,
         "decision": decision,
         "asking": asking,
+        "granting": granting,
         "mine": mine,
         "can_admin": can_admin,
         "is_owner": permissions.is_owner(request.user, found),
@@ -426,6 +434,25 @@ def permissions_saved(request, project, decision, asking, mine, can_admin: bool)
     wanted = requested_changes(mine, asking.cleaned_data)
     if any(value is not None for value in wanted.values()):
         permission_request(user=request.user, project=project, **wanted)
+    return True
+
+
+def permission_granted(request, project: Project, form: PermissionGrantForm) -> bool:
+    """Give the named user the ticked rights; False (with the form's errors) when it cannot."""
+    if not form.is_valid():
+        return False
+    username = form.cleaned_data["username"].strip()
+    target = User.objects.filter(username=username).first()
+    if target is None:
+        form.add_error("username", f"There is no user named {username}.")
+        return False
+    try:
+        permission_set(user=request.user, project=project, target=target, **form.levels())
+    except ServiceError as error:
+        form.add_error(None, error.message)
+        return False
+    granted = " and ".join(right for right, level in form.levels().items() if level)
+    messages.success(request, f"{target.username} is now {granted} in {project.full_name}.")
     return True
 
 

@@ -183,6 +183,48 @@ def test_permission_request_and_approval(client, alice, personal_project):
     assert personal_project.permissions.get(user=bob).builder == "nothing"
 
 
+def test_the_owner_adds_a_builder_by_name_without_a_request(client, alice, personal_project):
+    carol = UserFactory(username="carol")
+    url = reverse("project-permissions", args=["alice", "hello"])
+    client.force_login(alice)
+    assert 'id="grant-form"' in client.get(url).content.decode()
+    response = client.post(url, {"grant": "1", "username": "carol", "builder": "on"}, follow=True)
+    assert "carol is now builder in alice/hello." in response.content.decode()
+    permission = personal_project.permissions.get(user=carol)
+    assert (permission.builder, permission.admin) == ("approved", "nothing")
+    client.post(url, {"grant": "1", "username": "carol", "admin": "on"})
+    permission.refresh_from_db()
+    assert (permission.builder, permission.admin) == ("approved", "approved")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"username": "nobody", "builder": "on"}, "There is no user named nobody."),
+        ({"username": "carol"}, "Tick builder, admin or both."),
+        ({"username": "alice", "admin": "on"}, "alice owns alice/hello; owners have all rights."),
+    ],
+)
+def test_adding_a_permission_explains_what_is_wrong(client, alice, personal_project, fields, error):
+    UserFactory(username="carol")
+    client.force_login(alice)
+    url = reverse("project-permissions", args=["alice", "hello"])
+    response = client.post(url, {"grant": "1", **fields})
+    assert response.status_code == 400
+    assert error in html.unescape(response.content.decode())
+    assert not personal_project.permissions.exists()
+
+
+def test_only_project_admins_add_permissions(client, personal_project):
+    bob = UserFactory(username="bob")
+    client.force_login(bob)
+    url = reverse("project-permissions", args=["alice", "hello"])
+    assert 'id="grant-form"' not in client.get(url).content.decode()
+    response = client.post(url, {"grant": "1", "username": "bob", "admin": "on"})
+    assert response.status_code == 403
+    assert not personal_project.permissions.exists()
+
+
 def test_owners_delete_their_project(client, alice, personal_project):
     client.force_login(alice)
     url = reverse("project-delete", args=["alice", "hello"])
