@@ -13,6 +13,7 @@ from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
 from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
+from apps.fleet.services import builder_seen
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.runner import run_job
 
@@ -134,6 +135,7 @@ class TaskWatch:
         try:
             while not self.stopped.wait(POLL_DATABASE_SECONDS):
                 BuildTask.objects.filter(pk=self.task.pk).update(heartbeat_on=timezone.now())
+                builder_seen(builder_id=self.task.builder_id)
                 if Build.objects.filter(pk=self.task.build_id, canceled=True).exists():
                     self.canceled.set()
         finally:
