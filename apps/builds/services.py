@@ -426,6 +426,35 @@ def tasks_reconcile() -> dict:
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
 
 
+def tasks_requeue(*, user, task_ids: list[int]) -> int:
+    """An operator's requeue: tasks stuck on a builder that is gone go back to the queue now,
+    without waiting for reconcile's lease. Returns how many were requeued.
+
+    Tasks already past the builder (their RPMs wait for signing or publishing) are left
+    alone: running them again would build what is already built.
+    """
+    if not user.is_staff:
+        raise PermissionDenied("Only operators requeue tasks.")
+    stuck = BuildTask.objects.filter(
+        pk__in=task_ids, state__in=list(ACTIVE_STATES), publish_serial__isnull=True
+    ).values_list("pk", "attempt", "build_id")
+    requeued = 0
+    for task_id, attempt, build_id in stuck:
+        if task_transition(
+            task_id,
+            ACTIVE_STATES,
+            State.PENDING,
+            attempt=attempt + 1,
+            builder=None,
+            state_reason=f"queued again by {user.username}",
+        ):
+            requeued += 1
+            build_refresh_state(build_id=build_id)
+    if requeued:
+        send_scheduler_nudge()
+    return requeued
+
+
 # --- APIv3 additions: batches, checks before upload, forks, bulk delete, RPM uploads -------
 
 
