@@ -40,6 +40,9 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # view pages without Save buttons; the actions still run
+
     def get_readonly_fields(self, request, obj=None):
         return all_fields(self.model) + tuple(self.readonly_fields)
 
@@ -96,6 +99,10 @@ class BuildAdmin(ReadOnlyAdmin):
     date_hierarchy = "submitted_on"
     inlines = [BuildTaskInline]
     readonly_fields = ("build_page",)
+
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
     actions = ["cancel_builds", "requeue_builds", "delete_builds"]
     show_full_result_count = False  # COUNT(*) over millions of builds is slow
 

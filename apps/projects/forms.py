@@ -136,7 +136,10 @@ class ProjectCreateForm(ProjectSettingsForm):
 class PermissionRequestForm(forms.Form):
     """What a user asks for in someone else's project."""
 
-    label_suffix = ""
+    def __init__(self, *args, **kwargs):
+        # Django sets label_suffix in __init__: a class attribute of that name is ignored.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     builder = forms.BooleanField(required=False, label="Builder: submit and cancel builds")
     admin = forms.BooleanField(required=False, label="Admin: edit the project and its packages")
@@ -145,7 +148,10 @@ class PermissionRequestForm(forms.Form):
 class PermissionGrantForm(forms.Form):
     """A project admin gives rights to a user by name, without waiting for a request."""
 
-    label_suffix = ""
+    def __init__(self, *args, **kwargs):
+        # Django sets label_suffix in __init__: a class attribute of that name is ignored.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     username = forms.CharField(max_length=150, label="User name")
     builder = forms.BooleanField(required=False, label="Builder")

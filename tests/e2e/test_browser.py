@@ -97,6 +97,7 @@ def follow_the_live_log(page, base: str, build_id: int) -> None:
         what="the RPM task to run",
     )
     save_screenshot(page, "build-running")
+    console_shows_the_busy_builder(page, base, task)
     log_page = page.context.new_page()
     # The page reads the log only when it has grown: no failed request (404, 416) on the way.
     failed = []
@@ -219,6 +220,20 @@ def owner_approves(page, base: str) -> None:
     save_screenshot(page, "permissions-approve")
     page.get_by_role("button", name="Save permissions").click()
     expect(page.locator(f"#id_builder_{bob.pk}")).to_have_value("approved")
+
+
+def console_shows_the_busy_builder(page, base: str, task) -> None:
+    """While the task runs, the console's builders list names it on its builder."""
+    User.objects.filter(username=PACKAGER.username).update(is_staff=True, is_superuser=True)
+    console = page.context.new_page()
+    try:
+        console.goto(f"{base}/admin/fleet/builder/")
+        expect(console.locator("#result_list")).to_contain_text(task.task_id)
+        expect(console.locator("#result_list")).to_contain_text("1 of")
+        save_screenshot(console, "admin-builders-busy")
+    finally:
+        console.close()
+    User.objects.filter(username=PACKAGER.username).update(is_staff=False, is_superuser=False)
 
 
 def operator_console(page, base: str, build_id: int) -> None:

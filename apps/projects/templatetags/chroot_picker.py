@@ -11,6 +11,15 @@ from apps.projects.catalog import ARCHES
 from apps.projects.models import Chroot
 
 register = template.Library()
+DISTRIBUTION_NAMES = {
+    "fedora": "Fedora",
+    "epel": "EPEL",
+    "centos-stream": "CentOS Stream",
+    "rhel": "RHEL",
+    "opensuse-leap": "openSUSE Leap",
+    "opensuse-tumbleweed": "openSUSE Tumbleweed",
+    "mageia": "Mageia",
+}
 
 
 def version_order(version: str) -> tuple:
@@ -49,7 +58,8 @@ def chroot_picker(field):
     in_order = sorted(releases.items(), key=lambda item: (item[0][0] != "fedora", item[0]))
     for (os_release, _), row in in_order:
         if not distributions or distributions[-1]["os_release"] != os_release:
-            distributions.append({"os_release": os_release, "rows": []})
+            title = DISTRIBUTION_NAMES.get(os_release, os_release)
+            distributions.append({"os_release": os_release, "title": title, "rows": []})
         row["cells"] = [row["cells"].get(arch) for arch in arches]
         distributions[-1]["rows"].append(row)
     return {

@@ -1,0 +1,7 @@
+"""The operator console's name: it is coprsite's, not a generic Django one."""
+
+from django.contrib import admin
+
+admin.site.site_header = "coprsite console"
+admin.site.site_title = "coprsite console"
+admin.site.index_title = "Operator console"
