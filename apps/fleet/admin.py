@@ -33,7 +33,7 @@ def current_tasks():
 
 @admin.register(Builder)
 class BuilderAdmin(admin.ModelAdmin):
-    list_display = ("name", "pool", "state", "activity", "running", "seen", "arches", "hostname")
+    list_display = ("name", "pool", "state", "activity", "running", "seen", "arch_list")
     list_select_related = ("pool",)
     list_filter = ("state", "pool")
     search_fields = ("name", "hostname")
@@ -64,9 +64,14 @@ class BuilderAdmin(admin.ModelAdmin):
             ),
         )
 
+    @admin.display(description="arches")
+    def arch_list(self, builder):
+        return ", ".join(builder.arches)
+
     @admin.display(description="last seen", ordering="last_seen_on")
     def seen(self, builder):
-        ago = timesince(builder.last_seen_on, timezone.now())
+        seconds = int((timezone.now() - builder.last_seen_on).total_seconds())
+        ago = f"{seconds} s" if seconds < 60 else timesince(builder.last_seen_on, timezone.now())
         return format_html(
             '<time datetime="{}">{} ago</time>', builder.last_seen_on.isoformat(), ago
         )
