@@ -51,7 +51,7 @@ class BuildForm(SourceForm):
     chroots = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="Builds in every ticked chroot; none ticked means all of them.",
+        help_text="Builds in every ticked chroot; none ticked: all that a builder serves.",
     )
     enable_net = forms.BooleanField(required=False, label="Network access during the build")
     timeout = forms.IntegerField(
