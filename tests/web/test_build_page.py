@@ -2,8 +2,10 @@
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from apps.builds.models import State
+from apps.builds.execution import task_result_dir
+from apps.builds.models import BuildTask, State
 from tests.factories import BuildFactory, BuildTaskFactory, chroot
 
 pytestmark = pytest.mark.django_db
@@ -33,3 +35,18 @@ def test_built_packages_show_nvra_with_links_to_the_rpms(client, personal_projec
     )
     assert f'<a href="{rpm_url}">hello-1.0-1.fc43.x86_64</a>' in page
     assert "hello-1.0-1.fc43.aarch64" not in page and "hello-1.0-1.fc43.src" not in page
+
+
+def test_state_endpoint_tells_the_live_log_size(client, personal_project):
+    build = BuildFactory(project=personal_project, state=State.RUNNING)
+    task = BuildTaskFactory(
+        build=build, state=State.RUNNING, result_dir=f"fedora-43-x86_64/{build.pk:08d}-hello"
+    )
+    url = reverse("build-state", args=[build.pk])
+    # Started, but the runner has not written its log yet: nothing to read.
+    assert client.get(url).json()["log_sizes"] == {str(task.pk): None}
+    BuildTask.objects.filter(pk=task.pk).update(started_on=timezone.now())
+    log = task_result_dir(task) / "builder-live.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("compiling\n")
+    assert client.get(url).json()["log_sizes"] == {str(task.pk): len("compiling\n")}
