@@ -14,6 +14,7 @@ from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
 from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
+from apps.fleet.services import builder_seen
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.runner import run_job
 
@@ -154,6 +155,7 @@ class TaskWatch:
         try:
             while not self.stopped.wait(POLL_DATABASE_SECONDS):
                 BuildTask.objects.filter(pk=self.task.pk).update(heartbeat_on=timezone.now())
+                builder_seen(builder_id=self.task.builder_id)
                 if Build.objects.filter(pk=self.task.build_id, canceled=True).exists():
                     self.canceled.set()
         finally:

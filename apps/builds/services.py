@@ -25,6 +25,7 @@ from apps.builds.models import (
 from apps.builds.states import derive_build_state
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
 from apps.core.queue import send_on_commit
+from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
@@ -80,6 +81,7 @@ def build_submit(
             f"to build in the project {project.full_name}."
         )
     chroots = select_chroots(project, options.chroots, options.exclude_chroots)
+    chroots = chroots_with_builders(chroots, requested=options.chroots or ())
     timeout = checked_timeout(options.timeout)
     dirname = checked_dirname(project, options.project_dirname)
     if upload is not None:
@@ -426,6 +428,35 @@ def tasks_reconcile() -> dict:
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
 
 
+def tasks_requeue(*, user, task_ids: list[int]) -> int:
+    """An operator's requeue: tasks stuck on a builder that is gone go back to the queue now,
+    without waiting for reconcile's lease. Returns how many were requeued.
+
+    Tasks already past the builder (their RPMs wait for signing or publishing) are left
+    alone: running them again would build what is already built.
+    """
+    if not user.is_staff:
+        raise PermissionDenied("Only operators requeue tasks.")
+    stuck = BuildTask.objects.filter(
+        pk__in=task_ids, state__in=list(ACTIVE_STATES), publish_serial__isnull=True
+    ).values_list("pk", "attempt", "build_id")
+    requeued = 0
+    for task_id, attempt, build_id in stuck:
+        if task_transition(
+            task_id,
+            ACTIVE_STATES,
+            State.PENDING,
+            attempt=attempt + 1,
+            builder=None,
+            state_reason=f"queued again by {user.username}",
+        ):
+            requeued += 1
+            build_refresh_state(build_id=build_id)
+    if requeued:
+        send_scheduler_nudge()
+    return requeued
+
+
 # --- APIv3 additions: batches, checks before upload, forks, bulk delete, RPM uploads -------
 
 
@@ -476,7 +507,8 @@ def build_check(*, user, project: Project, options: BuildOptions) -> None:
         raise PermissionDenied(
             f"User '{user.username}' is not allowed to build in the project {project.full_name}."
         )
-    select_chroots(project, options.chroots, options.exclude_chroots)
+    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
+    chroots_with_builders(chroots, requested=options.chroots or ())
     checked_timeout(options.timeout)
     checked_dirname(project, options.project_dirname)
     check_batch_options(user, options)

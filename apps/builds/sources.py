@@ -220,12 +220,14 @@ def check_uploaded_srpm(upload: UploadedFile) -> None:
         )
     if upload.size > settings.MAX_SRPM_BYTES:
         raise ServiceError(f"'{upload.name}' is larger than {settings.MAX_SRPM_BYTES} bytes.")
-    with tempfile.NamedTemporaryFile(suffix=".src.rpm") as copy:
-        for chunk in upload.chunks():
-            copy.write(chunk)
-        copy.flush()
+    # The copy keeps the user's file name: the reader's messages name the file they read.
+    with tempfile.TemporaryDirectory() as directory:
+        copy = Path(directory) / (Path(upload.name).name or "upload.src.rpm")
+        with copy.open("wb") as stream:
+            for chunk in upload.chunks():
+                stream.write(chunk)
         try:
-            read_srpm_header(Path(copy.name))
+            read_srpm_header(copy)
         except NotAnSrpm as error:
             raise ServiceError(f"'{upload.name}' is not a usable source RPM: {error}") from error
     upload.seek(0)

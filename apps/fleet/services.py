@@ -3,13 +3,22 @@
 import platform
 
 from django.conf import settings
+from django.utils import timezone
 
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
+
+LOCAL_POOL_NAME = "local"
 
 
 def builder_drain(*, builder_ids: list[int]) -> int:
     """Let builders finish what they run but take no new tasks. Returns the count."""
     return Builder.objects.filter(pk__in=builder_ids).update(state=BuilderState.DRAINING)
+
+
+def builder_seen(*, builder_id: int | None) -> None:
+    """A builder reported in (a running task's heartbeat): its "last seen" moves."""
+    if builder_id is not None:
+        Builder.objects.filter(pk=builder_id).update(last_seen_on=timezone.now())
 
 
 def builder_resume(*, builder_ids: list[int]) -> int:
@@ -23,7 +32,7 @@ def local_pool_ensure() -> Builder:
     slots, arches or state in the console afterwards.
     """
     pool, _ = BuilderPool.objects.get_or_create(
-        name="local",
+        name=LOCAL_POOL_NAME,
         defaults={"kind": PoolKind.LOCAL, "arches": [host_arch()], "max_builders": 1},
     )
     builder, _ = Builder.objects.get_or_create(

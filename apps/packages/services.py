@@ -11,6 +11,7 @@ from apps.builds import sources
 from apps.builds.models import FINAL_STATES, Build
 from apps.builds.services import BuildOptions, build_delete, build_submit
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package, SourceType, WebhookHistory
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
@@ -156,7 +157,7 @@ def submit_package_build(
         raise ServiceError(f"Package {package.name} has no source: set one before building it.")
     chroots = options.chroots
     if chroots is None:
-        chroots = [c.name for c in package_chroots(package)]
+        chroots = [c.name for c in chroots_with_builders(package_chroots(package))]
     else:
         chroots = [c for c in chroots if not denied(package, c)] or chroots
     timeout = options.timeout if options.timeout is not None else package.timeout

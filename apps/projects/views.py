@@ -1,6 +1,7 @@
 """Project pages: lists per owner, the overview, settings with per-chroot settings,
 permissions, fork and integrations (webhook URLs)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -18,6 +19,7 @@ from apps.core.errors import ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
     PermissionDecisionForm,
+    PermissionGrantForm,
     PermissionRequestForm,
     ProjectChrootForm,
     ProjectCreateForm,
@@ -35,6 +37,7 @@ from apps.projects.services import (
     project_fork,
     project_webhook_secret_regenerate,
 )
+from apps.repos.hub import enable_command, hub_config_path
 from apps.repos.repofile import repo_chroots
 
 PROJECTS_PER_PAGE = 30
@@ -122,6 +125,9 @@ def project_detail(request, owner: str, project: str):
         "project": found,
         "chroots": chroots,
         "repo_links": repo_links(found, chroots),
+        "hub_config_url": settings.PUBLIC_URL + reverse("hub-config"),
+        "hub_config_path": hub_config_path(),
+        "enable_command": enable_command(found.full_name),
         **abilities(request.user, found),
     }
     return render(request, "projects/detail.html", context)
@@ -176,8 +182,17 @@ def project_new(request):
             except ServiceError as error:
                 status = service_error(form, error)
             else:
+                messages.success(request, creation_summary(created))
                 return redirect("project-detail", created.ownername, created.name)
     return render(request, "projects/new.html", {"form": form}, status=status)
+
+
+def creation_summary(project: Project) -> str:
+    count = project.project_chroots.count()
+    return (
+        f"Project {project.full_name} created with {count} chroot{'s' if count != 1 else ''}. "
+        "Add a package or start a build."
+    )
 
 
 @login_required
@@ -369,11 +384,17 @@ def project_permissions(request, owner: str, project: str):
     asking = PermissionRequestForm(
         request.POST if "ask" in request.POST else None, initial=request_initial(mine)
     )
+    granting = PermissionGrantForm(request.POST if "grant" in request.POST else None)
     can_admin = permissions.can_admin(request.user, found)
     status, error = 200, None
     if request.method == "POST":
         try:
-            if permissions_saved(request, found, decision, asking, mine, can_admin):
+            if "grant" in request.POST:
+                require(can_admin, f"You cannot change permissions of {found.full_name}.")
+                if permission_granted(request, found, granting):
+                    return redirect("project-permissions", found.ownername, found.name)
+                status = 400
+            elif permissions_saved(request, found, decision, asking, mine, can_admin):
                 return redirect("project-permissions", found.ownername, found.name)
             status = 400
         except ServiceError as failure:
@@ -383,6 +404,7 @@ def project_permissions(request, owner: str, project: str):
         "rows": rows,
         "decision": decision,
         "asking": asking,
+        "granting": granting,
         "mine": mine,
         "can_admin": can_admin,
         "is_owner": permissions.is_owner(request.user, found),
@@ -412,6 +434,25 @@ def permissions_saved(request, project, decision, asking, mine, can_admin: bool)
     wanted = requested_changes(mine, asking.cleaned_data)
     if any(value is not None for value in wanted.values()):
         permission_request(user=request.user, project=project, **wanted)
+    return True
+
+
+def permission_granted(request, project: Project, form: PermissionGrantForm) -> bool:
+    """Give the named user the ticked rights; False (with the form's errors) when it cannot."""
+    if not form.is_valid():
+        return False
+    username = form.cleaned_data["username"].strip()
+    target = User.objects.filter(username=username).first()
+    if target is None:
+        form.add_error("username", f"There is no user named {username}.")
+        return False
+    try:
+        permission_set(user=request.user, project=project, target=target, **form.levels())
+    except ServiceError as error:
+        form.add_error(None, error.message)
+        return False
+    granted = " and ".join(right for right, level in form.levels().items() if level)
+    messages.success(request, f"{target.username} is now {granted} in {project.full_name}.")
     return True
 
 

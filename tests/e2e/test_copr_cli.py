@@ -265,6 +265,16 @@ def test_no_permission_to_build(live_server, tmp_path, tools, e2e_settings):
     assert not Build.objects.exists()
 
 
+def test_build_for_an_arch_no_builder_serves_is_refused_at_once(cli, tools, tmp_path):
+    """The local pool builds x86_64 only: an aarch64 build would wait forever, so it is refused."""
+    assert "fedora-43-aarch64" in cli("list-chroots").stdout.split()
+    srpm = make_srpm(tmp_path, name="hello")
+    result = cli("build", "-r", "fedora-43-aarch64", "tools", str(srpm), ok=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "No builder serves the architecture aarch64 (fedora-43-aarch64)" in result.stderr
+    assert not Build.objects.exists()
+
+
 # --- packages -----------------------------------------------------------------------------
 
 
