@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from apps.fleet.services import host_arch
-from apps.projects.catalog import ARCHES
+from apps.projects.catalog import FEDORA_ARCHES as ARCHES
 from tests.factories import ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

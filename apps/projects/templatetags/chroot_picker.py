@@ -7,7 +7,7 @@ Architectures no enabled builder pool serves are marked, since a build there can
 from django import template
 
 from apps.fleet.selectors import served_arches
-from apps.projects.catalog import ARCHES
+from apps.projects.catalog import FEDORA_ARCHES as ARCHES
 from apps.projects.models import Chroot
 
 register = template.Library()
