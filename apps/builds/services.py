@@ -2,7 +2,6 @@
 
 import fnmatch
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from apps.builds.models import (
 )
 from apps.builds.states import derive_build_state
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
@@ -362,7 +362,6 @@ def build_delete(*, user, build: Build) -> None:
         raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
     from apps.repos.services import repositories_request_publish
 
-    project_dir = Path(settings.RESULTS_ROOT) / build.project.ownername / build.project_dirname
     tasks = list(build.tasks.select_related("chroot"))
     with transaction.atomic():
         build.delete()
@@ -373,7 +372,12 @@ def build_delete(*, user, build: Build) -> None:
         )
     for task in tasks:
         if task.result_dir:
-            shutil.rmtree(project_dir / task.result_dir, ignore_errors=True)
+            confined_rmtree(
+                settings.RESULTS_ROOT,
+                build.project.ownername,
+                build.project_dirname,
+                task.result_dir,
+            )
 
 
 # --- recovery -----------------------------------------------------------------------------

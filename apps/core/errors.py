@@ -21,3 +21,56 @@ class NotFound(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+class InvalidForm(ServiceError):
+    """Bad values in named fields, every one at once, in Copr's shape.
+
+    The message is a line break, then one `- field: message` line per field, so copr-cli
+    prints `Error:` on its own line followed by the fields (Copr's InvalidForm).
+    """
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        self.errors = {field: list(messages) for field, messages in errors.items()}
+        super().__init__(form_error_text(self.errors))
+
+
+def form_error_text(errors: dict[str, list[str]]) -> str:
+    lines = [f"- {field}: {' '.join(messages)}" for field, messages in errors.items()]
+    return "\n" + "\n".join(lines)
+
+
+class FieldErrors:
+    """Collects field errors while a form is read, then raises them together."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def add(self, field: str, *messages: str) -> None:
+        known = self.errors.setdefault(field, [])
+        known += [message for message in messages if message not in known]
+
+    def merge(self, error: ServiceError, field: str) -> None:
+        """An InvalidForm keeps its fields; any other service error is filed under `field`."""
+        if isinstance(error, InvalidForm):
+            for name, messages in error.errors.items():
+                self.add(name, *messages)
+        else:
+            self.add(field, error.message)
+
+    def check(self, field: str, function, *args, **kwargs):
+        """Call `function`; a ServiceError it raises is recorded and None returned."""
+        try:
+            return function(*args, **kwargs)
+        except ServiceError as error:
+            if error.status != 400:
+                raise
+            self.merge(error, field)
+            return None
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise InvalidForm(self.errors)

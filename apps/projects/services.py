@@ -88,8 +88,10 @@ def project_delete(*, user: User, project: Project) -> None:
         raise PermissionDenied(f"{project.full_name} is persistent; only staff may delete it.")
     if project.builds.exclude(state__in=FINAL_STATES).exists():
         raise Conflict(f"{project.full_name} has unfinished builds; cancel them first.")
+    ownername = project.ownername
+    dirnames = sorted({project.name, *project.builds.values_list("project_dirname", flat=True)})
     project.delete()
-    project_results_remove(project=project)
+    project_results_remove(ownername=ownername, dirnames=dirnames)
 
 
 def owner_lookup(ownername: str) -> dict:
