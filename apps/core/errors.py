@@ -50,16 +50,20 @@ class FieldErrors:
         return bool(self.errors)
 
     def add(self, field: str, *messages: str) -> None:
-        known = self.errors.setdefault(field, [])
-        known += [message for message in messages if message not in known]
+        if messages:
+            known = self.errors.setdefault(field, [])
+            known += [message for message in messages if message not in known]
 
     def merge(self, error: ServiceError, field: str) -> None:
-        """An InvalidForm keeps its fields; any other service error is filed under `field`."""
-        if isinstance(error, InvalidForm):
-            for name, messages in error.errors.items():
+        """An InvalidForm keeps its fields; any other service error is filed under `field`.
+
+        A field that already has errors keeps them alone: the first check that found it
+        bad (reading the request) says more than later ones (the model's "cannot be null").
+        """
+        found = error.errors if isinstance(error, InvalidForm) else {field: [error.message]}
+        for name, messages in found.items():
+            if name not in self.errors:
                 self.add(name, *messages)
-        else:
-            self.add(field, error.message)
 
     def check(self, field: str, function, *args, **kwargs):
         """Call `function`; a ServiceError it raises is recorded and None returned."""
