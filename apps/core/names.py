@@ -26,6 +26,8 @@ PROJECT_NUMBER_MESSAGE = "Project's name can not be just number."
 PACKAGE_CHARACTERS_MESSAGE = f"Please enter a valid package name in ^{PACKAGE_NAME_RE.pattern}$"
 PACKAGE_LENGTH_MESSAGE = "Too long package name"
 NUL_MESSAGE = "NUL characters are not allowed."
+# PostgreSQL's bigint: a larger offset or id cannot even be sent to the database.
+MAX_BIGINT = 2**63 - 1
 
 
 def project_name_errors(name) -> list[str]:

@@ -4,6 +4,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
@@ -23,6 +24,7 @@ from apps.api.v1.serializers import (
 )
 from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import NotFound
+from apps.core.names import MAX_BIGINT
 from apps.projects.services import project_create, project_delete, project_edit
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField()})
@@ -35,6 +37,13 @@ OWNER_FILTER = OpenApiParameter(
 
 class Pagination(LimitOffsetPagination):
     max_limit = 1000
+
+    def get_offset(self, request) -> int:
+        # DRF takes any size; past bigint the database would fail with a 500.
+        offset = super().get_offset(request)
+        if offset > MAX_BIGINT:
+            raise ValidationError({"offset": [f"Ensure this value is at most {MAX_BIGINT}."]})
+        return offset
 
 
 class ApiView(generics.GenericAPIView):

@@ -13,15 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from apps.accounts.authentication import credentials_from_header, invalid_login_message
 from apps.accounts.selectors import user_for_api_credentials
 from apps.core.errors import FieldErrors, InvalidForm, NotFound, ServiceError
-from apps.core.names import NUL_MESSAGE, json_type, text_errors
+from apps.core.names import MAX_BIGINT, NUL_MESSAGE, json_type, text_errors
 
 logger = logging.getLogger(__name__)
 # Copr's JSON-to-form booleans (WTForms' BooleanField with false_values plus the texts
 # HTML forms and copr-cli send). Anything else, "maybe" or an object, is refused.
 TRUE_TEXTS = frozenset({"true", "1", "on", "y", "yes"})
 FALSE_TEXTS = frozenset({"false", "", "0", "off", "n", "no", "none"})
-# PostgreSQL's bigint: larger offsets and limits cannot even be sent to the database.
-MAX_BIGINT = 2**63 - 1
 ORDER_TYPES = ("ASC", "DESC")
 
 
