@@ -41,9 +41,7 @@ def project_name_errors(name) -> list[str]:
         return [f"'{name}' is not a valid project name."]
     if name.isdigit():
         return [PROJECT_NUMBER_MESSAGE]
-    if len(name) > MAX_NAME_LENGTH:
-        return [f"Too long project name (at most {MAX_NAME_LENGTH} characters)."]
-    return []
+    return []  # the length is the field's max_length (100, as Copr's column)
 
 
 def package_name_errors(name) -> list[str]:
@@ -66,16 +64,12 @@ def owner_name_errors(name) -> list[str]:
         return [NUL_MESSAGE]
     if not OWNER_NAME_RE.fullmatch(name) or name in DOT_NAMES:
         return ["Use letters, digits, '.', '_' and '-' only (not only dots)."]
-    if len(name) > MAX_NAME_LENGTH:
-        return [f"Too long name (at most {MAX_NAME_LENGTH} characters)."]
     return []
 
 
 def chroot_name_errors(name) -> list[str]:
     if not isinstance(name, str) or not CHROOT_NAME_RE.fullmatch(name):
         return ["A chroot name is lower-case letters, digits, '.', '_', '+' and '-' only."]
-    if len(name) > MAX_NAME_LENGTH:
-        return [f"Too long chroot name (at most {MAX_NAME_LENGTH} characters)."]
     return []
 
 

@@ -11,7 +11,7 @@ from apps.core.paths import PathEscape, confined, confined_rmtree
     ("name", "valid"),
     [("hello", True), ("my_proj.1-2", True), ("..", False), (".", False), ("...", True),
      ("123", False), ("a/b", False), ("проект", False), ("a\x00b", False), ("", False),
-     ("x" * 100, True), ("x" * 101, False), ("a b", False), ("hello+", False)],
+     ("x" * 100, True), ("a b", False), ("hello+", False)],
 )  # fmt: skip
 def test_project_names(name, valid):
     assert (names.project_name_errors(name) == []) is valid

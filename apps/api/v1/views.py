@@ -23,7 +23,7 @@ from apps.api.v1.serializers import (
     TaskSerializer,
 )
 from apps.builds.services import build_cancel, build_delete, build_submit
-from apps.core.errors import NotFound
+from apps.core.errors import InvalidForm, NotFound
 from apps.core.names import MAX_BIGINT
 from apps.projects.services import project_create, project_delete, project_edit
 
@@ -172,7 +172,13 @@ class ProjectBuildList(ApiView, generics.ListAPIView):
     def post(self, request, owner, name):
         project = queries.project_or_404(owner, name)
         source = self.valid_input(BuildCreateInput).build_submit_arguments()
-        build = build_submit(user=request.user, project=project, **source)
+        try:
+            build = build_submit(user=request.user, project=project, **source)
+        except InvalidForm as error:
+            # The service names the source as Copr's form does (`pkgs`); here it has a name.
+            own_name = "srpm" if source["source_type"] == "upload" else "source_url"
+            errors = {own_name if f == "pkgs" else f: m for f, m in error.errors.items()}
+            raise InvalidForm(errors) from error
         return self.created(BuildSerializer, queries.build_or_404(build.pk))
 
 

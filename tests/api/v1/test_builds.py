@@ -124,7 +124,11 @@ def test_url_that_answers_404_is_rejected(client_for, alice, hello_project, web_
     response = client_for(alice).post(BUILDS, {"source_url": url}, format="json")
 
     assert response.status_code == 400
-    assert response.json() == {"error": f"Cannot download the source URL {url}: HTTP 404."}
+    message = f"Cannot download the source URL {url}: HTTP 404."
+    assert response.json() == {
+        "error": f"source_url: {message}",
+        "fields": {"source_url": [message]},
+    }
     assert_nothing_submitted()
 
 
@@ -135,7 +139,7 @@ def test_url_nobody_listens_on_is_rejected(client_for, alice, hello_project, set
     response = client_for(alice).post(BUILDS, {"source_url": url}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["error"] == f"Cannot reach the source URL {url}."
+    assert response.json()["error"] == f"source_url: Cannot reach the source URL {url}."
     assert_nothing_submitted()
 
 
@@ -280,18 +284,22 @@ def test_both_sources_are_400(client_for, alice, hello_project, package_files, n
 @pytest.mark.parametrize(
     ("options", "error"),
     [
-        ({"chroots": ["fedora-99-x86_64"]}, "Chroot fedora-99-x86_64 does not exist."),
+        (
+            {"chroots": ["fedora-99-x86_64"]},
+            "chroots: 'fedora-99-x86_64' is not a valid choice for this field "
+            "(chroots enabled in alice/hello: fedora-43-x86_64, fedora-44-x86_64)",
+        ),
         (
             {"chroots": ["epel-9-x86_64"]},
-            "Chroot epel-9-x86_64 is not enabled in the project alice/hello "
-            "(enabled: fedora-43-x86_64, fedora-44-x86_64).",
+            "chroots: 'epel-9-x86_64' is not a valid choice for this field "
+            "(chroots enabled in alice/hello: fedora-43-x86_64, fedora-44-x86_64)",
         ),
         (
             {"exclude_chroots": ["*"]},
-            "No chroot to build in: the project alice/hello has no active chroot matching the "
-            "request. Enable a chroot in the project settings first.",
+            "chroots: No chroot to build in: the project alice/hello has no active chroot "
+            "matching the request. Enable a chroot in the project settings first.",
         ),
-        ({"timeout": 0}, "timeout must be between 1 and 108000 seconds, not 0."),
+        ({"timeout": 0}, "timeout: timeout must be between 1 and 108000 seconds, not 0."),
         ({"timeout": "soon"}, "timeout: A valid integer is required."),
         ({"chroots": [1, {}]}, "chroots.1: Not a valid string."),
         ({"enable_net": "perhaps"}, "enable_net: Must be a valid boolean."),
