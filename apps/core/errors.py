@@ -26,8 +26,9 @@ class Conflict(ServiceError):
 class InvalidForm(ServiceError):
     """Bad values in named fields, every one at once, in Copr's shape.
 
-    The message is a line break, then one `- field: message` line per field, so copr-cli
-    prints `Error:` on its own line followed by the fields (Copr's InvalidForm).
+    The message is one `field: message` line per field (Copr's InvalidForm); python-copr
+    turns a message of several lines into `- field: message` lines, so copr-cli prints
+    `Error:` on its own line followed by the fields.
     """
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
@@ -36,8 +37,7 @@ class InvalidForm(ServiceError):
 
 
 def form_error_text(errors: dict[str, list[str]]) -> str:
-    lines = [f"- {field}: {' '.join(messages)}" for field, messages in errors.items()]
-    return "\n" + "\n".join(lines)
+    return "\n".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
 
 
 class FieldErrors:

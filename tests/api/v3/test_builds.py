@@ -72,7 +72,7 @@ def test_create_distgit(copr_client, alice, hello_project):
         (
             "scm",
             {"clone_url": "https://e.org/x.git", "chroots": ["fedora-1-x86_64"]},
-            "- chroots: 'fedora-1-x86_64' is not a valid choice for this field",
+            "chroots: 'fedora-1-x86_64' is not a valid choice for this field",
         ),
         ("scm", {"clone_url": "https://e.org/x.git", "isolation": "bad"}, "isolation"),
         ("scm", {"clone_url": "https://e.org/x.git", "project_dirname": "other"}, "dirname"),
