@@ -12,6 +12,7 @@ from django.utils.text import get_valid_filename
 
 from apps.core import urlcheck
 from apps.core.errors import ServiceError
+from apps.core.paths import confined
 from builders.srpm import NotAnSrpm, read_srpm_header
 
 URL_CHECK_SECONDS = 10
@@ -282,8 +283,10 @@ def store_upload(build_id: int, upload: UploadedFile) -> dict:
     """Keep the upload until its source task has copied it; returns Copr's source_json."""
     filename = get_valid_filename(Path(upload.name).name)
     directory = upload_dir(build_id)
+    # The file name is the user's: the joined path must stay in the build's upload dir.
+    target_path = confined(settings.UPLOADS_ROOT, directory.name, filename)
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / filename, "wb") as target:
+    with open(target_path, "wb") as target:
         for chunk in upload.chunks():
             target.write(chunk)
     return {"pkg": filename, "tmp": directory.name}
