@@ -153,10 +153,11 @@ class BuildCreateUrl(BuildSubmitView):
         user = self.authenticated_user()
         project, options, errors = self.project_and_options()
         urls = errors.check("pkgs", as_list, self.data.get("pkgs"), "pkgs")
-        if urls == []:
-            errors.add("pkgs", "Give at least one URL of a .src.rpm or .spec file.")
-        if errors:
+        if not urls:
+            if urls == []:
+                errors.add("pkgs", "Give at least one URL of a .src.rpm or .spec file.")
             build_check(user=user, project=project, options=options, errors=errors)
+        # With errors already found, the first build_submit reports them with its own.
         with transaction.atomic():
             builds = [
                 build_submit(

@@ -334,3 +334,28 @@ def test_group_project_owner_with_hostile_group_name_is_refused(copr_client, sta
     )
     assert response.status_code in (403, 404)
     assert not Project.objects.exists()
+
+
+def test_build_from_urls_and_uploads_report_every_field(copr_client, alice, hello_project):
+    common = {"ownername": "alice", "projectname": "hello", "chroots": ["nope-1-x86_64"]}
+    by_url = copr_client(alice).post(
+        "build/create/url", {**common, "pkgs": ["ftp://e.org/x.src.rpm"], "background": "?"}
+    )
+    assert by_url.status_code == 400
+    assert {line.split(":")[0] for line in by_url.json()["error"].split("\n")} == {
+        "background", "chroots", "pkgs",
+    }  # fmt: skip
+    client = copr_client(alice)
+    no_file = client.client.post(
+        "/api_3/build/create/upload",
+        {"json": SimpleUploadedFile("json", json.dumps({**common, "timeout": 0}).encode())},
+        headers=client.headers,
+    )
+    assert no_file.status_code == 400
+    assert set(no_file.json()["error"].split("\n")) == {
+        "pkgs: Send the package as the multipart file part 'pkgs'.",
+        "timeout: 0 must be between 1 and 9223372036854775807.",
+        "chroots: 'nope-1-x86_64' is not a valid choice for this field "
+        "(chroots enabled in alice/hello: fedora-43-x86_64, fedora-44-x86_64)",
+    }
+    assert not Build.objects.exists()
