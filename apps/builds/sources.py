@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
 
 from apps.core import urlcheck
-from apps.core.errors import ServiceError
+from apps.core.errors import InvalidForm, ServiceError
 from apps.core.paths import confined
 from builders.srpm import NotAnSrpm, read_srpm_header
 
@@ -184,10 +184,10 @@ def text_field(source_json: dict, key: str, *, required: bool = False) -> str:
     value = source_json.get(key)
     if value is None or value == "":
         if required:
-            raise ServiceError(f"The source setting '{key}' is required.")
+            raise InvalidForm({key: ["This field is required."]})
         return ""
     if not isinstance(value, str):
-        raise ServiceError(f"The source setting '{key}' must be text.")
+        raise InvalidForm({key: ["This field must be text."]})
     return value.strip()
 
 
@@ -196,7 +196,7 @@ def relative_path(source_json: dict, key: str) -> str:
     value = text_field(source_json, key)
     path = PurePosixPath(value)
     if value and (path.is_absolute() or ".." in path.parts):
-        raise ServiceError(f"'{key}' must be a path inside the repository, not '{value}'.")
+        raise InvalidForm({key: [f"Must be a path inside the repository, not '{value}'."]})
     return value
 
 

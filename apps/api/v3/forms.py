@@ -171,7 +171,9 @@ def source_json(source_type: str, data: dict, *, partial: bool = False) -> dict:
 
 def normalized_source(source_type: str, source: dict) -> dict:
     if "python_versions" in source:
-        source["python_versions"] = [str(v) for v in as_list(source["python_versions"])] or ["3"]
+        source["python_versions"] = [
+            str(v) for v in as_list(source["python_versions"], "python_versions")
+        ] or ["3"]
     if source_type == "custom":
         for key in ("builddeps", "repos"):
             if key in source and isinstance(source[key], list):

@@ -242,7 +242,9 @@ class PermissionsRequest(CoprView):
         user = self.authenticated_user()
         project = project_or_404(self.param("ownername"), self.param("projectname"))
         roles = {
-            role: as_bool(self.data[role]) for role in ("builder", "admin") if role in self.data
+            role: as_bool(self.data[role], name=role)
+            for role in ("builder", "admin")
+            if role in self.data
         }
         updated = permission_request(user=user, project=project, **roles)
         return JsonResponse({"updated": updated})
