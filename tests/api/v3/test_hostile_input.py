@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.builds.models import Build
 from apps.projects.models import Project
-from tests.factories import ProjectFactory, UserFactory
+from tests.factories import BuildFactory, ProjectFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 X86 = "fedora-43-x86_64"
@@ -46,11 +46,16 @@ def test_deleting_a_project_named_dotdot_leaves_other_users_files(copr_client, a
 
 def test_deleting_a_project_removes_its_own_directories(copr_client, alice, settings):
     project = ProjectFactory(owner_user=alice, name="tools", chroot_names=[X86])
+    BuildFactory(project=project, project_dirname="tools:custom:ci")
     main = settings.RESULTS_ROOT / "alice" / "tools" / X86
-    main.mkdir(parents=True)
+    custom = settings.RESULTS_ROOT / "alice" / "tools:custom:ci" / X86
+    sibling = settings.RESULTS_ROOT / "alice" / "tools2" / X86
+    for directory in (main, custom, sibling):
+        directory.mkdir(parents=True)
     response = copr_client(alice).post("project/delete/alice/tools", {"verify": True})
     assert response.status_code == 200
-    assert not main.exists() and (settings.RESULTS_ROOT / "alice").is_dir()
+    assert not main.exists() and not custom.exists()
+    assert sibling.is_dir()
     assert not Project.objects.filter(pk=project.pk).exists()
 
 
