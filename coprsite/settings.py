@@ -100,6 +100,10 @@ REPOSITORY_LEASE_SECONDS = int(env("REPOSITORY_LEASE_SECONDS", "60"))
 RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.
 SUBMIT_CHECK_URLS = env_bool("SUBMIT_CHECK_URLS", True)
+# Let users name loopback, private and link-local hosts in source URLs and additional
+# repositories (a closed network whose mirrors live there). Off: such URLs are refused,
+# so nobody can make the service or a build reach PostgreSQL, Redis or the portal.
+ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 # Source tasks: where PyPI and RubyGems packages come from, and the builder-tools venv
 # (pyp2spec, pyp2rpm, tito) that is bound read-only into the sandbox.
 PYPI_INDEX_URL = env("PYPI_INDEX_URL", "https://pypi.org").rstrip("/")

@@ -2,7 +2,6 @@
 
 import fnmatch
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +22,9 @@ from apps.builds.models import (
     State,
 )
 from apps.builds.states import derive_build_state
-from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
+from apps.core.names import dirname_errors, package_name_errors
+from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
@@ -69,26 +70,26 @@ def build_submit(
     source_json: dict,
     upload: UploadedFile | None = None,
     options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
+    errors: FieldErrors | None = None,
 ) -> Build:
     """Check and record a build, store its upload, and queue its source task.
 
     Everything a person can get wrong is checked before any row is written, so a bad
-    request creates nothing.
+    request creates nothing; every bad field is reported at once, with the caller's
+    `errors` (found while reading the request), in Copr's per-field shape.
     """
     if not can_build_in(user, project):
         raise PermissionDenied(
             f"User '{user.username if user.is_authenticated else 'anonymous'}' is not allowed "
             f"to build in the project {project.full_name}."
         )
-    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
-    chroots = chroots_with_builders(chroots, requested=options.chroots or ())
-    timeout = checked_timeout(options.timeout)
-    dirname = checked_dirname(project, options.project_dirname)
+    errors = errors if errors is not None else FieldErrors()
+    chroots, timeout, dirname = submission_checked(user, project, options, errors)
     if upload is not None:
-        sources.check_uploaded_srpm(upload)
+        errors.check("pkgs", sources.check_uploaded_srpm, upload)
     else:
-        sources.check_source(source_type, source_json)
-    check_batch_options(user, options)
+        errors.check(source_field(source_type), sources.check_source, source_type, source_json)
+    errors.raise_if_any()
 
     stored_upload_of = None
     try:
@@ -119,6 +120,29 @@ def build_submit(
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
     return build
+
+
+def submission_checked(user, project: Project, options: BuildOptions, errors: FieldErrors):
+    """The chroots, timeout and dirname of a submission; problems are recorded in `errors`."""
+    chroots = errors.check(
+        "chroots", select_chroots, project, options.chroots, options.exclude_chroots
+    )
+    if chroots is not None:
+        chroots = errors.check(
+            "chroots", chroots_with_builders, chroots, requested=options.chroots or ()
+        )
+    timeout = errors.check("timeout", checked_timeout, options.timeout)
+    dirname = errors.check("project_dirname", checked_dirname, project, options.project_dirname)
+    batch_field = "with_build_id" if options.with_build_id else "after_build_id"
+    errors.check(batch_field, check_batch_options, user, options)
+    return chroots, timeout, dirname
+
+
+def source_field(source_type: str) -> str:
+    """The form field a source problem is reported under (Copr's names)."""
+    return {"link": "pkgs", "scm": "clone_url", "pypi": "pypi_package_name"}.get(
+        source_type, "source"
+    )
 
 
 def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
@@ -172,12 +196,11 @@ def select_chroots(project: Project, patterns: list[str] | None, excludes: list[
 
 
 def unknown_chroot_message(project: Project, pattern: str, enabled: list[Chroot]) -> str:
-    if not Chroot.objects.filter(name=pattern).exists() and "*" not in pattern:
-        return f"Chroot {pattern} does not exist."
+    """Copr's message for a chroot outside the form's choices, saying which ones are."""
     available = ", ".join(c.name for c in enabled) or "none"
     return (
-        f"Chroot {pattern} is not enabled in the project {project.full_name} "
-        f"(enabled: {available})."
+        f"'{pattern}' is not a valid choice for this field "
+        f"(chroots enabled in {project.full_name}: {available})"
     )
 
 
@@ -193,15 +216,11 @@ def checked_timeout(timeout: int | None) -> int:
 
 def checked_dirname(project: Project, dirname: str | None) -> str:
     """Copr's project_dirname: `<project>` or `<project>:custom:<x>` / `<project>:pr:<n>`."""
-    if not dirname or dirname == project.name:
+    if not dirname:
         return project.name
-    name, _, suffix = dirname.partition(":")
-    kind, _, value = suffix.partition(":")
-    if name != project.name or kind not in ("custom", "pr") or not value.isalnum():
-        raise ServiceError(
-            f"Invalid project_dirname '{dirname}': use '{project.name}', "
-            f"'{project.name}:custom:<alphanumeric>' or '{project.name}:pr:<number>'."
-        )
+    problems = dirname_errors(project.name, dirname)
+    if problems:
+        raise InvalidForm({"project_dirname": problems})
     return dirname
 
 
@@ -225,6 +244,12 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
         header = read_srpm_header(srpm_path)
     except NotAnSrpm as error:
         task_end(task=task, state=State.FAILED, reason=f"not a source RPM: {error}")
+        return
+    # The name becomes a Package row and part of result directories: Copr's rules apply.
+    problems = package_name_errors(header["name"])
+    if problems:
+        reason = f"the source RPM's package name is not valid: {' '.join(problems)}"
+        task_end(task=task, state=State.FAILED, reason=reason)
         return
     build = task.build
     with transaction.atomic():
@@ -364,7 +389,6 @@ def build_delete(*, user, build: Build) -> None:
         raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
     from apps.repos.services import repositories_request_publish
 
-    project_dir = Path(settings.RESULTS_ROOT) / build.project.ownername / build.project_dirname
     tasks = list(build.tasks.select_related("chroot"))
     with transaction.atomic():
         build.delete()
@@ -375,7 +399,12 @@ def build_delete(*, user, build: Build) -> None:
         )
     for task in tasks:
         if task.result_dir:
-            shutil.rmtree(project_dir / task.result_dir, ignore_errors=True)
+            confined_rmtree(
+                settings.RESULTS_ROOT,
+                build.project.ownername,
+                build.project_dirname,
+                task.result_dir,
+            )
 
 
 # --- recovery -----------------------------------------------------------------------------
@@ -501,17 +530,17 @@ def batch_for(user, options: BuildOptions) -> Batch | None:
     return Batch.objects.create(blocked_by=other.batch)
 
 
-def build_check(*, user, project: Project, options: BuildOptions) -> None:
+def build_check(
+    *, user, project: Project, options: BuildOptions, errors: FieldErrors | None = None
+) -> None:
     """Everything build_submit checks except the source: Copr's check-before-build."""
     if not can_build_in(user, project):
         raise PermissionDenied(
             f"User '{user.username}' is not allowed to build in the project {project.full_name}."
         )
-    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
-    chroots_with_builders(chroots, requested=options.chroots or ())
-    checked_timeout(options.timeout)
-    checked_dirname(project, options.project_dirname)
-    check_batch_options(user, options)
+    errors = errors if errors is not None else FieldErrors()
+    submission_checked(user, project, options, errors)
+    errors.raise_if_any()
 
 
 def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, BuildTask]]:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.accounts.models import Group, User
-from apps.core.errors import ServiceError
+from apps.core.errors import InvalidForm, ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
     PermissionDecisionForm,
@@ -83,8 +83,16 @@ def page_of(request, items, per_page: int):
 
 
 def service_error(form, error: ServiceError) -> int:
-    """Show the service's message on the form; returns the status for the re-rendered page."""
-    form.add_error(None, error.message)
+    """Show the service's message on the form (beside each field it names, when the form
+    has that field); returns the status for the re-rendered page."""
+    if not isinstance(error, InvalidForm):
+        form.add_error(None, error.message)
+        return error.status
+    for field, problems in error.errors.items():
+        if field in form.fields:
+            form.add_error(field, problems)
+        else:
+            form.add_error(None, [f"{field}: {problem}" for problem in problems])
     return error.status
 
 

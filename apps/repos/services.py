@@ -18,7 +18,12 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from apps.builds.models import TASK_RELATED, BuildTask, State
-from apps.core.paths import chroot_results_dir, project_results_dir, results_url
+from apps.core.paths import (
+    chroot_results_dir,
+    confined_rmtree,
+    project_results_dir,
+    results_url,
+)
 from apps.core.queue import send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
@@ -439,8 +444,14 @@ def repositories_reconcile() -> int:
     return len(ids)
 
 
-def project_results_remove(*, project: Project) -> None:
-    shutil.rmtree(project_results_dir(project.ownername, project.name), ignore_errors=True)
+def project_results_remove(*, ownername: str, dirnames: list[str]) -> None:
+    """Remove a deleted project's directories (its main dir and its `:custom:`/`:pr:` dirs).
+
+    Each must be a directory of the owner's tree: a hostile name such as `..` is refused,
+    never resolved to RESULTS_ROOT or another owner's tree.
+    """
+    for dirname in dirnames:
+        confined_rmtree(settings.RESULTS_ROOT, ownername, dirname)
 
 
 # --- RPMs that arrive already built: copr-cli uploadrpm, forks ------------------------------

@@ -180,3 +180,24 @@ def test_builders_show_their_current_tasks_and_when_they_were_last_seen(client, 
     assert f'<a href="{change_url(task)}">{task.task_id}</a>' in page
     assert re.search(r"<time datetime=\"[^\"]+\">\d+ s ago</time>", page)
     assert "1 of 2 busy" in client.get(change_url(builder)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field"),
+    [
+        ("accounts_group", {"name": "..", "external_name": "dots"}, "name"),
+        ("accounts_group", {"name": "группа", "external_name": "cyr"}, "name"),
+        (
+            "projects_chroot",
+            {"name": "../x", "os_release": "x", "os_version": "1", "arch": "x86_64",
+             "macros": "{}"},
+            "name",
+        ),
+    ],
+)  # fmt: skip
+def test_the_console_refuses_names_the_apis_refuse(client, staff_user, model, data, field):
+    client.force_login(staff_user)
+    response = client.post(reverse(f"admin:{model}_add"), data)
+    assert response.status_code == 200  # the form again, with the field's error
+    assert field in response.context["adminform"].form.errors
+    assert not apps.get_model(*model.split("_", 1)).objects.filter(name=data["name"]).exists()

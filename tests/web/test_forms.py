@@ -56,9 +56,26 @@ def test_a_taken_name_is_a_message_not_an_error_page(client, alice, personal_pro
     response = client.post(
         reverse("project-new"), {**NEW_PROJECT, "owner": "alice", "name": "hello"}
     )
-    assert response.status_code == 409
-    assert "already exists" in response.content.decode()
+    assert response.status_code == 400
+    assert "You already have a project named" in response.content.decode()
     assert Project.objects.filter(name="hello").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": ".."}, "is not a valid project name"),
+        ({"name": "проект"}, "Name must contain only letters, digits, underscores"),
+        ({"name": "ok", "additional_repos": "file:///etc"}, "is not a repository URL"),
+        ({"name": "ok", "additional_repos": "http://127.0.0.1:6379/"}, "private or local address"),
+    ],
+)
+def test_bad_names_and_repos_are_shown_on_the_form(client, alice, fields, message):
+    client.force_login(alice)
+    response = client.post(reverse("project-new"), {**NEW_PROJECT, "owner": "alice", **fields})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Project.objects.exists()
 
 
 def test_settings_need_a_chroot_and_change_nothing_when_refused(client, alice, personal_project):

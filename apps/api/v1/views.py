@@ -4,6 +4,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
@@ -22,7 +23,8 @@ from apps.api.v1.serializers import (
     TaskSerializer,
 )
 from apps.builds.services import build_cancel, build_delete, build_submit
-from apps.core.errors import NotFound
+from apps.core.errors import InvalidForm, NotFound
+from apps.core.names import MAX_BIGINT
 from apps.projects.services import project_create, project_delete, project_edit
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField()})
@@ -35,6 +37,13 @@ OWNER_FILTER = OpenApiParameter(
 
 class Pagination(LimitOffsetPagination):
     max_limit = 1000
+
+    def get_offset(self, request) -> int:
+        # DRF takes any size; past bigint the database would fail with a 500.
+        offset = super().get_offset(request)
+        if offset > MAX_BIGINT:
+            raise ValidationError({"offset": [f"Ensure this value is at most {MAX_BIGINT}."]})
+        return offset
 
 
 class ApiView(generics.GenericAPIView):
@@ -163,7 +172,13 @@ class ProjectBuildList(ApiView, generics.ListAPIView):
     def post(self, request, owner, name):
         project = queries.project_or_404(owner, name)
         source = self.valid_input(BuildCreateInput).build_submit_arguments()
-        build = build_submit(user=request.user, project=project, **source)
+        try:
+            build = build_submit(user=request.user, project=project, **source)
+        except InvalidForm as error:
+            # The service names the source as Copr's form does (`pkgs`); here it has a name.
+            own_name = "srpm" if source["source_type"] == "upload" else "source_url"
+            errors = {own_name if f == "pkgs" else f: m for f, m in error.errors.items()}
+            raise InvalidForm(errors) from error
         return self.created(BuildSerializer, queries.build_or_404(build.pk))
 
 

@@ -6,7 +6,8 @@ from apps.api.v3 import forms, shapes
 from apps.api.v3.base import CoprView, as_bool, paginated
 from apps.api.v3.builds import rendered_build
 from apps.api.v3.lookups import package_or_404, project_or_404
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, FieldErrors
+from apps.core.names import package_name_errors
 from apps.packages.models import Package
 from apps.packages.services import (
     package_add,
@@ -56,6 +57,9 @@ class PackageAdd(PackageView):
         user = self.authenticated_user()
         project = self.project()
         name = self.param("package_name", required=True)
+        errors = FieldErrors()
+        errors.add("package_name", *package_name_errors(name))
+        settings = forms.package_settings(self.data, errors)
         try:
             package = package_add(
                 user=user,
@@ -63,7 +67,8 @@ class PackageAdd(PackageView):
                 name=name,
                 source_type=source_type_text,
                 source_json=forms.source_json(source_type_text, self.data),
-                **forms.package_settings(self.data),
+                errors=errors,
+                **settings,
             )
         except Conflict as error:
             raise Conflict(f"Package {name} already exists in copr {project.full_name}.") from (
@@ -81,12 +86,15 @@ class PackageEdit(PackageView):
         source = None
         if source_type is not None or kept_type in forms.SOURCE_KEYS:
             source = forms.source_json(kept_type, self.data, partial=True)
+        errors = FieldErrors()
+        settings = forms.package_settings(self.data, errors)
         package = package_edit(
             user=user,
             package=package,
             source_type=source_type,
             source_json=source,
-            **forms.package_settings(self.data),
+            errors=errors,
+            **settings,
         )
         return JsonResponse(self.rendered(package))
 
@@ -103,9 +111,9 @@ class PackageReset(PackageView):
 class PackageBuild(PackageView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
-        build = package_build(
-            user=user, package=self.package(), options=forms.build_options(self.data)
-        )
+        errors = FieldErrors()
+        options = forms.build_options(self.data, errors)
+        build = package_build(user=user, package=self.package(), options=options, errors=errors)
         return rendered_build(build)
 
 
