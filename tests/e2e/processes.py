@@ -40,6 +40,17 @@ def stop_process_group(process: subprocess.Popen | None, *, timeout: float = 20)
         pass
 
 
+def descendants(pid: int, *, depth: int) -> list[int]:
+    """Child pids of `pid` (and theirs, down to `depth` levels), from /proc."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    if depth <= 1:
+        return children
+    return children + [d for c in children for d in descendants(c, depth=depth - 1)]
+
+
 class RedisServer:
     """A redis-server of our own on a loopback port, with an append-only file that is
     fsynced on every write, so a restart keeps what it had accepted."""
@@ -143,6 +154,15 @@ class Service:
     def stop(self) -> None:
         stop_process_group(self.workers)
         stop_process_group(self.web)
+
+    def workers_alive(self) -> bool:
+        return self.workers is not None and self.workers.poll() is None
+
+    def worker_children(self) -> list[int]:
+        """Pids of the Dramatiq worker processes (children of the `rundramatiq` process)."""
+        if not self.workers_alive():
+            return []
+        return descendants(self.workers.pid, depth=1)
 
     def count(self, model: str) -> int:
         """Rows of `app_label.Model` in the service's database."""
