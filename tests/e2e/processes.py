@@ -124,12 +124,15 @@ class Service:
         config.read_string(self.manage("create_user", username))
         return config["copr-cli"]["login"], config["copr-cli"]["token"]
 
-    def start_web(self, *, workers: int = 2, threads: int = 8) -> None:
+    def start_web(self, *, workers: int | None = 2, threads: int | None = 8) -> None:
+        """gunicorn with gunicorn.conf.py; None keeps that file's value."""
         log = open(self.var_dir / "gunicorn.log", "a")  # noqa: SIM115 (the process keeps it)
+        sizes = [*(["--workers", str(workers)] if workers else []),
+                 *(["--threads", str(threads)] if threads else [])]  # fmt: skip
         self.web = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "--threads", str(threads), "--access-logfile", "/dev/null", "coprsite.wsgi"],
+             "--bind", f"127.0.0.1:{self.port}", *sizes, "--access-logfile", "/dev/null",
+             "coprsite.wsgi"],
             cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
