@@ -8,9 +8,10 @@ database is SQLite in a fresh directory, or the empty database named by --databa
 1. broker restart: CLIENTS threads upload UPLOADS SRPMs through /api_3 (as copr-cli does);
    a third of the way in, Redis is stopped for OUTAGE seconds, then started again. A
    client retries an answer of 5xx or a dropped connection (up to twice), as a user would.
-2. worker kills: KILL_BUILDS builds whose %build takes a few seconds are submitted, then a
-   Dramatiq worker process is SIGKILLed KILLS times at random moments. When the whole
-   worker exits, it is started again, as the README's systemd unit does.
+2. worker kills: KILL_BUILDS builds whose %build takes a few seconds are submitted, and a
+   Dramatiq worker process is SIGKILLed KILLS/2 times at random moments; then, KILLS/2
+   times, one more build is submitted and the worker that runs its createrepo_c is
+   killed. When the whole worker exits, it is started again, as a service manager would.
 
 For each it prints: tried (submissions), 5xx (answers), lost (accepted builds that did not
 succeed, and submissions never accepted), stuck (accepted builds not finished by the
@@ -39,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
-from tests.e2e.processes import CoprApi, RedisServer, Service  # noqa: E402
+from tests.e2e.processes import CoprApi, RedisServer, Service, descendants  # noqa: E402
 
 CHROOT = "fedora-43-x86_64"
 FINAL = ("succeeded", "failed", "canceled")
@@ -148,19 +149,41 @@ def worker_kills(service, api, work: Path, args) -> None:
     supervisor = Supervisor(service)
     supervisor.start()
     chance = random.Random(args.seed)  # noqa: S311 (when to kill, not a secret)
-    kills = 0
+    random_kills = createrepo_kills = 0
     ends = time.monotonic() + args.deadline
-    while kills < args.kills and time.monotonic() < ends:
+    # Half of the kills at random moments while the builds run...
+    while random_kills < args.kills - args.kills // 2 and time.monotonic() < ends:
         time.sleep(chance.uniform(2, 6))
         children = service.worker_children()
         if children:
             signal_child(chance.choice(children))
-            kills += 1
+            random_kills += 1
+    # ...the other half while a worker runs createrepo_c for a new build: a lock it
+    # holds must not freeze the repository.
+    while createrepo_kills < args.kills // 2 and time.monotonic() < ends:
+        tally.submit(api, "kills", srpm)
+        target = createrepo_worker(service, seconds=60)
+        if target:
+            signal_child(target)
+            createrepo_kills += 1
     states = wait_final(api, "kills", tally.accepted, time.monotonic() + args.deadline)
     supervisor.stop()
     report("worker kills", tally, states, service.count("core.OutboxMessage"),
-           f"; {kills} worker processes killed, whole worker restarted {supervisor.restarts} "
-           "times")  # fmt: skip
+           f"; {random_kills} worker processes killed at random, {createrepo_kills} during "
+           f"createrepo_c; whole worker restarted {supervisor.restarts} times")  # fmt: skip
+
+
+def createrepo_worker(service, *, seconds: float) -> int | None:
+    """The worker process that runs createrepo_c now, waiting up to `seconds` for one."""
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        for worker in service.worker_children():
+            for pid in descendants(worker, depth=3):
+                with contextlib.suppress(OSError):
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "createrepo_c":
+                        return worker
+        time.sleep(0.005)  # a small repository's createrepo_c takes a fraction of a second
+    return None
 
 
 class Supervisor(threading.Thread):
@@ -197,6 +220,7 @@ def main() -> None:
     parser.add_argument("--kill-builds", type=int, default=10)
     parser.add_argument("--deadline", type=float, default=300, help="seconds per wait")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=("broker", "kills"), help="run one experiment")
     parser.add_argument("--database-url", default="", help="an empty database (PostgreSQL)")
     args = parser.parse_args()
     args.uploads = min(args.uploads, 500)
@@ -215,8 +239,10 @@ def main() -> None:
         service.start_web()
         service.start_workers(processes=2, threads=4)
         api = CoprApi(service.url, "bench", (login, token))
-        broker_restart(service, redis, api, work, args)
-        worker_kills(service, api, work, args)
+        if args.only != "kills":
+            broker_restart(service, redis, api, work, args)
+        if args.only != "broker":
+            worker_kills(service, api, work, args)
     finally:
         service.stop()
         redis.stop()

@@ -6,6 +6,7 @@ its own session so it can be stopped with its children, and nothing else.
 """
 
 import configparser
+import contextlib
 import json
 import os
 import signal
@@ -42,10 +43,11 @@ def stop_process_group(process: subprocess.Popen | None, *, timeout: float = 20)
 
 def descendants(pid: int, *, depth: int) -> list[int]:
     """Child pids of `pid` (and theirs, down to `depth` levels), from /proc."""
-    try:
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    children = []
+    # Each thread has its own list: a worker's subprocesses are started by its threads.
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            children += [int(child) for child in listing.read_text().split()]
     if depth <= 1:
         return children
     return children + [d for c in children for d in descendants(c, depth=depth - 1)]
