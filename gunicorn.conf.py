@@ -11,14 +11,20 @@ environment; command-line flags override this file.
 import multiprocessing
 import os
 
-bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+
+def env(name: str, default: str) -> str:
+    """A variable's value; set-but-empty counts as unset, as in .env.example."""
+    return os.environ.get(name) or default
+
+
+bind = env("GUNICORN_BIND", "127.0.0.1:8000")
 # gunicorn's own convention; default: one process per CPU plus one, each with its threads.
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+workers = int(env("WEB_CONCURRENCY", str(multiprocessing.cpu_count() + 1)))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(env("GUNICORN_THREADS", "8"))
 # Above any page's or API call's worst time (a 512 MB upload read from nginx's buffer
 # included); a worker stuck longer than this is restarted.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+timeout = int(env("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 5
 # Header limits (gunicorn's defaults, stated): bodies are bounded by nginx and by Django's
@@ -29,4 +35,4 @@ limit_request_field_size = 8190
 # Recycle workers now and then, so a slow leak cannot grow without bound.
 max_requests = 2000
 max_requests_jitter = 200
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+accesslog = env("GUNICORN_ACCESS_LOG", "-")
