@@ -1,12 +1,13 @@
 """A thread in every worker process that sends the outbox and nudges the reconcile actor."""
 
+import contextlib
 import logging
 import threading
 import time
 
 import dramatiq
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 _started = threading.Event()
@@ -33,10 +34,12 @@ def _tick_forever() -> None:
         time.sleep(settings.RECONCILE_SECONDS)
         try:
             outbox_drain()
-        except Exception:  # a database hiccup must not end the ticker
-            logger.exception("could not drain the outbox")
-        finally:
-            close_old_connections()
+        except Exception as error:  # a database hiccup must not end the ticker
+            logger.warning("could not drain the outbox: %s", error)
+        # This thread's own connection, closed after each use: between two ticks it would
+        # only hold the database open (and a broken one is reopened next time).
+        with contextlib.suppress(Exception):
+            connections.close_all()
         try:
             reconcile.send()
         except Exception:  # a broker hiccup must not end the ticker
