@@ -15,6 +15,7 @@ time limit.
 import argparse
 import asyncio
 import runpy
+import shutil
 import statistics
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def main() -> None:
         )
     finally:
         service.stop()
+        shutil.rmtree(work, ignore_errors=True)
     sizes = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     print(f"gunicorn {sizes['workers']} workers x {sizes['threads']} threads; {clients} "
           f"concurrent clients x {requests} requests (new connection each) in {wall:.1f} s: "
