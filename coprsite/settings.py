@@ -210,6 +210,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything that reads the body (CSRF checks read forms): needs only the user.
+    "apps.core.middleware.RequestBodyGuard",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -250,8 +252,17 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Request bodies. apps.core.middleware.RequestBodyGuard refuses, from the headers alone, a
+# body over MAX_SRPM_BYTES (plus multipart framing) on the upload routes and over
+# DATA_UPLOAD_MAX_MEMORY_SIZE (plus framing) elsewhere, and anonymous uploads.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # form fields and JSON bodies
+DATA_UPLOAD_MAX_NUMBER_FILES = 10  # an upload carries a package and a `json` part
+# Files above this go to a temporary file instead of memory (Django's default): a 512 MB
+# upload per request thread must never be held in RAM.
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(2.5 * 1024 * 1024)
+# Where those temporary files go; unset: the system's temporary directory, which may be a
+# RAM-backed /tmp (point it at a disk in production).
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

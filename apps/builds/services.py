@@ -92,8 +92,11 @@ def build_submit(
     errors.raise_if_any()
 
     stored_upload_of = None
+    committed = []
     try:
         with transaction.atomic():
+            # First of the commit hooks: what fails after it must not touch the upload.
+            transaction.on_commit(lambda: committed.append(True))
             build = Build.objects.create(
                 batch=batch_for(user, options),
                 project=project,
@@ -114,8 +117,9 @@ def build_submit(
                 build.save(update_fields=["source_json"])
             source_task_create(build, needs_builder=upload is None)
     except BaseException:
-        # The rows are rolled back; the stored upload must not outlive them.
-        if stored_upload_of is not None:
+        # The rows are rolled back; the stored upload must not outlive them. Once they are
+        # committed the upload is the build's source and stays, whatever fails afterwards.
+        if stored_upload_of is not None and not committed:
             sources.discard_upload(stored_upload_of)
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
