@@ -20,7 +20,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from tests.builders.srpm_factory import make_srpm
+from tests.builders.srpm_factory import DEFAULT_BUILD_SCRIPT, make_srpm
 
 pytest_plugins = ["tests.e2e.oidc"]
 pytestmark = pytest.mark.e2e
@@ -146,7 +146,7 @@ def test_project_and_build_pages_are_styled_and_the_build_page_follows_the_build
     assert made_run.api("GET", f"builds/{slow}").json()["state"] == "succeeded"
 
 
-SLOW = "echo building slowly; sleep 15; echo done"
+SLOW = f"echo building slowly; sleep 15; {DEFAULT_BUILD_SCRIPT}"
 
 
 def submit_srpm(service: Service, srpm: Path) -> int:
