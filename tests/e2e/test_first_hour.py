@@ -38,6 +38,9 @@ class Service:
         self.log = log
         self.credentials: tuple[str, str] = ("", "")
 
+    def log_tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
     def manage(self, *args: str) -> str:
         return subprocess.run(
             [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
@@ -144,7 +147,7 @@ def test_project_and_build_pages_are_styled_and_the_build_page_follows_the_build
     # No page.reload() from here on: only the page's own script can show the new state.
     for build_id in (slow, waiting):
         build = finished(made_run, build_id)
-        assert build["state"] == "succeeded", build
+        assert build["state"] == "succeeded", (build["state_reason"], made_run.log_tail())
     # The page polls every 3 s.
     expect(page.locator("#build-state")).to_have_text("succeeded", timeout=30_000)
 
