@@ -147,7 +147,7 @@ def test_project_and_build_pages_are_styled_and_the_build_page_follows_the_build
     # No page.reload() from here on: only the page's own script can show the new state.
     for build_id in (slow, waiting):
         build = finished(made_run, build_id)
-        assert build["state"] == "succeeded", (build["state_reason"], made_run.log_tail())
+        assert build["state"] == "succeeded", task_reasons(made_run, build_id)
     # The page polls every 3 s.
     expect(page.locator("#build-state")).to_have_text("succeeded", timeout=30_000)
 
@@ -181,6 +181,12 @@ def finished(service: Service, build_id: int) -> dict:
         assert time.monotonic() < deadline, f"build {build_id} still {build['state']}"
         time.sleep(0.5)
     return build
+
+
+def task_reasons(service: Service, build_id: int) -> str:
+    tasks = service.api("GET", f"builds/{build_id}/tasks").json()
+    reasons = [f"{t['kind']} {t['chroot']}: {t['state']} {t['state_reason']}" for t in tasks]
+    return "\n".join([*reasons, service.log_tail()])
 
 
 def assert_styled(page) -> None:
