@@ -38,6 +38,8 @@ def bare_path() -> Path:
     base.chmod(0o755)
     directory = base / "bin"
     directory.mkdir()
+    # A copy: the checkout itself may be in a directory only root can enter.
+    shutil.copy(SCRIPT, base / SCRIPT.name)
     for name in UTILITIES:
         (directory / name).symlink_to(shutil.which(name))
     yield directory
@@ -52,7 +54,7 @@ def fake_apt_get(directory: Path, body: str) -> Path:
 
 
 def run(path: Path, *, as_user: bool = False, **env: str) -> subprocess.CompletedProcess:
-    argv = [str(SCRIPT)]
+    argv = [str(path.parent / SCRIPT.name)]
     if as_user:
         argv = [
             shutil.which("setpriv"),
