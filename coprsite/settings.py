@@ -41,6 +41,18 @@ def read_or_create_secret_key(path: Path) -> str:
     return key
 
 
+def default_builder_tools_dir(var_dir: Path) -> Path:
+    """Where scripts/builder-tools installs the tools when BUILDER_TOOLS_DIR is unset.
+
+    As root, builds run as an unprivileged uid that must read the tools, and a checkout in
+    /root or a `mktemp -d` is mode 0700: the tools go to a root-owned, world-readable
+    place outside the checkout (scripts/builder-tools picks the same one).
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/coprsite/builder-tools")
+    return var_dir / "builder-tools"
+
+
 VAR_DIR = Path(env("VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or read_or_create_secret_key(VAR_DIR / "secret_key")
@@ -108,7 +120,7 @@ ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 # (pyp2spec, pyp2rpm, tito) that is bound read-only into the sandbox.
 PYPI_INDEX_URL = env("PYPI_INDEX_URL", "https://pypi.org").rstrip("/")
 RUBYGEMS_URL = env("RUBYGEMS_URL", "https://rubygems.org").rstrip("/")
-BUILDER_TOOLS_DIR = Path(env("BUILDER_TOOLS_DIR", str(VAR_DIR / "builder-tools")))
+BUILDER_TOOLS_DIR = Path(env("BUILDER_TOOLS_DIR", str(default_builder_tools_dir(VAR_DIR))))
 
 # Web login. Username/password accounts serve the embedded setup; turn them off once an
 # identity provider is configured (the console's password login follows this too).
@@ -188,6 +200,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as our own static files: docs offline
     "django_filters",
     "django_dramatiq",
     "allauth",
@@ -206,6 +219,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after security: static files skip sessions, auth and the rest of the chain.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -249,9 +264,18 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# Static files: WhiteNoise serves them in every mode, DEBUG or not, from STATIC_ROOT, which
+# `manage.py collectstatic` fills (`make run` runs it) with compressed copies and names that
+# carry a hash of the content, so browsers may cache them for good. With DEBUG on, WhiteNoise
+# serves them straight from the sources (static/ and the apps) instead. Tests that render
+# pages in-process use plain names (tests/conftest.py), so they need no collectstatic.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Request bodies. apps.core.middleware.RequestBodyGuard refuses, from the headers alone, a
 # body over MAX_SRPM_BYTES (plus multipart framing) on the upload routes and over
 # DATA_UPLOAD_MAX_MEMORY_SIZE (plus framing) elsewhere, and anonymous uploads.
@@ -274,7 +298,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "coprsite API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "coprsite API",
+    "VERSION": "1",
+    # The docs pages load Swagger UI and Redoc from our static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 
 def dramatiq_broker(url: str) -> dict:
