@@ -148,6 +148,7 @@ def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
     by_repository = defaultdict(list)
     for task in tasks:
         by_repository[(task.build.project_dirname, task.chroot)].append(task.pk)
+        task_backend_log(task, f"signed {len(task.result_files)} package(s)")
     with transaction.atomic():
         for (dirname, chroot), task_ids in by_repository.items():
             repository = repository_for(tasks[0].build.project, dirname, chroot)
@@ -418,8 +419,17 @@ def drop_canceled_tasks(repository: Repository) -> None:
 def tasks_mark_published(repository: Repository, serial: int) -> None:
     from apps.builds.services import task_end
 
-    for task in tasks_waiting_for(repository, serial):
+    for task in tasks_waiting_for(repository, serial).select_related(*TASK_RELATED):
+        task_backend_log(task, f"published in the {repository.chroot.name} repository")
         task_end(task=task, state=State.SUCCEEDED)
+
+
+def task_backend_log(task: BuildTask, message: str) -> None:
+    from apps.builds.logs import backend_log, task_result_dir
+
+    directory = task_result_dir(task)
+    if directory.is_dir():
+        backend_log(directory, message)
 
 
 def tasks_waiting_for(repository: Repository, serial: int):

@@ -1,0 +1,64 @@
+"""The results directory as Copr lays it out, read over HTTP the way packagers and scripts do."""
+
+import io
+import tarfile
+
+import pytest
+import requests
+
+from apps.builds.models import State
+from tests.builders.srpm_factory import make_srpm
+from tests.e2e.conftest import finished_build
+from tests.e2e.test_pipeline import submit_upload
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_finished_build_has_copr_results_layout(live_server, worker, packager, tmp_path):
+    _, token, _ = packager
+    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False)
+    build = finished_build(submit_upload(live_server, token, srpm))
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    task = build.tasks.get(chroot__name="fedora-43-x86_64")
+    base = f"{live_server.url}/results/packager/tools/{task.result_dir}/"
+    index = requests.get(base, timeout=30).text
+    for name in ("builder-live.log.gz", "backend.log.gz", "build.log.gz", "root.log.gz"):
+        assert f'href="./{name}"' in index, index
+        stored = requests.get(base + name, headers={"Accept-Encoding": "identity"}, timeout=30)
+        assert stored.status_code == 200 and stored.headers["Content-Encoding"] == "gzip"
+    for plain in ("builder-live.log", "backend.log", "build.log", "root.log"):
+        assert f'href="./{plain}"' not in index  # stored compressed only
+
+    # The live log's URL keeps answering with the text, whole or from an offset.
+    live = requests.get(base + "builder-live.log", timeout=30)
+    assert live.status_code == 200 and "Finished: succeeded" in live.text
+    raw = requests.get(
+        base + "builder-live.log",
+        headers={"Accept-Encoding": "identity", "Range": "bytes=5-"},
+        timeout=30,
+    )
+    assert raw.status_code == 206 and raw.content == live.content[5:]
+
+    backend = requests.get(base + "backend.log.gz", timeout=30).text
+    assert "runner ended: succeeded" in backend and "published in the fedora-43-x86_64" in backend
+    build_log = requests.get(base + "build.log.gz", timeout=30).text
+    assert "gcc -o hello hello.c" in build_log and "Finished: succeeded" not in build_log
+    root_log = requests.get(base + "root.log.gz", timeout=30).text
+    assert "NOT a mock chroot" in root_log and "RPM version" in root_log
+    spec = requests.get(base + "hello.spec", timeout=30)
+    assert spec.status_code == 200 and spec.text.startswith("Name: hello")
+    configs = requests.get(base + "configs.tar.gz", timeout=30)
+    with tarfile.open(fileobj=io.BytesIO(configs.content)) as archive:
+        names = archive.getnames()
+        job_macros = archive.extractfile("fedora-43-x86_64/job.macros").read().decode()
+    assert "fedora-43-x86_64/coprsite-buildroot.macros" in names
+    assert "%copr_username packager" in job_macros and "%dist .fc43" in job_macros
+
+    # The build page links the compressed logs, as Copr's does, and they open.
+    page = requests.get(f"{live_server.url}/builds/{build.pk}/", timeout=30).text
+    assert f"{task.result_dir}/builder-live.log.gz" in page
+    source = build.tasks.get(chroot=None)
+    source_base = f"{live_server.url}/results/packager/tools/{source.result_dir}/"
+    assert requests.get(source_base + "hello.spec", timeout=30).status_code == 200
+    source_log = requests.get(source_base + "builder-live.log.gz", timeout=30)
+    assert "Source RPM hello-1.0-1" in source_log.text
