@@ -50,9 +50,21 @@ SPEC_SCAN_BYTES = 1 << 20
 # A path of a built package, relative to the workspace root.
 OutputPath = tuple[str, ...]
 
-# Macros of the buildroot itself (Fedora's redhat-rpm-config has them; Debian's rpm does not).
-BUILDROOT_MACROS_FILE = "coprsite-buildroot.macros"
-BUILDROOT_MACROS = ""
+# What Fedora's buildroot (redhat-rpm-config) sets for every build and Debian's rpm lacks:
+# -debuginfo and -debugsource subpackages made by find-debuginfo (the debugedit package,
+# with eu-strip from elfutils). Its %install trick puts %debug_package into every spec
+# that unpacks its sources (%setup sets buildsubdir), as on Fedora; `%global debug_package
+# %{nil}` in a spec turns it off there too.
+# Written as the build's ~/.rpmmacros: `rpmbuild --target` reloads the configuration and
+# would drop a file given with --load.
+BUILDROOT_MACROS_FILE = ".rpmmacros"
+BUILDROOT_MACROS = """\
+%_enable_debug_packages 1
+%_debugsource_packages 1
+%install %{?_enable_debug_packages:%{?buildsubdir:%{debug_package}}}\\
+%%install\\
+%{nil}
+"""
 
 
 def host_arch() -> str:
@@ -143,13 +155,10 @@ def rebuild_command(
     *,
     arch: str | None,
     check_deps: bool,
-    macro_file: str | None = None,
 ) -> list[str]:
     """The rpmbuild command line run inside the sandbox."""
     # -ra writes the rebuilt src.rpm too (with the chroot's %dist), as mock --rebuild does.
     command = ["rpmbuild", "-ra"]
-    if macro_file:
-        command += ["--load", macro_file]
     if check_deps:
         command += ["--define", f"_dbpath {SANDBOX_RPMDB}"]
     else:
@@ -204,7 +213,6 @@ def rpmbuild_rebuild(
         macros,
         arch=spec.arch,
         check_deps=dbpath is not None,
-        macro_file=f"{BUILD_DIR}/{BUILDROOT_MACROS_FILE}",
     )
     log.info("Running: " + shlex.join(command))
     write_root_log(result_dir / ROOT_LOG, spec, [requirements, "Command: " + shlex.join(command)])
@@ -212,7 +220,7 @@ def rpmbuild_rebuild(
         result_dir / CONFIGS_ARCHIVE,
         spec.chroot or "buildroot",
         {
-            BUILDROOT_MACROS_FILE: BUILDROOT_MACROS,
+            "buildroot.macros": BUILDROOT_MACROS,
             "job.macros": macros_file_text(macros),
             "rpmbuild.cmdline": shlex.join(command) + "\n",
         },
@@ -257,7 +265,8 @@ def write_root_log(path: Path, spec: JobSpec, details: list[str]) -> None:
     lines = [
         f"Buildroot for {spec.chroot}: NOT a mock chroot. rpmbuild runs on this builder's own",
         "system in a bubblewrap sandbox (read-only /usr, private /tmp, the build's workspace),",
-        "with the chroot's macros defined on the command line (see configs.tar.gz).",
+        "with the chroot's macros on the command line and Fedora's buildroot defaults (debug",
+        "packages) in ~/.rpmmacros; configs.tar.gz holds both.",
         *host_description(),
         *details,
     ]

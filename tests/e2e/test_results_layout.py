@@ -9,7 +9,8 @@ import requests
 from apps.builds.models import State
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import finished_build
-from tests.e2e.test_pipeline import submit_upload
+from tests.e2e.test_pipeline import install_from_served_repo, submit_upload
+from tests.repos.rpm_helpers import dnf_install_into
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +52,7 @@ def test_finished_build_has_copr_results_layout(live_server, worker, packager, t
     with tarfile.open(fileobj=io.BytesIO(configs.content)) as archive:
         names = archive.getnames()
         job_macros = archive.extractfile("fedora-43-x86_64/job.macros").read().decode()
-    assert "fedora-43-x86_64/coprsite-buildroot.macros" in names
+    assert "fedora-43-x86_64/buildroot.macros" in names
     assert "%copr_username packager" in job_macros and "%dist .fc43" in job_macros
 
     # The build page links the compressed logs, as Copr's does, and they open.
@@ -62,3 +63,34 @@ def test_finished_build_has_copr_results_layout(live_server, worker, packager, t
     assert requests.get(source_base + "hello.spec", timeout=30).status_code == 200
     source_log = requests.get(source_base + "builder-live.log.gz", timeout=30)
     assert "Source RPM hello-1.0-1" in source_log.text
+
+
+def test_compiled_package_gets_signed_debuginfo_and_debugsource(
+    live_server, worker, packager, tmp_path
+):
+    _, token, _ = packager
+    srpm = make_srpm(
+        tmp_path,
+        name="hello",
+        setup=True,
+        build_script="gcc -g -O2 -o %{name} hello.c",
+        auto_req_prov=False,
+    )
+    build = finished_build(submit_upload(live_server, token, srpm))
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    task = build.tasks.get(chroot__name="fedora-43-x86_64")
+    base = f"{live_server.url}/results/packager/tools/{task.result_dir}/"
+    listed = requests.get(base + "results.json", timeout=30).json()["packages"]
+    assert sorted(package["name"] for package in listed if package["arch"] == "x86_64") == [
+        "hello",
+        "hello-debuginfo",
+        "hello-debugsource",
+    ]
+
+    # dnf installs them from the served repository with gpgcheck=1: signed and published.
+    result, installroot = install_from_served_repo(live_server, tmp_path, "hello-debuginfo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert list((installroot / "usr/lib/debug/usr/bin").glob("hello-*.debug"))
+    sources = dnf_install_into(tmp_path / "root2", tmp_path / "yum.repos.d", "hello-debugsource")
+    assert sources.returncode == 0, sources.stdout + sources.stderr
+    assert list((tmp_path / "root2/usr/src/debug").glob("hello-1.0-1*/hello.c"))
