@@ -358,10 +358,12 @@ def run_createrepo(repository: Repository, directory: Path, files: list[str]):
     """Regenerate the main repodata, or in devel mode devel/repodata (Copr's `--devel`),
     and the main one only when a request asked for it (or it does not exist yet: empty)."""
     project = repository.project
+    # Copr composes AppStream metadata for the main repository only, never for devel/.
+    origin = f"{project.ownername}-{repository.project_dirname}" if project.appstream else None
     if not project.devel_mode:
-        return createrepo.regenerate_repository(directory, pkglist=files)
+        return createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
     if repository.main_requested_serial > repository.published_serial:
-        createrepo.regenerate_repository(directory, pkglist=files)
+        createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
     elif not (directory / "repodata" / "repomd.xml").is_file():
         createrepo.regenerate_repository(directory, pkglist=[])
     baseurl = results_url(f"{project.ownername}/{repository.project_dirname}/{directory.name}/")

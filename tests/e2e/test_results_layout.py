@@ -1,7 +1,11 @@
 """The results directory as Copr lays it out, read over HTTP the way packagers and scripts do."""
 
+import gzip
 import io
+import subprocess
 import tarfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import pytest
 import requests
@@ -9,6 +13,7 @@ import requests
 from apps.builds.models import State
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import finished_build
+from tests.e2e.test_copr_cli import cli_for, created_build_id
 from tests.e2e.test_pipeline import install_from_served_repo, submit_upload
 from tests.repos.rpm_helpers import dnf_install_into
 
@@ -94,3 +99,96 @@ def test_compiled_package_gets_signed_debuginfo_and_debugsource(
     sources = dnf_install_into(tmp_path / "root2", tmp_path / "yum.repos.d", "hello-debugsource")
     assert sources.returncode == 0, sources.stdout + sources.stderr
     assert list((tmp_path / "root2/usr/src/debug").glob("hello-1.0-1*/hello.c"))
+
+
+METAINFO = """<?xml version="1.0" encoding="UTF-8"?>
+<component type="console-application">
+  <id>org.example.hello</id>
+  <metadata_license>CC0-1.0</metadata_license>
+  <project_license>MIT</project_license>
+  <name>Hello</name>
+  <summary>Says hello to the world</summary>
+  <description><p>A tiny program that prints hello.</p></description>
+  <provides><binary>hello</binary></provides>
+</component>
+"""
+
+APP_SPEC = """\
+Name: hello
+Version: 1.0
+Release: 1
+Summary: A tiny console application with AppStream metadata
+License: MIT
+BuildArch: noarch
+AutoReqProv: no
+Source0: org.example.hello.metainfo.xml
+
+%description
+Prints hello; ships a metainfo file.
+
+%install
+mkdir -p %{buildroot}/usr/bin
+printf '#!/bin/sh\\necho hello\\n' > %{buildroot}/usr/bin/hello
+chmod 0755 %{buildroot}/usr/bin/hello
+install -D -m 0644 %{SOURCE0} %{buildroot}%{_datadir}/metainfo/org.example.hello.metainfo.xml
+
+%files
+/usr/bin/hello
+%{_datadir}/metainfo/org.example.hello.metainfo.xml
+"""
+
+
+def app_srpm(tmp_path: Path) -> Path:
+    sources = tmp_path / "app"
+    sources.mkdir()
+    (sources / "org.example.hello.metainfo.xml").write_text(METAINFO)
+    (sources / "hello.spec").write_text(APP_SPEC)
+    topdir = tmp_path / "app-top"
+    subprocess.run(
+        ["rpmbuild", "-bs", "--define", f"_topdir {topdir}", "--define", f"_sourcedir {sources}"]
+        + [str(sources / "hello.spec")],
+        check=True,
+        capture_output=True,
+    )
+    (srpm,) = (topdir / "SRPMS").glob("*.src.rpm")
+    return srpm
+
+
+def repomd_data(repo_url: str) -> dict[str, str]:
+    """{metadata type: location href} of a repository's repomd.xml, fetched as dnf does."""
+    repomd = requests.get(f"{repo_url}repodata/repomd.xml", timeout=30)
+    assert repomd.status_code == 200
+    root = ElementTree.fromstring(repomd.content)  # noqa: S314 - our own server's metadata
+    return {
+        data.get("type"): data.find(f"{REPO_NS}location").get("href")
+        for data in root.iter(f"{REPO_NS}data")
+    }
+
+
+REPO_NS = "{http://linux.duke.edu/metadata/repo}"
+
+
+def test_appstream_metadata_follows_the_project_option(live_server, worker, packager, tmp_path):
+    user, _, _ = packager
+    cli = cli_for(live_server, tmp_path, user)
+    cli("modify", "tools", "--appstream", "on")
+    cli("create", "plain", "--chroot", "fedora-43-x86_64", "--appstream", "off")
+    srpm = app_srpm(tmp_path)
+    for project in ("tools", "plain"):
+        output = cli("build", "--nowait", "-r", "fedora-43-x86_64", project, str(srpm)).stdout
+        build = finished_build(created_build_id(output))
+        assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+
+    repo_url = f"{live_server.url}/results/packager/tools/fedora-43-x86_64/"
+    locations = repomd_data(repo_url)
+    assert "appstream" in locations, locations
+    catalog = requests.get(repo_url + locations["appstream"], timeout=30)
+    text = gzip.decompress(catalog.content).decode()
+    assert "<id>org.example.hello</id>" in text and "<pkgname>hello</pkgname>" in text
+    # dnf reads the repository with the extra metadata and installs from it.
+    result, installroot = install_from_served_repo(live_server, tmp_path, "hello")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (installroot / "usr/share/metainfo/org.example.hello.metainfo.xml").is_file()
+
+    plain = repomd_data(f"{live_server.url}/results/packager/plain/fedora-43-x86_64/")
+    assert "primary" in plain and "appstream" not in plain
