@@ -17,6 +17,7 @@ from apps.builds.logs import task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
     FINAL_STATES,
+    TASK_RELATED,
     Batch,
     Build,
     BuildTask,
@@ -407,6 +408,9 @@ def tasks_reconcile() -> dict:
                 state_reason="builder lost (its worker stopped reporting); queued again",
             )
         else:
+            lost_task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
+            if lost_task is not None:
+                task_logs_finish(lost_task)
             failed += task_transition(
                 task_id,
                 ACTIVE_STATES,
