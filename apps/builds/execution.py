@@ -9,10 +9,10 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from apps.builds import services
+from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
-from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
 from apps.fleet.services import builder_seen
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
@@ -66,11 +66,6 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
         )
         services.send_scheduler_nudge()
         send_on_commit(publish_task, task.pk)
-
-
-def task_result_dir(task: BuildTask) -> Path:
-    build = task.build
-    return project_results_dir(build.project.ownername, build.project_dirname) / task.result_dir
 
 
 def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
@@ -160,10 +155,3 @@ class TaskWatch:
                     self.canceled.set()
         finally:
             close_old_connections()
-
-
-def backend_log(result_dir: Path, message: str) -> None:
-    """What the service did with the task, for operators and curious packagers."""
-    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
-    with open(result_dir / "backend.log", "a") as log:
-        log.write(f"[{stamp}] {message}\n")

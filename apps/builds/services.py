@@ -12,9 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.builds import sources
+from apps.builds.logs import task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
     FINAL_STATES,
+    TASK_RELATED,
     Batch,
     Build,
     BuildTask,
@@ -256,6 +258,7 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
         task_end(task=task, state=State.FAILED, reason=reason)
         return
     build = task.build
+    task_logs_finish(task)
     with transaction.atomic():
         if not task_transition(task.pk, [State.RUNNING], State.SUCCEEDED, ended_on=timezone.now()):
             return
@@ -309,6 +312,7 @@ def arch_exclusion_reason(arch: str, header: dict) -> str:
 
 def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
     """Move a task that has not finished yet to a final state."""
+    task_logs_finish(task)
     with transaction.atomic():
         # The build first, as build_cancel does: one lock order, no deadlock.
         Build.objects.select_for_update().filter(pk=task.build_id).first()
@@ -439,6 +443,9 @@ def tasks_reconcile() -> dict:
                 state_reason="builder lost (its worker stopped reporting); queued again",
             )
         else:
+            lost_task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
+            if lost_task is not None:
+                task_logs_finish(lost_task)
             failed += task_transition(
                 task_id,
                 ACTIVE_STATES,

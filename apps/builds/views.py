@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from apps.builds import selectors
 from apps.builds.forms import SOURCE_FORMS
+from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import FINAL_STATES, BuildTask, State
 from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import ServiceError
@@ -108,8 +109,8 @@ def task_row(build, task: BuildTask) -> dict:
         "label": selectors.task_label(task),
         "finished": task.state in FINAL_STATES,
         "results_url": base if started else None,
-        "live_log_url": base + LOG_NAME if started else None,
-        "backend_log_url": base + "backend.log" if started else None,
+        "live_log_url": base + log_link_name(task, LOG_NAME) if started else None,
+        "backend_log_url": base + log_link_name(task, BACKEND_LOG) if started else None,
         "duration": duration(task),
     }
 

@@ -153,6 +153,7 @@ def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
     by_repository = defaultdict(list)
     for task in tasks:
         by_repository[(task.build.project_dirname, task.chroot)].append(task.pk)
+        task_backend_log(task, f"signed {len(task.result_files)} package(s)")
     with transaction.atomic():
         for (dirname, chroot), task_ids in by_repository.items():
             repository = repository_for(tasks[0].build.project, dirname, chroot)
@@ -362,10 +363,12 @@ def run_createrepo(repository: Repository, directory: Path, files: list[str]):
     """Regenerate the main repodata, or in devel mode devel/repodata (Copr's `--devel`),
     and the main one only when a request asked for it (or it does not exist yet: empty)."""
     project = repository.project
+    # Copr composes AppStream metadata for the main repository only, never for devel/.
+    origin = f"{project.ownername}-{repository.project_dirname}" if project.appstream else None
     if not project.devel_mode:
-        return createrepo.regenerate_repository(directory, pkglist=files)
+        return createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
     if repository.main_requested_serial > repository.published_serial:
-        createrepo.regenerate_repository(directory, pkglist=files)
+        createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
     elif not (directory / "repodata" / "repomd.xml").is_file():
         createrepo.regenerate_repository(directory, pkglist=[])
     baseurl = results_url(f"{project.ownername}/{repository.project_dirname}/{directory.name}/")
@@ -423,8 +426,17 @@ def drop_canceled_tasks(repository: Repository) -> None:
 def tasks_mark_published(repository: Repository, serial: int) -> None:
     from apps.builds.services import task_end
 
-    for task in tasks_waiting_for(repository, serial):
+    for task in tasks_waiting_for(repository, serial).select_related(*TASK_RELATED):
+        task_backend_log(task, f"published in the {repository.chroot.name} repository")
         task_end(task=task, state=State.SUCCEEDED)
+
+
+def task_backend_log(task: BuildTask, message: str) -> None:
+    from apps.builds.logs import backend_log, task_result_dir
+
+    directory = task_result_dir(task)
+    if directory.is_dir():
+        backend_log(directory, message)
 
 
 def tasks_waiting_for(repository: Repository, serial: int):

@@ -33,6 +33,18 @@
     });
   }
 
+  // Once the task is final its log is stored gzipped and a range of it would count
+  // compressed bytes behind some servers (nginx's gzip_static): read it whole instead.
+  function readAll() {
+    return fetch(logUrl, { cache: "no-store" }).then(function (response) {
+      if (!response.ok) { return; }
+      return response.text().then(function (text) {
+        pre.textContent = text;
+        pre.scrollTop = pre.scrollHeight;
+      });
+    });
+  }
+
   function taskState() {
     return fetch(stateUrl, { cache: "no-store" })
       .then(function (response) { return response.json(); })
@@ -46,12 +58,13 @@
     taskState().then(function (task) {
       var state = task.state;
       if (badge && state) { badge.textContent = state; badge.className = "state state-" + state; }
-      return readMore(task.size).then(function (grew) {
-        if (FINAL.indexOf(state) >= 0 && !grew) {
+      if (FINAL.indexOf(state) >= 0) {
+        return readAll().then(function () {
           if (note) { note.textContent = "The task has " + state + "; the log is complete."; }
           pre.dataset.complete = "1";
-          return;
-        }
+        });
+      }
+      return readMore(task.size).then(function (grew) {
         window.setTimeout(step, grew ? 500 : POLL_MS);
       });
     }).catch(function () { window.setTimeout(step, POLL_MS); });

@@ -325,9 +325,14 @@ def test_a_new_attempt_clears_the_old_one_but_keeps_its_log(
     assert result.failure_reason == "%build failed: the script exited with an error"
     assert rpm_files(result_dir) == []
     assert sorted(path.name for path in result_dir.iterdir()) == [
+        "build.log",
         "builder-live.log",
+        "configs.tar.gz",
+        "hello.spec",
         "prev_build_backup",
+        "root.log",
     ]
+    assert "exit 3" in (result_dir / "build.log").read_text()  # a failed build's log too
     backup = result_dir / "prev_build_backup" / "builder-live.log"
     assert backup.read_text() == "the first attempt\n"
 
