@@ -45,10 +45,7 @@ PROJECTS_PER_PAGE = 30
 
 def projects_for_list():
     """Projects with their owner and enabled chroots, ready for a list page."""
-    chroots = ProjectChroot.objects.select_related("chroot")
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=chroots)
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def project_or_404(owner: str, name: str) -> Project:
@@ -185,7 +182,12 @@ def project_new(request):
 def project_settings(request, owner: str, project: str):
     found = project_or_404(owner, project)
     require(permissions.can_edit(request.user, found), f"You cannot edit {found.full_name}.")
-    found = projects_for_list().get(pk=found.pk)
+    chroots = ProjectChroot.objects.select_related("chroot")
+    found = (
+        Project.objects.with_owner()
+        .prefetch_related(Prefetch("project_chroots", queryset=chroots))
+        .get(pk=found.pk)
+    )
     form = ProjectSettingsForm(request.POST or None, initial=ProjectSettingsForm.initial_for(found))
     status = 200
     if request.method == "POST":

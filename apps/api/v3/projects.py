@@ -1,7 +1,7 @@
 """/api_3/project/*: get, list, search, add, edit, fork, delete, regenerate-repos, permissions."""
 
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.http import JsonResponse
 
 from apps.accounts.models import User
@@ -9,7 +9,7 @@ from apps.api.v3 import forms, shapes
 from apps.api.v3.base import CoprView, as_bool, as_list, paginated
 from apps.api.v3.lookups import project_or_404
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ServiceError
-from apps.projects.models import Project, ProjectChroot
+from apps.projects.models import Project
 from apps.projects.permissions import can_build_in, can_edit
 from apps.projects.services import (
     permission_request,
@@ -25,9 +25,7 @@ PROJECT_ORDERS = {"id": "id", "name": "name", "ownername": "owner_user__username
 
 
 def projects_queryset():
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=ProjectChroot.objects.select_related("chroot"))
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def rendered_project(project: Project) -> JsonResponse:
