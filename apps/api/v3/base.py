@@ -166,10 +166,18 @@ def page_of(view: CoprView, queryset: QuerySet, *, orders: dict[str, str]):
     if order_type not in ORDER_TYPES:
         raise ServiceError(f"order_type must be ASC or DESC (upper case), not '{order_type}'.")
     field = orders[order]
-    rows = queryset.order_by(field if order_type == "ASC" else f"-{field}", "pk")
+    ordering = (field if order_type == "ASC" else f"-{field}", "pk")
+    rows = queryset.order_by(*ordering)
     rows = rows[offset : offset + limit] if limit is not None else rows[offset:]
     meta = {"limit": limit, "offset": offset, "order": order, "order_type": order_type}
     return rows, meta
+
+
+def ids_first(queryset: QuerySet, rows: QuerySet) -> QuerySet:
+    """The rows of a sliced page, found by their ids first (see `page_by_ids` of the pages):
+    the ids come from an index alone, then the joined rows are read by primary key."""
+    ids = list(rows.values_list("pk", flat=True))
+    return queryset.filter(pk__in=ids).order_by(*rows.query.order_by)
 
 
 def listed(view: CoprView, queryset: QuerySet, shapes, *, orders: dict[str, str]):
@@ -177,7 +185,7 @@ def listed(view: CoprView, queryset: QuerySet, shapes, *, orders: dict[str, str]
     without a limit (Copr answers every row then: 8,000 builds are megabytes of JSON)."""
     rows, meta = page_of(view, queryset, orders=orders)
     if meta["limit"] is not None:
-        return JsonResponse({"items": list(shapes(rows)), "meta": meta})
+        return JsonResponse({"items": list(shapes(ids_first(queryset, rows))), "meta": meta})
     return StreamingHttpResponse(
         streamed_items(shapes(rows), meta), content_type="application/json"
     )
