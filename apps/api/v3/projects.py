@@ -6,7 +6,7 @@ from django.http import JsonResponse
 
 from apps.accounts.models import User
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_bool, as_list, paginated
+from apps.api.v3.base import CoprView, as_bool, as_list, listed, paginated
 from apps.api.v3.lookups import project_or_404
 from apps.core.errors import Conflict, NotFound, PermissionDenied, ServiceError
 from apps.projects.models import Project
@@ -42,11 +42,11 @@ class ProjectList(CoprView):
     """Every project of an owner (unlisted ones too), or every project."""
 
     def get(self, request, **kwargs):
-        projects = projects_queryset()
+        projects = Project.objects.with_owner()
         ownername = self.param("ownername")
         if ownername:
             projects = projects.by_ownername(ownername)
-        return JsonResponse(paginated(self, projects, shapes.project_shape, orders=PROJECT_ORDERS))
+        return listed(self, projects, shapes.project_shapes, orders=PROJECT_ORDERS)
 
 
 class ProjectSearch(CoprView):
