@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from apps.builds import services
+from apps.builds import cancel_push, services
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
@@ -19,7 +19,7 @@ from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.runner import run_job
 
 logger = logging.getLogger(__name__)
-POLL_DATABASE_SECONDS = 3  # how often a running task checks for cancel and reports liveness
+POLL_DATABASE_SECONDS = 3  # how often a running task reports liveness (and polls for cancel)
 
 
 def task_run(*, task_id: int) -> None:
@@ -126,7 +126,8 @@ class TaskWatch:
     """A thread that reports the task alive and watches for cancel while the runner works.
 
     The runner polls `should_cancel` often; answering from memory keeps database lock
-    waits out of the build's critical path.
+    waits out of the build's critical path. A cancel arrives pushed (`cancel_push`), or
+    at the latest with the next database poll.
     """
 
     def __init__(self, task: BuildTask) -> None:
@@ -136,10 +137,13 @@ class TaskWatch:
         self.thread = threading.Thread(target=self._watch, name=f"watch-{task.pk}", daemon=True)
 
     def __enter__(self) -> "TaskWatch":
+        # A cancel is pushed to `canceled` at once; the poll below is the fallback.
+        cancel_push.watch_register(self.task.build_id, self.canceled)
         self.thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        cancel_push.watch_unregister(self.task.build_id, self.canceled)
         self.stopped.set()
         self.thread.join()
 

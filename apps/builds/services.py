@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from apps.builds import sources
+from apps.builds import cancel_push, sources
 from apps.builds.logs import task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
@@ -385,6 +385,7 @@ def build_cancel(*, user, build: Build) -> Build:
             build=build, state__in=[State.WAITING, State.PENDING, State.STARTING]
         ).update(state=State.CANCELED, state_reason=CANCELED_BY_USER, ended_on=timezone.now())
         build_refresh_state(build_id=build.pk)
+        cancel_push.cancel_announce(build.pk)
     build.refresh_from_db()
     return build
 

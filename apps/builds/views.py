@@ -14,7 +14,13 @@ from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import ServiceError
 from apps.core.paths import project_results_dir, results_url
 from apps.projects import permissions
-from apps.projects.views import abilities, page_of, project_or_404, require, service_error
+from apps.projects.views import (
+    abilities,
+    page_by_ids,
+    project_or_404,
+    require,
+    service_error,
+)
 from builders.livelog import LOG_NAME
 
 BUILDS_PER_PAGE = 50
@@ -29,7 +35,7 @@ def build_list(request, owner: str, project: str):
     if filters["state"] not in ("", *State.values):
         filters["state"] = ""
     builds = selectors.project_builds(found, **filters)
-    page = page_of(request, builds, BUILDS_PER_PAGE)
+    page = page_by_ids(request, builds, BUILDS_PER_PAGE)
     context = {
         "project": found,
         "page": page,

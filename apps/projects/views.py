@@ -48,10 +48,7 @@ PROJECTS_PER_PAGE = 30
 
 def projects_for_list():
     """Projects with their owner and enabled chroots, ready for a list page."""
-    chroots = ProjectChroot.objects.select_related("chroot")
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=chroots)
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def project_or_404(owner: str, name: str) -> Project:
@@ -80,6 +77,20 @@ def require(allowed: bool, message: str) -> None:
 
 def page_of(request, items, per_page: int):
     return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def page_by_ids(request, rows, per_page: int):
+    """A page of `rows` whose ids are found first, then read with their joins and prefetches.
+
+    The ids of a page come from an index alone ((project, -id) for a project's builds);
+    asked for whole joined rows, PostgreSQL may instead walk the primary key backwards
+    through every newer build of other projects to reach an old project's page.
+    """
+    page = page_of(request, rows.values_list("pk", flat=True), per_page)
+    ids = list(page.object_list)
+    by_id = {row.pk: row for row in rows.filter(pk__in=ids)} if ids else {}
+    page.object_list = [by_id[pk] for pk in ids if pk in by_id]
+    return page
 
 
 def service_error(form, error: ServiceError) -> int:
@@ -208,7 +219,12 @@ def creation_summary(project: Project) -> str:
 def project_settings(request, owner: str, project: str):
     found = project_or_404(owner, project)
     require(permissions.can_edit(request.user, found), f"You cannot edit {found.full_name}.")
-    found = projects_for_list().get(pk=found.pk)
+    chroots = ProjectChroot.objects.select_related("chroot")
+    found = (
+        Project.objects.with_owner()
+        .prefetch_related(Prefetch("project_chroots", queryset=chroots))
+        .get(pk=found.pk)
+    )
     form = ProjectSettingsForm(request.POST or None, initial=ProjectSettingsForm.initial_for(found))
     status = 200
     if request.method == "POST":

@@ -4,7 +4,7 @@ from django.db import transaction
 from django.http import JsonResponse
 
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_int, as_list, paginated
+from apps.api.v3.base import CoprView, as_int, as_list, listed, paginated
 from apps.api.v3.lookups import build_or_404, build_task_or_404, project_or_404
 from apps.builds.models import Build, State
 from apps.builds.services import (
@@ -50,7 +50,7 @@ class BuildGet(CoprView):
 class BuildList(CoprView):
     def get(self, request, **kwargs):
         project = project_or_404(self.param("ownername"), self.param("projectname"))
-        builds = builds_queryset().filter(project=project)
+        builds = Build.objects.filter(project=project)
         if self.param("packagename"):
             builds = builds.filter(package_name=self.param("packagename"))
         status = self.param("status")
@@ -58,7 +58,7 @@ class BuildList(CoprView):
             if status not in State.values:
                 raise ServiceError(f"status: '{status}' is not one of {', '.join(State.values)}.")
             builds = builds.filter(state=status)
-        return JsonResponse(paginated(self, builds, shapes.build_shape, orders=BUILD_ORDERS))
+        return listed(self, builds, shapes.build_shapes, orders=BUILD_ORDERS)
 
 
 class BuildSourceChroot(CoprView):

@@ -3,7 +3,7 @@
 from django.http import JsonResponse
 
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_bool, paginated
+from apps.api.v3.base import CoprView, as_bool, listed
 from apps.api.v3.builds import rendered_build
 from apps.api.v3.lookups import package_or_404, project_or_404
 from apps.core.errors import Conflict, FieldErrors
@@ -30,13 +30,16 @@ class PackageView(CoprView):
         name = self.param("packagename") or self.param("package_name")
         return package_or_404(self.project(), name)
 
+    def wants(self) -> dict[str, bool]:
+        return {
+            "latest": bool(as_bool(self.request.GET.get("with_latest_build"))),
+            "succeeded": bool(as_bool(self.request.GET.get("with_latest_succeeded_build"))),
+        }
+
     def rendered(self, package: Package) -> dict:
-        latest = shapes.latest_builds(
-            package,
-            latest=bool(as_bool(self.request.GET.get("with_latest_build"))),
-            succeeded=bool(as_bool(self.request.GET.get("with_latest_succeeded_build"))),
-        )
-        return shapes.package_shape(package, latest=latest["latest"], succeeded=latest["succeeded"])
+        one = Package.objects.filter(pk=package.pk)
+        one = shapes.packages_for_shapes(one, project=package.project, **self.wants())
+        return shapes.package_shapes(one, project=package.project)[0]
 
 
 class PackageGet(PackageView):
@@ -46,10 +49,14 @@ class PackageGet(PackageView):
 
 class PackageList(PackageView):
     def get(self, request, **kwargs):
-        packages = Package.objects.select_related(
-            "project__owner_user", "project__owner_group"
-        ).filter(project=self.project())
-        return JsonResponse(paginated(self, packages, self.rendered, orders=PACKAGE_ORDERS))
+        project = self.project()
+        packages = Package.objects.filter(project=project)
+        packages = shapes.packages_for_shapes(packages, project=project, **self.wants())
+
+        def rendered(rows):
+            return shapes.package_shapes(rows, project=project)
+
+        return listed(self, packages, rendered, orders=PACKAGE_ORDERS)
 
 
 class PackageAdd(PackageView):

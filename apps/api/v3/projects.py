@@ -1,16 +1,16 @@
 """/api_3/project/*: get, list, search, add, edit, fork, delete, regenerate-repos, permissions."""
 
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.http import JsonResponse
 
 from apps.accounts.models import User
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_bool, as_list, paginated
+from apps.api.v3.base import CoprView, as_bool, as_list, listed, paginated
 from apps.api.v3.lookups import project_or_404
 from apps.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ServiceError
 from apps.core.names import project_name_errors
-from apps.projects.models import Project, ProjectChroot
+from apps.projects.models import Project
 from apps.projects.permissions import can_build_in, can_edit
 from apps.projects.services import (
     permission_request,
@@ -26,9 +26,7 @@ PROJECT_ORDERS = {"id": "id", "name": "name", "ownername": "owner_user__username
 
 
 def projects_queryset():
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=ProjectChroot.objects.select_related("chroot"))
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def rendered_project(project: Project) -> JsonResponse:
@@ -45,11 +43,11 @@ class ProjectList(CoprView):
     """Every project of an owner (unlisted ones too), or every project."""
 
     def get(self, request, **kwargs):
-        projects = projects_queryset()
+        projects = Project.objects.with_owner()
         ownername = self.param("ownername")
         if ownername:
             projects = projects.by_ownername(ownername)
-        return JsonResponse(paginated(self, projects, shapes.project_shape, orders=PROJECT_ORDERS))
+        return listed(self, projects, shapes.project_shapes, orders=PROJECT_ORDERS)
 
 
 class ProjectSearch(CoprView):
