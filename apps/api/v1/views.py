@@ -53,6 +53,13 @@ class Pagination(LimitOffsetPagination):
             return estimate
         return super().get_count(queryset)
 
+    def get_offset(self, request) -> int:
+        # DRF takes any size; past bigint the database would fail with a 500.
+        offset = super().get_offset(request)
+        if offset > MAX_BIGINT:
+            raise ValidationError({"offset": [f"Ensure this value is at most {MAX_BIGINT}."]})
+        return offset
+
 
 def estimated_rows(queryset) -> int | None:
     """The planner's row count of an unfiltered queryset's table, on PostgreSQL."""
@@ -65,13 +72,6 @@ def estimated_rows(queryset) -> int | None:
         )
         row = cursor.fetchone()
     return row[0] if row and row[0] > 0 else None
-
-    def get_offset(self, request) -> int:
-        # DRF takes any size; past bigint the database would fail with a 500.
-        offset = super().get_offset(request)
-        if offset > MAX_BIGINT:
-            raise ValidationError({"offset": [f"Ensure this value is at most {MAX_BIGINT}."]})
-        return offset
 
 
 class ApiView(generics.GenericAPIView):
