@@ -10,11 +10,11 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps builder-tools lint fmt migrate run worker test bench clean
+.PHONY: help deps test-deps builder-tools lint fmt migrate run worker test bench clean fresh-check
 
 help: ## List the targets
 	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_ARGS='-n 2']"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # A new venv needs the system tools checked first: on Debian, `python3 -m venv` needs
 # python3-venv. A half-made venv must not pass for a working one next time.
@@ -31,6 +31,9 @@ $(STAMP): requirements.txt | $(PY)
 deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (as root)
 	@scripts/install-system-deps
 
+test-deps: deps ## deps, plus what the tests need (chromium, ruby, subversion, git-svn, wget)
+	@scripts/install-system-deps --test
+
 lint: $(STAMP) ## Check code style: ruff check and ruff format --check
 	$(RUFF) check .
 	$(RUFF) format --check .
@@ -42,24 +45,26 @@ fmt: $(STAMP) ## Fix what ruff can fix, then format the code (make lint shows wh
 migrate: $(STAMP) ## Apply database migrations
 	$(PY) manage.py migrate --noinput
 
-builder-tools: ## Install pyp2spec, pyp2rpm and tito for PyPI and tito sources (var/builder-tools)
+builder-tools: ## Install pyp2spec, pyp2rpm and tito for PyPI and tito sources (BUILDER_TOOLS_DIR)
 	@scripts/builder-tools
 
-run: deps builder-tools ## Migrate, create the admin account if none exists, serve on HOST:PORT
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_admin
-	$(PY) manage.py runserver $(HOST):$(PORT)
+# scripts/serve is also what tests/e2e/test_first_hour.py starts: the test serves what this serves.
+run: deps builder-tools ## Migrate, create the admin account if none exists, collectstatic, serve on HOST:PORT
+	PY=$(PY) scripts/serve $(HOST) $(PORT)
 
 worker: deps builder-tools ## Run Dramatiq workers (production setup: needs BROKER_URL)
 	$(PY) manage.py rundramatiq
 
 # pytest's exit code 5 (no tests collected) fails this target like any other failure.
-test: deps lint builder-tools ## Lint, check that migrations are complete, run pytest (PYTEST_ARGS)
+test: test-deps lint builder-tools ## Lint, check that migrations are complete, run pytest (PYTEST_ARGS)
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: deps ## Run the pipeline benchmark (bench/pipeline.py)
 	$(PY) bench/pipeline.py
+
+fresh-check: ## As root: make run and make test in a fresh minimal Debian (scripts/fresh-machine-check)
+	scripts/fresh-machine-check $(FRESH_CHECK_ARGS)
 
 clean: ## Remove caches (.pytest_cache, .ruff_cache, __pycache__); var/ holds data and stays
 	rm -rf .pytest_cache .ruff_cache

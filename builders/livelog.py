@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 LOG_NAME = "builder-live.log"
 
@@ -21,6 +24,7 @@ class LiveLog:
         self._file = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
         self._written = 0
         self._truncated = False
+        self._copy: BinaryIO | None = None
 
     def write(self, data: bytes) -> None:
         """Append raw output bytes, keeping at most `limit` bytes in total."""
@@ -31,7 +35,19 @@ class LiveLog:
             data = data[:room] + b"\n[coprsite] log truncated: more than %d bytes\n" % self.limit
             self._truncated = True
         self._file.write(data)
+        if self._copy is not None:
+            self._copy.write(data)
         self._written += len(data)
+
+    @contextmanager
+    def copy_to(self, path: Path) -> Iterator[None]:
+        """Also write what is logged meanwhile to `path` (mock's build.log: one step's output)."""
+        with open(path, "ab", buffering=0) as copy:
+            self._copy = copy
+            try:
+                yield
+            finally:
+                self._copy = None
 
     def info(self, message: str) -> None:
         """Append one line from the runner itself."""

@@ -16,6 +16,13 @@ from builders.livelog import LOG_NAME
 RESULTS_JSON = "results.json"
 SUCCESS_FILE = "success"
 PREVIOUS_ATTEMPT_DIR = "prev_build_backup"
+# What the buildroot says, as mock names it: rpmbuild's output, and how the buildroot was made.
+BUILD_LOG = "build.log"
+ROOT_LOG = "root.log"
+# The build's chroot configuration (macros, mock config), as Copr archives its mock configs.
+CONFIGS_ARCHIVE = "configs.tar.gz"
+# Logs of one attempt: a later attempt keeps them in prev_build_backup/.
+ATTEMPT_LOGS = (LOG_NAME, BUILD_LOG, ROOT_LOG)
 
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 # O_NONBLOCK: a FIFO planted by the build must not hang the runner on open().
@@ -43,12 +50,16 @@ def clear_previous_attempt(result_dir: Path, keep: Sequence[Path] = ()) -> None:
     for entry in result_dir.iterdir():
         if entry.resolve() in kept:
             continue
-        if entry.name.endswith(".rpm") or entry.name in (RESULTS_JSON, SUCCESS_FILE):
+        if entry.name.endswith((".rpm", ".spec")) or entry.name in (
+            RESULTS_JSON,
+            SUCCESS_FILE,
+            CONFIGS_ARCHIVE,
+        ):
             entry.unlink()
-        elif entry.name == LOG_NAME:
+        elif entry.name.removesuffix(".gz") in ATTEMPT_LOGS:
             backup = result_dir / PREVIOUS_ATTEMPT_DIR
             backup.mkdir(exist_ok=True)
-            os.replace(entry, backup / LOG_NAME)
+            os.replace(entry, backup / entry.name)
 
 
 def _open_dir(root: Path, parts: Sequence[str]) -> int:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
 import platform
 import re
 import shlex
 import shutil
 import subprocess
+import tarfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from builders.failures import (
     BuildFailure,
@@ -21,7 +24,15 @@ from builders.failures import (
 )
 from builders.livelog import LiveLog
 from builders.protocol import JobSpec
-from builders.results import UnsafeOutput, copy_out, list_directories, list_files
+from builders.results import (
+    BUILD_LOG,
+    CONFIGS_ARCHIVE,
+    ROOT_LOG,
+    UnsafeOutput,
+    copy_out,
+    list_directories,
+    list_files,
+)
 from builders.sandbox import BUILD_DIR, Watchdog, Workspace, run_sandboxed, run_streamed
 
 RPMBUILD_DIR = "rpmbuild"
@@ -38,6 +49,22 @@ SPEC_SCAN_BYTES = 1 << 20
 
 # A path of a built package, relative to the workspace root.
 OutputPath = tuple[str, ...]
+
+# What Fedora's buildroot (redhat-rpm-config) sets for every build and Debian's rpm lacks:
+# -debuginfo and -debugsource subpackages made by find-debuginfo (the debugedit package,
+# with eu-strip from elfutils). Its %install trick puts %debug_package into every spec
+# that unpacks its sources (%setup sets buildsubdir), as on Fedora; `%global debug_package
+# %{nil}` in a spec turns it off there too.
+# Written as the build's ~/.rpmmacros: `rpmbuild --target` reloads the configuration and
+# would drop a file given with --load.
+BUILDROOT_MACROS_FILE = ".rpmmacros"
+BUILDROOT_MACROS = """\
+%_enable_debug_packages 1
+%_debugsource_packages 1
+%install %{?_enable_debug_packages:%{?buildsubdir:%{debug_package}}}\\
+%%install\\
+%{nil}
+"""
 
 
 def host_arch() -> str:
@@ -123,7 +150,11 @@ def _query_rpmdb() -> str | None:
 
 
 def rebuild_command(
-    srpm_name: str, macros: dict[str, str], *, arch: str | None, check_deps: bool
+    srpm_name: str,
+    macros: dict[str, str],
+    *,
+    arch: str | None,
+    check_deps: bool,
 ) -> list[str]:
     """The rpmbuild command line run inside the sandbox."""
     # -ra writes the rebuilt src.rpm too (with the chroot's %dist), as mock --rebuild does.
@@ -154,12 +185,17 @@ def rpmbuild_rebuild(
     *,
     log: LiveLog,
     watchdog: Watchdog,
+    result_dir: Path,
 ) -> list[OutputPath]:
-    """Run `rpmbuild -ra` on the SRPM in the workspace; return the packages it wrote."""
+    """Run `rpmbuild -ra` on the SRPM in the workspace; return the packages it wrote.
+
+    Leaves root.log (what the buildroot was), build.log (rpmbuild's output) and
+    configs.tar.gz (the macros it ran with) in `result_dir`, whatever the outcome.
+    """
     required = ", ".join(build_requires) or "(none)"
     dbpath = host_rpmdb()
     if dbpath is None:
-        log.info(
+        requirements = (
             "BuildRequires were NOT checked: this builder has no RPM database "
             f"(host buildroot). Required: {required}"
         )
@@ -167,20 +203,37 @@ def rpmbuild_rebuild(
     else:
         # rpmbuild itself checks them (versions and rich dependencies included) against
         # the host database, mounted read-only; `rpm -q --whatprovides` ignores versions.
-        log.info(f"BuildRequires are checked against the RPM database {dbpath}: {required}")
+        requirements = f"BuildRequires are checked against the RPM database {dbpath}: {required}"
         binds = [(dbpath, SANDBOX_RPMDB)]
+    log.info(requirements)
+    macros = job_macros(spec)
+    (workspace.build_dir / BUILDROOT_MACROS_FILE).write_text(BUILDROOT_MACROS)
     command = rebuild_command(
-        srpm_name, job_macros(spec), arch=spec.arch, check_deps=dbpath is not None
+        srpm_name,
+        macros,
+        arch=spec.arch,
+        check_deps=dbpath is not None,
     )
     log.info("Running: " + shlex.join(command))
-    outcome = run_sandboxed(
-        command,
-        workspace,
-        network=spec.enable_net,
-        log=log,
-        watchdog=watchdog,
-        read_only_binds=binds,
+    write_root_log(result_dir / ROOT_LOG, spec, [requirements, "Command: " + shlex.join(command)])
+    write_configs(
+        result_dir / CONFIGS_ARCHIVE,
+        spec.chroot or "buildroot",
+        {
+            "buildroot.macros": BUILDROOT_MACROS,
+            "job.macros": macros_file_text(macros),
+            "rpmbuild.cmdline": shlex.join(command) + "\n",
+        },
     )
+    with log.copy_to(result_dir / BUILD_LOG):
+        outcome = run_sandboxed(
+            command,
+            workspace,
+            network=spec.enable_net,
+            log=log,
+            watchdog=watchdog,
+            read_only_binds=binds,
+        )
     if outcome.exit_code != 0:
         # A spec written for Fedora's buildroot (pyp2spec's %pyproject_*, %autorelease)
         # fails here in some odd place; naming the missing macros says why.
@@ -190,6 +243,51 @@ def rpmbuild_rebuild(
             raise BuildFailure(reason_for_missing_macros(undefined))
         raise BuildFailure(reason_from_rpmbuild(outcome.lines, outcome.exit_code))
     return _built_packages(workspace)
+
+
+def host_description() -> list[str]:
+    """This builder's system and rpm, for root.log."""
+    try:
+        release = dict(
+            line.split("=", 1)
+            for line in Path("/etc/os-release").read_text().splitlines()
+            if "=" in line
+        )
+        system = release.get("PRETTY_NAME", "unknown").strip('"')
+    except OSError:
+        system = "unknown"
+    rpm_version = _query_host(["rpm", "--version"]).stdout.strip() or "rpm: unknown version"
+    return [f"Host system: {system} ({host_arch()})", f"Host {rpm_version}"]
+
+
+def write_root_log(path: Path, spec: JobSpec, details: list[str]) -> None:
+    """root.log: mock says there how it made the chroot; here no chroot is made, and it says so."""
+    lines = [
+        f"Buildroot for {spec.chroot}: NOT a mock chroot. rpmbuild runs on this builder's own",
+        "system in a bubblewrap sandbox (read-only /usr, private /tmp, the build's workspace),",
+        "with the chroot's macros on the command line and Fedora's buildroot defaults (debug",
+        "packages) in ~/.rpmmacros; configs.tar.gz holds both.",
+        *host_description(),
+        *details,
+    ]
+    path.write_text("".join(f"INFO: {line}\n" for line in lines))
+
+
+def macros_file_text(macros: dict[str, str]) -> str:
+    """`macros` in rpm's macro file syntax (values were checked to hold no newline)."""
+    return "".join(f"%{name} {value}\n" for name, value in macros.items())
+
+
+def write_configs(path: Path, chroot: str, files: dict[str, str]) -> None:
+    """configs.tar.gz: the build's chroot configuration, under `<chroot>/` as Copr has it."""
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            member = tarfile.TarInfo(f"{chroot}/{name}")
+            member.size = len(data)
+            member.mtime = int(time.time())
+            member.mode = 0o644
+            archive.addfile(member, io.BytesIO(data))
 
 
 def fedora_macros_in_spec(workspace: Workspace) -> list[str]:
@@ -231,7 +329,13 @@ def mock_available(spec: JobSpec) -> bool:
 
 
 def mock_rebuild(
-    spec: JobSpec, workspace: Workspace, srpm_name: str, *, log: LiveLog, watchdog: Watchdog
+    spec: JobSpec,
+    workspace: Workspace,
+    srpm_name: str,
+    *,
+    log: LiveLog,
+    watchdog: Watchdog,
+    result_dir: Path,
 ) -> list[OutputPath]:
     """Run `mock -r <config> --rebuild`; return the packages it wrote.
 
@@ -247,10 +351,36 @@ def mock_rebuild(
     if spec.enable_net:
         command.append("--enable-network")
     log.info("Running: " + shlex.join(command))
-    outcome = run_streamed(command, log=log, watchdog=watchdog)
+    write_configs(
+        result_dir / CONFIGS_ARCHIVE,
+        spec.chroot or "buildroot",
+        {**mock_config_files(spec.mock_config), "job.macros": macros_file_text(job_macros(spec))},
+    )
+    try:
+        outcome = run_streamed(command, log=log, watchdog=watchdog)
+    finally:
+        keep_mock_logs(workspace, result_dir)
     if outcome.exit_code != 0:
         # mock keeps rpmbuild's output in build.log, its own in the streamed output.
         build_log = results / "build.log"
         lines = build_log.read_text(errors="replace").splitlines() if build_log.exists() else []
         raise BuildFailure(reason_from_rpmbuild(lines or outcome.lines, outcome.exit_code))
     return list_files(workspace.root, (MOCK_RESULTS_DIR,), ".rpm")
+
+
+def mock_config_files(config: str) -> dict[str, str]:
+    """The mock config the build ran with (a name in /etc/mock or a path), for configs.tar.gz."""
+    path = Path(config) if "/" in config else Path("/etc/mock") / f"{config}.cfg"
+    try:
+        return {path.name: path.read_text()}
+    except (OSError, UnicodeDecodeError):
+        return {"mock-config.txt": f"{config}\n"}
+
+
+def keep_mock_logs(workspace: Workspace, result_dir: Path) -> None:
+    """mock's own logs of the buildroot and of rpmbuild, in the results as Copr has them."""
+    for name in (BUILD_LOG, ROOT_LOG, "state.log"):
+        try:
+            copy_out(workspace.root, (MOCK_RESULTS_DIR, name), result_dir / name)
+        except (UnsafeOutput, OSError):
+            continue

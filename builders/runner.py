@@ -47,7 +47,14 @@ from builders.rpmbuild import (
     rpmbuild_rebuild,
 )
 from builders.sandbox import Watchdog, Workspace
-from builders.srpm import BadRpm, NotAnSrpm, read_rpm_nevra, read_srpm_header, srpm_build_requires
+from builders.srpm import (
+    BadRpm,
+    NotAnSrpm,
+    read_rpm_nevra,
+    read_srpm_header,
+    read_srpm_spec,
+    srpm_build_requires,
+)
 
 
 def _never() -> bool:
@@ -178,10 +185,19 @@ def _source_task(
     filename = f"{info['name']}-{info['version']}-{info['release']}.src.rpm"
     final = staged.rename(workspace.staging / filename)
     log.info(f"Source RPM {filename}: {_arch_tags(info)}")
+    keep_spec(final, result_dir)
     watchdog.check()
     files = _finish(result_dir, [final], _srpm_results_json(info))
     srpm = {**info, "filename": filename}
     return JobResult(state=STATE_SUCCEEDED, srpm=srpm, files=files)
+
+
+def keep_spec(srpm: Path, result_dir: Path) -> None:
+    """The SRPM's spec file beside the results, as Copr keeps it (read, never run)."""
+    found = read_srpm_spec(srpm)
+    if found is not None:
+        name, text = found
+        (result_dir / safe_file_name(name, "package.spec")).write_bytes(text)
 
 
 def _arch_tags(info: dict[str, Any]) -> dict[str, list[str]]:
@@ -210,12 +226,21 @@ def _rpm_task(
     srpm_name = safe_file_name(source.name, "source.src.rpm")
     shutil.copyfile(source, workspace.build_dir / srpm_name)
     workspace.hand_over()
+    keep_spec(source, result_dir)
     if mock_available(spec):
-        outputs = mock_rebuild(spec, workspace, srpm_name, log=log, watchdog=watchdog)
+        outputs = mock_rebuild(
+            spec, workspace, srpm_name, log=log, watchdog=watchdog, result_dir=result_dir
+        )
     else:
         check_arch(spec.arch)
         outputs = rpmbuild_rebuild(
-            spec, workspace, srpm_name, build_requires, log=log, watchdog=watchdog
+            spec,
+            workspace,
+            srpm_name,
+            build_requires,
+            log=log,
+            watchdog=watchdog,
+            result_dir=result_dir,
         )
     staged, packages = _stage_packages(workspace, outputs)
     if not any(package["arch"] != "src" for package in packages):

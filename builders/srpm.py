@@ -220,3 +220,27 @@ def srpm_build_requires(path: str | Path) -> list[str]:
         operator = _operator(flag_list[index]) if index < len(flag_list) else ""
         requires.append(f"{name} {operator} {version}" if version and operator else name)
     return requires
+
+
+# A spec is a few kilobytes; the results directory keeps it, so a huge one is refused.
+MAX_SPEC_BYTES = 1 << 20
+
+
+def read_srpm_spec(path: str | Path) -> tuple[str, bytes] | None:
+    """(file name, text) of the spec inside a source RPM, or None when it has no usable one.
+
+    Read from the payload by `rpmfile` (nothing of the package runs); the SRPM's header
+    was checked by read_srpm_header before.
+    """
+    try:
+        with rpmfile.open(str(path)) as package:
+            for member in package.getmembers():
+                name = Path(member.name).name
+                if name.endswith(".spec") and name == member.name.lstrip("./"):
+                    if member.size > MAX_SPEC_BYTES:
+                        return None
+                    extracted = package.extractfile(member)
+                    return name, extracted.read(MAX_SPEC_BYTES + 1)[:MAX_SPEC_BYTES]
+    except Exception:  # rpmfile raises anything from struct errors to asserts
+        return None
+    return None

@@ -41,6 +41,18 @@ def read_or_create_secret_key(path: Path) -> str:
     return key
 
 
+def default_builder_tools_dir(var_dir: Path) -> Path:
+    """Where scripts/builder-tools installs the tools when BUILDER_TOOLS_DIR is unset.
+
+    As root, builds run as an unprivileged uid that must read the tools, and a checkout in
+    /root or a `mktemp -d` is mode 0700: the tools go to a root-owned, world-readable
+    place outside the checkout (scripts/builder-tools picks the same one).
+    """
+    if os.geteuid() == 0:
+        return Path("/var/lib/coprsite/builder-tools")
+    return var_dir / "builder-tools"
+
+
 VAR_DIR = Path(env("VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or read_or_create_secret_key(VAR_DIR / "secret_key")
@@ -100,11 +112,15 @@ REPOSITORY_LEASE_SECONDS = int(env("REPOSITORY_LEASE_SECONDS", "60"))
 RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.
 SUBMIT_CHECK_URLS = env_bool("SUBMIT_CHECK_URLS", True)
+# Let users name loopback, private and link-local hosts in source URLs and additional
+# repositories (a closed network whose mirrors live there). Off: such URLs are refused,
+# so nobody can make the service or a build reach PostgreSQL, Redis or the portal.
+ALLOW_PRIVATE_URLS = env_bool("ALLOW_PRIVATE_URLS", False)
 # Source tasks: where PyPI and RubyGems packages come from, and the builder-tools venv
 # (pyp2spec, pyp2rpm, tito) that is bound read-only into the sandbox.
 PYPI_INDEX_URL = env("PYPI_INDEX_URL", "https://pypi.org").rstrip("/")
 RUBYGEMS_URL = env("RUBYGEMS_URL", "https://rubygems.org").rstrip("/")
-BUILDER_TOOLS_DIR = Path(env("BUILDER_TOOLS_DIR", str(VAR_DIR / "builder-tools")))
+BUILDER_TOOLS_DIR = Path(env("BUILDER_TOOLS_DIR", str(default_builder_tools_dir(VAR_DIR))))
 
 # Web login. Username/password accounts serve the embedded setup; turn them off once an
 # identity provider is configured (the console's password login follows this too).
@@ -184,6 +200,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as our own static files: docs offline
     "django_filters",
     "django_dramatiq",
     "allauth",
@@ -202,10 +219,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after security: static files skip sessions, auth and the rest of the chain.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before anything that reads the body (CSRF checks read forms): needs only the user.
+    "apps.core.middleware.RequestBodyGuard",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -243,11 +264,29 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# Static files: WhiteNoise serves them in every mode, DEBUG or not, from STATIC_ROOT, which
+# `manage.py collectstatic` fills (`make run` runs it) with compressed copies and names that
+# carry a hash of the content, so browsers may cache them for good. With DEBUG on, WhiteNoise
+# serves them straight from the sources (static/ and the apps) instead. Tests that render
+# pages in-process use plain names (tests/conftest.py), so they need no collectstatic.
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+STATIC_ROOT = Path(env("STATIC_ROOT", str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Request bodies. apps.core.middleware.RequestBodyGuard refuses, from the headers alone, a
+# body over MAX_SRPM_BYTES (plus multipart framing) on the upload routes and over
+# DATA_UPLOAD_MAX_MEMORY_SIZE (plus framing) elsewhere, and anonymous uploads.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # form fields and JSON bodies
+DATA_UPLOAD_MAX_NUMBER_FILES = 10  # an upload carries a package and a `json` part
+# Files above this go to a temporary file instead of memory (Django's default): a 512 MB
+# upload per request thread must never be held in RAM.
+FILE_UPLOAD_MAX_MEMORY_SIZE = int(2.5 * 1024 * 1024)
+# Where those temporary files go; unset: the system's temporary directory, which may be a
+# RAM-backed /tmp (point it at a disk in production).
+FILE_UPLOAD_TEMP_DIR = env("FILE_UPLOAD_TEMP_DIR") or None
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -259,7 +298,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "coprsite API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "coprsite API",
+    "VERSION": "1",
+    # The docs pages load Swagger UI and Redoc from our static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 
 def dramatiq_broker(url: str) -> dict:

@@ -5,6 +5,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from builders.network import HOST_NETWORK_ENV
@@ -16,6 +18,21 @@ from tests.factories import UserFactory, catalog_ensure
 # use the runner's development switch. tests/builders/test_network.py removes it to test
 # the isolation that production builders have.
 os.environ.setdefault(HOST_NETWORK_ENV, "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def static_files_without_collectstatic():
+    """Pages rendered in-process name static files without a content hash.
+
+    The shipped storage needs `collectstatic`'s manifest; tests run from a fresh checkout
+    without one, and pytest-django's live server serves static files from the sources.
+    tests/e2e/test_first_hour.py checks the shipped setup, collectstatic and all.
+    """
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    storages = {**settings.STORAGES, "staticfiles": plain}
+    # No STATIC_ROOT: WhiteNoise would warn that the (uncollected) directory is missing.
+    with override_settings(STORAGES=storages, STATIC_ROOT=None):
+        yield
 
 
 @pytest.fixture

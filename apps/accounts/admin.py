@@ -1,10 +1,19 @@
 """Operator console for users, @groups, OIDC identities and API tokens."""
 
+from allauth.account.models import EmailAddress
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group as DjangoGroup
 
 from apps.accounts.models import ApiToken, Group, OidcIdentity, User
 from apps.accounts.services import user_disable
+
+# One section per app: allauth's e-mail addresses would be a second "Accounts" section (the
+# addresses come from the identity providers), and Django's permission groups a second
+# "Groups" beside the @groups that own projects; operators use neither.
+for model in (EmailAddress, DjangoGroup):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
 
 
 @admin.register(User)

@@ -1,11 +1,12 @@
 """Users, @groups mapped from external (OIDC/FAS) groups, OIDC identities and API tokens."""
 
 from django.contrib.auth.models import AbstractUser
-from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
-NAME_VALIDATOR = RegexValidator(r"^[\w.-]+$", "Use letters, digits, '.', '_' and '-' only.")
+from apps.core.names import validate_owner_name
+
+NAME_VALIDATOR = validate_owner_name
 
 
 class User(AbstractUser):

@@ -1,21 +1,88 @@
-"""Operator console for builds, build tasks and batches."""
+"""Operator console for builds, build tasks and batches.
 
-from django.contrib import admin
+States, sources and results are read-only here: a state typed by hand would break the
+state machine. Changes go through actions that call the services (cancel, requeue, delete).
+"""
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from apps.builds.models import Batch, Build, BuildTask
+from apps.builds.services import build_cancel, build_delete, tasks_requeue
+from apps.builds.views import task_row
+from apps.core.errors import ServiceError
+
+
+def all_fields(model) -> tuple[str, ...]:
+    return tuple(field.name for field in model._meta.concrete_fields)
+
+
+def result_links(task: BuildTask) -> str:
+    """builder-live.log, backend.log and the results directory of a started task."""
+    row = task_row(task.build, task)
+    if row["results_url"] is None:
+        return "not started"
+    links = [
+        (row["live_log_url"], "builder-live.log"),
+        (row["backend_log_url"], "backend.log"),
+        (row["results_url"], "results"),
+    ]
+    return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows made by the services only: nothing is added, edited or deleted by hand here."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # view pages without Save buttons; the actions still run
+
+    def get_readonly_fields(self, request, obj=None):
+        return all_fields(self.model) + tuple(self.readonly_fields)
+
+
+def for_each_build(request, builds, service, done: str) -> None:
+    """Call a build service for each build; report how many it did and each refusal's reason."""
+    count = 0
+    for build in builds:
+        try:
+            service(user=request.user, build=build)
+        except ServiceError as error:
+            messages.error(request, error.message)
+        else:
+            count += 1
+    if count:
+        messages.success(request, done.format(count=count))
 
 
 class BuildTaskInline(admin.TabularInline):
     model = BuildTask
-    fields = ("chroot", "state", "state_reason", "builder", "started_on", "ended_on")
+    fields = ("task_link", "chroot", "state", "state_reason", "builder", "started_on", "logs")
     readonly_fields = fields
     extra = 0
     can_delete = False
-    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="task")
+    def task_link(self, task):
+        url = reverse("admin:builds_buildtask_change", args=[task.pk])
+        return format_html('<a href="{}">{}</a>', url, task.task_id)
+
+    @admin.display(description="logs and results")
+    def logs(self, task):
+        return result_links(task)
 
 
 @admin.register(Build)
-class BuildAdmin(admin.ModelAdmin):
+class BuildAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "project",
@@ -29,14 +96,39 @@ class BuildAdmin(admin.ModelAdmin):
     list_select_related = ("project__owner_user", "project__owner_group", "submitter")
     list_filter = ("state", "source_type", "is_background")
     search_fields = ("=id", "package_name", "project__name", "submitter__username")
-    raw_id_fields = ("project", "package", "submitter", "batch")
     date_hierarchy = "submitted_on"
     inlines = [BuildTaskInline]
+    readonly_fields = ("build_page",)
+
+    class Media:
+        css = {"all": ("css/admin.css",)}
+
+    actions = ["cancel_builds", "requeue_builds", "delete_builds"]
     show_full_result_count = False  # COUNT(*) over millions of builds is slow
+
+    @admin.display(description="build page")
+    def build_page(self, build):
+        url = reverse("build-detail", args=[build.pk])
+        return format_html('<a href="{}">{}</a>', url, f"Build {build.pk} as users see it")
+
+    @admin.action(description="Cancel the selected builds")
+    def cancel_builds(self, request, queryset):
+        for_each_build(request, queryset, build_cancel, "Canceled {count} build(s).")
+
+    @admin.action(description="Requeue the stuck tasks of the selected builds")
+    def requeue_builds(self, request, queryset):
+        task_ids = list(BuildTask.objects.filter(build__in=queryset).values_list("pk", flat=True))
+        count = tasks_requeue(user=request.user, task_ids=task_ids)
+        messages.success(request, f"Requeued {count} task(s).")
+
+    @admin.action(description="Delete the selected finished builds with their results")
+    def delete_builds(self, request, queryset):
+        builds = queryset.select_related("project__owner_user", "project__owner_group")
+        for_each_build(request, builds, build_delete, "Deleted {count} build(s).")
 
 
 @admin.register(BuildTask)
-class BuildTaskAdmin(admin.ModelAdmin):
+class BuildTaskAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "build",
@@ -51,8 +143,23 @@ class BuildTaskAdmin(admin.ModelAdmin):
     list_select_related = ("build", "chroot", "builder")
     list_filter = ("state", "priority", "chroot__arch", "chroot")
     search_fields = ("=build__id", "build__package_name", "owner_key")
-    raw_id_fields = ("build", "chroot", "builder")
+    readonly_fields = ("logs",)
+    actions = ["requeue_tasks"]
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        related = ("build__project__owner_user", "build__project__owner_group", "chroot")
+        return super().get_queryset(request).select_related(*related)
+
+    @admin.display(description="logs and results")
+    def logs(self, task):
+        return result_links(task)
+
+    @admin.action(description="Requeue the selected tasks stuck on a lost builder")
+    def requeue_tasks(self, request, queryset):
+        task_ids = list(queryset.values_list("pk", flat=True))
+        count = tasks_requeue(user=request.user, task_ids=task_ids)
+        messages.success(request, f"Requeued {count} task(s).")
 
 
 @admin.register(Batch)

@@ -8,11 +8,11 @@ from django.conf import settings
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from apps.builds import services
+from apps.builds import cancel_push, services
+from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
-from apps.core.paths import project_results_dir
 from apps.core.queue import send_on_commit
 from apps.fleet import services as fleet_services
 from apps.fleet.transports import transport_for
@@ -20,7 +20,7 @@ from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
 
 logger = logging.getLogger(__name__)
-POLL_DATABASE_SECONDS = 3  # how often a running task checks for cancel and reports liveness
+POLL_DATABASE_SECONDS = 3  # how often a running task reports liveness (and polls for cancel)
 
 
 def task_run(*, task_id: int) -> None:
@@ -102,11 +102,6 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
         send_on_commit(publish_task, task.pk)
 
 
-def task_result_dir(task: BuildTask) -> Path:
-    build = task.build
-    return project_results_dir(build.project.ownername, build.project_dirname) / task.result_dir
-
-
 def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
     build = task.build
     common = {
@@ -165,7 +160,8 @@ class TaskWatch:
     """A thread that reports the task alive and watches for cancel while the runner works.
 
     The runner polls `should_cancel` often; answering from memory keeps database lock
-    waits out of the build's critical path.
+    waits out of the build's critical path. A cancel arrives pushed (`cancel_push`), or
+    at the latest with the next database poll.
     """
 
     def __init__(self, task: BuildTask) -> None:
@@ -175,10 +171,13 @@ class TaskWatch:
         self.thread = threading.Thread(target=self._watch, name=f"watch-{task.pk}", daemon=True)
 
     def __enter__(self) -> "TaskWatch":
+        # A cancel is pushed to `canceled` at once; the poll below is the fallback.
+        cancel_push.watch_register(self.task.build_id, self.canceled)
         self.thread.start()
         return self
 
     def __exit__(self, *exc_info) -> None:
+        cancel_push.watch_unregister(self.task.build_id, self.canceled)
         self.stopped.set()
         self.thread.join()
 
@@ -189,14 +188,8 @@ class TaskWatch:
         try:
             while not self.stopped.wait(POLL_DATABASE_SECONDS):
                 BuildTask.objects.filter(pk=self.task.pk).update(heartbeat_on=timezone.now())
+                fleet_services.builder_seen(builder_id=self.task.builder_id)
                 if Build.objects.filter(pk=self.task.build_id, canceled=True).exists():
                     self.canceled.set()
         finally:
             close_old_connections()
-
-
-def backend_log(result_dir: Path, message: str) -> None:
-    """What the service did with the task, for operators and curious packagers."""
-    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
-    with open(result_dir / "backend.log", "a") as log:
-        log.write(f"[{stamp}] {message}\n")

@@ -11,6 +11,7 @@ from typing import ClassVar
 from django import forms
 
 from apps.builds.services import BuildOptions
+from apps.fleet.selectors import served_arches
 from apps.packages.models import DistGitInstance, SourceType
 from apps.projects.models import Chroot, Project
 
@@ -50,7 +51,7 @@ class BuildForm(SourceForm):
     chroots = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="Builds in every ticked chroot; none ticked means all of them.",
+        help_text="Builds in every ticked chroot; none ticked: all that a builder serves.",
     )
     enable_net = forms.BooleanField(required=False, label="Network access during the build")
     timeout = forms.IntegerField(
@@ -64,7 +65,16 @@ class BuildForm(SourceForm):
         names = [pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active]
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("enable_net", project.enable_net)
-        kwargs["initial"].setdefault("chroots", names)
+        # Ticked by default: the chroots a builder can take (the others are refused).
+        served = served_arches()
+        kwargs["initial"].setdefault(
+            "chroots",
+            [
+                pc.chroot.name
+                for pc in project.project_chroots.all()
+                if pc.chroot.arch in served and pc.chroot.is_active
+            ],
+        )
         super().__init__(*args, **kwargs)
         self.project = project
         self.fields["chroots"].choices = [(name, name) for name in names]

@@ -19,13 +19,38 @@ QUEUED_STATES = (State.WAITING, State.PENDING, State.STARTING, State.IMPORTING, 
 SOURCE_TASK_LABEL = "srpm-builds"
 
 
+# Columns a list row never shows: JSON documents that would be decoded for every row.
+BUILD_DETAIL_ONLY = ("source_json", "built_packages", "repos", "requested_chroots")
+PROJECT_DETAIL_ONLY = (
+    "instructions",
+    "additional_repos",
+    "runtime_dependencies",
+    "packit_forge_projects_allowed",
+)
+
+
 def builds_for_list() -> QuerySet[Build]:
-    """Builds with their project, owner, submitter and chroot tasks, newest first."""
-    tasks = BuildTask.objects.select_related("chroot").order_by("chroot__name")
+    """Builds with their project, owner, submitter and chroot tasks, newest first.
+
+    Only what a row of the builds table shows is read: no JSON column of the build, its
+    project or its tasks (a page of builds with four chroots each is a hundred task rows).
+    """
+    tasks = (
+        BuildTask.objects.select_related("chroot")
+        .only("build_id", "chroot_id", "state", "chroot__name")
+        .order_by("chroot__name")
+    )
+    deferred = (
+        *BUILD_DETAIL_ONLY,
+        *(f"project__{field}" for field in PROJECT_DETAIL_ONLY),
+        "package__source_json",
+        "package__chroot_denylist",
+    )
     return (
         Build.objects.select_related(
             "project__owner_user", "project__owner_group", "submitter", "package"
         )
+        .defer(*deferred)
         .prefetch_related(Prefetch("tasks", queryset=tasks))
         .order_by("-id")
     )

@@ -2,7 +2,6 @@
 
 import fnmatch
 import logging
-import shutil
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -12,10 +11,12 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from apps.builds import sources
+from apps.builds import cancel_push, sources
+from apps.builds.logs import task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
     FINAL_STATES,
+    TASK_RELATED,
     Batch,
     Build,
     BuildTask,
@@ -23,8 +24,11 @@ from apps.builds.models import (
     State,
 )
 from apps.builds.states import derive_build_state
-from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
+from apps.core.names import dirname_errors, package_name_errors
+from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
+from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
@@ -68,29 +72,33 @@ def build_submit(
     source_json: dict,
     upload: UploadedFile | None = None,
     options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
+    errors: FieldErrors | None = None,
 ) -> Build:
     """Check and record a build, store its upload, and queue its source task.
 
     Everything a person can get wrong is checked before any row is written, so a bad
-    request creates nothing.
+    request creates nothing; every bad field is reported at once, with the caller's
+    `errors` (found while reading the request), in Copr's per-field shape.
     """
     if not can_build_in(user, project):
         raise PermissionDenied(
             f"User '{user.username if user.is_authenticated else 'anonymous'}' is not allowed "
             f"to build in the project {project.full_name}."
         )
-    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
-    timeout = checked_timeout(options.timeout)
-    dirname = checked_dirname(project, options.project_dirname)
+    errors = errors if errors is not None else FieldErrors()
+    chroots, timeout, dirname = submission_checked(user, project, options, errors)
     if upload is not None:
-        sources.check_uploaded_srpm(upload)
+        errors.check("pkgs", sources.check_uploaded_srpm, upload)
     else:
-        sources.check_source(source_type, source_json)
-    check_batch_options(user, options)
+        errors.check(source_field(source_type), sources.check_source, source_type, source_json)
+    errors.raise_if_any()
 
     stored_upload_of = None
+    committed = []
     try:
         with transaction.atomic():
+            # First of the commit hooks: what fails after it must not touch the upload.
+            transaction.on_commit(lambda: committed.append(True))
             build = Build.objects.create(
                 batch=batch_for(user, options),
                 project=project,
@@ -111,12 +119,36 @@ def build_submit(
                 build.save(update_fields=["source_json"])
             source_task_create(build, needs_builder=upload is None)
     except BaseException:
-        # The rows are rolled back; the stored upload must not outlive them.
-        if stored_upload_of is not None:
+        # The rows are rolled back; the stored upload must not outlive them. Once they are
+        # committed the upload is the build's source and stays, whatever fails afterwards.
+        if stored_upload_of is not None and not committed:
             sources.discard_upload(stored_upload_of)
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
     return build
+
+
+def submission_checked(user, project: Project, options: BuildOptions, errors: FieldErrors):
+    """The chroots, timeout and dirname of a submission; problems are recorded in `errors`."""
+    chroots = errors.check(
+        "chroots", select_chroots, project, options.chroots, options.exclude_chroots
+    )
+    if chroots is not None:
+        chroots = errors.check(
+            "chroots", chroots_with_builders, chroots, requested=options.chroots or ()
+        )
+    timeout = errors.check("timeout", checked_timeout, options.timeout)
+    dirname = errors.check("project_dirname", checked_dirname, project, options.project_dirname)
+    batch_field = "with_build_id" if options.with_build_id else "after_build_id"
+    errors.check(batch_field, check_batch_options, user, options)
+    return chroots, timeout, dirname
+
+
+def source_field(source_type: str) -> str:
+    """The form field a source problem is reported under (Copr's names)."""
+    return {"link": "pkgs", "scm": "clone_url", "pypi": "pypi_package_name"}.get(
+        source_type, "source"
+    )
 
 
 def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
@@ -170,12 +202,11 @@ def select_chroots(project: Project, patterns: list[str] | None, excludes: list[
 
 
 def unknown_chroot_message(project: Project, pattern: str, enabled: list[Chroot]) -> str:
-    if not Chroot.objects.filter(name=pattern).exists() and "*" not in pattern:
-        return f"Chroot {pattern} does not exist."
+    """Copr's message for a chroot outside the form's choices, saying which ones are."""
     available = ", ".join(c.name for c in enabled) or "none"
     return (
-        f"Chroot {pattern} is not enabled in the project {project.full_name} "
-        f"(enabled: {available})."
+        f"'{pattern}' is not a valid choice for this field "
+        f"(chroots enabled in {project.full_name}: {available})"
     )
 
 
@@ -191,15 +222,11 @@ def checked_timeout(timeout: int | None) -> int:
 
 def checked_dirname(project: Project, dirname: str | None) -> str:
     """Copr's project_dirname: `<project>` or `<project>:custom:<x>` / `<project>:pr:<n>`."""
-    if not dirname or dirname == project.name:
+    if not dirname:
         return project.name
-    name, _, suffix = dirname.partition(":")
-    kind, _, value = suffix.partition(":")
-    if name != project.name or kind not in ("custom", "pr") or not value.isalnum():
-        raise ServiceError(
-            f"Invalid project_dirname '{dirname}': use '{project.name}', "
-            f"'{project.name}:custom:<alphanumeric>' or '{project.name}:pr:<number>'."
-        )
+    problems = dirname_errors(project.name, dirname)
+    if problems:
+        raise InvalidForm({"project_dirname": problems})
     return dirname
 
 
@@ -224,7 +251,14 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
     except NotAnSrpm as error:
         task_end(task=task, state=State.FAILED, reason=f"not a source RPM: {error}")
         return
+    # The name becomes a Package row and part of result directories: Copr's rules apply.
+    problems = package_name_errors(header["name"])
+    if problems:
+        reason = f"the source RPM's package name is not valid: {' '.join(problems)}"
+        task_end(task=task, state=State.FAILED, reason=reason)
+        return
     build = task.build
+    task_logs_finish(task)
     with transaction.atomic():
         if not task_transition(task.pk, [State.RUNNING], State.SUCCEEDED, ended_on=timezone.now()):
             return
@@ -278,6 +312,7 @@ def arch_exclusion_reason(arch: str, header: dict) -> str:
 
 def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
     """Move a task that has not finished yet to a final state."""
+    task_logs_finish(task)
     with transaction.atomic():
         # The build first, as build_cancel does: one lock order, no deadlock.
         Build.objects.select_for_update().filter(pk=task.build_id).first()
@@ -374,6 +409,7 @@ def build_cancel(*, user, build: Build) -> Build:
             build=build, state__in=[State.WAITING, State.PENDING, State.STARTING]
         ).update(state=State.CANCELED, state_reason=CANCELED_BY_USER, ended_on=timezone.now())
         build_refresh_state(build_id=build.pk)
+        cancel_push.cancel_announce(build.pk)
     build.refresh_from_db()
     return build
 
@@ -386,7 +422,6 @@ def build_delete(*, user, build: Build) -> None:
         raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
     from apps.repos.services import repositories_request_publish
 
-    project_dir = Path(settings.RESULTS_ROOT) / build.project.ownername / build.project_dirname
     tasks = list(build.tasks.select_related("chroot"))
     with transaction.atomic():
         build.delete()
@@ -397,7 +432,12 @@ def build_delete(*, user, build: Build) -> None:
         )
     for task in tasks:
         if task.result_dir:
-            shutil.rmtree(project_dir / task.result_dir, ignore_errors=True)
+            confined_rmtree(
+                settings.RESULTS_ROOT,
+                build.project.ownername,
+                build.project_dirname,
+                task.result_dir,
+            )
 
 
 # --- recovery -----------------------------------------------------------------------------
@@ -428,6 +468,9 @@ def tasks_reconcile() -> dict:
                 state_reason="builder lost (its worker stopped reporting); queued again",
             )
         else:
+            lost_task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
+            if lost_task is not None:
+                task_logs_finish(lost_task)
             failed += task_transition(
                 task_id,
                 ACTIVE_STATES,
@@ -454,6 +497,35 @@ def tasks_reconcile() -> dict:
     explain_waiting_tasks()
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
+
+
+def tasks_requeue(*, user, task_ids: list[int]) -> int:
+    """An operator's requeue: tasks stuck on a builder that is gone go back to the queue now,
+    without waiting for reconcile's lease. Returns how many were requeued.
+
+    Tasks already past the builder (their RPMs wait for signing or publishing) are left
+    alone: running them again would build what is already built.
+    """
+    if not user.is_staff:
+        raise PermissionDenied("Only operators requeue tasks.")
+    stuck = BuildTask.objects.filter(
+        pk__in=task_ids, state__in=list(ACTIVE_STATES), publish_serial__isnull=True
+    ).values_list("pk", "attempt", "build_id")
+    requeued = 0
+    for task_id, attempt, build_id in stuck:
+        if task_transition(
+            task_id,
+            ACTIVE_STATES,
+            State.PENDING,
+            attempt=attempt + 1,
+            builder=None,
+            state_reason=f"queued again by {user.username}",
+        ):
+            requeued += 1
+            build_refresh_state(build_id=build_id)
+    if requeued:
+        send_scheduler_nudge()
+    return requeued
 
 
 # --- APIv3 additions: batches, checks before upload, forks, bulk delete, RPM uploads -------
@@ -500,16 +572,17 @@ def batch_for(user, options: BuildOptions) -> Batch | None:
     return Batch.objects.create(blocked_by=other.batch)
 
 
-def build_check(*, user, project: Project, options: BuildOptions) -> None:
+def build_check(
+    *, user, project: Project, options: BuildOptions, errors: FieldErrors | None = None
+) -> None:
     """Everything build_submit checks except the source: Copr's check-before-build."""
     if not can_build_in(user, project):
         raise PermissionDenied(
             f"User '{user.username}' is not allowed to build in the project {project.full_name}."
         )
-    select_chroots(project, options.chroots, options.exclude_chroots)
-    checked_timeout(options.timeout)
-    checked_dirname(project, options.project_dirname)
-    check_batch_options(user, options)
+    errors = errors if errors is not None else FieldErrors()
+    submission_checked(user, project, options, errors)
+    errors.raise_if_any()
 
 
 def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, BuildTask]]:

@@ -3,17 +3,20 @@
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.text import get_valid_filename
 
-from apps.core.errors import ServiceError
+from apps.core import urlcheck
+from apps.core.errors import InvalidForm, ServiceError
+from apps.core.paths import confined
 from builders.srpm import NotAnSrpm, read_srpm_header
 
 URL_CHECK_SECONDS = 10
+MAX_URL_REDIRECTS = 5
 SRPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 SPEC_SUFFIX = ".spec"
 MAX_SPEC_BYTES = 1024 * 1024
@@ -181,10 +184,10 @@ def text_field(source_json: dict, key: str, *, required: bool = False) -> str:
     value = source_json.get(key)
     if value is None or value == "":
         if required:
-            raise ServiceError(f"The source setting '{key}' is required.")
+            raise InvalidForm({key: ["This field is required."]})
         return ""
     if not isinstance(value, str):
-        raise ServiceError(f"The source setting '{key}' must be text.")
+        raise InvalidForm({key: ["This field must be text."]})
     return value.strip()
 
 
@@ -193,19 +196,48 @@ def relative_path(source_json: dict, key: str) -> str:
     value = text_field(source_json, key)
     path = PurePosixPath(value)
     if value and (path.is_absolute() or ".." in path.parts):
-        raise ServiceError(f"'{key}' must be a path inside the repository, not '{value}'.")
+        raise InvalidForm({key: [f"Must be a path inside the repository, not '{value}'."]})
     return value
 
 
 def probe_url(url: str) -> None:
-    # Only the status is looked at; the body is never read here (the builder fetches it).
+    """Check that the URL answers, following redirects by hand so each hop is checked.
+
+    Runs in the web process, so no hop may aim at a loopback, private or link-local
+    address (unless ALLOW_PRIVATE_URLS), and the messages say nothing about what answered
+    there: they must not turn this check into a scanner of the service's network.
+    Only the status is looked at; the body is never read (the builder fetches it).
+    """
+    for _ in range(MAX_URL_REDIRECTS + 1):
+        check_public_url(url)
+        try:
+            response = requests.get(
+                url, stream=True, timeout=URL_CHECK_SECONDS, allow_redirects=False
+            )
+            response.close()
+        except requests.RequestException as error:
+            raise ServiceError(f"Cannot reach the source URL {url}.") from error
+        if response.is_redirect and response.headers.get("Location"):
+            url = urljoin(url, response.headers["Location"])
+            continue
+        if response.status_code >= 400:
+            raise ServiceError(
+                f"Cannot download the source URL {url}: HTTP {response.status_code}."
+            )
+        return
+    raise ServiceError(f"The source URL redirects more than {MAX_URL_REDIRECTS} times.")
+
+
+def check_public_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ServiceError(f"The source URL redirects to '{url}', which is not http(s).")
     try:
-        response = requests.get(url, stream=True, timeout=URL_CHECK_SECONDS, allow_redirects=True)
-        response.close()
-    except requests.RequestException as error:
-        raise ServiceError(f"Cannot reach the source URL {url}: {type(error).__name__}.") from error
-    if response.status_code >= 400:
-        raise ServiceError(f"Cannot download the source URL {url}: HTTP {response.status_code}.")
+        port = parts.port
+    except ValueError as error:
+        raise ServiceError(f"The source URL {url} has an invalid port.") from error
+    if not urlcheck.private_urls_allowed() and urlcheck.is_private_host(parts.hostname, port):
+        raise ServiceError(f"Cannot use the source URL {url}: {urlcheck.PRIVATE_ADDRESS_MESSAGE}.")
 
 
 def check_uploaded_srpm(upload: UploadedFile) -> None:
@@ -220,12 +252,14 @@ def check_uploaded_srpm(upload: UploadedFile) -> None:
         )
     if upload.size > settings.MAX_SRPM_BYTES:
         raise ServiceError(f"'{upload.name}' is larger than {settings.MAX_SRPM_BYTES} bytes.")
-    with tempfile.NamedTemporaryFile(suffix=".src.rpm") as copy:
-        for chunk in upload.chunks():
-            copy.write(chunk)
-        copy.flush()
+    # The copy keeps the user's file name: the reader's messages name the file they read.
+    with tempfile.TemporaryDirectory() as directory:
+        copy = Path(directory) / (Path(upload.name).name or "upload.src.rpm")
+        with copy.open("wb") as stream:
+            for chunk in upload.chunks():
+                stream.write(chunk)
         try:
-            read_srpm_header(Path(copy.name))
+            read_srpm_header(copy)
         except NotAnSrpm as error:
             raise ServiceError(f"'{upload.name}' is not a usable source RPM: {error}") from error
     upload.seek(0)
@@ -251,8 +285,10 @@ def store_upload(build_id: int, upload: UploadedFile) -> dict:
     """Keep the upload until its source task has copied it; returns Copr's source_json."""
     filename = get_valid_filename(Path(upload.name).name)
     directory = upload_dir(build_id)
+    # The file name is the user's: the joined path must stay in the build's upload dir.
+    target_path = confined(settings.UPLOADS_ROOT, directory.name, filename)
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / filename, "wb") as target:
+    with open(target_path, "wb") as target:
         for chunk in upload.chunks():
             target.write(chunk)
     return {"pkg": filename, "tmp": directory.name}

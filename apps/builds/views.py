@@ -8,12 +8,19 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from apps.builds import selectors
 from apps.builds.forms import SOURCE_FORMS
+from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import FINAL_STATES, BuildTask, State
 from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import ServiceError
-from apps.core.paths import results_url
+from apps.core.paths import project_results_dir, results_url
 from apps.projects import permissions
-from apps.projects.views import abilities, page_of, project_or_404, require, service_error
+from apps.projects.views import (
+    abilities,
+    page_by_ids,
+    project_or_404,
+    require,
+    service_error,
+)
 from builders.livelog import LOG_NAME
 
 BUILDS_PER_PAGE = 50
@@ -28,7 +35,7 @@ def build_list(request, owner: str, project: str):
     if filters["state"] not in ("", *State.values):
         filters["state"] = ""
     builds = selectors.project_builds(found, **filters)
-    page = page_of(request, builds, BUILDS_PER_PAGE)
+    page = page_by_ids(request, builds, BUILDS_PER_PAGE)
     context = {
         "project": found,
         "page": page,
@@ -65,6 +72,7 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "build": build,
         "project": build.project,
         "tasks": [task_row(build, task) for task in build.tasks.all()],
+        "built_rpms": built_rpms(build, build.tasks.all()),
         "failure_reasons": selectors.failure_reasons(build),
         "finished": build.state in FINAL_STATES,
         "error": error,
@@ -72,6 +80,30 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "srpm_name": build.srpm_url.rsplit("/", 1)[-1],
         **abilities(request.user, build.project),
     }
+
+
+def built_rpms(build, tasks) -> list[dict]:
+    """Each binary RPM of the succeeded tasks as name-version-release.arch, linked to its file."""
+    rpms = []
+    for task in tasks:
+        if task.state != State.SUCCEEDED or task.chroot_id is None:
+            continue
+        base = results_url(f"{build.project.ownername}/{build.project_dirname}/{task.result_dir}/")
+        files = {name.rsplit("/", 1)[-1] for name in task.result_files}
+        for package in task.built_packages:
+            if package.get("arch") == "src":
+                continue
+            nvra = "{name}-{version}-{release}.{arch}".format(**package)
+            epoch = f"{package['epoch']}:" if package.get("epoch") else ""
+            rpms.append(
+                {
+                    "label": f"{package['name']}-{epoch}{package['version']}-{package['release']}"
+                    f".{package['arch']}",
+                    "url": base + f"{nvra}.rpm" if f"{nvra}.rpm" in files else None,
+                    "chroot": task.chroot.name,
+                }
+            )
+    return rpms
 
 
 def task_row(build, task: BuildTask) -> dict:
@@ -83,8 +115,8 @@ def task_row(build, task: BuildTask) -> dict:
         "label": selectors.task_label(task),
         "finished": task.state in FINAL_STATES,
         "results_url": base if started else None,
-        "live_log_url": base + LOG_NAME if started else None,
-        "backend_log_url": base + "backend.log" if started else None,
+        "live_log_url": base + log_link_name(task, LOG_NAME) if started else None,
+        "backend_log_url": base + log_link_name(task, BACKEND_LOG) if started else None,
         "duration": duration(task),
     }
 
@@ -117,8 +149,28 @@ def build_live_log(request, build_id: int, task_id: int):
 def build_state(request, build_id: int):
     """States of a build and its tasks as JSON, for the live log page's polling."""
     build = build_or_404(build_id)
-    tasks = {str(task.pk): task.state for task in build.tasks.all()}
-    return JsonResponse({"state": build.state, "finished": build.is_finished, "tasks": tasks})
+    tasks = list(build.tasks.all())
+    return JsonResponse(
+        {
+            "state": build.state,
+            "finished": build.is_finished,
+            "tasks": {str(task.pk): task.state for task in tasks},
+            # The live log page asks for bytes only when there are new ones: a Range request
+            # past the end (416) or for a log not written yet (404) is an error in the console.
+            "log_sizes": {str(task.pk): live_log_size(build, task) for task in tasks},
+        }
+    )
+
+
+def live_log_size(build, task: BuildTask) -> int | None:
+    """Bytes of the task's builder-live.log so far; None before the runner creates it."""
+    if task.started_on is None or not task.result_dir:
+        return None
+    directory = project_results_dir(build.project.ownername, build.project_dirname)
+    try:
+        return (directory / task.result_dir / LOG_NAME).stat().st_size
+    except OSError:
+        return None
 
 
 @login_required

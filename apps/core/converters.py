@@ -6,7 +6,8 @@ from django.urls import register_converter
 class OwnerConverter:
     """`g/<group>` ↔ `@group`, anything else is a username; one route serves both owners."""
 
-    regex = r"g/[^/]+|[^/]+"
+    # No NUL: PostgreSQL cannot even compare it, so such a URL is a 404, not a 500.
+    regex = r"g/[^/\x00]+|[^/\x00]+"
 
     def to_python(self, value: str) -> str:
         return "@" + value[2:] if value.startswith("g/") else value
@@ -18,7 +19,7 @@ class OwnerConverter:
 class ProjectNameConverter:
     """A project name; never only digits, so `/coprs/build/<id>/` stays a build link."""
 
-    regex = r"(?!\d+(?:/|$))[^/]+"
+    regex = r"(?!\d+(?:/|$))[^/\x00]+"
 
     def to_python(self, value: str) -> str:
         return value

@@ -1,16 +1,68 @@
-"""Where things live on disk: the Copr results layout under RESULTS_ROOT, keys, uploads."""
+"""Where things live on disk: the Copr results layout under RESULTS_ROOT, keys, uploads.
 
+Every path made from a user's name goes through `confined`: it is joined, resolved
+(`os.path.realpath`, symlinks included) and must stay inside its owner's tree, so a name
+such as `..` can never make a write or a delete land in another user's files (the idea of
+Django's `safe_join`). Names are validated where they enter (apps.core.names); this is the
+second wall, for rows that predate the rules and for anything that slipped through.
+"""
+
+import logging
+import os
+import shutil
 from pathlib import Path
 
 from django.conf import settings
 
+from apps.core.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+class PathEscape(ServiceError):
+    """A path built from names would leave its owner's tree."""
+
+
+def confined(root: str | Path, ownername: str, *parts: str) -> Path:
+    """`root/ownername/parts...` resolved, or PathEscape if it is not strictly inside
+    `root/ownername` (itself a direct child of `root`)."""
+    base = os.path.realpath(root)
+    owner_tree = os.path.realpath(os.path.join(base, ownername))
+    if os.path.dirname(owner_tree) != base or owner_tree == base:
+        raise PathEscape(f"The owner name '{ownername}' cannot be used as a directory name.")
+    if not parts:
+        return Path(owner_tree)
+    path = os.path.realpath(os.path.join(owner_tree, *parts))
+    if os.path.commonpath([owner_tree, path]) != owner_tree or path == owner_tree:
+        raise PathEscape(f"'{'/'.join(parts)}' cannot be used as a directory of {ownername}.")
+    return Path(path)
+
+
+def results_path(ownername: str, *parts: str) -> Path:
+    """A path in an owner's results tree (RESULTS_ROOT/<owner>/...), confined."""
+    return confined(settings.RESULTS_ROOT, ownername, *parts)
+
 
 def project_results_dir(ownername: str, project_dirname: str) -> Path:
-    return Path(settings.RESULTS_ROOT) / ownername / project_dirname
+    return results_path(ownername, project_dirname)
 
 
 def chroot_results_dir(ownername: str, project_dirname: str, chroot_name: str) -> Path:
-    return project_results_dir(ownername, project_dirname) / chroot_name
+    return results_path(ownername, project_dirname, chroot_name)
+
+
+def confined_rmtree(root: str | Path, ownername: str, *parts: str) -> bool:
+    """Remove a directory of an owner's tree; a path that escapes is refused (logged, kept).
+
+    Returns whether the path was confined (and so removed if it existed).
+    """
+    try:
+        path = confined(root, ownername, *parts)
+    except PathEscape as error:
+        logger.error("refusing to remove %s/%s/%s: %s", root, ownername, "/".join(parts), error)
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True
 
 
 def results_url(relative: str = "") -> str:

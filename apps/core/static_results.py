@@ -1,5 +1,6 @@
 """Serve RESULTS_ROOT under /results/ in the embedded setup (production lets nginx do it)."""
 
+import gzip
 import mimetypes
 import re
 from collections.abc import Iterator
@@ -28,6 +29,15 @@ class RangeNotSatisfiable(Exception):
 def serve_results(request, path: str = ""):
     """A file, or an index of a directory so `wget -r` (copr-cli download-build) can walk it."""
     target = resolve_results_path(path)
+    if target is not None and not target.exists() and path.endswith(".log"):
+        compressed = resolve_results_path(path + ".gz")
+        if compressed is not None and compressed.is_file():
+            return compressed_log_response(request, compressed)
+    if target is not None and not target.exists() and path.endswith(".log.gz"):
+        # A task being finished right now: its log is compressed a moment later.
+        plain = resolve_results_path(path.removesuffix(".gz"))
+        if plain is not None and plain.is_file():
+            return file_response(request, plain)
     if target is None or not target.exists():
         raise Http404("No such file in the results.")
     if target.is_dir():
@@ -67,6 +77,57 @@ def directory_index(directory: Path, url_path: str) -> HttpResponse:
         links=links,
     )
     return HttpResponse(html)
+
+
+def compressed_log_response(request, path: Path) -> StreamingHttpResponse:
+    """A finished log (stored as `<name>.gz`) under its live URL, as nginx's gzip_static does.
+
+    A client that accepts gzip and wants the whole file gets the stored bytes; one that
+    asks for a range (the live log page reading on from its offset) or cannot inflate
+    gets the text, ranges counted in text bytes as while the task ran.
+    """
+    accepts_gzip = "gzip" in request.headers.get("Accept-Encoding", "")
+    if accepts_gzip and "Range" not in request.headers:
+        response = file_response(request, path)
+    else:
+        response = inflated_response(request, path)
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def inflated_response(request, path: Path) -> StreamingHttpResponse:
+    # Our logs are single gzip members below 4 GiB: the trailer holds the text's size.
+    with path.open("rb") as file:
+        file.seek(-4, 2)
+        size = int.from_bytes(file.read(4), "little")
+    last_modified = http_date(path.stat().st_mtime)
+    try:
+        byte_range = requested_range(request, size, last_modified)
+    except RangeNotSatisfiable:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    start, end = byte_range or (0, size - 1)
+    response = StreamingHttpResponse(read_inflated(path, start, end - start + 1))
+    if byte_range:
+        response.status_code = 206
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(max(end - start + 1, 0))
+    response["Accept-Ranges"] = "bytes"
+    response["Last-Modified"] = last_modified
+    response["Content-Type"] = TEXT_PLAIN
+    return response
+
+
+def read_inflated(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with gzip.open(path, "rb") as file:
+        file.seek(start)  # inflates up to `start`: logs are megabytes, not gigabytes
+        while length > 0:
+            chunk = file.read(min(CHUNK_SIZE, length))
+            if not chunk:
+                return
+            length -= len(chunk)
+            yield chunk
 
 
 def file_response(request, path: Path) -> StreamingHttpResponse:

@@ -1,21 +1,24 @@
-"""A thread in every worker process that nudges the periodic reconcile actor."""
+"""A thread in every worker process that sends the outbox and nudges the reconcile actor."""
 
+import contextlib
 import logging
 import threading
 import time
 
 import dramatiq
 from django.conf import settings
+from django.db import connections
 
 logger = logging.getLogger(__name__)
 _started = threading.Event()
 
 
 def start_reconcile_ticker() -> None:
-    """Send `reconcile` every RECONCILE_SECONDS from this process (once per process).
+    """Every RECONCILE_SECONDS, send what the outbox holds, then `reconcile` (once per process).
 
     Dramatiq has no scheduler of its own; the reconcile actor is idempotent and cheap, so
-    several processes ticking at once is harmless.
+    several processes ticking at once is harmless. The outbox is drained here, in the
+    ticker's own thread, because a message cannot reach an actor while the broker is down.
     """
     if _started.is_set():
         return
@@ -25,9 +28,18 @@ def start_reconcile_ticker() -> None:
 
 def _tick_forever() -> None:
     from apps.builds.actors import reconcile
+    from apps.core.queue import outbox_drain
 
     while True:
         time.sleep(settings.RECONCILE_SECONDS)
+        try:
+            outbox_drain()
+        except Exception as error:  # a database hiccup must not end the ticker
+            logger.warning("could not drain the outbox: %s", error)
+        # This thread's own connection, closed after each use: between two ticks it would
+        # only hold the database open (and a broken one is reopened next time).
+        with contextlib.suppress(Exception):
+            connections.close_all()
         try:
             reconcile.send()
         except Exception:  # a broker hiccup must not end the ticker

@@ -6,12 +6,12 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_safe
 
-from apps.accounts.models import User
+from apps.accounts.models import Group, User
 from apps.builds import selectors
 from apps.builds.models import Build
 from apps.core.chart import builds_chart
 from apps.packages.models import Package
-from apps.projects.views import page_of, projects_for_list
+from apps.projects.views import PROJECTS_PER_PAGE, page_of, projects_for_list
 
 RECENT_BUILDS = 20
 RECENT_PROJECTS = 10
@@ -43,7 +43,14 @@ def search(request):
 
 
 def search_filter(query: str) -> Q:
-    """`owner/project` narrows to that owner; otherwise any of the words may match."""
+    """`owner/project` narrows to that owner; otherwise the query may be part of a project's
+    name, its description or one of its packages' names, or be its owner's name.
+
+    Each alternative is a condition on the project row that an index answers (trigram
+    indexes on PostgreSQL, see the projects migration `search_trigram_indexes`): the owners
+    and the projects with a matching package are looked up first, so the final query is
+    an OR of index scans instead of a scan of every project joined with its owner.
+    """
     if "/" in query:
         owner, _, name = query.partition("/")
         by_owner = (
@@ -52,12 +59,16 @@ def search_filter(query: str) -> Q:
             else Q(owner_user__username__iexact=owner)
         )
         return by_owner & Q(name__icontains=name)
-    matches = Q(name__icontains=query) | Q(description__icontains=query)
-    matches |= Q(owner_user__username__iexact=query) | Q(
-        owner_group__name__iexact=query.lstrip("@")
+    users = User.objects.filter(username__iexact=query).values_list("pk", flat=True)
+    groups = Group.objects.filter(name__iexact=query.lstrip("@")).values_list("pk", flat=True)
+    with_package = Package.objects.filter(name__icontains=query).values_list("project_id")
+    return (
+        Q(name__icontains=query)
+        | Q(description__icontains=query)
+        | Q(owner_user__in=list(users))
+        | Q(owner_group__in=list(groups))
+        | Q(pk__in={project_id for (project_id,) in with_package})
     )
-    with_package = Package.objects.filter(name__iexact=query).values("project_id")
-    return matches | Q(pk__in=with_package)
 
 
 @require_safe
@@ -79,7 +90,12 @@ def user_detail(request, username: str):
     person = get_object_or_404(User, username=username, is_active=True)
     context = {
         "person": person,
-        "projects": projects_for_list().by_ownername(person.username).order_by("name"),
+        # Copr's big owners have hundreds of projects: a page of them, like the owner's list.
+        "page": page_of(
+            request,
+            projects_for_list().by_ownername(person.username).order_by("name"),
+            PROJECTS_PER_PAGE,
+        ),
         "groups": person.owner_groups.order_by("name"),
         "builds": list(selectors.builds_for_list().filter(submitter=person)[:RECENT_BUILDS]),
         "is_self": request.user.pk == person.pk,

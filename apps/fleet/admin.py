@@ -1,7 +1,13 @@
-"""Operator console for builder pools and builders."""
+"""Operator console for builder pools and builders: what each builder runs right now."""
 
 from django.contrib import admin, messages
+from django.db.models import Prefetch
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
 
+from apps.builds.models import ACTIVE_STATES, BuildTask
 from apps.fleet.models import Builder, BuilderPool, PoolKind
 from apps.fleet.services import PoolConfigError, builder_drain, builder_resume, ssh_pool_sync
 
@@ -29,9 +35,38 @@ class BuilderPoolAdmin(admin.ModelAdmin):
                 messages.success(request, f"{len(builders)} SSH builder(s) in pool {obj.name}.")
 
 
+def current_tasks():
+    """Tasks holding a builder slot (signing and publishing no longer do)."""
+    running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
+    return running.select_related("chroot").order_by("pk")
+
+
 @admin.register(Builder)
 class BuilderAdmin(admin.ModelAdmin):
     list_display = (
+        "name",
+        "pool",
+        "state",
+        "state_reason",
+        "activity",
+        "running",
+        "seen",
+        "arch_list",
+        "runner_version",
+    )
+    list_select_related = ("pool",)
+    list_filter = ("state", "pool")
+    search_fields = ("name", "hostname")
+    raw_id_fields = ("pool",)
+    readonly_fields = (
+        "activity",
+        "running",
+        "seen",
+        "last_seen_on",
+        "state_reason",
+        "runner_version",
+    )
+    fields = (
         "name",
         "pool",
         "hostname",
@@ -40,13 +75,45 @@ class BuilderAdmin(admin.ModelAdmin):
         "state",
         "state_reason",
         "runner_version",
-        "last_seen_on",
+        "activity",
+        "running",
+        "seen",
     )
-    list_select_related = ("pool",)
-    list_filter = ("state", "pool")
-    search_fields = ("name", "hostname")
-    raw_id_fields = ("pool",)
     actions = ["drain", "resume"]
+
+    def get_queryset(self, request):
+        tasks = Prefetch("tasks", queryset=current_tasks(), to_attr="current")
+        return super().get_queryset(request).prefetch_related(tasks)
+
+    @admin.display(description="slots in use")
+    def activity(self, builder):
+        busy = len(builder.current)
+        return f"{busy} of {builder.slots} busy" if busy else f"idle ({builder.slots} free)"
+
+    @admin.display(description="current tasks")
+    def running(self, builder):
+        if not builder.current:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a> <span class="state">{}</span>',
+            (
+                (reverse("admin:builds_buildtask_change", args=[task.pk]), task.task_id, task.state)
+                for task in builder.current
+            ),
+        )
+
+    @admin.display(description="arches")
+    def arch_list(self, builder):
+        return ", ".join(builder.arches)
+
+    @admin.display(description="last seen", ordering="last_seen_on")
+    def seen(self, builder):
+        seconds = int((timezone.now() - builder.last_seen_on).total_seconds())
+        ago = f"{seconds} s" if seconds < 60 else timesince(builder.last_seen_on, timezone.now())
+        return format_html(
+            '<time datetime="{}">{} ago</time>', builder.last_seen_on.isoformat(), ago
+        )
 
     @admin.action(description="Drain the selected builders (finish running builds, take no new)")
     def drain(self, request, queryset):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
 
 logger = logging.getLogger(__name__)
+LOCAL_POOL_NAME = "local"
 
 
 def builder_drain(*, builder_ids: list[int]) -> int:
@@ -29,7 +30,7 @@ def local_pool_ensure() -> Builder:
     slots, arches or state in the console afterwards.
     """
     pool, _ = BuilderPool.objects.get_or_create(
-        name="local",
+        name=LOCAL_POOL_NAME,
         defaults={"kind": PoolKind.LOCAL, "arches": [host_arch()], "max_builders": 1},
     )
     builder, _ = Builder.objects.get_or_create(
@@ -139,8 +140,10 @@ def pools_sync() -> None:
 # --- health -------------------------------------------------------------------------------
 
 
-def builder_seen(*, builder_id: int, runner_version: str = "") -> None:
-    """The builder answered (a task ran or a probe worked)."""
+def builder_seen(*, builder_id: int | None, runner_version: str = "") -> None:
+    """The builder answered (a running task's heartbeat, a finished task or a probe)."""
+    if builder_id is None:
+        return
     fields = {"last_seen_on": timezone.now()}
     if runner_version:
         fields["runner_version"] = runner_version

@@ -4,6 +4,7 @@ from django import forms
 
 from apps.builds.forms import SOURCES, SourceForm
 from apps.builds.sources import PACKAGE_SOURCE_TYPES
+from apps.core.names import PACKAGE_LENGTH_MESSAGE
 from apps.packages.models import PACKAGE_NAME_VALIDATOR, Package, SourceType
 
 # Package.max_builds and Package.timeout carry the same bounds as validators.
@@ -73,7 +74,11 @@ class PackageForm(SourceForm):
 class PackageAddForm(PackageForm):
     """A new package: its name comes first."""
 
-    name = forms.CharField(max_length=100, validators=[PACKAGE_NAME_VALIDATOR])
+    name = forms.CharField(
+        max_length=100,
+        validators=[PACKAGE_NAME_VALIDATOR],
+        error_messages={"max_length": PACKAGE_LENGTH_MESSAGE},
+    )
 
     def visible_source_fields(self):
         return [self["name"], *super().visible_source_fields()]

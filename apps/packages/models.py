@@ -1,12 +1,12 @@
 """Package (a default source for builds), DistGit instances, and received webhooks."""
 
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-PACKAGE_NAME_VALIDATOR = RegexValidator(
-    r"^[-+_.a-zA-Z0-9]+$", "Use letters, digits and '-', '+', '_', '.' only."
-)
+from apps.core.names import PACKAGE_LENGTH_MESSAGE, validate_package_name
+
+PACKAGE_NAME_VALIDATOR = validate_package_name
 
 
 class SourceType(models.TextChoices):
@@ -23,7 +23,11 @@ class SourceType(models.TextChoices):
 
 
 class Package(models.Model):
-    name = models.CharField(max_length=100, validators=[PACKAGE_NAME_VALIDATOR])
+    name = models.CharField(
+        max_length=100,
+        validators=[PACKAGE_NAME_VALIDATOR],
+        error_messages={"max_length": PACKAGE_LENGTH_MESSAGE},
+    )
     project = models.ForeignKey(
         "projects.Project", on_delete=models.CASCADE, related_name="packages"
     )

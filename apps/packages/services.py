@@ -9,8 +9,9 @@ from django.db import IntegrityError, transaction
 
 from apps.builds import sources
 from apps.builds.models import FINAL_STATES, Build
-from apps.builds.services import BuildOptions, build_delete, build_submit
-from apps.core.errors import Conflict, PermissionDenied, ServiceError
+from apps.builds.services import BuildOptions, build_delete, build_submit, source_field
+from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
+from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package, SourceType, WebhookHistory
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
@@ -32,9 +33,11 @@ def package_add(
     max_builds: int | None = None,
     timeout: int | None = None,
     chroot_denylist: list[str] | None = None,
+    errors: FieldErrors | None = None,
 ) -> Package:
     """Create a package with its default source; nothing is created when a field is wrong."""
     check_can_edit(user, project)
+    errors = errors if errors is not None else FieldErrors()
     package = Package(
         project=project,
         name=name,
@@ -43,9 +46,11 @@ def package_add(
         webhook_rebuild=bool(webhook_rebuild),
         max_builds=max_builds or None,  # Copr: 0 means "keep every build"
         timeout=timeout or None,  # Copr: 0 means "the default"
-        chroot_denylist=checked_denylist(chroot_denylist),
+        chroot_denylist=errors.check("chroot_denylist", checked_denylist, chroot_denylist) or [],
     )
-    check_package(package)
+    if isinstance(name, str) and project.packages.filter(name=name).exists():
+        raise Conflict(f"Package {name} already exists in {project.full_name}.")
+    check_package(package, errors)
     try:
         with transaction.atomic():
             package.save()
@@ -61,6 +66,7 @@ def package_edit(
     package: Package,
     source_type: str | None = None,
     source_json: dict | None = None,
+    errors: FieldErrors | None = None,
     **fields,
 ) -> Package:
     """Change a package; `source_json` is merged into the stored one (Copr's edit semantics).
@@ -84,9 +90,16 @@ def package_edit(
         package.max_builds = fields["max_builds"] or None
     if "timeout" in fields:
         package.timeout = fields["timeout"] or None
+    errors = errors if errors is not None else FieldErrors()
     if "chroot_denylist" in fields:
-        package.chroot_denylist = checked_denylist(fields["chroot_denylist"])
-    check_package(package)
+        package.chroot_denylist = (
+            errors.check("chroot_denylist", checked_denylist, fields["chroot_denylist"]) or []
+        )
+    try:
+        check_package(package, errors)
+    except ServiceError:
+        package.refresh_from_db()  # the caller's object must not keep the rejected values
+        raise
     package.save()
     return package
 
@@ -120,13 +133,19 @@ def package_delete(*, user, package: Package) -> None:
         package.delete()
 
 
-def package_build(*, user, package: Package, options: BuildOptions = BuildOptions()) -> Build:  # noqa: B008 (frozen)
+def package_build(
+    *,
+    user,
+    package: Package,
+    options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen)
+    errors: FieldErrors | None = None,
+) -> Build:
     """Build the package's default source in its chroots (minus its denylist)."""
     if not can_build_in(user, package.project):
         raise PermissionDenied(
             f"You are not allowed to build in the project {package.project.full_name}."
         )
-    return submit_package_build(submitter=user, package=package, options=options)
+    return submit_package_build(submitter=user, package=package, options=options, errors=errors)
 
 
 def package_rebuild_from_webhook(*, package: Package, submitted_by: str, committish: str) -> Build:
@@ -150,13 +169,18 @@ def package_rebuild_from_webhook(*, package: Package, submitted_by: str, committ
 
 
 def submit_package_build(
-    *, submitter, package: Package, options: BuildOptions, source_json: dict | None = None
+    *,
+    submitter,
+    package: Package,
+    options: BuildOptions,
+    source_json: dict | None = None,
+    errors: FieldErrors | None = None,
 ) -> Build:
     if package.source_type in ("", SourceType.UNSET):
         raise ServiceError(f"Package {package.name} has no source: set one before building it.")
     chroots = options.chroots
     if chroots is None:
-        chroots = [c.name for c in package_chroots(package)]
+        chroots = [c.name for c in chroots_with_builders(package_chroots(package))]
     else:
         chroots = [c for c in chroots if not denied(package, c)] or chroots
     timeout = options.timeout if options.timeout is not None else package.timeout
@@ -168,6 +192,7 @@ def submit_package_build(
             source_type=package.source_type,
             source_json=source_json if source_json is not None else dict(package.source_json),
             options=package_options,
+            errors=errors,
         )
         Build.objects.filter(pk=build.pk).update(package=package, package_name=package.name)
     build.refresh_from_db()
@@ -210,24 +235,29 @@ def check_can_edit(user, project: Project) -> None:
         )
 
 
-def check_package(package: Package) -> None:
+def check_package(package: Package, errors: FieldErrors | None = None) -> None:
+    """Every problem of the package at once (with the caller's `errors`), Copr's shape."""
+    errors = errors if errors is not None else FieldErrors()
     if package.source_type not in sources.PACKAGE_SOURCE_TYPES:
         known = ", ".join(sources.PACKAGE_SOURCE_TYPES)
-        raise ServiceError(
-            f"Unsupported source type '{package.source_type}' for a package (use one of: {known})."
+        errors.add(
+            "source_type",
+            f"Unsupported source type '{package.source_type}' for a package (use one of: {known}).",
         )
-    if package.source_type != SourceType.UNSET:
-        sources.check_source(package.source_type, package.source_json)
+    elif package.source_type != SourceType.UNSET:
+        errors.check(
+            source_field(package.source_type),
+            sources.check_source,
+            package.source_type,
+            package.source_json,
+        )
     try:
         package.full_clean(exclude=["project"], validate_unique=False)
     except ValidationError as error:
-        raise ServiceError(validation_message(error)) from error
-
-
-def validation_message(error: ValidationError) -> str:
-    if hasattr(error, "message_dict"):
-        return " ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
-    return " ".join(error.messages)
+        for field, messages in error.message_dict.items():
+            if field not in errors.errors:
+                errors.add("package_name" if field == "name" else field, *messages)
+    errors.raise_if_any()
 
 
 def checked_denylist(denylist) -> list[str]:
@@ -236,7 +266,7 @@ def checked_denylist(denylist) -> list[str]:
     if isinstance(denylist, str):
         denylist = denylist.split()  # Copr's form field is a space-separated list
     if not isinstance(denylist, list) or not all(isinstance(p, str) for p in denylist):
-        raise ServiceError("chroot_denylist must be a list of chroot names or fnmatch patterns.")
+        raise InvalidForm({"chroot_denylist": ["Expected a list of chroot names or patterns."]})
     return [p.strip() for p in denylist if p.strip()]
 
 

@@ -8,6 +8,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ServiceError
+from apps.core.names import MAX_BIGINT
 from apps.packages import webhooks
 from apps.packages.models import Package
 from apps.packages.services import custom_webhook_build, webhook_rebuild, webhook_record
@@ -22,7 +23,10 @@ def text(message: str, status: int = 200) -> HttpResponse:
     return HttpResponse(message + "\n", status=status, content_type="text/plain")
 
 
-def project_or_none(copr_id: int) -> Project | None:
+def project_or_none(copr_id) -> Project | None:
+    # The URL takes any run of digits; past bigint the database would fail with a 500.
+    if int(copr_id) > MAX_BIGINT:
+        return None
     return Project.objects.filter(pk=copr_id).first()
 
 

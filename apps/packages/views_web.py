@@ -20,7 +20,14 @@ from apps.packages.services import (
     package_reset,
 )
 from apps.projects import permissions
-from apps.projects.views import abilities, page_of, project_or_404, require, service_error
+from apps.projects.views import (
+    abilities,
+    page_by_ids,
+    page_of,
+    project_or_404,
+    require,
+    service_error,
+)
 
 PACKAGES_PER_PAGE = 100
 BUILDS_PER_PAGE = 30
@@ -56,7 +63,7 @@ def package_page(request, found, row: Package, error: ServiceError | None = None
     context = {
         "project": found,
         "package": row,
-        "page": page_of(request, builds, BUILDS_PER_PAGE),
+        "page": page_by_ids(request, builds, BUILDS_PER_PAGE),
         "latest": latest,
         "latest_succeeded": latest_succeeded,
         "source_title": source_title(row.source_type),

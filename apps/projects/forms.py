@@ -136,10 +136,39 @@ class ProjectCreateForm(ProjectSettingsForm):
 class PermissionRequestForm(forms.Form):
     """What a user asks for in someone else's project."""
 
-    label_suffix = ""
+    def __init__(self, *args, **kwargs):
+        # Django sets label_suffix in __init__: a class attribute of that name is ignored.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
     builder = forms.BooleanField(required=False, label="Builder: submit and cancel builds")
     admin = forms.BooleanField(required=False, label="Admin: edit the project and its packages")
+
+
+class PermissionGrantForm(forms.Form):
+    """A project admin gives rights to a user by name, without waiting for a request."""
+
+    def __init__(self, *args, **kwargs):
+        # Django sets label_suffix in __init__: a class attribute of that name is ignored.
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    username = forms.CharField(max_length=150, label="User name")
+    builder = forms.BooleanField(required=False, label="Builder")
+    admin = forms.BooleanField(required=False, label="Admin")
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("builder") and not data.get("admin"):
+            raise forms.ValidationError("Tick builder, admin or both.")
+        return data
+
+    def levels(self) -> dict:
+        """`permission_set` arguments: ticked rights become approved, the rest stay as they are."""
+        approved = PermissionLevel.APPROVED
+        return {
+            right: approved if self.cleaned_data[right] else None for right in ("builder", "admin")
+        }
 
 
 class PermissionDecisionForm(forms.Form):

@@ -3,22 +3,22 @@
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core.names import validate_chroot_name, validate_project_name
+from apps.core.urlcheck import validate_repo_urls
 from apps.projects.querysets import ProjectQuerySet
 
-PROJECT_NAME_VALIDATOR = RegexValidator(
-    r"^(?!\d+$)[\w.-]+$", "Use letters, digits, '.', '_' and '-', and not only digits."
-)
+PROJECT_NAME_VALIDATOR = validate_project_name
 
 
 class Chroot(models.Model):
     """A build target such as `fedora-43-x86_64`: a distribution release on one arch."""
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[validate_chroot_name])
     os_release = models.CharField(max_length=50)
     os_version = models.CharField(max_length=50)
     arch = models.CharField(max_length=20, db_index=True)
@@ -88,7 +88,7 @@ class Project(models.Model):
     contact = models.CharField(max_length=200, blank=True)
     description = models.TextField(blank=True)
     instructions = models.TextField(blank=True)
-    additional_repos = models.JSONField(default=list, blank=True)
+    additional_repos = models.JSONField(default=list, blank=True, validators=[validate_repo_urls])
     devel_mode = models.BooleanField(
         default=False, help_text="Do not publish new builds until repos are regenerated."
     )
@@ -107,7 +107,9 @@ class Project(models.Model):
     delete_after = models.DateTimeField(null=True, blank=True)
     multilib = models.BooleanField(default=False)
     module_hotfixes = models.BooleanField(default=False)
-    runtime_dependencies = models.JSONField(default=list, blank=True)
+    runtime_dependencies = models.JSONField(
+        default=list, blank=True, validators=[validate_repo_urls]
+    )
     fedora_review = models.BooleanField(default=False)
     appstream = models.BooleanField(default=False)
     packit_forge_projects_allowed = models.JSONField(default=list, blank=True)
@@ -160,7 +162,7 @@ class ProjectChroot(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="project_chroots")
     chroot = models.ForeignKey(Chroot, on_delete=models.PROTECT, related_name="project_chroots")
-    additional_repos = models.JSONField(default=list, blank=True)
+    additional_repos = models.JSONField(default=list, blank=True, validators=[validate_repo_urls])
     additional_packages = models.JSONField(default=list, blank=True)
     additional_modules = models.JSONField(default=list, blank=True)
     with_opts = models.JSONField(default=list, blank=True)

@@ -1,12 +1,20 @@
 """Reusable reads of projects."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 
 
 class ProjectQuerySet(models.QuerySet):
     def with_owner(self):
         return self.select_related("owner_user", "owner_group")
+
+    def with_chroot_names(self):
+        """Prefetch enabled chroots with only what lists show (name, active), not their
+        settings and macros: a page of projects reads no JSON column of its chroots."""
+        project_chroots = self.model.project_chroots.rel.related_model.objects.select_related(
+            "chroot"
+        ).only("project_id", "chroot_id", "chroot__name", "chroot__is_active")
+        return self.prefetch_related(Prefetch("project_chroots", queryset=project_chroots))
 
     def listed(self):
         """Projects shown on the home page and in public lists."""

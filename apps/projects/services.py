@@ -1,10 +1,19 @@
 """Every write to projects, their chroots and permissions, and the chroot catalog."""
 
+import copy
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from apps.accounts.models import Group, User
-from apps.core.errors import Conflict, NotFound, PermissionDenied, ServiceError
+from apps.core.errors import (
+    Conflict,
+    FieldErrors,
+    InvalidForm,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+)
 from apps.projects.models import Chroot, PermissionLevel, Project, ProjectChroot, ProjectPermission
 from apps.projects.permissions import can_admin, can_edit, can_own_as
 
@@ -22,16 +31,30 @@ STAFF_ONLY_FIELDS = frozenset({"persistent"})
 
 
 def project_create(
-    *, user: User, ownername: str, name: str, chroot_names: list[str], **fields
+    *,
+    user: User,
+    ownername: str,
+    name: str,
+    chroot_names: list[str],
+    errors: FieldErrors | None = None,
+    **fields,
 ) -> Project:
-    """Create a project owned by `ownername` (the user or one of their @groups)."""
+    """Create a project owned by `ownername` (the user or one of their @groups).
+
+    Every invalid field is reported at once, with those the caller already found while
+    reading the request (`errors`), in Copr's per-field shape; nothing is written then.
+    """
     if not can_own_as(user, ownername):
         raise PermissionDenied(f"You cannot create projects owned by {ownername}.")
     owner = owner_lookup(ownername)
     check_fields(user, fields, allowed=EDITABLE_FIELDS | STAFF_ONLY_FIELDS)
-    chroots = chroots_lookup(chroot_names)
+    errors = errors if errors is not None else FieldErrors()
+    chroots = errors.check("chroots", chroots_lookup, chroot_names)
+    if isinstance(name, str) and Project.objects.filter(name=name, **owner).exists():
+        errors.add("name", f"You already have a project named '{name}'.")
     project = Project(name=name, created_by=user, **owner, **fields)
-    validate(project)
+    errors.check("name", validate, project)
+    errors.raise_if_any()
     try:
         with transaction.atomic():
             project.save()
@@ -47,21 +70,33 @@ def project_create(
 
 
 def project_edit(
-    *, user: User, project: Project, chroot_names: list[str] | None = None, **fields
+    *,
+    user: User,
+    project: Project,
+    chroot_names: list[str] | None = None,
+    errors: FieldErrors | None = None,
+    **fields,
 ) -> Project:
-    """Change project settings; `chroot_names`, when given, becomes the enabled set."""
+    """Change project settings; `chroot_names`, when given, becomes the enabled set.
+
+    As project_create, every invalid field (and the caller's `errors`) is reported at once.
+    """
     if not can_edit(user, project):
         raise PermissionDenied(f"You are not allowed to edit {project.full_name}.")
     check_fields(user, fields, allowed=EDITABLE_FIELDS | STAFF_ONLY_FIELDS)
-    chroots = chroots_lookup(chroot_names) if chroot_names is not None else None
+    errors = errors if errors is not None else FieldErrors()
+    chroots = None
     devel_mode_before = project.devel_mode
+    if chroot_names is not None:
+        chroots = errors.check("chroots", chroots_lookup, chroot_names)
+    # Checked on a copy: the caller's object must not keep rejected values.
+    changed = copy.copy(project)
+    for field, value in fields.items():
+        setattr(changed, field, value)
+    errors.check("name", validate, changed)
+    errors.raise_if_any()
     for field, value in fields.items():
         setattr(project, field, value)
-    try:
-        validate(project)
-    except ServiceError:
-        project.refresh_from_db()  # the caller's object must not keep the rejected values
-        raise
     with transaction.atomic():
         project.save()
         if chroots is not None:
@@ -97,8 +132,10 @@ def project_delete(*, user: User, project: Project) -> None:
         raise PermissionDenied(f"{project.full_name} is persistent; only staff may delete it.")
     if project.builds.exclude(state__in=FINAL_STATES).exists():
         raise Conflict(f"{project.full_name} has unfinished builds; cancel them first.")
+    ownername = project.ownername
+    dirnames = sorted({project.name, *project.builds.values_list("project_dirname", flat=True)})
     project.delete()
-    project_results_remove(project=project)
+    project_results_remove(ownername=ownername, dirnames=dirnames)
 
 
 def owner_lookup(ownername: str) -> dict:
@@ -115,11 +152,13 @@ def owner_lookup(ownername: str) -> dict:
 
 def chroots_lookup(names: list[str]) -> list[Chroot]:
     if not names:
-        raise ServiceError("Choose at least one chroot.")
+        raise InvalidForm({"chroots": ["At least one chroot must be selected"]})
     found = {c.name: c for c in Chroot.objects.filter(name__in=names, is_active=True)}
     missing = [name for name in names if name not in found]
     if missing:
-        raise ServiceError(f"Chroot {', '.join(missing)} does not exist or is not active.")
+        raise InvalidForm(
+            {"chroots": [f"'{name}' is not a valid choice for this field" for name in missing]}
+        )
     return [found[name] for name in dict.fromkeys(names)]
 
 
@@ -137,9 +176,15 @@ def validate(project: Project) -> None:
     try:
         project.full_clean(exclude=["owner_user", "owner_group", "created_by", "forked_from"])
     except ValidationError as error:
-        raise ServiceError(
-            "\n".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
-        ) from error
+        raise invalid_form(error) from error
+
+
+def invalid_form(error: ValidationError) -> InvalidForm:
+    """A model's ValidationError as Copr's per-field error (each message once)."""
+    errors = FieldErrors()
+    for field, messages in error.message_dict.items():
+        errors.add(field, *messages)
+    return InvalidForm(errors.errors)
 
 
 def permission_set(
@@ -320,6 +365,7 @@ def project_chroot_edit(
     reset_fields: list[str] | None = None,
     comps: tuple[str, str] | None = None,
     delete_comps: bool = False,
+    errors: FieldErrors | None = None,
     **fields,
 ) -> ProjectChroot:
     """Change a project chroot's build settings; `comps` is (file name, comps.xml text)."""
@@ -328,12 +374,20 @@ def project_chroot_edit(
             f"You are not allowed to edit chroots of {project_chroot.project.full_name}."
         )
     unknown = set(fields) - CHROOT_RESETTABLE
-    bad_resets = set(reset_fields or []) - CHROOT_RESETTABLE
-    if unknown or bad_resets:
-        raise ServiceError(
-            f"Unknown chroot setting(s): {', '.join(sorted(unknown | bad_resets))}; "
-            f"use {', '.join(sorted(CHROOT_RESETTABLE))}."
-        )
+    if unknown:
+        raise ServiceError(f"Unknown chroot setting(s): {', '.join(sorted(unknown))}.")
+    errors = errors if errors is not None else FieldErrors()
+    for name in reset_fields or []:
+        if name not in CHROOT_RESETTABLE:
+            errors.add("reset_fields", f"Trying to reset an invalid attribute: {name}")
+    changed = copy.copy(project_chroot)
+    for field, value in fields.items():
+        setattr(changed, field, value)
+    try:
+        changed.full_clean(exclude=["project", "chroot"])
+    except ValidationError as error:
+        errors.merge(invalid_form(error), "__all__")
+    errors.raise_if_any()
     for field, value in fields.items():
         setattr(project_chroot, field, value)
     for field in reset_fields or []:
@@ -342,11 +396,5 @@ def project_chroot_edit(
         project_chroot.comps_name, project_chroot.comps = comps
     elif delete_comps:
         project_chroot.comps_name, project_chroot.comps = "", ""
-    try:
-        project_chroot.full_clean(exclude=["project", "chroot"])
-    except ValidationError as error:
-        raise ServiceError(
-            "\n".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
-        ) from error
     project_chroot.save()
     return project_chroot

@@ -1,6 +1,7 @@
 """Project pages: lists per owner, the overview, settings with per-chroot settings,
 permissions, fork and integrations (webhook URLs)."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
@@ -14,10 +15,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.accounts.models import Group, User
-from apps.core.errors import ServiceError
+from apps.core.errors import InvalidForm, ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
     PermissionDecisionForm,
+    PermissionGrantForm,
     PermissionRequestForm,
     ProjectChrootForm,
     ProjectCreateForm,
@@ -35,6 +37,7 @@ from apps.projects.services import (
     project_fork,
     project_webhook_secret_regenerate,
 )
+from apps.repos.hub import enable_command, hub_config_path
 from apps.repos.repofile import repo_chroots
 
 PROJECTS_PER_PAGE = 30
@@ -45,10 +48,7 @@ PROJECTS_PER_PAGE = 30
 
 def projects_for_list():
     """Projects with their owner and enabled chroots, ready for a list page."""
-    chroots = ProjectChroot.objects.select_related("chroot")
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=chroots)
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def project_or_404(owner: str, name: str) -> Project:
@@ -79,9 +79,31 @@ def page_of(request, items, per_page: int):
     return Paginator(items, per_page).get_page(request.GET.get("page"))
 
 
+def page_by_ids(request, rows, per_page: int):
+    """A page of `rows` whose ids are found first, then read with their joins and prefetches.
+
+    The ids of a page come from an index alone ((project, -id) for a project's builds);
+    asked for whole joined rows, PostgreSQL may instead walk the primary key backwards
+    through every newer build of other projects to reach an old project's page.
+    """
+    page = page_of(request, rows.values_list("pk", flat=True), per_page)
+    ids = list(page.object_list)
+    by_id = {row.pk: row for row in rows.filter(pk__in=ids)} if ids else {}
+    page.object_list = [by_id[pk] for pk in ids if pk in by_id]
+    return page
+
+
 def service_error(form, error: ServiceError) -> int:
-    """Show the service's message on the form; returns the status for the re-rendered page."""
-    form.add_error(None, error.message)
+    """Show the service's message on the form (beside each field it names, when the form
+    has that field); returns the status for the re-rendered page."""
+    if not isinstance(error, InvalidForm):
+        form.add_error(None, error.message)
+        return error.status
+    for field, problems in error.errors.items():
+        if field in form.fields:
+            form.add_error(field, problems)
+        else:
+            form.add_error(None, [f"{field}: {problem}" for problem in problems])
     return error.status
 
 
@@ -122,6 +144,9 @@ def project_detail(request, owner: str, project: str):
         "project": found,
         "chroots": chroots,
         "repo_links": repo_links(found, chroots),
+        "hub_config_url": settings.PUBLIC_URL + reverse("hub-config"),
+        "hub_config_path": hub_config_path(),
+        "enable_command": enable_command(found.full_name),
         **abilities(request.user, found),
     }
     return render(request, "projects/detail.html", context)
@@ -176,8 +201,17 @@ def project_new(request):
             except ServiceError as error:
                 status = service_error(form, error)
             else:
+                messages.success(request, creation_summary(created))
                 return redirect("project-detail", created.ownername, created.name)
     return render(request, "projects/new.html", {"form": form}, status=status)
+
+
+def creation_summary(project: Project) -> str:
+    count = project.project_chroots.count()
+    return (
+        f"Project {project.full_name} created with {count} chroot{'s' if count != 1 else ''}. "
+        "Add a package or start a build."
+    )
 
 
 @login_required
@@ -185,7 +219,12 @@ def project_new(request):
 def project_settings(request, owner: str, project: str):
     found = project_or_404(owner, project)
     require(permissions.can_edit(request.user, found), f"You cannot edit {found.full_name}.")
-    found = projects_for_list().get(pk=found.pk)
+    chroots = ProjectChroot.objects.select_related("chroot")
+    found = (
+        Project.objects.with_owner()
+        .prefetch_related(Prefetch("project_chroots", queryset=chroots))
+        .get(pk=found.pk)
+    )
     form = ProjectSettingsForm(request.POST or None, initial=ProjectSettingsForm.initial_for(found))
     status = 200
     if request.method == "POST":
@@ -369,11 +408,17 @@ def project_permissions(request, owner: str, project: str):
     asking = PermissionRequestForm(
         request.POST if "ask" in request.POST else None, initial=request_initial(mine)
     )
+    granting = PermissionGrantForm(request.POST if "grant" in request.POST else None)
     can_admin = permissions.can_admin(request.user, found)
     status, error = 200, None
     if request.method == "POST":
         try:
-            if permissions_saved(request, found, decision, asking, mine, can_admin):
+            if "grant" in request.POST:
+                require(can_admin, f"You cannot change permissions of {found.full_name}.")
+                if permission_granted(request, found, granting):
+                    return redirect("project-permissions", found.ownername, found.name)
+                status = 400
+            elif permissions_saved(request, found, decision, asking, mine, can_admin):
                 return redirect("project-permissions", found.ownername, found.name)
             status = 400
         except ServiceError as failure:
@@ -383,6 +428,7 @@ def project_permissions(request, owner: str, project: str):
         "rows": rows,
         "decision": decision,
         "asking": asking,
+        "granting": granting,
         "mine": mine,
         "can_admin": can_admin,
         "is_owner": permissions.is_owner(request.user, found),
@@ -412,6 +458,25 @@ def permissions_saved(request, project, decision, asking, mine, can_admin: bool)
     wanted = requested_changes(mine, asking.cleaned_data)
     if any(value is not None for value in wanted.values()):
         permission_request(user=request.user, project=project, **wanted)
+    return True
+
+
+def permission_granted(request, project: Project, form: PermissionGrantForm) -> bool:
+    """Give the named user the ticked rights; False (with the form's errors) when it cannot."""
+    if not form.is_valid():
+        return False
+    username = form.cleaned_data["username"].strip()
+    target = User.objects.filter(username=username).first()
+    if target is None:
+        form.add_error("username", f"There is no user named {username}.")
+        return False
+    try:
+        permission_set(user=request.user, project=project, target=target, **form.levels())
+    except ServiceError as error:
+        form.add_error(None, error.message)
+        return False
+    granted = " and ".join(right for right, level in form.levels().items() if level)
+    messages.success(request, f"{target.username} is now {granted} in {project.full_name}.")
     return True
 
 

@@ -2,6 +2,7 @@
 
 import fcntl
 import gzip
+import logging
 import os
 import shutil
 import subprocess
@@ -13,6 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.repos import appstream
+
+logger = logging.getLogger(__name__)
 LOCK_FILE_NAME = ".createrepo.lock"
 # A chroot with tens of thousands of RPMs takes minutes on a first run; an hour means stuck.
 CREATEREPO_TIMEOUT_SECONDS = 3600
@@ -45,6 +49,7 @@ def regenerate_repository(
     pkglist: list[str] | None = None,
     outputdir: Path | None = None,
     baseurl: str | None = None,
+    appstream_origin: str | None = None,
 ) -> RunInfo:
     """Rebuild repodata/ of a chroot dir (results/<owner>/<project>/<chroot>/), like copr-repo.
 
@@ -55,7 +60,9 @@ def regenerate_repository(
     requests; this function only makes sure two processes that still meet on one directory
     run one after the other. `duration` excludes the time spent waiting for that lock.
     With `outputdir` the metadata goes there (Copr's devel/ repository), its package
-    locations resolved against `baseurl`, the chroot directory's URL.
+    locations resolved against `baseurl`, the chroot directory's URL. With
+    `appstream_origin` the repository also gets AppStream metadata (every run: createrepo_c
+    drops what modifyrepo_c added, so a project that turns the option off loses it).
     """
     chroot_dir = Path(chroot_dir)
     output_dir = Path(outputdir) if outputdir else chroot_dir
@@ -74,10 +81,28 @@ def regenerate_repository(
         else:
             with _pkglist_file(pkglist) as pkglist_path:
                 _run_createrepo([*command, "--pkglist", pkglist_path])
+        if appstream_origin:
+            _add_appstream(output_dir, _binary_rpms(chroot_dir, pkglist), appstream_origin)
         duration = time.monotonic() - started
     finally:
         os.close(lock_fd)
     return RunInfo(duration=duration, package_count=count_packages(output_dir))
+
+
+def _binary_rpms(chroot_dir: Path, pkglist: list[str] | None) -> list[Path]:
+    if pkglist is None:
+        return sorted(
+            path for path in chroot_dir.rglob("*.rpm") if not path.name.endswith(".src.rpm")
+        )
+    return [chroot_dir / entry for entry in pkglist if not entry.endswith(".src.rpm")]
+
+
+def _add_appstream(output_dir: Path, rpms: list[Path], origin: str) -> None:
+    # The packages stay installable without it: a failure is logged, not a failed publish.
+    try:
+        appstream.add_appstream_metadata(output_dir, rpms, origin=origin)
+    except appstream.AppstreamError as error:
+        logger.error("no AppStream metadata for %s: %s", output_dir, error)
 
 
 def count_packages(chroot_dir: Path) -> int:

@@ -18,7 +18,12 @@ from django.utils import timezone
 from django.utils.text import get_valid_filename
 
 from apps.builds.models import TASK_RELATED, BuildTask, State
-from apps.core.paths import chroot_results_dir, project_results_dir, results_url
+from apps.core.paths import (
+    chroot_results_dir,
+    confined_rmtree,
+    project_results_dir,
+    results_url,
+)
 from apps.core.queue import send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
@@ -148,6 +153,7 @@ def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
     by_repository = defaultdict(list)
     for task in tasks:
         by_repository[(task.build.project_dirname, task.chroot)].append(task.pk)
+        task_backend_log(task, f"signed {len(task.result_files)} package(s)")
     with transaction.atomic():
         for (dirname, chroot), task_ids in by_repository.items():
             repository = repository_for(tasks[0].build.project, dirname, chroot)
@@ -357,10 +363,12 @@ def run_createrepo(repository: Repository, directory: Path, files: list[str]):
     """Regenerate the main repodata, or in devel mode devel/repodata (Copr's `--devel`),
     and the main one only when a request asked for it (or it does not exist yet: empty)."""
     project = repository.project
+    # Copr composes AppStream metadata for the main repository only, never for devel/.
+    origin = f"{project.ownername}-{repository.project_dirname}" if project.appstream else None
     if not project.devel_mode:
-        return createrepo.regenerate_repository(directory, pkglist=files)
+        return createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
     if repository.main_requested_serial > repository.published_serial:
-        createrepo.regenerate_repository(directory, pkglist=files)
+        createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
     elif not (directory / "repodata" / "repomd.xml").is_file():
         createrepo.regenerate_repository(directory, pkglist=[])
     baseurl = results_url(f"{project.ownername}/{repository.project_dirname}/{directory.name}/")
@@ -418,8 +426,17 @@ def drop_canceled_tasks(repository: Repository) -> None:
 def tasks_mark_published(repository: Repository, serial: int) -> None:
     from apps.builds.services import task_end
 
-    for task in tasks_waiting_for(repository, serial):
+    for task in tasks_waiting_for(repository, serial).select_related(*TASK_RELATED):
+        task_backend_log(task, f"published in the {repository.chroot.name} repository")
         task_end(task=task, state=State.SUCCEEDED)
+
+
+def task_backend_log(task: BuildTask, message: str) -> None:
+    from apps.builds.logs import backend_log, task_result_dir
+
+    directory = task_result_dir(task)
+    if directory.is_dir():
+        backend_log(directory, message)
 
 
 def tasks_waiting_for(repository: Repository, serial: int):
@@ -439,8 +456,14 @@ def repositories_reconcile() -> int:
     return len(ids)
 
 
-def project_results_remove(*, project: Project) -> None:
-    shutil.rmtree(project_results_dir(project.ownername, project.name), ignore_errors=True)
+def project_results_remove(*, ownername: str, dirnames: list[str]) -> None:
+    """Remove a deleted project's directories (its main dir and its `:custom:`/`:pr:` dirs).
+
+    Each must be a directory of the owner's tree: a hostile name such as `..` is refused,
+    never resolved to RESULTS_ROOT or another owner's tree.
+    """
+    for dirname in dirnames:
+        confined_rmtree(settings.RESULTS_ROOT, ownername, dirname)
 
 
 # --- RPMs that arrive already built: copr-cli uploadrpm, forks ------------------------------

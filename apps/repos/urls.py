@@ -6,6 +6,7 @@ from apps.core.static_results import serve_results
 from apps.repos import views
 
 urlpatterns = [
+    path("dnf/copr-hub.conf", views.hub_config, name="hub-config"),
     path(
         "coprs/g/<str:group>/<str:project>/repo/<str:name_release>/",
         views.group_repo_file,

@@ -1,4 +1,5 @@
-"""The .repo file endpoint the dnf copr plugin calls (`dnf copr enable owner/project`)."""
+"""What the dnf copr plugin downloads: the hub config and the .repo files
+(`dnf copr enable HUB/owner/project`)."""
 
 import base64
 import json
@@ -8,9 +9,18 @@ from django.http import HttpResponse, HttpResponseNotFound
 from django.views.decorators.http import require_safe
 
 from apps.projects.models import Project
+from apps.repos.hub import hub_config_text, hub_name
 from apps.repos.repofile import find_repo_chroot, repo_chroots, repo_file_text, repo_filename
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
+
+
+@require_safe
+def hub_config(request):
+    """The file to save as /etc/dnf/plugins/copr.d/HUB.conf, at one URL that never changes."""
+    response = HttpResponse(hub_config_text(), content_type=TEXT_PLAIN)
+    response["Content-Disposition"] = f'attachment; filename="{hub_name()}.conf"'
+    return response
 
 
 @require_safe

@@ -1,4 +1,6 @@
 // Live log: fetch builder-live.log from the byte offset already shown (HTTP Range) until the task ends.
+// The state endpoint tells the log's current size, so a read is made only when there are new
+// bytes: no 404 before the log exists and no 416 past its end (both show as console errors).
 (function () {
   "use strict";
   var POLL_MS = 2000;
@@ -13,7 +15,8 @@
   var offset = 0;
   var decoder = new TextDecoder("utf-8");
 
-  function readMore() {
+  function readMore(size) {
+    if (size === null || size === undefined || size <= offset) { return Promise.resolve(false); }
     var headers = offset > 0 ? { Range: "bytes=" + offset + "-" } : {};
     return fetch(logUrl, { headers: headers, cache: "no-store" }).then(function (response) {
       if (response.status === 206 || (response.status === 200 && offset === 0)) {
@@ -26,26 +29,42 @@
           return true;
         });
       }
-      return false; // 404: not started yet; 416: nothing new since the last read
+      return false;
+    });
+  }
+
+  // Once the task is final its log is stored gzipped and a range of it would count
+  // compressed bytes behind some servers (nginx's gzip_static): read it whole instead.
+  function readAll() {
+    return fetch(logUrl, { cache: "no-store" }).then(function (response) {
+      if (!response.ok) { return; }
+      return response.text().then(function (text) {
+        pre.textContent = text;
+        pre.scrollTop = pre.scrollHeight;
+      });
     });
   }
 
   function taskState() {
     return fetch(stateUrl, { cache: "no-store" })
       .then(function (response) { return response.json(); })
-      .then(function (data) { return data.tasks[taskId]; });
+      .then(function (data) {
+        return { state: data.tasks[taskId], size: (data.log_sizes || {})[taskId] };
+      });
   }
 
   function step() {
     // Ask for the state first: a log read after the task ended is then complete.
-    taskState().then(function (state) {
+    taskState().then(function (task) {
+      var state = task.state;
       if (badge && state) { badge.textContent = state; badge.className = "state state-" + state; }
-      return readMore().then(function (grew) {
-        if (FINAL.indexOf(state) >= 0 && !grew) {
+      if (FINAL.indexOf(state) >= 0) {
+        return readAll().then(function () {
           if (note) { note.textContent = "The task has " + state + "; the log is complete."; }
           pre.dataset.complete = "1";
-          return;
-        }
+        });
+      }
+      return readMore(task.size).then(function (grew) {
         window.setTimeout(step, grew ? 500 : POLL_MS);
       });
     }).catch(function () { window.setTimeout(step, POLL_MS); });

@@ -1,13 +1,18 @@
 """The operator console: every model registered, changelists for staff only, actions work."""
 
+import re
+
 import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_regenerate
+from apps.builds.models import Build, State
 from apps.fleet.models import Builder, BuilderPool, BuilderState
+from apps.fleet.services import local_pool_ensure
 from apps.projects.models import Chroot
 from tests.factories import BuildTaskFactory, UserFactory
 
@@ -89,3 +94,110 @@ def test_staff_drains_a_builder(client, staff_user):
     client.post(changelist_url(Builder), {"action": "drain", "_selected_action": [builder.pk]})
     builder.refresh_from_db()
     assert builder.state == BuilderState.DRAINING
+
+
+# --- one section per app; builds read-only, changed through actions --------------------------
+
+
+def test_index_has_one_section_per_app(client, staff_user):
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:index")).content.decode()
+    sections = re.findall(r'<caption>\s*<a href="[^"]*" class="section"[^>]*>([^<]+)</a>', page)
+    assert len(sections) == len(set(sections)), sections
+    assert sections.count("Accounts") == 1 and "Builds" in sections
+
+
+def change_url(obj) -> str:
+    meta = obj._meta
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+
+
+def test_build_state_and_source_are_read_only_with_links_to_logs(client, staff_user, settings):
+    settings.PUBLIC_URL = "http://copr.example.org"
+    task = BuildTaskFactory(started_on=timezone.now(), result_dir="fedora-43-x86_64/00000042-hello")
+    build = task.build
+    client.force_login(staff_user)
+    page = client.get(change_url(build)).content.decode()
+    assert 'name="state"' not in page and 'name="source_json"' not in page
+    results = f"http://copr.example.org/results/{build.project.ownername}/{build.project.name}/"
+    results += "fedora-43-x86_64/00000042-hello/"
+    assert f'<a href="{results}builder-live.log">builder-live.log</a>' in page
+    assert f'<a href="{results}">results</a>' in page
+    assert f'href="{reverse("build-detail", args=[build.pk])}"' in page
+    # A post with a forged state changes nothing.
+    client.post(change_url(build), {"state": "failed"})
+    build.refresh_from_db()
+    assert build.state == State.SUCCEEDED
+    task_page = client.get(change_url(task)).content.decode()
+    assert 'name="state"' not in task_page and "builder-live.log" in task_page
+    assert client.get(reverse("admin:builds_build_add")).status_code == 403
+
+
+def build_action(client, action: str, *builds):
+    url = changelist_url(Build)
+    selected = [build.pk for build in builds]
+    return client.post(url, {"action": action, "_selected_action": selected}, follow=True)
+
+
+def test_staff_cancels_a_build_through_the_service(client, staff_user):
+    task = BuildTaskFactory(state=State.PENDING, build__state=State.PENDING)
+    client.force_login(staff_user)
+    response = build_action(client, "cancel_builds", task.build)
+    assert "Canceled 1 build(s)." in response.content.decode()
+    task.refresh_from_db()
+    assert task.state == State.CANCELED and task.build.state == State.CANCELED
+
+
+def test_staff_requeues_the_task_of_a_lost_builder(client, staff_user):
+    builder = local_pool_ensure()
+    task = BuildTaskFactory(state=State.RUNNING, build__state=State.RUNNING, builder=builder)
+    client.force_login(staff_user)
+    response = build_action(client, "requeue_builds", task.build)
+    assert "Requeued 1 task(s)." in response.content.decode()
+    task.refresh_from_db()
+    assert (task.state, task.builder_id, task.attempt) == (State.PENDING, None, 1)
+    assert task.state_reason == "queued again by operator"
+
+
+def test_staff_deletes_finished_builds_and_learns_why_not_running_ones(client, staff_user):
+    finished = BuildTaskFactory().build
+    running = BuildTaskFactory(state=State.RUNNING, build__state=State.RUNNING).build
+    client.force_login(staff_user)
+    page = build_action(client, "delete_builds", finished, running).content.decode()
+    assert "Deleted 1 build(s)." in page
+    assert f"Build {running.pk} is still running; cancel it first." in page
+    assert list(Build.objects.values_list("pk", flat=True)) == [running.pk]
+
+
+def test_builders_show_their_current_tasks_and_when_they_were_last_seen(client, staff_user):
+    builder = local_pool_ensure()
+    Builder.objects.filter(pk=builder.pk).update(slots=2)
+    task = BuildTaskFactory(state=State.RUNNING, build__state=State.RUNNING, builder=builder)
+    BuildTaskFactory(builder=builder)  # finished: no longer on the builder
+    client.force_login(staff_user)
+    page = client.get(changelist_url(Builder)).content.decode()
+    assert "1 of 2 busy" in page
+    assert f'<a href="{change_url(task)}">{task.task_id}</a>' in page
+    assert re.search(r"<time datetime=\"[^\"]+\">\d+ s ago</time>", page)
+    assert "1 of 2 busy" in client.get(change_url(builder)).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "field"),
+    [
+        ("accounts_group", {"name": "..", "external_name": "dots"}, "name"),
+        ("accounts_group", {"name": "группа", "external_name": "cyr"}, "name"),
+        (
+            "projects_chroot",
+            {"name": "../x", "os_release": "x", "os_version": "1", "arch": "x86_64",
+             "macros": "{}"},
+            "name",
+        ),
+    ],
+)  # fmt: skip
+def test_the_console_refuses_names_the_apis_refuse(client, staff_user, model, data, field):
+    client.force_login(staff_user)
+    response = client.post(reverse(f"admin:{model}_add"), data)
+    assert response.status_code == 200  # the form again, with the field's error
+    assert field in response.context["adminform"].form.errors
+    assert not apps.get_model(*model.split("_", 1)).objects.filter(name=data["name"]).exists()

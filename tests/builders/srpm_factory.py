@@ -22,7 +22,7 @@ Source0: hello.c
 A tiny package built by the coprsite tests.
 
 %prep
-cp %{{SOURCE0}} .
+{setup}cp %{{SOURCE0}} .
 
 %build
 {build_script}
@@ -48,8 +48,13 @@ def write_spec(
     exclude_arch: Sequence[str] | None = None,
     build_arch: str | None = None,
     auto_req_prov: bool = True,
+    setup: bool = False,
 ) -> Path:
-    """Write `<name>.spec` and hello.c into `directory`; %build must leave ./<name>."""
+    """Write `<name>.spec` and hello.c into `directory`; %build must leave ./<name>.
+
+    `setup` builds in a directory of its own made by %setup, as real packages do (on
+    Fedora's buildroot only those get -debuginfo and -debugsource subpackages).
+    """
     tags = [f"BuildRequires: {requirement}" for requirement in build_requires]
     if exclusive_arch:
         tags.append("ExclusiveArch: " + " ".join(exclusive_arch))
@@ -71,6 +76,7 @@ def write_spec(
             epoch_line=f"Epoch: {epoch}\n" if epoch is not None else "",
             tags="\n".join(tags),
             build_script=build_script,
+            setup="%setup -q -c -T\n" if setup else "",
         )
     )
     return spec
@@ -97,7 +103,7 @@ def make_srpm(tmp_path: Path, name: str = "hello", **spec_options: Any) -> Path:
     """Build `<name>-<version>-<release>.src.rpm` under tmp_path and return its path.
 
     Options are those of `write_spec` (version, release, epoch, build_script,
-    build_requires, exclusive_arch, exclude_arch, build_arch, auto_req_prov).
+    build_requires, exclusive_arch, exclude_arch, build_arch, auto_req_prov, setup).
     """
     work = tmp_path / f"srpm-{name}"
     spec = write_spec(work / "src", name=name, **spec_options)

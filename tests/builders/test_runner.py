@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -326,9 +325,14 @@ def test_a_new_attempt_clears_the_old_one_but_keeps_its_log(
     assert result.failure_reason == "%build failed: the script exited with an error"
     assert rpm_files(result_dir) == []
     assert sorted(path.name for path in result_dir.iterdir()) == [
+        "build.log",
         "builder-live.log",
+        "configs.tar.gz",
+        "hello.spec",
         "prev_build_backup",
+        "root.log",
     ]
+    assert "exit 3" in (result_dir / "build.log").read_text()  # a failed build's log too
     backup = result_dir / "prev_build_backup" / "builder-live.log"
     assert backup.read_text() == "the first attempt\n"
 
@@ -354,6 +358,19 @@ def test_outputs_pointing_outside_the_workspace_are_not_taken(
     assert result.state == "succeeded", result.failure_reason
     assert sorted(result.files) == ["hello-1.0-1.fc43.src.rpm", "hello-1.0-1.fc43.x86_64.rpm"]
     assert rpm_files(result_dir) == sorted(result.files)
+
+
+def installed_runner(directory: Path) -> Path:
+    """The runner as a builder host installs it, for the system python: the builders package
+    and its one dependency (rpmfile), readable by the user that runs it. Not the checkout,
+    which may sit in a directory only root can enter (/root, a `mktemp -d`)."""
+    target = directory / "runner"
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO_ROOT / "builders", target / "builders", ignore=skip)
+    shutil.copytree(Path(rpmfile.__file__).parent, target / "rpmfile", ignore=skip)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
 
 
 def test_command_line_runs_a_job_without_root(hello_srpm: Path, readable_tmp: Path) -> None:
@@ -392,12 +409,12 @@ def test_command_line_runs_a_job_without_root(hello_srpm: Path, readable_tmp: Pa
             "--regid=65534",
             "--clear-groups",
             "--",
-            sys.executable,
+            "/usr/bin/python3",
             "-m",
             "builders.runner",
             str(job_file),
         ],
-        cwd=REPO_ROOT,
+        cwd=installed_runner(shared),
         env={
             "PATH": "/usr/bin:/bin",
             "HOME": "/nonexistent",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 from pathlib import Path
 
@@ -29,16 +28,16 @@ def _ensure(directory: str) -> str:
 
 
 def builder_tools_dir(directory: str | Path | None = None) -> Path:
-    """`directory`, else $BUILDER_TOOLS_DIR or var/builder-tools, created when missing.
+    """`directory`, else settings.BUILDER_TOOLS_DIR, created when missing.
 
     Skips the test, saying why, when the tools cannot be installed.
 
     `make test` installs the tools first, so the skip only happens when pytest runs alone
     on a machine that cannot reach PyPI.
     """
-    directory = str(
-        directory or os.environ.get("BUILDER_TOOLS_DIR") or REPO_ROOT / "var" / "builder-tools"
-    )
+    from django.conf import settings
+
+    directory = str(directory or settings.BUILDER_TOOLS_DIR)
     problem = _ensure(directory)
     if problem:
         pytest.skip(problem)

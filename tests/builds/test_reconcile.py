@@ -63,3 +63,19 @@ def test_fresh_heartbeat_is_left_alone(broker):
     tasks_reconcile()
     task.refresh_from_db()
     assert task.state == State.RUNNING and task.attempt == 0
+
+
+def test_task_failed_for_good_has_its_logs_compressed(broker, settings, tmp_path):
+    settings.RESULTS_ROOT = str(tmp_path)
+    settings.MAX_TASK_ATTEMPTS = 1
+    task = stale_running_task(
+        builder=local_pool_ensure(), result_dir="fedora-43-x86_64/00000001-hello"
+    )
+    task_dir = tmp_path / task.build.project.ownername / task.build.project_dirname
+    task_dir = task_dir / task.result_dir
+    task_dir.mkdir(parents=True)
+    (task_dir / "builder-live.log").write_text("INFO: building\n")
+    tasks_reconcile()
+    task.refresh_from_db()
+    assert task.state == State.FAILED
+    assert sorted(path.name for path in task_dir.iterdir()) == ["builder-live.log.gz"]

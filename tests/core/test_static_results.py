@@ -187,3 +187,26 @@ def test_symlink_inside_the_tree_is_followed(client, results_root):
 
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == LOG
+
+
+def test_a_finished_log_is_served_under_its_live_url(client, results_root):
+    build_dir = results_root / BUILD_URL.removeprefix("/results/")
+    (build_dir / "builder-live.log").unlink()  # compressed: only the .gz is left
+    whole = client.get(BUILD_URL + "builder-live.log", headers={"Accept-Encoding": "gzip"})
+    assert whole.status_code == 200 and whole["Content-Encoding"] == "gzip"
+    assert gzip.decompress(b"".join(whole.streaming_content)) == LOG
+    plain = client.get(BUILD_URL + "builder-live.log")
+    assert "Content-Encoding" not in plain and b"".join(plain.streaming_content) == LOG
+    ranged = client.get(
+        BUILD_URL + "builder-live.log", headers={"Range": "bytes=100-", "Accept-Encoding": "gzip"}
+    )
+    assert ranged.status_code == 206 and b"".join(ranged.streaming_content) == LOG[100:]
+    assert ranged["Content-Range"] == f"bytes 100-{len(LOG) - 1}/{len(LOG)}"
+
+
+def test_a_log_not_yet_compressed_is_served_under_its_gz_url(client, results_root):
+    build_dir = results_root / BUILD_URL.removeprefix("/results/")
+    (build_dir / "builder-live.log.gz").unlink()
+    response = client.get(BUILD_URL + "builder-live.log.gz")
+    assert response.status_code == 200 and "Content-Encoding" not in response
+    assert b"".join(response.streaming_content) == LOG

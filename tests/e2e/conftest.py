@@ -26,6 +26,8 @@ def e2e_settings(settings, live_server, tmp_path):
     settings.UPLOADS_ROOT = tmp_path / "uploads"
     settings.PUBLIC_URL = live_server.url
     settings.RECONCILE_SECONDS = 2
+    # Sources, mirrors and the portal itself are served on 127.0.0.1 here.
+    settings.ALLOW_PRIVATE_URLS = True
     return settings
 
 

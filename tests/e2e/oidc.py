@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
+# Debian names the browser chromium, Fedora chromium-browser.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -254,8 +255,8 @@ def oidc_login_with_client(client, provider: OidcProvider, username: str, passwo
 @pytest.fixture(scope="session")
 def chromium():
     """One headless Debian chromium for the session."""
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("chromium is not installed (apt-get install -y chromium)")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed (scripts/install-system-deps --test, as root)")
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls

@@ -6,6 +6,7 @@ the real worker builds. Screenshots of the main pages go to screenshots/ (git-ig
 """
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -51,6 +52,7 @@ def test_packager_builds_from_the_browser_and_grants_a_builder(
         expect(outsider.locator("#id_pkgs")).to_be_visible()
     finally:
         outsider_context.close()
+    operator_console(page, base, build_id)
 
 
 def create_group_project(page, base: str) -> None:
@@ -63,7 +65,13 @@ def create_group_project(page, base: str) -> None:
     save_screenshot(page, "project-new")
     page.get_by_role("button", name="Create the project").click()
     expect(page).to_have_url(f"{base}/coprs/g/packagers/webtools/")
-    expect(page.locator("#enable-command")).to_have_text("dnf copr enable @packagers/webtools")
+    hub = urlsplit(base).hostname
+    expect(page.locator("#enable-command")).to_have_text(
+        f"dnf copr enable {hub}/@packagers/webtools"
+    )
+    expect(page.locator("#hub-config-command")).to_have_text(
+        f"curl -o /etc/dnf/plugins/copr.d/{hub}.conf {base}/dnf/copr-hub.conf"
+    )
     save_screenshot(page, "project-overview")
 
 
@@ -89,7 +97,18 @@ def follow_the_live_log(page, base: str, build_id: int) -> None:
         what="the RPM task to run",
     )
     save_screenshot(page, "build-running")
+    console_shows_the_busy_builder(page, base, task)
     log_page = page.context.new_page()
+    # The page reads the log only when it has grown: no failed request (404, 416) on the way.
+    failed = []
+    log_page.on(
+        "response", lambda response: failed.append(response) if response.status >= 400 else None
+    )
+    console_errors = []
+    log_page.on(
+        "console",
+        lambda message: console_errors.append(message.text) if message.type == "error" else None,
+    )
     try:
         log_page.goto(f"{base}/builds/{build_id}/live/{task.pk}/")
         log = log_page.locator("#live-log")
@@ -99,6 +118,8 @@ def follow_the_live_log(page, base: str, build_id: int) -> None:
         expect(log).to_contain_text("done compiling")
         expect(log_page.locator("#log-note")).to_contain_text("succeeded")
         save_screenshot(log_page, "live-log-complete")
+        log_page.wait_for_timeout(2500)  # one more poll: nothing is read once complete
+        assert [(r.status, r.url) for r in failed] == [] and console_errors == []
     finally:
         log_page.close()
 
@@ -132,6 +153,8 @@ def browse_lists(page, base: str) -> None:
         response = page.goto(base + path)
         assert response.status == 200, path
         save_screenshot(page, f"page-{name}")
+    page.goto(f"{base}/coprs/g/packagers/webtools/permissions/")
+    save_screenshot(page, "page-permissions")
     page.goto(f"{base}/coprs/g/packagers/webtools/builds/?state=succeeded")
     expect(page.locator("table.builds tbody tr")).to_have_count(1)
     expect(page.locator("table.builds")).to_contain_text("hello")
@@ -197,3 +220,32 @@ def owner_approves(page, base: str) -> None:
     save_screenshot(page, "permissions-approve")
     page.get_by_role("button", name="Save permissions").click()
     expect(page.locator(f"#id_builder_{bob.pk}")).to_have_value("approved")
+
+
+def console_shows_the_busy_builder(page, base: str, task) -> None:
+    """While the task runs, the console's builders list names it on its builder."""
+    User.objects.filter(username=PACKAGER.username).update(is_staff=True, is_superuser=True)
+    console = page.context.new_page()
+    try:
+        console.goto(f"{base}/admin/fleet/builder/")
+        expect(console.locator("#result_list")).to_contain_text(task.task_id)
+        expect(console.locator("#result_list")).to_contain_text("1 of")
+        save_screenshot(console, "admin-builders-busy")
+    finally:
+        console.close()
+    User.objects.filter(username=PACKAGER.username).update(is_staff=False, is_superuser=False)
+
+
+def operator_console(page, base: str, build_id: int) -> None:
+    """The console's build and builder pages, as the packager made operator sees them."""
+    User.objects.filter(username=PACKAGER.username).update(is_staff=True, is_superuser=True)
+    page.goto(f"{base}/admin/")
+    save_screenshot(page, "admin-index")
+    page.goto(f"{base}/admin/builds/build/{build_id}/change/")
+    expect(page.locator("body")).to_contain_text("builder-live.log")
+    save_screenshot(page, "admin-build")
+    page.goto(f"{base}/admin/fleet/builder/")
+    expect(page.locator("#result_list")).to_contain_text("idle")
+    save_screenshot(page, "admin-builders")
+    page.locator("#result_list tbody a").first.click()
+    save_screenshot(page, "admin-builder")

@@ -134,6 +134,46 @@ def test_create_twice_is_a_clear_error(cli, tools):
     assert "You already have a project named 'tools'" in result.stderr
 
 
+def error_lines(stderr: str) -> list[str]:
+    """What copr-cli printed after `Error:`: the field lines, when several fields failed."""
+    lines = stderr.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Error:"))
+    if lines[start].strip() != "Error:":  # one field: on the same line, as with Copr
+        return [lines[start].removeprefix("Error: ")]
+    return [line for line in lines[start + 1 :] if line]
+
+
+def test_form_errors_are_printed_one_line_per_field(cli, tools):
+    created = cli("create", "..", "--chroot", "nope-1-x86_64", "--chroot", X86, ok=False)
+    assert created.returncode == 1
+    assert sorted(error_lines(created.stderr)) == [
+        "- chroots: 'nope-1-x86_64' is not a valid choice for this field",
+        "- name: '..' is not a valid project name.",
+    ]
+    twice = cli("create", "tools", "--chroot", X86, "--enable-net", "on", ok=False)
+    assert error_lines(twice.stderr) == ["name: You already have a project named 'tools'."]
+    modified = cli("modify", "tools", "--repo", "file:///etc", "--chroot", "nope-1-x86_64",
+                   ok=False)  # fmt: skip
+    assert sorted(error_lines(modified.stderr)) == [
+        "- additional_repos: 'file:///etc' is not a repository URL: "
+        "use http://, https:// or copr://owner/project.",
+        "- chroots: 'nope-1-x86_64' is not a valid choice for this field",
+    ]
+    reset = cli("edit-chroot", f"alice/tools/{X86}", "--reset", "nonsense", ok=False)
+    assert error_lines(reset.stderr) == [
+        "reset_fields: Trying to reset an invalid attribute: nonsense"
+    ]
+    package = cli("add-package-scm", "tools", "--name", "p" * 101, "--clone-url", "nope",
+                  ok=False)  # fmt: skip
+    assert error_lines(package.stderr) == [
+        "- package_name: Too long package name",
+        "- clone_url: clone_url must be a remote repository URL "
+        "(http, https, git, ssh, svn, svn+ssh), not 'nope'.",
+    ]
+    assert list(Project.objects.values_list("name", flat=True)) == ["tools"]
+    assert not Package.objects.exists()
+
+
 def test_regenerate_repos_runs_createrepo(cli, tools):
     result = cli("regenerate-repos", "tools")
     assert "regenerate repository metadata for the 'alice/tools' project" in result.stdout
@@ -265,6 +305,16 @@ def test_no_permission_to_build(live_server, tmp_path, tools, e2e_settings):
     assert not Build.objects.exists()
 
 
+def test_build_for_an_arch_no_builder_serves_is_refused_at_once(cli, tools, tmp_path):
+    """The local pool builds x86_64 only: an aarch64 build would wait forever, so it is refused."""
+    assert "fedora-43-aarch64" in cli("list-chroots").stdout.split()
+    srpm = make_srpm(tmp_path, name="hello")
+    result = cli("build", "-r", "fedora-43-aarch64", "tools", str(srpm), ok=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "No builder serves the architecture aarch64 (fedora-43-aarch64)" in result.stderr
+    assert not Build.objects.exists()
+
+
 # --- packages -----------------------------------------------------------------------------
 
 
@@ -368,7 +418,8 @@ def test_build_status_watch_list_download_monitor_fork_delete(
     assert forked.state == State.FORKED
     forked_task = forked.tasks.get(chroot__name=X86)
     fork_dir = Path(settings.RESULTS_ROOT) / "alice/tools-fork" / forked_task.result_dir
-    assert [p.name for p in fork_dir.glob("*.rpm")] == forked_task.result_files
+    # Directory order is the file system's: compare as sets.
+    assert sorted(p.name for p in fork_dir.glob("*.rpm")) == sorted(forked_task.result_files)
 
     deleted = cli("delete-build", str(build_id))
     assert f"Build(s) {build_id} were deleted." in deleted.stdout

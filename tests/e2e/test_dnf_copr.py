@@ -4,8 +4,11 @@ The hub is configured in a private plugin config dir (`--setopt=pluginconfpath=`
 repo file lands in a private reposdir, so the host's dnf setup is never touched.
 """
 
+import html
 import os
+import re
 import subprocess
+import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
@@ -115,3 +118,33 @@ def test_list_by_user_and_search_read_the_api(published_tool, dnf_dirs):
     found = dnf_copr(dnf_dirs, "search", f"--hub={HUB}", "tools")
     assert found.returncode == 0, found.stdout + found.stderr
     assert "alice/tools" in found.stdout
+
+
+def test_hub_config_and_command_from_the_project_page_enable_and_install(
+    published_tool, tmp_path, live_server
+):
+    """What a newcomer does: read the install box, save the hub config, paste the command."""
+    page = urllib.request.urlopen(f"{live_server.url}/coprs/alice/tools/").read().decode()
+    config_url = html.unescape(re.search(r'id="hub-config-link" href="([^"]+)"', page)[1])
+    command = html.unescape(re.search(r'<pre id="enable-command">([^<]+)</pre>', page)[1])
+    config_path = re.search(r"curl -o (\S+) ", page)[1]
+    assert config_path.startswith("/etc/dnf/plugins/copr.d/") and config_path.endswith(".conf")
+    hub = config_path.rsplit("/", 1)[1].removesuffix(".conf")
+    assert command == f"dnf copr enable {hub}/alice/tools"
+
+    # The file goes where the page says, under a private plugin config dir instead of /etc.
+    plugins = tmp_path / "plugins"
+    (plugins / "copr.d").mkdir(parents=True)
+    (plugins / "copr.d" / f"{hub}.conf").write_bytes(urllib.request.urlopen(config_url).read())
+    reposdir = tmp_path / "yum.repos.d"
+    reposdir.mkdir()
+    args = command.removeprefix("dnf copr ").split()
+    result = dnf_copr((plugins, reposdir), *args, "fedora-43-x86_64")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (repo_file,) = reposdir.glob("_copr:*alice:tools.repo")
+    assert f"baseurl={live_server.url}/results/alice/tools/" in repo_file.read_text()
+
+    installed = dnf_install_into(tmp_path / "root", reposdir, "tool")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    ran = subprocess.run(["sh", tmp_path / "root/usr/bin/tool"], capture_output=True, text=True)
+    assert ran.stdout == "tool from dnf copr\n"

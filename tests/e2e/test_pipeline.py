@@ -12,6 +12,8 @@ import requests
 from django.conf import settings
 
 from apps.builds.models import Build, BuildTask, State
+from apps.fleet.models import BuilderPool
+from apps.fleet.services import local_pool_ensure
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import finished_build, wait_for
 from tests.repos.rpm_helpers import dnf_install_into
@@ -98,6 +100,9 @@ def test_failing_build_names_the_stage_and_the_error(live_server, worker, packag
 
 def test_exclusive_arch_skips_the_other_chroot(live_server, worker, packager, tmp_path):
     _, token, _ = packager
+    # A pool for aarch64 (with no machine yet) lets the build in; the SRPM then skips it.
+    local_pool_ensure()
+    BuilderPool.objects.create(name="arm", kind="ssh", arches=["aarch64"])
     srpm = make_srpm(tmp_path, name="onlyx86", exclusive_arch=["x86_64"], auto_req_prov=False)
     build_id = submit_upload(
         live_server, token, srpm, chroots=("fedora-43-x86_64", "fedora-43-aarch64")

@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from apps.builds.execution import task_result_dir
+from apps.builds.logs import read_log
 from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import WebhookHistory
 from apps.packages.services import package_add
@@ -42,7 +43,7 @@ def add_scm(project, name, url, **source):
 
 def source_log(build: Build) -> str:
     task = BuildTask.objects.get(build=build, chroot=None)
-    return (task_result_dir(task) / "builder-live.log").read_text()
+    return read_log(task_result_dir(task), "builder-live.log")
 
 
 def github_post(live_server, project, payload, *, secret=None, event="push"):

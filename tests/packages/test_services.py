@@ -49,13 +49,13 @@ def test_add_refuses_a_stranger(project):
 @pytest.mark.parametrize(
     "source_type, source_json, message",
     [
-        ("scm", {}, "'clone_url' is required"),
+        ("scm", {}, "clone_url: This field is required"),
         ("scm", {**SCM, "srpm_build_method": "magic"}, "srpm_build_method"),
         ("scm", {**SCM, "subdirectory": "../up"}, "inside the repository"),
         ("scm", {**SCM, "clone_url": "file:///etc"}, "clone_url"),
         ("pypi", {"pypi_package_name": "a b"}, "Invalid PyPI package name"),
         ("pypi", {"pypi_package_name": "x", "spec_generator": "y"}, "spec_generator"),
-        ("rubygems", {}, "'gem_name' is required"),
+        ("rubygems", {}, "gem_name: This field is required"),
         ("custom", {"script": "x" * 5000, "chroot": "fedora-43-x86_64"}, "longer than 4096"),
         ("custom", {"script": "true", "chroot": "nope-1-x86_64"}, "does not exist"),
         ("distgit", {}, "No DistGit instance"),

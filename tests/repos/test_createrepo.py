@@ -203,3 +203,18 @@ def test_empty_pkglist_gives_an_empty_repository(
 def test_absolute_pkglist_entry_is_refused(chroot_dir: Path) -> None:
     with pytest.raises(ValueError):
         regenerate_repository(chroot_dir, pkglist=["/etc/passwd"])
+
+
+def test_appstream_metadata_is_added_each_run_and_goes_when_turned_off(
+    chroot_dir: Path, rpm_cache: dict[str, list[Path]]
+) -> None:
+    place_build(chroot_dir, 1, rpm_cache["hello"])
+    regenerate_repository(chroot_dir, appstream_origin="copr-team-hello")
+    assert '<data type="appstream">' in (chroot_dir / "repodata" / "repomd.xml").read_text()
+    place_build(chroot_dir, 2, rpm_cache["world"])
+    regenerate_repository(chroot_dir, appstream_origin="copr-team-hello")  # an --update run
+    repomd = (chroot_dir / "repodata" / "repomd.xml").read_text()
+    assert repomd.count('<data type="appstream">') == 1
+    assert set(primary_packages(chroot_dir)) >= {("hello", "noarch"), ("world", "noarch")}
+    regenerate_repository(chroot_dir)
+    assert "appstream" not in (chroot_dir / "repodata" / "repomd.xml").read_text()

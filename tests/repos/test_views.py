@@ -112,3 +112,19 @@ def test_post_is_not_allowed(client, alice_project):
     response = client.post("/coprs/alice/hello/repo/fedora-43/dnf.repo")
 
     assert response.status_code == 405
+
+
+def test_hub_config_names_the_host_protocol_and_port_of_public_url(client):
+    response = client.get("/dnf/copr-hub.conf")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert 'filename="copr.example.org.conf"' in response["Content-Disposition"]
+    assert response.content.decode() == (
+        "[copr.example.org]\nhostname = copr.example.org\nprotocol = http\nport = 8000\n"
+    )
+
+
+def test_hub_config_defaults_to_the_scheme_port(client, settings):
+    settings.PUBLIC_URL = "https://copr.example.org"
+    text = client.get("/dnf/copr-hub.conf").content.decode()
+    assert "protocol = https\nport = 443\n" in text

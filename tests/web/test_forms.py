@@ -1,5 +1,8 @@
 """Writes through the pages: each goes through its service; bad input re-renders the form."""
 
+import html
+import re
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import resolve, reverse
@@ -31,7 +34,11 @@ def test_a_member_creates_a_project_owned_by_the_group(client, packagers):
     assert project.owner_group == packagers and project.created_by == member
     assert sorted(project.chroots.values_list("name", flat=True)) == NEW_PROJECT["chroots"]
     page = client.get(response.url).content.decode()
-    assert "dnf copr enable @packagers/kit" in page
+    assert '<p class="message success">Project @packagers/kit created with 2 chroots.' in page
+    # The hub form: a bare `dnf copr enable @packagers/kit` would ask Fedora's Copr.
+    assert "dnf copr enable 127.0.0.1/@packagers/kit" in page
+    assert "/etc/dnf/plugins/copr.d/127.0.0.1.conf" in page
+    assert "/dnf/copr-hub.conf" in page
     assert "/coprs/g/packagers/kit/repo/fedora-43/group_packagers-kit-fedora-43.repo" in page
 
 
@@ -49,9 +56,26 @@ def test_a_taken_name_is_a_message_not_an_error_page(client, alice, personal_pro
     response = client.post(
         reverse("project-new"), {**NEW_PROJECT, "owner": "alice", "name": "hello"}
     )
-    assert response.status_code == 409
-    assert "already exists" in response.content.decode()
+    assert response.status_code == 400
+    assert "You already have a project named" in response.content.decode()
     assert Project.objects.filter(name="hello").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"name": ".."}, "is not a valid project name"),
+        ({"name": "проект"}, "Name must contain only letters, digits, underscores"),
+        ({"name": "ok", "additional_repos": "file:///etc"}, "is not a repository URL"),
+        ({"name": "ok", "additional_repos": "http://127.0.0.1:6379/"}, "private or local address"),
+    ],
+)
+def test_bad_names_and_repos_are_shown_on_the_form(client, alice, fields, message):
+    client.force_login(alice)
+    response = client.post(reverse("project-new"), {**NEW_PROJECT, "owner": "alice", **fields})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Project.objects.exists()
 
 
 def test_settings_need_a_chroot_and_change_nothing_when_refused(client, alice, personal_project):
@@ -105,7 +129,11 @@ def test_a_file_that_is_no_srpm_is_refused_with_its_reason(client, alice, person
     url = reverse("build-new-type", args=["alice", "hello", "upload"])
     response = client.post(url, {"pkgs": upload})
     assert response.status_code == 400
-    assert "not a usable source RPM" in response.content.decode()
+    page = html.unescape(response.content.decode())
+    assert "not a usable source RPM" in page
+    # The reason names the user's file, not the temporary copy it was read from.
+    reason = re.search(r"'hello.src.rpm' is not a usable source RPM: ([^<]+)", page)[1]
+    assert reason.startswith("hello.src.rpm ") and "tmp" not in reason
     assert not Build.objects.exists()
 
 
@@ -170,6 +198,48 @@ def test_permission_request_and_approval(client, alice, personal_project):
     assert personal_project.permissions.get(user=bob).builder == "approved"
     assert client.post(url, {"ask": "1"}).status_code == 302
     assert personal_project.permissions.get(user=bob).builder == "nothing"
+
+
+def test_the_owner_adds_a_builder_by_name_without_a_request(client, alice, personal_project):
+    carol = UserFactory(username="carol")
+    url = reverse("project-permissions", args=["alice", "hello"])
+    client.force_login(alice)
+    assert 'id="grant-form"' in client.get(url).content.decode()
+    response = client.post(url, {"grant": "1", "username": "carol", "builder": "on"}, follow=True)
+    assert "carol is now builder in alice/hello." in response.content.decode()
+    permission = personal_project.permissions.get(user=carol)
+    assert (permission.builder, permission.admin) == ("approved", "nothing")
+    client.post(url, {"grant": "1", "username": "carol", "admin": "on"})
+    permission.refresh_from_db()
+    assert (permission.builder, permission.admin) == ("approved", "approved")
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"username": "nobody", "builder": "on"}, "There is no user named nobody."),
+        ({"username": "carol"}, "Tick builder, admin or both."),
+        ({"username": "alice", "admin": "on"}, "alice owns alice/hello; owners have all rights."),
+    ],
+)
+def test_adding_a_permission_explains_what_is_wrong(client, alice, personal_project, fields, error):
+    UserFactory(username="carol")
+    client.force_login(alice)
+    url = reverse("project-permissions", args=["alice", "hello"])
+    response = client.post(url, {"grant": "1", **fields})
+    assert response.status_code == 400
+    assert error in html.unescape(response.content.decode())
+    assert not personal_project.permissions.exists()
+
+
+def test_only_project_admins_add_permissions(client, personal_project):
+    bob = UserFactory(username="bob")
+    client.force_login(bob)
+    url = reverse("project-permissions", args=["alice", "hello"])
+    assert 'id="grant-form"' not in client.get(url).content.decode()
+    response = client.post(url, {"grant": "1", "username": "bob", "admin": "on"})
+    assert response.status_code == 403
+    assert not personal_project.permissions.exists()
 
 
 def test_owners_delete_their_project(client, alice, personal_project):

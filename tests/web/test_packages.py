@@ -207,7 +207,7 @@ def test_a_bad_name_or_number_is_a_field_error(owner_client, personal_project):
     page = project_url("package-new-type", personal_project, "scm")
     response = owner_client.post(page, {**SCM_FORM, "name": "no spaces"})
     assert response.status_code == 400
-    assert "Use letters, digits" in response.content.decode()
+    assert "Please enter a valid package name in" in response.content.decode()
     response = owner_client.post(page, {**SCM_FORM, "name": "hello", "max_builds": "1000"})
     assert response.status_code == 400
     assert not Package.objects.exists()
@@ -335,3 +335,11 @@ def test_package_forms_need_the_csrf_token(alice, personal_project):
     )
     assert response.status_code == 403
     assert not Build.objects.exists() and Package.objects.count() == 1
+
+
+def test_a_too_long_package_name_says_so_as_copr_does(owner_client, personal_project):
+    page = project_url("package-new-type", personal_project, "scm")
+    response = owner_client.post(page, {**SCM_FORM, "name": "p" * 101})
+    assert response.status_code == 400
+    assert "Too long package name" in response.content.decode()
+    assert not Package.objects.exists()

@@ -4,13 +4,16 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
-from apps.core.errors import ServiceError
+from apps.core.errors import InvalidForm, ServiceError
 
 NON_FIELD_KEYS = ("non_field_errors",)
 
 
 def api_exception_handler(exc, context):
     """Service errors keep their status; DRF errors keep theirs; every body names the problem."""
+    if isinstance(exc, InvalidForm):
+        set_rollback()
+        return Response(validation_body(exc.errors), status=exc.status)
     if isinstance(exc, ServiceError):
         set_rollback()
         return Response({"error": exc.message}, status=exc.status)

@@ -1,16 +1,14 @@
 """Reads behind /api/v1: lists without N+1 queries, lookups that 404 with a clear message."""
 
-from django.db.models import F, Prefetch
+from django.db.models import F
 
 from apps.builds.models import Build, BuildTask
 from apps.core.errors import NotFound
-from apps.projects.models import Project, ProjectChroot
+from apps.projects.models import Project
 
 
 def projects():
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=ProjectChroot.objects.select_related("chroot"))
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def project_or_404(ownername: str, name: str, *, queryset=None) -> Project:

@@ -1,7 +1,11 @@
 """/api/v1/ routes; owners are `alice` or `@group`, as in Copr."""
 
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from apps.api.v1 import views
 from apps.api.v1.schema import SCHEMA_SETTINGS
@@ -31,5 +35,10 @@ urlpatterns = [
         name="v1-schema",
     ),
     path("docs/", SpectacularSwaggerView.as_view(url_name="v1-schema"), name="v1-docs"),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="v1-schema", template_name="api/redoc.html"),
+        name="v1-redoc",
+    ),
     re_path(r"^(?P<path>.*)$", views.UnknownEndpoint.as_view()),
 ]

@@ -2,21 +2,26 @@
 
 import json
 import logging
+from itertools import islice
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
-from django.http import JsonResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.authentication import credentials_from_header, invalid_login_message
 from apps.accounts.selectors import user_for_api_credentials
-from apps.core.errors import NotFound, ServiceError
+from apps.core.errors import FieldErrors, InvalidForm, NotFound, ServiceError
+from apps.core.names import MAX_BIGINT, NUL_MESSAGE, json_type, text_errors
 
 logger = logging.getLogger(__name__)
-# Copr's form conversion counts these as false; anything else given is true.
-FALSE_TEXTS = frozenset({"false", "", "0", "no", "off", "none"})
+# Copr's JSON-to-form booleans (WTForms' BooleanField with false_values plus the texts
+# HTML forms and copr-cli send). Anything else, "maybe" or an object, is refused.
+TRUE_TEXTS = frozenset({"true", "1", "on", "y", "yes"})
+FALSE_TEXTS = frozenset({"false", "", "0", "off", "n", "no", "none"})
 ORDER_TYPES = ("ASC", "DESC")
 
 
@@ -31,6 +36,7 @@ class CoprView(View):
     def dispatch(self, request, *args, **kwargs):
         try:
             self.data = request_data(request)
+            refuse_nul_characters({**request.GET.dict(), **kwargs, **self.data})
             return super().dispatch(request, *args, **kwargs)
         except Unauthorized:
             return JsonResponse({"output": "notok", "error": invalid_login_message()}, status=401)
@@ -62,6 +68,8 @@ class CoprView(View):
         """A value from the query, then the path, then the body (Copr's binding order)."""
         for source in (self.request.GET, self.kwargs, self.data):
             value = source.get(name)
+            if isinstance(value, dict | list | bool):
+                raise InvalidForm({name: [f"Expected text, got {json_type(value)}."]})
             if value is not None and value != "":
                 return value
         if required:
@@ -107,37 +115,78 @@ def parse_json(raw: bytes | str) -> dict:
 # --- value conversion ---------------------------------------------------------------------
 
 
-def as_bool(value, default: bool | None = False) -> bool | None:
-    """Copr's lenient booleans: JSON true/false, "True"/"False", "1"/"0", "on"/"off"."""
+def as_bool(value, default: bool | None = False, *, name: str = "value") -> bool | None:
+    """Copr's lenient booleans: JSON true/false, "True"/"False", "1"/"0", "on"/"off", "y"/"n"."""
     if value is None:
         return default
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() not in FALSE_TEXTS
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text in TRUE_TEXTS:
+        return True
+    if text in FALSE_TEXTS:
+        return False
+    shown = f"'{value}'" if isinstance(value, str) else json_type(value)
+    raise InvalidForm({name: [f"Expected a boolean (true or false), got {shown}."]})
 
 
-def as_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None):
+def as_int(value, name: str, *, minimum: int | None = None, maximum: int | None = MAX_BIGINT):
     if value is None or value == "":
         return None
+    if isinstance(value, bool | dict | list | float):
+        raise InvalidForm({name: [f"Expected a whole number, got {json_type(value)}."]})
     try:
         number = int(value)
     except (TypeError, ValueError) as error:
-        raise ServiceError(f"{name}: '{value}' is not a whole number.") from error
+        raise InvalidForm({name: [f"'{value}' is not a whole number."]}) from error
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         limits = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ServiceError(f"{name}: {number} must be {limits}.")
+        raise InvalidForm({name: [f"{number} must be {limits}."]})
     return number
 
 
-def as_list(value) -> list[str]:
+def as_list(value, name: str = "value") -> list[str]:
     """A JSON list, or text separated by spaces, commas or newlines (as Copr's forms join)."""
     if value is None or value == "":
         return []
     if isinstance(value, str):
         return [item for item in value.replace(",", " ").split() if item]
     if isinstance(value, list | tuple):
+        if not all(isinstance(item, str | int) and not isinstance(item, bool) for item in value):
+            raise InvalidForm({name: ["Expected a list of texts."]})
         return [str(item).strip() for item in value if str(item).strip()]
-    raise ServiceError(f"Expected a list of names, got {type(value).__name__}.")
+    raise InvalidForm({name: [f"Expected a list of names, got {json_type(value)}."]})
+
+
+def as_text(value, name: str) -> str:
+    """Free text: a string (a number is taken as its digits), never an object's repr."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    errors = text_errors(value)
+    if errors:
+        raise InvalidForm({name: errors})
+    return value
+
+
+def refuse_nul_characters(values: dict) -> None:
+    """NUL cannot be stored in PostgreSQL text: refuse it in every name and text at once."""
+    errors = FieldErrors()
+    for key, value in values.items():
+        if contains_nul(value):
+            errors.add(str(key), NUL_MESSAGE)
+    errors.raise_if_any()
+
+
+def contains_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(contains_nul(item) for item in value)
+    return False
 
 
 # --- lists ---------------------------------------------------------------------------------
@@ -149,6 +198,13 @@ def paginated(view: CoprView, queryset: QuerySet, render, *, orders: dict[str, s
     `orders` maps Copr's column names to ORM fields. Copr answers a bad `order_type` with a
     500; here it is a 400 that says what is allowed.
     """
+    rows, meta = page_of(view, queryset, orders=orders)
+    return {"items": [render(row) for row in rows], "meta": meta}
+
+
+def page_of(view: CoprView, queryset: QuerySet, *, orders: dict[str, str]):
+    """The ordered, sliced queryset a list asks for, and Copr's `meta` describing it."""
+    # Both bounded by bigint: a larger number is a 400, not a database error.
     limit = as_int(view.request.GET.get("limit"), "limit", minimum=0)
     offset = as_int(view.request.GET.get("offset"), "offset", minimum=0) or 0
     order = view.request.GET.get("order") or "id"
@@ -158,10 +214,41 @@ def paginated(view: CoprView, queryset: QuerySet, render, *, orders: dict[str, s
     if order_type not in ORDER_TYPES:
         raise ServiceError(f"order_type must be ASC or DESC (upper case), not '{order_type}'.")
     field = orders[order]
-    rows = queryset.order_by(field if order_type == "ASC" else f"-{field}", "pk")
+    ordering = (field if order_type == "ASC" else f"-{field}", "pk")
+    rows = queryset.order_by(*ordering)
     rows = rows[offset : offset + limit] if limit is not None else rows[offset:]
     meta = {"limit": limit, "offset": offset, "order": order, "order_type": order_type}
-    return {"items": [render(row) for row in rows], "meta": meta}
+    return rows, meta
+
+
+def ids_first(queryset: QuerySet, rows: QuerySet) -> QuerySet:
+    """The rows of a sliced page, found by their ids first (see `page_by_ids` of the pages):
+    the ids come from an index alone, then the joined rows are read by primary key."""
+    ids = list(rows.values_list("pk", flat=True))
+    return queryset.filter(pk__in=ids).order_by(*rows.query.order_by)
+
+
+def listed(view: CoprView, queryset: QuerySet, shapes, *, orders: dict[str, str]):
+    """A list whose `shapes(rows)` yields the items: one JSON answer for a page, streamed
+    without a limit (Copr answers every row then: 8,000 builds are megabytes of JSON)."""
+    rows, meta = page_of(view, queryset, orders=orders)
+    if meta["limit"] is not None:
+        return JsonResponse({"items": list(shapes(ids_first(queryset, rows))), "meta": meta})
+    return StreamingHttpResponse(
+        streamed_items(shapes(rows), meta), content_type="application/json"
+    )
+
+
+def streamed_items(items, meta: dict):
+    """`{"items": [...], "meta": {...}}` in pieces of about a hundred items."""
+    encoder = DjangoJSONEncoder()
+    yield '{"items": ['
+    separator = ""
+    items = iter(items)
+    while batch := list(islice(items, 100)):
+        yield separator + ", ".join(encoder.encode(item) for item in batch)
+        separator = ", "
+    yield f'], "meta": {encoder.encode(meta)}}}'
 
 
 def public_url() -> str:

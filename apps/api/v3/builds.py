@@ -4,7 +4,7 @@ from django.db import transaction
 from django.http import JsonResponse
 
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_int, as_list, paginated
+from apps.api.v3.base import CoprView, as_int, as_list, listed, paginated
 from apps.api.v3.lookups import build_or_404, build_task_or_404, project_or_404
 from apps.builds.models import Build, State
 from apps.builds.services import (
@@ -15,7 +15,7 @@ from apps.builds.services import (
     build_submit,
     build_upload_rpm,
 )
-from apps.core.errors import ServiceError
+from apps.core.errors import FieldErrors, InvalidForm, ServiceError
 from apps.projects.build_config import build_repos
 from apps.projects.models import ProjectChroot
 
@@ -50,7 +50,7 @@ class BuildGet(CoprView):
 class BuildList(CoprView):
     def get(self, request, **kwargs):
         project = project_or_404(self.param("ownername"), self.param("projectname"))
-        builds = builds_queryset().filter(project=project)
+        builds = Build.objects.filter(project=project)
         if self.param("packagename"):
             builds = builds.filter(package_name=self.param("packagename"))
         status = self.param("status")
@@ -58,7 +58,7 @@ class BuildList(CoprView):
             if status not in State.values:
                 raise ServiceError(f"status: '{status}' is not one of {', '.join(State.values)}.")
             builds = builds.filter(state=status)
-        return JsonResponse(paginated(self, builds, shapes.build_shape, orders=BUILD_ORDERS))
+        return listed(self, builds, shapes.build_shapes, orders=BUILD_ORDERS)
 
 
 class BuildSourceChroot(CoprView):
@@ -134,15 +134,17 @@ class BuildDeleteList(CoprView):
 
 class BuildSubmitView(CoprView):
     def project_and_options(self):
+        """The project, the build options, and the problems found reading them so far."""
         project = project_or_404(self.param("ownername"), self.param("projectname"))
-        return project, forms.build_options(self.data)
+        errors = FieldErrors()
+        return project, forms.build_options(self.data, errors), errors
 
 
 class CheckBeforeBuild(BuildSubmitView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
-        project, options = self.project_and_options()
-        build_check(user=user, project=project, options=options)
+        project, options, errors = self.project_and_options()
+        build_check(user=user, project=project, options=options, errors=errors)
         return JsonResponse({"message": "It should be safe to submit a build like this"})
 
 
@@ -151,10 +153,13 @@ class BuildCreateUrl(BuildSubmitView):
 
     def post(self, request, **kwargs):
         user = self.authenticated_user()
-        project, options = self.project_and_options()
-        urls = as_list(self.data.get("pkgs"))
+        project, options, errors = self.project_and_options()
+        urls = errors.check("pkgs", as_list, self.data.get("pkgs"), "pkgs")
         if not urls:
-            raise ServiceError("pkgs: Give at least one URL of a .src.rpm or .spec file.")
+            if urls == []:
+                errors.add("pkgs", "Give at least one URL of a .src.rpm or .spec file.")
+            build_check(user=user, project=project, options=options, errors=errors)
+        # With errors already found, the first build_submit reports them with its own.
         with transaction.atomic():
             builds = [
                 build_submit(
@@ -163,6 +168,7 @@ class BuildCreateUrl(BuildSubmitView):
                     source_type="link",
                     source_json={"url": url},
                     options=options,
+                    errors=errors,
                 )
                 for url in urls
             ]
@@ -174,8 +180,10 @@ class BuildCreateUrl(BuildSubmitView):
 class BuildCreateUpload(BuildSubmitView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
-        project, options = self.project_and_options()
-        upload = uploaded_package(request)
+        project, options, errors = self.project_and_options()
+        upload = errors.check("pkgs", uploaded_package, request)
+        if upload is None:
+            build_check(user=user, project=project, options=options, errors=errors)
         build = build_submit(
             user=user,
             project=project,
@@ -183,6 +191,7 @@ class BuildCreateUpload(BuildSubmitView):
             source_json={},
             upload=upload,
             options=options,
+            errors=errors,
         )
         return rendered_build(build)
 
@@ -192,7 +201,8 @@ class BuildCreateRpmUpload(BuildSubmitView):
 
     def post(self, request, **kwargs):
         user = self.authenticated_user()
-        project, options = self.project_and_options()
+        project, options, errors = self.project_and_options()
+        errors.raise_if_any()
         build = build_upload_rpm(
             user=user, project=project, upload=uploaded_package(request), options=options
         )
@@ -204,13 +214,14 @@ class BuildCreateFromSource(BuildSubmitView):
 
     def post(self, request, source_type, **kwargs):
         user = self.authenticated_user()
-        project, options = self.project_and_options()
+        project, options, errors = self.project_and_options()
         build = build_submit(
             user=user,
             project=project,
             source_type=source_type,
             source_json=forms.source_json(source_type, self.data),
             options=options,
+            errors=errors,
         )
         return rendered_build(build)
 
@@ -218,7 +229,7 @@ class BuildCreateFromSource(BuildSubmitView):
 def uploaded_package(request):
     upload = request.FILES.get("pkgs")
     if upload is None:
-        raise ServiceError("pkgs: Send the package as the multipart file part 'pkgs'.")
+        raise InvalidForm({"pkgs": ["Send the package as the multipart file part 'pkgs'."]})
     return upload
 
 

@@ -4,9 +4,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apps.api.v3.base import as_bool, as_int, as_list
+from apps.api.v3.base import as_bool, as_int, as_list, as_text
 from apps.builds.services import BuildOptions
-from apps.core.errors import ServiceError
+from apps.core.errors import FieldErrors, InvalidForm, ServiceError
+from apps.core.names import json_type
 from apps.projects.models import BootstrapChoice, IsolationChoice
 
 # Copr's project keys whose value is a list on our side.
@@ -48,41 +49,57 @@ SOURCE_DEFAULTS = {
 }  # fmt: skip
 
 
-def project_settings(data: dict) -> dict:
-    """Project fields from Copr's add/edit keys; only keys that were sent (nulls are dropped)."""
+def project_settings(data: dict, errors: FieldErrors) -> dict:
+    """Project fields from Copr's add/edit keys; only keys that were sent (nulls are dropped).
+
+    A bad value is recorded in `errors` (the caller raises them all at once) and left out.
+    """
     fields = {}
     if "repos" in data:
         data = {**data, "additional_repos": data["repos"]}
     for key in PROJECT_TEXT_KEYS:
         if key in data:
-            fields[key] = str(data[key])
+            fields[key] = errors.check(key, as_text, data[key], key)
     for key in PROJECT_BOOL_KEYS:
         if key in data:
-            fields[key] = as_bool(data[key])
+            fields[key] = errors.check(key, as_bool, data[key], name=key)
     for key in PROJECT_LIST_KEYS:
         if key in data:
-            fields[key] = as_list(data[key])
-    if "packit_forge_projects_allowed" in fields:
+            fields[key] = errors.check(key, as_list, data[key], key)
+    if fields.get("packit_forge_projects_allowed"):
         fields["packit_forge_projects_allowed"] = [
             item.split("://", 1)[-1] for item in fields["packit_forge_projects_allowed"]
         ]
     if "bootstrap" in data:
-        fields["bootstrap"] = choice(data["bootstrap"], "bootstrap", BootstrapChoice.values)
+        fields["bootstrap"] = errors.check(
+            "bootstrap", choice, data["bootstrap"], "bootstrap", BootstrapChoice.values
+        )
     if data.get("use_bootstrap_container") is not None and "bootstrap" not in data:
-        fields["bootstrap"] = "on" if as_bool(data["use_bootstrap_container"]) else "off"
+        on = errors.check(
+            "use_bootstrap_container", as_bool, data["use_bootstrap_container"],
+            name="use_bootstrap_container",
+        )  # fmt: skip
+        fields["bootstrap"] = "on" if on else "off"
     if "isolation" in data:
-        fields["isolation"] = choice(data["isolation"], "isolation", IsolationChoice.values)
+        fields["isolation"] = errors.check(
+            "isolation", choice, data["isolation"], "isolation", IsolationChoice.values
+        )
     if "repo_priority" in data:
-        fields["repo_priority"] = as_int(data["repo_priority"], "repo_priority", minimum=1)
+        fields["repo_priority"] = errors.check(
+            "repo_priority", as_int, data["repo_priority"], "repo_priority", minimum=1
+        )
     if "delete_after_days" in data:
-        fields["delete_after"] = delete_after(data["delete_after_days"])
-    check_storage(data.get("storage"))
-    return fields
+        fields["delete_after"] = errors.check(
+            "delete_after_days", delete_after, data["delete_after_days"]
+        )
+    errors.check("storage", check_storage, data.get("storage"))
+    return {key: value for key, value in fields.items() if key not in errors.errors}
 
 
 def choice(value, name: str, allowed) -> str:
-    if value not in allowed:
-        raise ServiceError(f"{name}: '{value}' is not one of {', '.join(allowed)}.")
+    if not isinstance(value, str) or value not in allowed:
+        shown = value if isinstance(value, str) else json_type(value)
+        raise InvalidForm({name: [f"'{shown}' is not a valid choice for this field"]})
     return value
 
 
@@ -97,24 +114,42 @@ def delete_after(days) -> object:
 
 def check_storage(storage) -> None:
     if storage not in (None, "", "backend"):
-        raise ServiceError(f"storage: '{storage}' is not available here; only 'backend' is.")
+        raise InvalidForm({"storage": [f"'{storage}' is not available here; only 'backend' is."]})
 
 
-def build_options(data: dict, *, project_dirname: str | None = None) -> BuildOptions:
-    """Copr's common build options (chroots, exclude_chroots, timeout, enable_net, ...)."""
+def build_options(data: dict, errors: FieldErrors) -> BuildOptions:
+    """Copr's common build options (chroots, exclude_chroots, timeout, enable_net, ...).
+
+    Bad values are recorded in `errors` and left at their defaults.
+    """
     if data.get("isolation") is not None:
-        choice(data["isolation"], "isolation", BUILD_ISOLATIONS)
+        errors.check("isolation", choice, data["isolation"], "isolation", BUILD_ISOLATIONS)
     if data.get("bootstrap") is not None:
-        choice(data["bootstrap"], "bootstrap", BUILD_BOOTSTRAPS)
+        errors.check("bootstrap", choice, data["bootstrap"], "bootstrap", BUILD_BOOTSTRAPS)
+    dirname = data.get("project_dirname") or None
+    if dirname is not None and not isinstance(dirname, str):
+        errors.add("project_dirname", f"Expected text, got {json_type(dirname)}.")
+        dirname = None
     return BuildOptions(
-        chroots=as_list(data.get("chroots")) or None,
-        exclude_chroots=as_list(data.get("exclude_chroots")),
-        enable_net=as_bool(data.get("enable_net"), default=None),
-        timeout=as_int(data.get("timeout"), "timeout", minimum=1),
-        background=bool(as_bool(data.get("background"))),
-        project_dirname=project_dirname or data.get("project_dirname") or None,
-        after_build_id=as_int(data.get("after_build_id"), "after_build_id", minimum=1),
-        with_build_id=as_int(data.get("with_build_id"), "with_build_id", minimum=1),
+        chroots=errors.check("chroots", as_list, data.get("chroots"), "chroots") or None,
+        exclude_chroots=errors.check(
+            "exclude_chroots", as_list, data.get("exclude_chroots"), "exclude_chroots"
+        )
+        or [],
+        enable_net=errors.check(
+            "enable_net", as_bool, data.get("enable_net"), default=None, name="enable_net"
+        ),
+        timeout=errors.check("timeout", as_int, data.get("timeout"), "timeout", minimum=1),
+        background=bool(
+            errors.check("background", as_bool, data.get("background"), name="background")
+        ),
+        project_dirname=dirname,
+        after_build_id=errors.check(
+            "after_build_id", as_int, data.get("after_build_id"), "after_build_id", minimum=1
+        ),
+        with_build_id=errors.check(
+            "with_build_id", as_int, data.get("with_build_id"), "with_build_id", minimum=1
+        ),
     )
 
 
@@ -136,7 +171,9 @@ def source_json(source_type: str, data: dict, *, partial: bool = False) -> dict:
 
 def normalized_source(source_type: str, source: dict) -> dict:
     if "python_versions" in source:
-        source["python_versions"] = [str(v) for v in as_list(source["python_versions"])] or ["3"]
+        source["python_versions"] = [
+            str(v) for v in as_list(source["python_versions"], "python_versions")
+        ] or ["3"]
     if source_type == "custom":
         for key in ("builddeps", "repos"):
             if key in source and isinstance(source[key], list):
@@ -150,15 +187,21 @@ def normalized_source(source_type: str, source: dict) -> dict:
 PACKAGE_SETTING_KEYS = ("webhook_rebuild", "max_builds", "timeout", "chroot_denylist")
 
 
-def package_settings(data: dict) -> dict:
+def package_settings(data: dict, errors: FieldErrors) -> dict:
     """max_builds, timeout, webhook_rebuild and chroot_denylist, when sent."""
     fields = {}
     if "webhook_rebuild" in data:
-        fields["webhook_rebuild"] = as_bool(data["webhook_rebuild"])
+        fields["webhook_rebuild"] = errors.check(
+            "webhook_rebuild", as_bool, data["webhook_rebuild"], name="webhook_rebuild"
+        )
     if "max_builds" in data:
-        fields["max_builds"] = as_int(data["max_builds"], "max_builds", minimum=0, maximum=100)
+        fields["max_builds"] = errors.check(
+            "max_builds", as_int, data["max_builds"], "max_builds", minimum=0, maximum=100
+        )
     if "timeout" in data:
-        fields["timeout"] = as_int(data["timeout"], "timeout", minimum=0)
+        fields["timeout"] = errors.check("timeout", as_int, data["timeout"], "timeout", minimum=0)
     if "chroot_denylist" in data:
-        fields["chroot_denylist"] = as_list(data["chroot_denylist"])
+        fields["chroot_denylist"] = errors.check(
+            "chroot_denylist", as_list, data["chroot_denylist"], "chroot_denylist"
+        )
     return fields

@@ -6,11 +6,13 @@ from apps.accounts.services import api_token_regenerate
 from apps.api.v3.base import CoprView, as_list
 from apps.api.v3.lookups import project_or_404
 from apps.api.v3.shapes import task_result_url
+from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import BuildTask
 from apps.core.errors import NotFound, ServiceError
 from apps.core.paths import results_url
 from apps.projects.models import Chroot
 from apps.projects.services import project_webhook_secret_regenerate
+from builders.livelog import LOG_NAME
 
 # Copr's StatusEnum numbers, which `monitor` reports beside the names.
 STATUS_NUMBERS = {
@@ -112,9 +114,9 @@ def monitor_entry(task: BuildTask, fields: list[str]) -> dict:
     }
     base = task_result_url(task)
     if "url_build_log" in fields:
-        entry["url_build_log"] = f"{base}builder-live.log" if base else None
+        entry["url_build_log"] = f"{base}{log_link_name(task, LOG_NAME)}" if base else None
     if "url_backend_log" in fields:
-        entry["url_backend_log"] = f"{base}backend.log" if base else None
+        entry["url_backend_log"] = f"{base}{log_link_name(task, BACKEND_LOG)}" if base else None
     return entry
 
 

@@ -2,6 +2,7 @@
 
 from apps.builds.models import Build, BuildTask
 from apps.core.errors import NotFound
+from apps.core.names import MAX_BIGINT
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project, ProjectChroot
 
@@ -17,7 +18,7 @@ def project_or_404(ownername: str | None, projectname: str | None) -> Project:
 
 def build_or_404(build_id) -> Build:
     build = None
-    if str(build_id).isdigit():
+    if str(build_id).isdigit() and int(build_id) <= MAX_BIGINT:
         build = (
             Build.objects.select_related("project__owner_user", "project__owner_group", "submitter")
             .filter(pk=int(build_id))

@@ -3,10 +3,11 @@
 from django.http import JsonResponse
 
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_bool, paginated
+from apps.api.v3.base import CoprView, as_bool, listed
 from apps.api.v3.builds import rendered_build
 from apps.api.v3.lookups import package_or_404, project_or_404
-from apps.core.errors import Conflict
+from apps.core.errors import Conflict, FieldErrors
+from apps.core.names import package_name_errors
 from apps.packages.models import Package
 from apps.packages.services import (
     package_add,
@@ -29,13 +30,16 @@ class PackageView(CoprView):
         name = self.param("packagename") or self.param("package_name")
         return package_or_404(self.project(), name)
 
+    def wants(self) -> dict[str, bool]:
+        return {
+            "latest": bool(as_bool(self.request.GET.get("with_latest_build"))),
+            "succeeded": bool(as_bool(self.request.GET.get("with_latest_succeeded_build"))),
+        }
+
     def rendered(self, package: Package) -> dict:
-        latest = shapes.latest_builds(
-            package,
-            latest=bool(as_bool(self.request.GET.get("with_latest_build"))),
-            succeeded=bool(as_bool(self.request.GET.get("with_latest_succeeded_build"))),
-        )
-        return shapes.package_shape(package, latest=latest["latest"], succeeded=latest["succeeded"])
+        one = Package.objects.filter(pk=package.pk)
+        one = shapes.packages_for_shapes(one, project=package.project, **self.wants())
+        return shapes.package_shapes(one, project=package.project)[0]
 
 
 class PackageGet(PackageView):
@@ -45,10 +49,14 @@ class PackageGet(PackageView):
 
 class PackageList(PackageView):
     def get(self, request, **kwargs):
-        packages = Package.objects.select_related(
-            "project__owner_user", "project__owner_group"
-        ).filter(project=self.project())
-        return JsonResponse(paginated(self, packages, self.rendered, orders=PACKAGE_ORDERS))
+        project = self.project()
+        packages = Package.objects.filter(project=project)
+        packages = shapes.packages_for_shapes(packages, project=project, **self.wants())
+
+        def rendered(rows):
+            return shapes.package_shapes(rows, project=project)
+
+        return listed(self, packages, rendered, orders=PACKAGE_ORDERS)
 
 
 class PackageAdd(PackageView):
@@ -56,6 +64,9 @@ class PackageAdd(PackageView):
         user = self.authenticated_user()
         project = self.project()
         name = self.param("package_name", required=True)
+        errors = FieldErrors()
+        errors.add("package_name", *package_name_errors(name))
+        settings = forms.package_settings(self.data, errors)
         try:
             package = package_add(
                 user=user,
@@ -63,7 +74,8 @@ class PackageAdd(PackageView):
                 name=name,
                 source_type=source_type_text,
                 source_json=forms.source_json(source_type_text, self.data),
-                **forms.package_settings(self.data),
+                errors=errors,
+                **settings,
             )
         except Conflict as error:
             raise Conflict(f"Package {name} already exists in copr {project.full_name}.") from (
@@ -81,12 +93,15 @@ class PackageEdit(PackageView):
         source = None
         if source_type is not None or kept_type in forms.SOURCE_KEYS:
             source = forms.source_json(kept_type, self.data, partial=True)
+        errors = FieldErrors()
+        settings = forms.package_settings(self.data, errors)
         package = package_edit(
             user=user,
             package=package,
             source_type=source_type,
             source_json=source,
-            **forms.package_settings(self.data),
+            errors=errors,
+            **settings,
         )
         return JsonResponse(self.rendered(package))
 
@@ -103,9 +118,9 @@ class PackageReset(PackageView):
 class PackageBuild(PackageView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
-        build = package_build(
-            user=user, package=self.package(), options=forms.build_options(self.data)
-        )
+        errors = FieldErrors()
+        options = forms.build_options(self.data, errors)
+        build = package_build(user=user, package=self.package(), options=options, errors=errors)
         return rendered_build(build)
 
 

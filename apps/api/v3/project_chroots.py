@@ -3,10 +3,10 @@
 from django.http import JsonResponse
 
 from apps.api.v3 import shapes
-from apps.api.v3.base import CoprView, as_bool, as_list
+from apps.api.v3.base import CoprView, as_bool, as_list, as_text
 from apps.api.v3.forms import choice
 from apps.api.v3.lookups import project_chroot_or_404, project_or_404
-from apps.core.errors import ServiceError
+from apps.core.errors import FieldErrors, InvalidForm
 from apps.projects.build_config import build_repos
 from apps.projects.services import project_chroot_edit
 
@@ -57,29 +57,47 @@ class ProjectChrootEdit(ProjectChrootView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
         project_chroot = self.project_chroot()
+        errors = FieldErrors()
+        reset_fields = errors.check(
+            "reset_fields", as_list, self.data.get("reset_fields"), "reset_fields"
+        )
+        comps = errors.check("upload_comps", uploaded_comps, request)
+        delete_comps = errors.check(
+            "delete_comps", as_bool, self.data.get("delete_comps"), name="delete_comps"
+        )
         project_chroot_edit(
             user=user,
             project_chroot=project_chroot,
-            reset_fields=as_list(self.data.get("reset_fields")),
-            comps=uploaded_comps(request),
-            delete_comps=bool(as_bool(self.data.get("delete_comps"))),
-            **chroot_settings(self.data),
+            reset_fields=reset_fields,
+            comps=comps,
+            delete_comps=bool(delete_comps),
+            errors=errors,
+            **chroot_settings(self.data, errors),
         )
         return JsonResponse(shapes.project_chroot_shape(project_chroot))
 
     put = post
 
 
-def chroot_settings(data: dict) -> dict:
-    fields = {key: as_list(data[key]) for key in CHROOT_LIST_KEYS if key in data}
+def chroot_settings(data: dict, errors: FieldErrors) -> dict:
+    """The sent settings; bad ones are recorded in `errors` and left out."""
+    fields = {
+        key: errors.check(key, as_list, data[key], key) for key in CHROOT_LIST_KEYS if key in data
+    }
     if data.get("bootstrap_image"):
-        fields["bootstrap_image"] = str(data["bootstrap_image"])
+        fields["bootstrap_image"] = errors.check(
+            "bootstrap_image", as_text, data["bootstrap_image"], "bootstrap_image"
+        )
         fields["bootstrap"] = "custom_image"
     elif "bootstrap" in data:
-        fields["bootstrap"] = choice(data["bootstrap"], "bootstrap", CHROOT_BOOTSTRAPS)
+        fields["bootstrap"] = errors.check(
+            "bootstrap", choice, data["bootstrap"], "bootstrap", CHROOT_BOOTSTRAPS
+        )
     if "isolation" in data:
-        fields["isolation"] = choice(data["isolation"], "isolation", CHROOT_ISOLATIONS)
-    return fields
+        fields["isolation"] = errors.check(
+            "isolation", choice, data["isolation"], "isolation", CHROOT_ISOLATIONS
+        )
+    return {key: value for key, value in fields.items() if key not in errors.errors}
 
 
 def uploaded_comps(request) -> tuple[str, str] | None:
@@ -87,9 +105,9 @@ def uploaded_comps(request) -> tuple[str, str] | None:
     if upload is None:
         return None
     if upload.size > MAX_COMPS_BYTES:
-        raise ServiceError(f"upload_comps: comps.xml is larger than {MAX_COMPS_BYTES} bytes.")
+        raise InvalidForm({"upload_comps": [f"comps.xml is larger than {MAX_COMPS_BYTES} bytes."]})
     try:
         text = upload.read().decode()
     except UnicodeDecodeError as error:
-        raise ServiceError("upload_comps: comps.xml must be UTF-8 text.") from error
+        raise InvalidForm({"upload_comps": ["comps.xml must be UTF-8 text."]}) from error
     return upload.name, text

@@ -1,15 +1,16 @@
 """/api_3/project/*: get, list, search, add, edit, fork, delete, regenerate-repos, permissions."""
 
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.http import JsonResponse
 
 from apps.accounts.models import User
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_bool, as_list, paginated
+from apps.api.v3.base import CoprView, as_bool, as_list, listed, paginated
 from apps.api.v3.lookups import project_or_404
-from apps.core.errors import Conflict, NotFound, PermissionDenied, ServiceError
-from apps.projects.models import Project, ProjectChroot
+from apps.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ServiceError
+from apps.core.names import project_name_errors
+from apps.projects.models import Project
 from apps.projects.permissions import can_build_in, can_edit
 from apps.projects.services import (
     permission_request,
@@ -25,9 +26,7 @@ PROJECT_ORDERS = {"id": "id", "name": "name", "ownername": "owner_user__username
 
 
 def projects_queryset():
-    return Project.objects.with_owner().prefetch_related(
-        Prefetch("project_chroots", queryset=ProjectChroot.objects.select_related("chroot"))
-    )
+    return Project.objects.with_owner().with_chroot_names()
 
 
 def rendered_project(project: Project) -> JsonResponse:
@@ -44,11 +43,11 @@ class ProjectList(CoprView):
     """Every project of an owner (unlisted ones too), or every project."""
 
     def get(self, request, **kwargs):
-        projects = projects_queryset()
+        projects = Project.objects.with_owner()
         ownername = self.param("ownername")
         if ownername:
             projects = projects.by_ownername(ownername)
-        return JsonResponse(paginated(self, projects, shapes.project_shape, orders=PROJECT_ORDERS))
+        return listed(self, projects, shapes.project_shapes, orders=PROJECT_ORDERS)
 
 
 class ProjectSearch(CoprView):
@@ -77,23 +76,26 @@ class ProjectAdd(CoprView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
         ownername = self.param("ownername", required=True)
+        errors = FieldErrors()
         name = self.data.get("name")
-        if not name:
-            raise ServiceError("name: This field is required.")
-        existing = Project.objects.by_ownername(ownername).filter(name=name).first()
-        if existing and as_bool(request.GET.get("exist_ok")):
-            return rendered_project(existing)
-        if existing:
-            raise ServiceError(f"You already have a project named '{name}'.")
-        chroots = as_list(self.data.get("chroots"))
-        if not chroots:
-            raise ServiceError("chroots: At least one chroot must be selected")
-        settings = forms.project_settings(self.data)
+        if name is None or name == "":
+            errors.add("name", "This field is required.")
+        elif as_bool(request.GET.get("exist_ok"), name="exist_ok") and isinstance(name, str):
+            existing = Project.objects.by_ownername(ownername).filter(name=name).first()
+            if existing:
+                return rendered_project(existing)
+        chroots = errors.check("chroots", as_list, self.data.get("chroots"), "chroots") or []
+        settings = forms.project_settings(self.data, errors)
         if settings.get("persistent") is False:
             settings.pop("persistent")  # the default; only turning it on is for staff
         try:
             project = project_create(
-                user=user, ownername=ownername, name=name, chroot_names=chroots, **settings
+                user=user,
+                ownername=ownername,
+                name=name,
+                chroot_names=chroots,
+                errors=errors,
+                **settings,
             )
         except Conflict as error:
             raise ServiceError(error.message) from error
@@ -104,10 +106,11 @@ class ProjectEdit(CoprView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
         project = project_or_404(self.param("ownername"), self.param("projectname"))
-        settings = forms.project_settings(self.data)
+        errors = FieldErrors()
+        settings = forms.project_settings(self.data, errors)
         settings.pop("persistent", None)  # not editable through the API, as in Copr
-        chroots = as_list(self.data.get("chroots")) or None
-        project_edit(user=user, project=project, chroot_names=chroots, **settings)
+        chroots = errors.check("chroots", as_list, self.data.get("chroots"), "chroots") or None
+        project_edit(user=user, project=project, chroot_names=chroots, errors=errors, **settings)
         return rendered_project(project)
 
     put = post
@@ -117,15 +120,19 @@ class ProjectFork(CoprView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
         project = project_or_404(self.param("ownername"), self.param("projectname"))
+        errors = FieldErrors()
         name = self.data.get("name")
-        if not name:
-            raise ServiceError("name: The name of the fork is required.")
+        if name is None or name == "":
+            errors.add("name", "The name of the fork is required.")
+        else:
+            errors.add("name", *project_name_errors(name))
+        ownername = self.data.get("ownername") or user.username
+        if not isinstance(ownername, str):
+            errors.add("ownername", "Expected text, the name of a user or @group.")
+        confirm = errors.check("confirm", as_bool, self.data.get("confirm"), name="confirm")
+        errors.raise_if_any()
         fork, _ = project_fork(
-            user=user,
-            project=project,
-            ownername=self.data.get("ownername") or user.username,
-            name=name,
-            confirm=bool(as_bool(self.data.get("confirm"))),
+            user=user, project=project, ownername=ownername, name=name, confirm=bool(confirm)
         )
         return rendered_project(fork)
 
@@ -136,7 +143,7 @@ class ProjectDelete(CoprView):
     def post(self, request, **kwargs):
         user = self.authenticated_user()
         project = project_or_404(self.param("ownername"), self.param("projectname"))
-        if not as_bool(self.data.get("verify")):
+        if not as_bool(self.data.get("verify"), name="verify"):
             raise ServiceError('verify: Confirm the deletion with "verify": true.')
         rendered = shapes.project_shape(projects_queryset().get(pk=project.pk))
         project_delete(user=user, project=project)
@@ -233,7 +240,9 @@ class PermissionsRequest(CoprView):
         user = self.authenticated_user()
         project = project_or_404(self.param("ownername"), self.param("projectname"))
         roles = {
-            role: as_bool(self.data[role]) for role in ("builder", "admin") if role in self.data
+            role: as_bool(self.data[role], name=role)
+            for role in ("builder", "admin")
+            if role in self.data
         }
         updated = permission_request(user=user, project=project, **roles)
         return JsonResponse({"updated": updated})

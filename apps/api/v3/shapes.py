@@ -1,6 +1,10 @@
 """Copr's APIv3 output models (V3/schema/schemas.py): the keys clients read, times as epochs."""
 
+from collections.abc import Iterator
 from datetime import datetime
+from itertools import islice
+
+from django.db.models import Func, IntegerField, OuterRef, QuerySet, Subquery
 
 from apps.builds.models import Build, BuildTask, State
 from apps.core.paths import results_url
@@ -16,10 +20,12 @@ def project_repo_url(project: Project, dirname: str | None = None) -> str:
     return results_url(f"{project.ownername}/{dirname or project.name}")
 
 
-def project_shape(project: Project) -> dict:
-    chroot_names = sorted(
-        pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active
-    )
+def project_shape(project: Project, chroot_names: list[str] | None = None) -> dict:
+    """Copr's project shape; `chroot_names` (active, sorted) when a list read them at once."""
+    if chroot_names is None:
+        chroot_names = sorted(
+            pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active
+        )
     return {
         "id": project.pk,
         "name": project.name,
@@ -47,6 +53,22 @@ def project_shape(project: Project) -> dict:
     }
 
 
+def project_shapes(projects) -> Iterator[dict]:
+    """Shapes of many projects with the names of their active chroots read in one query,
+    as plain values (no chroot or project-chroot instances)."""
+    projects = list(projects)
+    names: dict[int, list[str]] = {project.pk: [] for project in projects}
+    enabled = (
+        ProjectChroot.objects.filter(project__in=list(names), chroot__is_active=True)
+        .order_by("project_id", "chroot__name")
+        .values_list("project_id", "chroot__name")
+    )
+    for project_id, name in enabled:
+        names[project_id].append(name)
+    for project in projects:
+        yield project_shape(project, names[project.pk])
+
+
 def project_chroot_shape(project_chroot: ProjectChroot) -> dict:
     project = project_chroot.project
     return {
@@ -72,25 +94,103 @@ def build_chroot_names(build: Build) -> list[str]:
 
 def build_shape(build: Build) -> dict:
     project = build.project
-    return {
-        "id": build.pk,
-        "state": build.state,
-        "projectname": project.name,
+    row = {
+        **{field: getattr(build, field) for field in BUILD_ROW_FIELDS if "__" not in field},
+        "project__name": project.name,
         "ownername": project.ownername,
-        "repo_url": project_repo_url(project, build.project_dirname),
-        "source_package": {
-            "name": build.package_name or None,
-            "version": build.package_version or None,
-            "url": results_url(build.srpm_url) if build.srpm_url else None,
-        },
-        "submitted_on": epoch(build.submitted_on),
-        "started_on": epoch(build.started_on),
-        "ended_on": epoch(build.ended_on),
-        "submitter": build.submitter.username if build.submitter else build.submitted_by or None,
-        "chroots": build_chroot_names(build),
-        "project_dirname": build.project_dirname,
-        "is_background": build.is_background,
+        "submitter__username": build.submitter.username if build.submitter else None,
+        **{f"{name}_epoch": epoch(getattr(build, name)) for name in TIMES},
     }
+    return build_row_shape(row, build_chroot_names(build))
+
+
+TIMES = ("submitted_on", "started_on", "ended_on")
+# What a build's APIv3 shape needs, read as plain values: no model instances, and no task
+# rows (their JSON columns) for lists of thousands of builds.
+BUILD_ROW_FIELDS = (
+    "id",
+    "state",
+    "project__name",
+    "project_dirname",
+    "package_name",
+    "package_version",
+    "srpm_url",
+    "submitter__username",
+    "submitted_by",
+    "requested_chroots",
+    "is_background",
+)
+
+
+class Epoch(Func):
+    """Seconds since 1970 of a datetime column, computed by the database: parsing 24,000
+    timestamps in Python is most of the time of an unlimited build list."""
+
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        template = "CAST(FLOOR(EXTRACT(EPOCH FROM %(expressions)s)) AS bigint)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        # '%%%%s' is strftime's '%s' after the template and the driver's placeholders.
+        template = "CAST(strftime('%%%%s', %(expressions)s) AS integer)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+EPOCHS = {f"{name}_epoch": Epoch(name) for name in TIMES}
+
+
+def build_row_shape(row: dict, chroots: list[str]) -> dict:
+    """Copr's build shape from a `values()` row with `ownername` added."""
+    srpm_url = row["srpm_url"]
+    return {
+        "id": row["id"],
+        "state": row["state"],
+        "projectname": row["project__name"],
+        "ownername": row["ownername"],
+        "repo_url": results_url(f"{row['ownername']}/{row['project_dirname']}"),
+        "source_package": {
+            "name": row["package_name"] or None,
+            "version": row["package_version"] or None,
+            "url": results_url(srpm_url) if srpm_url else None,
+        },
+        "submitted_on": row["submitted_on_epoch"],
+        "started_on": row["started_on_epoch"],
+        "ended_on": row["ended_on_epoch"],
+        "submitter": row["submitter__username"] or row["submitted_by"] or None,
+        "chroots": chroots or list(row["requested_chroots"]),
+        "project_dirname": row["project_dirname"],
+        "is_background": row["is_background"],
+    }
+
+
+def build_shapes(builds: QuerySet[Build], *, chunk_size: int = 1000) -> Iterator[dict]:
+    """The shapes of `builds` (ordered, sliced as asked), read in chunks of `chunk_size`.
+
+    Two queries per chunk however many tasks the builds have: the build rows, and the
+    chroot names of their RPM tasks, sorted by the database.
+    """
+    fields = (*BUILD_ROW_FIELDS, "project__owner_user__username", "project__owner_group__name")
+    rows = builds.values(*fields, **EPOCHS).iterator(chunk_size=chunk_size)
+    while chunk := list(islice(rows, chunk_size)):
+        chroots = chroot_names_of([row["id"] for row in chunk])
+        for row in chunk:
+            group = row["project__owner_group__name"]
+            row["ownername"] = f"@{group}" if group else row["project__owner_user__username"]
+            yield build_row_shape(row, chroots.get(row["id"], []))
+
+
+def chroot_names_of(build_ids: list[int]) -> dict[int, list[str]]:
+    names: dict[int, list[str]] = {}
+    tasks = (
+        BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=False)
+        .order_by("build_id", "chroot__name")
+        .values_list("build_id", "chroot__name")
+    )
+    for build_id, name in tasks:
+        names.setdefault(build_id, []).append(name)
+    return names
 
 
 def task_result_url(task: BuildTask) -> str | None:
@@ -114,7 +214,8 @@ def nevra(package: dict) -> dict:
     return {key: package.get(key) for key in ("name", "epoch", "version", "release", "arch")}
 
 
-def package_shape(package: Package, *, latest: Build | None = None, succeeded=None) -> dict:
+def package_shape(package: Package, *, latest: dict | None = None, succeeded=None) -> dict:
+    """Copr's package shape; `latest` and `succeeded` are build shapes (or None)."""
     source_dict = dict(package.source_json)
     if "srpm_build_method" in source_dict:
         source_dict["source_build_method"] = source_dict.pop("srpm_build_method")
@@ -126,21 +227,64 @@ def package_shape(package: Package, *, latest: Build | None = None, succeeded=No
         "source_type": package.source_type,
         "source_dict": source_dict,
         "auto_rebuild": package.webhook_rebuild,
-        "builds": {
-            "latest": build_shape(latest) if latest else None,
-            "latest_succeeded": build_shape(succeeded) if succeeded else None,
-        },
+        "builds": {"latest": latest, "latest_succeeded": succeeded},
     }
 
 
-def latest_builds(package: Package, *, latest: bool, succeeded: bool) -> dict:
-    builds = package.builds.select_related(
-        "project__owner_user", "project__owner_group", "submitter"
-    ).order_by("-id")
-    return {
-        "latest": builds.first() if latest else None,
-        "succeeded": builds.filter(state=State.SUCCEEDED).first() if succeeded else None,
+def packages_for_shapes(
+    packages: QuerySet[Package], *, latest: bool, succeeded: bool, project: Project | None = None
+) -> QuerySet[Package]:
+    """Packages ready for `package_shapes`: with the id of their newest (and newest
+    succeeded) build as subqueries on the (package, -id) index, and their project joined
+    unless the caller gives it (all of a list share one)."""
+    if project is None:
+        packages = packages.select_related("project__owner_user", "project__owner_group")
+    else:
+        packages = packages.only(*PACKAGE_FIELDS)
+    if latest:
+        packages = packages.annotate(latest_id=Subquery(newest_build_id()[:1]))
+    if succeeded:
+        only_succeeded = newest_build_id().filter(state=State.SUCCEEDED)[:1]
+        packages = packages.annotate(succeeded_id=Subquery(only_succeeded))
+    return packages
+
+
+def newest_build_id() -> QuerySet:
+    return Build.objects.filter(package=OuterRef("pk")).order_by("-id").values("pk")
+
+
+def package_shapes(packages, *, project: Project | None = None) -> list[dict]:
+    """Shapes of packages from `packages_for_shapes`, with the shapes of all their latest
+    builds read at once: a fixed number of queries for any number of packages."""
+    packages = list(packages)
+    wanted = {
+        build_id
+        for package in packages
+        for build_id in (
+            getattr(package, "latest_id", None),
+            getattr(package, "succeeded_id", None),
+        )
+        if build_id
     }
+    builds = {}
+    if wanted:
+        rows = Build.objects.filter(pk__in=wanted).order_by("pk")
+        builds = {shape["id"]: shape for shape in build_shapes(rows)}
+    shapes = []
+    for package in packages:
+        if project is not None:
+            package.project = project
+        shapes.append(
+            package_shape(
+                package,
+                latest=builds.get(getattr(package, "latest_id", None)),
+                succeeded=builds.get(getattr(package, "succeeded_id", None)),
+            )
+        )
+    return shapes
+
+
+PACKAGE_FIELDS = ("id", "name", "project_id", "source_type", "source_json", "webhook_rebuild")
 
 
 def permissions_shape(permissions: list[ProjectPermission]) -> dict:

@@ -59,8 +59,8 @@ urlpatterns = [
     route(f"build/cancel/{BUILD_ID}", builds.BuildCancel),
     route("build/check-before-build", builds.CheckBeforeBuild),
     route("build/create/url", builds.BuildCreateUrl),
-    route("build/create/upload", builds.BuildCreateUpload),
-    route("build/create/rpm-upload", builds.BuildCreateRpmUpload),
+    route("build/create/upload", builds.BuildCreateUpload, "v3-build-create-upload"),
+    route("build/create/rpm-upload", builds.BuildCreateRpmUpload, "v3-build-create-rpm-upload"),
     route(
         r"build/create/(?P<source_type>scm|pypi|rubygems|custom|distgit)",
         builds.BuildCreateFromSource,

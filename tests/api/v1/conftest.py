@@ -41,8 +41,10 @@ def client_for() -> Callable[..., APIClient]:
 
 
 @pytest.fixture
-def web_server(tmp_path: Path) -> Iterator[LocalServer]:
-    """An HTTP server on 127.0.0.1 serving a fresh directory."""
+def web_server(tmp_path: Path, settings) -> Iterator[LocalServer]:
+    """An HTTP server on 127.0.0.1 serving a fresh directory (source URLs there need the
+    operator's ALLOW_PRIVATE_URLS)."""
+    settings.ALLOW_PRIVATE_URLS = True
     directory = tmp_path / "www"
     directory.mkdir()
     server = LocalServer(directory)

@@ -27,8 +27,8 @@ NEW_PROJECT = {
     "additional_repos": ["https://example.org/extra/"],
     "unlisted_on_hp": True,
 }
-NAME_RULE = "name: Use letters, digits, '.', '_' and '-', and not only digits."
-NOT_ACTIVE = "Chroot {} does not exist or is not active."
+NAME_RULE = "name: Name must contain only letters, digits, underscores, dashes and dots."
+NOT_ACTIVE = "chroots: '{}' is not a valid choice for this field"
 
 
 def test_owner_creates_a_project_and_gets_its_shape(client_for, alice):
@@ -141,7 +141,7 @@ def test_failed_edit_changes_nothing(client_for, alice, hello_project):
     )
 
     assert response.status_code == 400
-    assert response.json() == {"error": "Chroot fedora-99-x86_64 does not exist or is not active."}
+    assert response.json()["error"] == NOT_ACTIVE.format("fedora-99-x86_64")
     hello_project.refresh_from_db()
     assert hello_project.description == ""
     assert hello_project.project_chroots.count() == 2
@@ -239,7 +239,10 @@ def test_approved_admin_edits_but_builder_does_not(client_for, hello_project, bo
     ("change", "expected_error"),
     [
         ({"name": "bad name!"}, NAME_RULE),
-        ({"name": "1234"}, NAME_RULE),
+        ({"name": "1234"}, "name: Project's name can not be just number."),
+        ({"name": ".."}, "name: '..' is not a valid project name."),
+        ({"name": "проект"}, NAME_RULE),
+        ({"additional_repos": ["file:///etc"]}, "additional_repos: 'file:///etc' is not a"),
         ({"name": "x" * 101}, "name: Ensure this field has no more than 100 characters."),
         ({"enable_net": "maybe"}, "enable_net: Must be a valid boolean."),
         (
@@ -251,7 +254,7 @@ def test_approved_admin_edits_but_builder_does_not(client_for, hello_project, bo
         ({"repo_priority": 0}, "repo_priority: Ensure this value is greater than or equal to 1."),
         ({"isolation": "docker"}, 'isolation: "docker" is not a valid choice.'),
         ({"chroots": "fedora-43-x86_64,x"}, NOT_ACTIVE.format("x")),
-        ({"chroots": []}, "Choose at least one chroot."),
+        ({"chroots": []}, "chroots: At least one chroot must be selected"),
         ({"chroots": ["fedora-99-x86_64"]}, NOT_ACTIVE.format("fedora-99-x86_64")),
         ({"enable_network": True}, "enable_network: Unknown or read-only field."),
         ({"id": 7}, "id: Unknown or read-only field."),
@@ -311,11 +314,11 @@ def test_malformed_bodies_are_4xx_not_500(client_for, alice, body, content_type,
     assert Project.objects.count() == 0
 
 
-def test_duplicate_project_is_409(client_for, alice, hello_project):
+def test_duplicate_project_is_400_as_in_copr(client_for, alice, hello_project):
     response = client_for(alice).post(PROJECTS, {**NEW_PROJECT, "name": "hello"}, format="json")
 
-    assert response.status_code == 409
-    assert response.json() == {"error": "Project alice/hello already exists."}
+    assert response.status_code == 400
+    assert response.json()["error"] == "name: You already have a project named 'hello'."
     assert Project.objects.count() == 1
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 
 from apps.accounts.services import api_token_regenerate
@@ -22,6 +23,17 @@ def isolated_storage(settings, tmp_path: Path) -> None:
     settings.SUBMIT_CHECK_URLS = False
 
 
+def read_streamed(response) -> HttpResponse:
+    """A streamed answer (a list without a limit) read whole, as a client receives it."""
+    whole = HttpResponse(
+        b"".join(response.streaming_content),
+        status=response.status_code,
+        content_type=response["Content-Type"],
+    )
+    whole.json = lambda: json.loads(whole.content)
+    return whole
+
+
 class CoprClient:
     """Requests as python-copr sends them: JSON bodies, Basic auth, query parameters."""
 
@@ -34,7 +46,8 @@ class CoprClient:
             self.headers = {"Authorization": f"Basic {raw}"}
 
     def get(self, path: str, params: dict | None = None):
-        return self.client.get(f"/api_3/{path}", params or {}, headers=self.headers)
+        response = self.client.get(f"/api_3/{path}", params or {}, headers=self.headers)
+        return read_streamed(response) if response.streaming else response
 
     def send(self, method: str, path: str, data=None, params: dict | None = None):
         query = "&".join(f"{k}={v}" for k, v in (params or {}).items())

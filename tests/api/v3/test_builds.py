@@ -69,7 +69,11 @@ def test_create_distgit(copr_client, alice, hello_project):
         ("rubygems", {"gem_name": ""}, "gem_name"),
         ("custom", {"script": "x" * 5000}, "longer than"),
         ("scm", {"clone_url": "https://e.org/x.git", "timeout": "abc"}, "timeout"),
-        ("scm", {"clone_url": "https://e.org/x.git", "chroots": ["fedora-1-x86_64"]}, "Chroot"),
+        (
+            "scm",
+            {"clone_url": "https://e.org/x.git", "chroots": ["fedora-1-x86_64"]},
+            "chroots: 'fedora-1-x86_64' is not a valid choice for this field",
+        ),
         ("scm", {"clone_url": "https://e.org/x.git", "isolation": "bad"}, "isolation"),
         ("scm", {"clone_url": "https://e.org/x.git", "project_dirname": "other"}, "dirname"),
     ],

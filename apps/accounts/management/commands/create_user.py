@@ -1,5 +1,6 @@
 """Create or update a user and print a ready [copr-cli] config section with a fresh token."""
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.config_snippet import copr_cli_config
@@ -24,8 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--password", help="Set a password for web login.")
 
     def handle(self, *args, username, staff, groups, email, password, **options):
-        if not NAME_VALIDATOR.regex.match(username):
-            raise CommandError(f"Invalid username {username!r}: {NAME_VALIDATOR.message}")
+        try:
+            NAME_VALIDATOR(username)
+        except ValidationError as error:
+            reason = " ".join(error.messages)
+            raise CommandError(f"Invalid username {username!r}: {reason}") from error
         user, created = user_create_or_update(
             username=username,
             email=email,

@@ -1,11 +1,13 @@
 """runserver that also starts the in-process worker when no external broker is configured."""
 
-from django.contrib.staticfiles.management.commands.runserver import Command as StaticRunserver
+from django.core.management.commands.runserver import Command as CoreRunserver
 
 from apps.core.embedded import start_embedded_worker, uses_embedded_broker
 
 
-class Command(StaticRunserver):
+# Django's plain runserver, not staticfiles': WhiteNoise serves static files in every mode,
+# so what a developer sees with DEBUG on is what `make run` and production serve.
+class Command(CoreRunserver):
     help = "Serve the portal; with BROKER_URL unset, also run the build worker in-process."
 
     def inner_run(self, *args, **options):

@@ -1,0 +1,212 @@
+"""Scale benchmark: every main page and API list against a large instance, served by gunicorn.
+
+Create the instance once (a few minutes on PostgreSQL), then run the benchmark:
+
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/coprsite_scale
+    .venv/bin/python manage.py migrate && .venv/bin/python manage.py seed_scale
+    .venv/bin/python bench/scale.py [--port 18700] [--repeats 50]
+
+It starts `gunicorn coprsite.wsgi` with two sync workers on the given port, sends each
+endpoint `--repeats` sequential requests (after one warm-up request) and prints, per
+endpoint: rows returned, p50/p95/max in milliseconds, the target (50 ms, plus 0.1 ms per row
+beyond 100 rows), and the number of SQL queries one request makes. The query count comes
+from Django's test client in this process (an `execute_wrapper` counts them), against the same
+database. At the end it prints the resident memory of each gunicorn worker and the load
+average, since other work on the machine moves the timings.
+"""
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coprsite.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402  (the environment above must be set first)
+
+django.setup()
+
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from apps.builds.models import Build  # noqa: E402
+from apps.projects.models import Project  # noqa: E402
+
+BIG = "bigowner/bigproject"
+TARGET_MS = 50.0
+PER_ROW_MS = 0.1
+PAGE_ROWS = 100
+
+
+def endpoints(build_id: int) -> list[tuple[str, str]]:
+    owner, name = BIG.split("/")
+    project = f"ownername={owner}&projectname={name}"
+    return [
+        ("home", "/"),
+        ("project overview", f"/coprs/{BIG}/"),
+        ("builds list, page 1", f"/coprs/{BIG}/builds/"),
+        ("builds list, page 50", f"/coprs/{BIG}/builds/?page=50"),
+        ("build detail", f"/coprs/{BIG}/build/{build_id}/"),
+        ("packages list", f"/coprs/{BIG}/packages/"),
+        ("user page (458 projects)", f"/user/{owner}/"),
+        ("owner projects", f"/coprs/{owner}/"),
+        ("search q=python", "/search/?q=python"),
+        ("search q=newc (no match)", "/search/?q=newc"),
+        ("status page", "/status/"),
+        ("api_3 build/list limit=100", f"/api_3/build/list?{project}&limit=100"),
+        ("api_3 build/list limit=1000", f"/api_3/build/list?{project}&limit=1000"),
+        ("api_3 build/list (all)", f"/api_3/build/list?{project}"),
+        ("api_3 project/list", f"/api_3/project/list?ownername={owner}"),
+        ("api_3 package/list", f"/api_3/package/list?{project}"),
+        (
+            "api_3 package/list +latest",
+            f"/api_3/package/list?{project}&with_latest_build=1&with_latest_succeeded_build=1",
+        ),
+        ("v1 projects", "/api/v1/projects"),
+        ("v1 builds", "/api/v1/builds"),
+        ("v1 project builds", f"/api/v1/projects/{BIG}/builds"),
+    ]
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    command = [
+        str(ROOT / ".venv/bin/gunicorn"),
+        "coprsite.wsgi",
+        "--workers=2",
+        f"--bind=127.0.0.1:{port}",
+        "--timeout=60",
+        "--log-level=warning",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/status/", timeout=5).read()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    stop(server)
+    raise SystemExit("gunicorn did not answer within 30 s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def timed_get(url: str) -> tuple[float, int, bytes]:
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            body, status = response.read(), response.status
+    except urllib.error.HTTPError as error:
+        body, status = error.read(), error.code
+    return (time.perf_counter() - started) * 1000, status, body
+
+
+def rows_in(body: bytes) -> int | None:
+    """Items in an API answer (Copr's `items` or DRF's `results`); None for a page."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        for key in ("items", "results"):
+            if isinstance(data.get(key), list):
+                return len(data[key])
+    return None
+
+
+def query_count(path: str) -> int:
+    """SQL statements one request runs (counted, not logged: logs stop at 9,000)."""
+    count = 0
+
+    def counted(execute, sql, params, many, context):
+        nonlocal count
+        count += 1
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(counted):
+        response = Client().get(path)
+        # A streamed answer runs its queries while it is consumed.
+        if response.streaming:
+            for _chunk in response.streaming_content:
+                pass
+    return count
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def worker_rss_mb(server: subprocess.Popen) -> list[float]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    sizes = []
+    for pid in children:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=18700)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument(
+        "--slow-repeats",
+        type=int,
+        default=5,
+        help="requests for an endpoint whose warm-up took over 2 s",
+    )
+    parser.add_argument("--only", help="run the endpoints whose label contains this text")
+    args = parser.parse_args()
+
+    project = Project.objects.by_ownername(BIG.split("/")[0]).filter(name=BIG.split("/")[1])
+    build = Build.objects.filter(project__in=project).order_by("-id").first()
+    if build is None:
+        raise SystemExit(f"No {BIG}: run `manage.py seed_scale` on this database first.")
+    server = start_gunicorn(args.port)
+    columns = ("rows", "p50", "p95", "max", "target", "queries")
+    print(f"{'endpoint':<32} " + " ".join(f"{name:>7}" for name in columns))
+    try:
+        for label, path in endpoints(build.pk):
+            if args.only and args.only not in label:
+                continue
+            url = f"http://127.0.0.1:{args.port}{path}"
+            warm_ms, status, body = timed_get(url)
+            repeats = args.slow_repeats if warm_ms > 2000 else args.repeats
+            times = [timed_get(url)[0] for _ in range(repeats)]
+            rows = rows_in(body)
+            target = TARGET_MS + PER_ROW_MS * max(0, (rows or 0) - PAGE_ROWS)
+            p95 = percentile(times, 0.95)
+            flag = (
+                ""
+                if status == 200 and p95 <= target
+                else "  <-- " + (f"HTTP {status}" if status != 200 else "over target")
+            )
+            print(
+                f"{label:<32} {rows if rows is not None else '-':>6} "
+                f"{statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} "
+                f"{target:7.0f} {query_count(path):>7}{flag}",
+                flush=True,
+            )
+        rss = ", ".join(f"{size:.0f}" for size in worker_rss_mb(server))
+        print(f"gunicorn worker RSS after the run: {rss} MB")
+    finally:
+        stop(server)
+    print(f"load average: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

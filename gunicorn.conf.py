@@ -1,0 +1,38 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py coprsite.wsgi`.
+
+Meant to sit behind nginx with `proxy_request_buffering on` (README, Production): nginx
+reads every request body and every response for the client, so a gunicorn thread is busy
+only while Django works, never while a slow client trickles bytes. Threads (`gthread`)
+rather than more processes: requests wait mostly on PostgreSQL and the disk, and a thread
+costs far less memory than a worker process. Each value can be changed from the
+environment; command-line flags override this file.
+"""
+
+import multiprocessing
+import os
+
+
+def env(name: str, default: str) -> str:
+    """A variable's value; set-but-empty counts as unset, as in .env.example."""
+    return os.environ.get(name) or default
+
+
+bind = env("GUNICORN_BIND", "127.0.0.1:8000")
+# gunicorn's own convention; default: one process per CPU plus one, each with its threads.
+workers = int(env("WEB_CONCURRENCY", str(multiprocessing.cpu_count() + 1)))
+worker_class = "gthread"
+threads = int(env("GUNICORN_THREADS", "8"))
+# Above any page's or API call's worst time (a 512 MB upload read from nginx's buffer
+# included); a worker stuck longer than this is restarted.
+timeout = int(env("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+# Header limits (gunicorn's defaults, stated): bodies are bounded by nginx and by Django's
+# upload checks (coprsite.settings MAX_SRPM_BYTES, DATA_UPLOAD_MAX_MEMORY_SIZE).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+# Recycle workers now and then, so a slow leak cannot grow without bound.
+max_requests = 2000
+max_requests_jitter = 200
+accesslog = env("GUNICORN_ACCESS_LOG", "-")

@@ -1,0 +1,44 @@
+"""Search by substring (project names, descriptions, package names) and big owners' pages."""
+
+import pytest
+from django.urls import reverse
+
+from apps.packages.models import Package
+from apps.projects.views import PROJECTS_PER_PAGE
+from tests.factories import ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def found(client, query: str) -> list[str]:
+    response = client.get(reverse("search"), {"q": query})
+    assert response.status_code == 200
+    return [project.full_name for project in response.context["page"]]
+
+
+def test_search_matches_part_of_a_package_name(client, personal_project):
+    Package.objects.create(project=personal_project, name="hello-newc")
+    ProjectFactory(name="other", owner_user=personal_project.owner_user)
+    assert found(client, "newc") == ["alice/hello"]
+    assert found(client, "NEWC") == ["alice/hello"]
+
+
+def test_search_matches_part_of_a_project_name_or_description(client, alice):
+    ProjectFactory(name="python-tools", owner_user=alice)
+    ProjectFactory(name="misc", owner_user=alice, description="Backports of PyThon modules")
+    ProjectFactory(name="unrelated", owner_user=alice)
+    assert sorted(found(client, "python")) == ["alice/misc", "alice/python-tools"]
+    assert found(client, "ython-to") == ["alice/python-tools"]
+    assert sorted(found(client, "alice")) == ["alice/misc", "alice/python-tools", "alice/unrelated"]
+
+
+def test_user_page_shows_a_page_of_projects(client, alice, django_assert_max_num_queries):
+    for number in range(PROJECTS_PER_PAGE + 5):
+        ProjectFactory(name=f"p{number:03}", owner_user=alice)
+    url = reverse("user-detail", args=["alice"])
+    with django_assert_max_num_queries(10):
+        first = client.get(url).context["page"]
+    assert len(first) == PROJECTS_PER_PAGE and first.paginator.count == PROJECTS_PER_PAGE + 5
+    second = client.get(url, {"page": 2})
+    assert [p.name for p in second.context["page"]] == [f"p{n:03}" for n in range(30, 35)]
+    assert b'rel="prev"' in second.content
