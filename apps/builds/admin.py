@@ -23,11 +23,9 @@ def result_links(task: BuildTask) -> str:
     row = task_row(task.build, task)
     if row["results_url"] is None:
         return "not started"
-    links = [
-        (row["live_log_url"], "builder-live.log"),
-        (row["backend_log_url"], "backend.log"),
-        (row["results_url"], "results"),
-    ]
+    # A finished task's logs are gzipped: the link names the file it leads to.
+    logs = [row["live_log_url"], row["backend_log_url"]]
+    links = [(url, url.rsplit("/", 1)[-1]) for url in logs] + [(row["results_url"], "results")]
     return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
 

@@ -40,7 +40,10 @@ from builders.network import EXTRA_BLOCKED_ENV, host_addresses, operator_blocked
 from builders.protocol import KIND_SRPM, STATE_SUCCEEDED, JobResult, JobSpec
 from builders.remote import CANCEL_COMMAND, JOB_FILE, RESULT_FILE, RESULTS_SUBDIR, RUNNER_ERRORS
 from builders.results import (
+    BUILD_LOG,
+    CONFIGS_ARCHIVE,
     RESULTS_JSON,
+    ROOT_LOG,
     SUCCESS_FILE,
     clear_previous_attempt,
     mark_success,
@@ -503,9 +506,12 @@ def accept_results(spec: JobSpec, staging: Path, result_dir: Path) -> JobResult:
         errors = (staging / RUNNER_ERRORS).read_text(errors="replace").strip()
         last_line = errors.splitlines()[-1] if errors else str(exc)
         raise BuilderRefused(f"the builder's runner wrote no usable result: {last_line}") from exc
+    files = staging / RESULTS_SUBDIR
+    # The build's own logs, spec and configs come back whatever its outcome, as with the
+    # local runner; they are never published into a repository.
+    keep_side_files(files, result_dir)
     if job_result.state != STATE_SUCCEEDED:
         return job_result
-    files = staging / RESULTS_SUBDIR
     try:
         results_json = json.loads((files / RESULTS_JSON).read_text())
         check_files(spec, job_result, files)
@@ -516,6 +522,20 @@ def accept_results(spec: JobSpec, staging: Path, result_dir: Path) -> JobResult:
     write_json(result_dir / RESULTS_JSON, results_json)
     mark_success(result_dir)
     return replace(job_result, files=names)
+
+
+def is_side_file(name: str) -> bool:
+    """build.log, root.log, configs.tar.gz, the spec or one of mock's logs: no package."""
+    return name in (BUILD_LOG, ROOT_LOG, CONFIGS_ARCHIVE) or name.endswith((".log", ".spec"))
+
+
+def keep_side_files(files: Path, result_dir: Path) -> None:
+    """Move the side files of the download into the result dir (names were checked)."""
+    if not files.is_dir():
+        return
+    for path in files.iterdir():
+        if path.is_file() and is_side_file(path.name):
+            shutil.move(path, result_dir / path.name)
 
 
 def check_files(spec: JobSpec, result: JobResult, files: Path) -> None:

@@ -121,7 +121,7 @@ def test_build_state_and_source_are_read_only_with_links_to_logs(client, staff_u
     assert 'name="state"' not in page and 'name="source_json"' not in page
     results = f"http://copr.example.org/results/{build.project.ownername}/{build.project.name}/"
     results += "fedora-43-x86_64/00000042-hello/"
-    assert f'<a href="{results}builder-live.log">builder-live.log</a>' in page
+    assert f'<a href="{results}builder-live.log.gz">builder-live.log.gz</a>' in page
     assert f'<a href="{results}">results</a>' in page
     assert f'href="{reverse("build-detail", args=[build.pk])}"' in page
     # A post with a forged state changes nothing.
