@@ -10,6 +10,7 @@ import pytest
 import requests
 from django.conf import settings
 
+from apps.builds.logs import read_log
 from apps.builds.models import Build, BuildTask, State
 from apps.builds.services import build_cancel
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
@@ -36,8 +37,12 @@ def only_ssh_pool(hosts, **host_overrides) -> list[Builder]:
 
 
 def live_log(task: BuildTask) -> str:
-    path = Path(settings.RESULTS_ROOT) / "packager/tools" / task.result_dir / "builder-live.log"
-    return path.read_text(errors="replace") if path.exists() else ""
+    """builder-live.log as it is now: plain while the task runs, gzipped once it ended."""
+    result_dir = Path(settings.RESULTS_ROOT) / "packager/tools" / task.result_dir
+    try:
+        return read_log(result_dir, "builder-live.log")
+    except OSError:
+        return ""
 
 
 def rpm_task(build_id: int) -> BuildTask:
