@@ -4,6 +4,7 @@ import gzip
 import mimetypes
 import re
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -101,6 +102,14 @@ def inflated_response(request, path: Path) -> StreamingHttpResponse:
         file.seek(-4, 2)
         size = int.from_bytes(file.read(4), "little")
     last_modified = http_date(path.stat().st_mtime)
+    response = ranged_response(request, size, last_modified, partial(read_inflated, path))
+    if response.status_code != 416:
+        response["Content-Type"] = TEXT_PLAIN
+    return response
+
+
+def ranged_response(request, size: int, last_modified: str, read) -> HttpResponse:
+    """The whole content, or the one range asked for, with `read(start, length)` as its body."""
     try:
         byte_range = requested_range(request, size, last_modified)
     except RangeNotSatisfiable:
@@ -108,14 +117,13 @@ def inflated_response(request, path: Path) -> StreamingHttpResponse:
         response["Content-Range"] = f"bytes */{size}"
         return response
     start, end = byte_range or (0, size - 1)
-    response = StreamingHttpResponse(read_inflated(path, start, end - start + 1))
+    response = StreamingHttpResponse(read(start, end - start + 1))
     if byte_range:
         response.status_code = 206
         response["Content-Range"] = f"bytes {start}-{end}/{size}"
     response["Content-Length"] = str(max(end - start + 1, 0))
     response["Accept-Ranges"] = "bytes"
     response["Last-Modified"] = last_modified
-    response["Content-Type"] = TEXT_PLAIN
     return response
 
 
@@ -136,20 +144,9 @@ def file_response(request, path: Path) -> StreamingHttpResponse:
     # A live log keeps growing while the build runs: the client gets the bytes written so far.
     size = stat.st_size
     last_modified = http_date(stat.st_mtime)
-    try:
-        byte_range = requested_range(request, size, last_modified)
-    except RangeNotSatisfiable:
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
+    response = ranged_response(request, size, last_modified, partial(read_bytes, path))
+    if response.status_code == 416:
         return response
-    start, end = byte_range or (0, size - 1)
-    response = StreamingHttpResponse(read_bytes(path, start, end - start + 1))
-    if byte_range:
-        response.status_code = 206
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    response["Content-Length"] = str(end - start + 1)
-    response["Accept-Ranges"] = "bytes"
-    response["Last-Modified"] = last_modified
     content_type, encoding = content_type_for(path.name)
     response["Content-Type"] = content_type
     if encoding:
