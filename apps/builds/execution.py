@@ -42,7 +42,7 @@ def task_run(*, task_id: int) -> None:
         result = run_on_builder(task, result_dir)
     except BuilderLost as lost:
         close_old_connections()
-        task_lost(task, result_dir, lost.reason)
+        task_lost(task, result_dir, lost)
         return
     close_old_connections()
     backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
@@ -57,7 +57,7 @@ def task_run(*, task_id: int) -> None:
 def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
     """Run the job with the transport of the task's builder; BuilderLost passes through."""
     try:
-        transport = transport_for(task.builder)
+        transport = transport_for(task.builder, task=task)
         with TaskWatch(task) as watch:
             result = transport.run(job_spec(task, result_dir), should_cancel=watch.should_cancel)
     except BuilderRefused as refused:
@@ -76,12 +76,21 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
     return result
 
 
-def task_lost(task: BuildTask, result_dir: Path, reason: str) -> None:
-    """The builder vanished mid-task: mark it down, and queue the task again once."""
-    if task.builder_id is not None:
+def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
+    """The builder vanished mid-task: mark it down, and queue the task again once.
+
+    A lost disposable machine leaves its pool up: the next task gets a machine of its own.
+    A pool that could not make a machine is down, and the task waits for it, its attempts
+    untouched: the build never ran.
+    """
+    reason = lost.reason
+    if task.builder_id is not None and not lost.pool_healthy:
         fleet_services.builder_mark_down(builder_id=task.builder_id, reason=reason)
     task.refresh_from_db()
-    state = services.task_builder_lost(task=task, reason=reason)
+    if lost.before_job:
+        state = services.task_wait_again(task=task, reason=f"waiting: {reason}")
+    else:
+        state = services.task_builder_lost(task=task, reason=reason)
     backend_log(result_dir, f"builder lost ({reason}): task is now {state}")
     if state == State.FAILED and task.is_source:
         discard_upload(task.build_id)

@@ -28,6 +28,8 @@ from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenie
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
+from apps.fleet.actors import delete_machine
+from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
@@ -356,6 +358,18 @@ def task_builder_lost(*, task: BuildTask, reason: str) -> str:
     return State.FAILED
 
 
+def task_wait_again(*, task: BuildTask, reason: str) -> str:
+    """Back to the queue with the same attempt: its builder never got to run it."""
+    with transaction.atomic():
+        if task_transition(
+            task.pk, ACTIVE_STATES, State.PENDING, builder=None, state_reason=reason[:500]
+        ):
+            build_refresh_state(build_id=task.build_id)
+            send_scheduler_nudge()
+    task.refresh_from_db(fields=["state"])
+    return task.state
+
+
 def build_refresh_state(*, build_id: int) -> tuple[str, int | None]:
     """Store the build's state and times derived from its tasks; returns state and batch."""
     with transaction.atomic():
@@ -492,11 +506,19 @@ def tasks_reconcile() -> dict:
     from apps.fleet.services import pools_sync
 
     pools_sync()  # builders for hosts an operator added to an ssh pool's config
+    machines_reconcile_send()
     for builder_id in builders_to_probe().values_list("pk", flat=True):
         probe_builder.send(builder_id)
     explain_waiting_tasks()
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
+
+
+def machines_reconcile_send() -> None:
+    """Delete the disposable machines of task attempts that no longer run (dead workers)."""
+    live = BuildTask.objects.filter(state__in=list(ACTIVE_STATES)).values_list("pk", "attempt")
+    for machine_id in machines_reconcile(live=live):
+        delete_machine.send(machine_id)
 
 
 def tasks_requeue(*, user, task_ids: list[int]) -> int:

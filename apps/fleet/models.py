@@ -11,9 +11,11 @@ class PoolKind(models.TextChoices):
     COMMAND = "command", "operator new/delete commands"
 
 
-# Kinds whose builders run tasks today (apps/fleet/transports.py); vm and command pools
-# are configuration only so far.
-RUNNABLE_POOL_KINDS = (PoolKind.LOCAL, PoolKind.SSH)
+# Kinds whose builders run tasks (apps/fleet/transports.py): all of them.
+RUNNABLE_POOL_KINDS = tuple(PoolKind)
+# Kinds that make a machine per task; their pool has one builder whose slots are the
+# pool's max_builders (apps/fleet/services.machine_pool_sync).
+MACHINE_POOL_KINDS = (PoolKind.VM, PoolKind.COMMAND)
 
 
 class BuilderPool(models.Model):
@@ -64,6 +66,38 @@ class Builder(models.Model):
     # Health as the last task or probe saw it; state_reason says why a builder is down.
     runner_version = models.CharField(max_length=64, blank=True)
     state_reason = models.CharField(max_length=500, blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MachineState(models.TextChoices):
+    CREATING = "creating"
+    RUNNING = "running"
+    DELETING = "deleting"
+    DELETE_FAILED = "delete_failed", "delete failed (retried by reconcile)"
+
+
+class Machine(models.Model):
+    """A disposable machine of a vm or command pool, from before `new` until `delete` worked.
+
+    The row is written before the machine exists, so that reconcile can still delete it
+    when the worker that made it dies (apps/fleet/machines.py).
+    """
+
+    pool = models.ForeignKey(BuilderPool, on_delete=models.PROTECT, related_name="machines")
+    name = models.CharField(max_length=100, unique=True)
+    # The task attempt it serves (plain numbers: the fleet knows nothing of builds); none
+    # for a health probe's machine.
+    task_id = models.PositiveIntegerField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    state = models.CharField(
+        max_length=20, choices=MachineState.choices, default=MachineState.CREATING
+    )
+    address = models.CharField(max_length=200, blank=True)
+    state_reason = models.CharField(max_length=500, blank=True)
+    created_on = models.DateTimeField(default=timezone.now)
+    updated_on = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.name

@@ -6,7 +6,7 @@ import platform
 from django.conf import settings
 from django.utils import timezone
 
-from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
+from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderPool, BuilderState, PoolKind
 
 logger = logging.getLogger(__name__)
 LOCAL_POOL_NAME = "local"
@@ -86,9 +86,7 @@ def _checked_ssh_host(pool: BuilderPool, index: int, host) -> dict:
             raise PoolConfigError(f"{where}: {key} must be {_KIND_NAMES[kind]}.")
     if not host["known_host_key"].startswith(("ssh-", "ecdsa-")):
         raise PoolConfigError(f'{where}: known_host_key is a public key ("ssh-ed25519 AAAA...").')
-    blocked = host.get("blocked_networks", [])
-    if not isinstance(blocked, list) or not all(isinstance(item, str) for item in blocked):
-        raise PoolConfigError(f'{where}: blocked_networks is a list like ["192.0.2.0/24"].')
+    _check_blocked_networks(where, host)
     slots = host.get("slots", 1)
     if not isinstance(slots, int) or slots < 1:
         raise PoolConfigError(f"{where}: slots must be a positive number.")
@@ -128,11 +126,119 @@ def ssh_host_config(builder: Builder) -> dict:
     raise PoolConfigError(f"Builder {builder.name} is no longer in its pool's config.")
 
 
+# --- vm and command pools: a machine per task ---------------------------------------------
+
+COMMAND_REQUIRED = ("new", "delete")
+COMMAND_OPTIONAL = {
+    "new_timeout": int,
+    "delete_timeout": int,
+    "port": int,
+    "user": str,
+    "key_path": str,
+    "known_host_key": str,
+    "work_dir": str,
+    "workspaces_dir": str,
+}
+VM_OPTIONAL = {
+    "memory_mib": int,
+    "cpus": int,
+    "disk_mib": int,
+    "boot_timeout": int,
+    "accel": str,
+    "state_dir": str,
+}
+VM_ACCELERATORS = ("auto", "kvm", "tcg")
+
+
+def command_pool_config(pool: BuilderPool) -> dict:
+    """A command pool's config, checked: `new` and `delete` are a shell line or a list."""
+    config = _pool_config(pool)
+    for key in COMMAND_REQUIRED:
+        value = config.get(key)
+        is_argv = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+        if not (isinstance(value, str) and value.strip()) and not is_argv:
+            raise PoolConfigError(
+                f"Pool {pool.name}: config needs {key!r}, a shell command or a list of arguments."
+            )
+    _check_types(pool, config, COMMAND_OPTIONAL)
+    env = config.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
+        raise PoolConfigError(f'Pool {pool.name}: env is an object of texts, like {{"A": "b"}}.')
+    _check_blocked_networks(f"Pool {pool.name}", config)
+    return config
+
+
+def vm_pool_config(pool: BuilderPool) -> dict:
+    """A vm pool's config, checked: the image and the size of each VM."""
+    config = _pool_config(pool)
+    if not isinstance(config.get("image"), str):
+        raise PoolConfigError(
+            f'Pool {pool.name}: config needs "image", the directory that '
+            "`python3 -m builders.vm image` printed."
+        )
+    _check_types(pool, config, VM_OPTIONAL)
+    for key in ("memory_mib", "cpus", "disk_mib", "boot_timeout"):
+        if key in config and config[key] < 1:
+            raise PoolConfigError(f"Pool {pool.name}: {key} must be a positive number.")
+    if config.get("accel", "auto") not in VM_ACCELERATORS:
+        raise PoolConfigError(f"Pool {pool.name}: accel is one of {', '.join(VM_ACCELERATORS)}.")
+    return config
+
+
+def _pool_config(pool: BuilderPool) -> dict:
+    if not isinstance(pool.config, dict):
+        raise PoolConfigError(f"Pool {pool.name}: config is an object.")
+    return pool.config
+
+
+def _check_types(pool: BuilderPool, config: dict, types: dict) -> None:
+    for key, kind in types.items():
+        if key in config and (not isinstance(config[key], kind) or isinstance(config[key], bool)):
+            raise PoolConfigError(f"Pool {pool.name}: {key} must be {_KIND_NAMES[kind]}.")
+
+
+def _check_blocked_networks(where: str, config: dict) -> None:
+    blocked = config.get("blocked_networks", [])
+    if not isinstance(blocked, list) or not all(isinstance(item, str) for item in blocked):
+        raise PoolConfigError(f'{where}: blocked_networks is a list like ["192.0.2.0/24"].')
+
+
+def machine_builder_name(pool: BuilderPool) -> str:
+    return f"{pool.name}-machines"
+
+
+def machine_pool_sync(*, pool: BuilderPool) -> Builder:
+    """The one builder of a vm or command pool: a slot per machine the pool may run at once."""
+    if pool.kind == PoolKind.VM:
+        vm_pool_config(pool)
+    else:
+        command_pool_config(pool)
+    builder, _ = Builder.objects.update_or_create(
+        name=machine_builder_name(pool),
+        defaults={
+            "pool": pool,
+            "hostname": f"{pool.kind} pool",
+            "arches": pool.arches,
+            "slots": max(pool.max_builders, 1),
+        },
+    )
+    return builder
+
+
+def pool_sync(*, pool: BuilderPool) -> list[Builder]:
+    """The builders a pool's config asks for (none to make for the local pool)."""
+    if pool.kind == PoolKind.SSH:
+        return ssh_pool_sync(pool=pool)
+    if pool.kind in MACHINE_POOL_KINDS:
+        return [machine_pool_sync(pool=pool)]
+    return list(pool.builders.all())
+
+
 def pools_sync() -> None:
-    """Builders for every enabled ssh pool; a pool with a broken config is logged, skipped."""
-    for pool in BuilderPool.objects.filter(enabled=True, kind=PoolKind.SSH):
+    """Builders for every enabled pool; a pool with a broken config is logged, skipped."""
+    for pool in BuilderPool.objects.filter(enabled=True).exclude(kind=PoolKind.LOCAL):
         try:
-            ssh_pool_sync(pool=pool)
+            pool_sync(pool=pool)
         except PoolConfigError as error:
             logger.error("%s", error)
 

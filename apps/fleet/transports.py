@@ -5,23 +5,36 @@ Only the worker calls this; the SSH client never runs in the portal's web proces
 
 from typing import TYPE_CHECKING
 
-from apps.fleet.models import Builder, PoolKind
-from apps.fleet.services import PoolConfigError, ssh_host_config
+from apps.fleet.machines import MachineRecords, machine_commands, machine_name
+from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderPool, PoolKind
+from apps.fleet.services import PoolConfigError, command_pool_config, ssh_host_config
 from builders.transports import BuilderRefused, Transport
 from builders.transports.local import LocalTransport
 
 if TYPE_CHECKING:
+    from builders.transports.command import CommandTransport
     from builders.transports.ssh import SshTransport
 
+# The SshHost fields a pool's config may set, for a static host or a disposable machine.
+SSH_FIELDS = ("address", "known_host_key", "key_path", "user", "port", "work_dir", "workspaces_dir")
+# A disposable machine is used once: its runner and jobs go to the login's home.
+MACHINE_WORK_DIR = "~/.coprsite-builder"
 
-def transport_for(builder: Builder | None) -> Transport:
-    """The transport of `builder`'s pool; a task without a builder runs locally."""
+
+def transport_for(builder: Builder | None, *, task=None) -> Transport:
+    """The transport of `builder`'s pool; a task without a builder runs locally.
+
+    `task` (a BuildTask) names the machine a vm or command pool makes for it.
+    """
     kind = builder.pool.kind if builder is not None else PoolKind.LOCAL
     if kind == PoolKind.LOCAL:
         return LocalTransport()
     if kind == PoolKind.SSH:
         return ssh_transport(builder)
-    raise BuilderRefused(f"builder {builder.name}: pools of kind {kind} cannot run builds yet")
+    if kind in MACHINE_POOL_KINDS:
+        task_id, attempt = (task.pk, task.attempt) if task is not None else (None, 0)
+        return machine_transport(builder.pool, task_id=task_id, attempt=attempt)
+    raise BuilderRefused(f"builder {builder.name}: pools of kind {kind} cannot run builds")
 
 
 def ssh_transport(builder: Builder) -> "SshTransport":
@@ -31,7 +44,34 @@ def ssh_transport(builder: Builder) -> "SshTransport":
         host = ssh_host_config(builder)
     except PoolConfigError as error:
         raise BuilderRefused(str(error)) from error
-    fields = ("address", "known_host_key", "key_path", "user", "port", "work_dir")
-    options = {key: host[key] for key in (*fields, "workspaces_dir") if key in host}
+    options = {key: host[key] for key in SSH_FIELDS if key in host}
     blocked = tuple(host.get("blocked_networks", ()))
     return SshTransport(SshHost(name=builder.name, blocked_networks=blocked, **options))
+
+
+def machine_transport(
+    pool: BuilderPool, *, task_id: int | None, attempt: int = 0
+) -> "CommandTransport":
+    """A machine of its own for one task attempt (or a probe), made and removed by the pool."""
+    from builders.transports.command import CommandTransport
+    from builders.transports.ssh import SshHost
+
+    try:
+        commands = machine_commands(pool)
+        config = command_pool_config(pool) if pool.kind == PoolKind.COMMAND else {}
+    except PoolConfigError as error:
+        raise BuilderRefused(str(error)) from error
+    options = {key: config[key] for key in SSH_FIELDS if key in config}
+    defaults = SshHost(
+        name=pool.name,
+        blocked_networks=tuple(config.get("blocked_networks", ())),
+        **{"address": "", "known_host_key": "", "key_path": "", "work_dir": MACHINE_WORK_DIR}
+        | options,
+    )
+    return CommandTransport(
+        pool=pool.name,
+        commands=commands,
+        ssh_defaults=defaults,
+        name=machine_name(pool, task_id, attempt),
+        events=MachineRecords(pool, task_id, attempt),
+    )

@@ -16,12 +16,18 @@ from builders.protocol import JobResult, JobSpec
 class BuilderLost(Exception):
     """The builder stopped answering (network, sshd, the host itself): not the build's fault.
 
-    The portal may run the job again on another builder.
+    The portal may run the job again on another builder. `pool_healthy` says that only
+    this one disposable machine was lost: its pool still takes jobs. `before_job` says
+    that the job never started (no machine could be made): it costs the task no attempt.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(
+        self, reason: str, *, pool_healthy: bool = False, before_job: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.pool_healthy = pool_healthy
+        self.before_job = before_job
 
 
 class BuilderRefused(Exception):

@@ -1,0 +1,244 @@
+"""The command transport: a fresh host per job from an operator's `new` command (resalloc-style).
+
+    new     -> prints the address of a fresh machine (and how to log in)
+    run     -> the job runs there exactly as on a static SSH host (builders/transports/ssh.py)
+    delete  -> always, whatever happened; the portal's reconcile calls it again for a
+               machine whose worker died before it could (see apps/fleet/machines.py)
+
+Both commands get COPRSITE_MACHINE_NAME, a name unique to the job's attempt; `delete` also
+gets COPRSITE_MACHINE_ADDRESS when the machine had one. `new` prints `key=value` lines:
+`address` (or a bare address on a line of its own), and optionally `port`, `user`,
+`host_key` (the machine's SSH host public key) and `key_path` (the private key to log in
+with). What it does not print comes from the pool's config. `delete` must succeed for a
+name it does not know: it may be called twice, or for a machine `new` never finished.
+
+The disposable VMs of a `vm` pool are such a pair of commands: `python3 -m builders.vm`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from builders.protocol import STATE_CANCELED, JobResult, JobSpec
+from builders.transports import BuilderLost, BuilderRefused
+from builders.transports.ssh import SshHost, SshTransport, runner_version
+
+NAME_ENV = "COPRSITE_MACHINE_NAME"
+ADDRESS_ENV = "COPRSITE_MACHINE_ADDRESS"
+MACHINE_KEYS = {"address", "port", "user", "host_key", "key_path"}
+POLL_SECONDS = 0.2
+STDERR_TAIL = 300  # characters of a failed command's output that go into the reason
+
+
+@dataclass(frozen=True)
+class MachineCommands:
+    """A pool's `new` and `delete`: a shell line, or an argument list run as it is."""
+
+    new: str | list[str]
+    delete: str | list[str]
+    new_timeout: int = 600
+    delete_timeout: int = 300
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Machine:
+    name: str
+    address: str
+    port: int | None = None
+    user: str | None = None
+    host_key: str | None = None
+    key_path: str | None = None
+
+
+class MachineEvents(Protocol):
+    """Where the portal records a machine, so that reconcile can delete it if we die."""
+
+    def creating(self, name: str) -> None: ...
+    def created(self, machine: Machine) -> None: ...
+    def deleted(self, name: str) -> None: ...
+    def delete_failed(self, name: str, reason: str) -> None: ...
+
+
+class CommandFailed(Exception):
+    pass
+
+
+def machine_new(
+    commands: MachineCommands, name: str, *, should_cancel: Callable[[], bool] = lambda: False
+) -> Machine | None:
+    """Run `new`; the machine it made, or None when the job was canceled meanwhile."""
+    output = _run(
+        commands.new,
+        env=_command_env(commands, name),
+        timeout=commands.new_timeout,
+        should_cancel=should_cancel,
+        what="new",
+    )
+    if output is None:
+        return None
+    return parse_machine(name, output)
+
+
+def machine_delete(commands: MachineCommands, name: str, address: str = "") -> None:
+    """Run `delete`; CommandFailed when it did not succeed (the caller tries again later)."""
+    env = _command_env(commands, name, {ADDRESS_ENV: address} if address else {})
+    _run(commands.delete, env=env, timeout=commands.delete_timeout, what="delete")
+
+
+def parse_machine(name: str, output: str) -> Machine:
+    """The machine `new` described; CommandFailed when it printed no address."""
+    values: dict[str, str] = {}
+    for line in output.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key in MACHINE_KEYS:
+            values[key] = value.strip()
+        elif not sep and line.strip() and "address" not in values:
+            values["address"] = line.strip()
+    if not values.get("address"):
+        raise CommandFailed(f"`new` printed no address (output: {output.strip()[-STDERR_TAIL:]!r})")
+    port = values.get("port")
+    if port is not None and not port.isdigit():
+        raise CommandFailed(f"`new` printed port={port!r}, not a number")
+    return Machine(
+        name=name,
+        address=values["address"],
+        port=int(port) if port else None,
+        user=values.get("user"),
+        host_key=values.get("host_key"),
+        key_path=values.get("key_path"),
+    )
+
+
+def _command_env(commands: MachineCommands, name: str, extra: dict | None = None) -> dict:
+    return {**os.environ, **commands.env, NAME_ENV: name, **(extra or {})}
+
+
+def _run(
+    command: str | list[str],
+    *,
+    env: dict,
+    timeout: int,
+    what: str,
+    should_cancel: Callable[[], bool] = lambda: False,
+) -> str | None:
+    """Run an operator command in a session of its own; its stdout, None when canceled.
+
+    A timeout or a cancel kills the command's whole process group, not only its shell.
+    """
+    argv = ["/bin/sh", "-c", command] if isinstance(command, str) else list(command)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout
+        while process.poll() is None:
+            if should_cancel() or time.monotonic() > deadline:
+                _kill_group(process)
+                if should_cancel():
+                    return None
+                raise CommandFailed(f"`{what}` did not finish within {timeout} s; killed")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(POLL_SECONDS)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if process.returncode != 0:
+        message = (stderr.strip() or stdout.strip())[-STDERR_TAIL:] or "no message"
+        raise CommandFailed(f"`{what}` exited with status {process.returncode}: {message}")
+    return stdout
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+class CommandTransport:
+    """Runs each job on a machine of its own, made by `new` and always removed by `delete`."""
+
+    def __init__(
+        self,
+        *,
+        pool: str,
+        commands: MachineCommands,
+        ssh_defaults: SshHost,
+        name: str,
+        events: MachineEvents,
+    ) -> None:
+        self.pool = pool
+        self.commands = commands
+        self.ssh_defaults = ssh_defaults
+        self.name = name
+        self.events = events
+        self.version = runner_version()
+
+    def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
+        with self.machine(should_cancel) as machine:
+            if machine is None:
+                return JobResult(state=STATE_CANCELED, failure_reason="canceled by the user")
+            try:
+                return SshTransport(self.ssh_host(machine)).run(spec, should_cancel=should_cancel)
+            except BuilderLost as lost:
+                # This machine is gone, not the pool: the next job gets a new one.
+                raise BuilderLost(lost.reason, pool_healthy=True) from lost
+
+    def probe(self) -> str:
+        """Make a machine, check it answers (installing the runner), delete it."""
+        with self.machine(lambda: False) as machine:
+            assert machine is not None
+            return SshTransport(self.ssh_host(machine)).probe()
+
+    @contextlib.contextmanager
+    def machine(self, should_cancel: Callable[[], bool]):
+        """A fresh machine for the block (None when canceled first), deleted afterwards."""
+        self.events.creating(self.name)
+        machine = None
+        try:
+            try:
+                machine = machine_new(self.commands, self.name, should_cancel=should_cancel)
+            except CommandFailed as failed:
+                reason = f"pool {self.pool} could not make a machine: {failed}"
+                raise BuilderLost(reason, before_job=True) from failed
+            if machine is not None:
+                self.events.created(machine)
+            yield machine
+        finally:
+            self.delete(machine.address if machine else "")
+
+    def delete(self, address: str) -> None:
+        try:
+            machine_delete(self.commands, self.name, address)
+        except CommandFailed as failed:
+            # The row stays: reconcile runs `delete` again until it succeeds.
+            self.events.delete_failed(self.name, str(failed))
+        else:
+            self.events.deleted(self.name)
+
+    def ssh_host(self, machine: Machine) -> SshHost:
+        host_key = machine.host_key or self.ssh_defaults.known_host_key
+        key_path = machine.key_path or self.ssh_defaults.key_path
+        if not host_key or not key_path:
+            missing = "host_key" if not host_key else "key_path"
+            raise BuilderRefused(
+                f"pool {self.pool}: neither `new` nor the pool's config gives {missing}, "
+                f"needed to log in to {machine.address} safely"
+            )
+        return replace(
+            self.ssh_defaults,
+            name=machine.name,
+            address=machine.address,
+            port=machine.port or self.ssh_defaults.port,
+            user=machine.user or self.ssh_defaults.user,
+            known_host_key=host_key,
+            key_path=key_path,
+        )

@@ -1,0 +1,242 @@
+"""vm and command pools: their config, their one builder, the commands, reconcile of leaks."""
+
+import os
+import subprocess
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.builds.models import BuildTask, State
+from apps.builds.scheduler import schedule_pending_tasks
+from apps.fleet.machines import (
+    RECONCILE_GRACE_SECONDS,
+    machine_delete_leaked,
+    machines_reconcile,
+)
+from apps.fleet.models import BuilderPool, Machine, MachineState, PoolKind
+from apps.fleet.services import PoolConfigError, machine_pool_sync, pools_sync
+from apps.fleet.transports import transport_for
+from builders.transports.command import (
+    CommandFailed,
+    CommandTransport,
+    MachineCommands,
+    machine_delete,
+    machine_new,
+    parse_machine,
+)
+from tests.builds.test_scheduler import pending_task
+from tests.factories import ProjectFactory
+from tests.fleet.test_ssh_pools import HOST_KEY, without_local_pool
+
+pytestmark = pytest.mark.django_db
+
+
+def command_pool(tmp_path, **config) -> BuilderPool:
+    log = tmp_path / "calls.log"
+    return BuilderPool.objects.create(
+        name="cloud",
+        kind=PoolKind.COMMAND,
+        arches=["x86_64", "aarch64"],
+        max_builders=3,
+        config={
+            "new": f'echo "new $COPRSITE_MACHINE_NAME" >> {log}; echo 192.0.2.7',
+            "delete": f'echo "delete $COPRSITE_MACHINE_NAME $COPRSITE_MACHINE_ADDRESS" >> {log}',
+            "known_host_key": HOST_KEY,
+            "key_path": "/etc/coprsite/builder_key",
+            **config,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "config", "message"),
+    [
+        (PoolKind.COMMAND, {"delete": "true"}, "config needs 'new', a shell command"),
+        (PoolKind.COMMAND, {"new": "", "delete": "true"}, "config needs 'new'"),
+        (PoolKind.COMMAND, {"new": ["x", 1], "delete": "true"}, "config needs 'new'"),
+        (PoolKind.COMMAND, {"new": "a", "delete": "b", "port": "22"}, "port must be a number"),
+        (PoolKind.COMMAND, {"new": "a", "delete": "b", "env": {"A": 1}}, "env is an object"),
+        (PoolKind.VM, {}, 'config needs "image"'),
+        (PoolKind.VM, {"image": "/i", "memory_mib": 0}, "memory_mib must be a positive"),
+        (PoolKind.VM, {"image": "/i", "cpus": True}, "cpus must be a number"),
+        (PoolKind.VM, {"image": "/i", "accel": "xen"}, "accel is one of auto, kvm, tcg"),
+    ],
+)
+def test_a_broken_config_is_refused_with_the_entry_named(kind, config, message):
+    pool = BuilderPool.objects.create(name="p", kind=kind, arches=["x86_64"], config=config)
+
+    with pytest.raises(PoolConfigError, match=message):
+        machine_pool_sync(pool=pool)
+    assert not pool.builders.exists()
+
+
+def test_a_machine_pool_has_one_builder_with_a_slot_per_machine(tmp_path):
+    pool = command_pool(tmp_path)
+    BuilderPool.objects.create(name="broken", kind=PoolKind.VM, arches=["x86_64"])
+
+    pools_sync()  # the broken pool is logged and skipped, the other one synced
+
+    (builder,) = pool.builders.all()
+    assert (builder.name, builder.slots, builder.arches) == (
+        "cloud-machines",
+        3,
+        ["x86_64", "aarch64"],
+    )
+    pool.max_builders = 5
+    pool.save()
+    pools_sync()
+    builder.refresh_from_db()
+    assert builder.slots == 5
+
+
+def test_the_scheduler_hands_a_machine_pool_as_many_tasks_as_it_may_run(tmp_path):
+    without_local_pool()
+    pool = command_pool(tmp_path)
+    machine_pool_sync(pool=pool)
+    project = ProjectFactory()
+    tasks = [pending_task(project) for _ in range(4)]
+
+    assigned = schedule_pending_tasks()
+
+    assert assigned == [task.pk for task in tasks[:3]]
+    builder = BuildTask.objects.get(pk=assigned[0]).builder
+    assert builder.pool == pool
+
+
+def test_a_vm_pool_runs_builders_vm_with_the_sizes_of_its_config():
+    pool = BuilderPool.objects.create(
+        name="vms",
+        kind=PoolKind.VM,
+        arches=["x86_64"],
+        config={"image": "/var/cache/img", "memory_mib": 1024, "cpus": 1, "boot_timeout": 30},
+    )
+    builder = machine_pool_sync(pool=pool)
+
+    transport = transport_for(builder)
+
+    assert isinstance(transport, CommandTransport)
+    new = transport.commands.new
+    assert new[1:4] == ["-m", "builders.vm", "new"]
+    assert dict(zip(new[4::2], new[5::2], strict=True)) == {
+        "--image": "/var/cache/img",
+        "--memory-mib": "1024",
+        "--cpus": "1",
+        "--disk-mib": "8192",
+        "--boot-timeout": "30",
+        "--accel": "auto",
+    }
+    assert transport.commands.delete[1:] == ["-m", "builders.vm", "delete"]
+    assert transport.commands.new_timeout == 90
+
+
+def test_new_prints_key_value_lines_or_a_bare_address():
+    output = "booting...\naddress=127.0.0.1\nport=2201\nhost_key=ssh-ed25519 AA\n"
+    machine = parse_machine("m", output)
+    assert (machine.address, machine.port, machine.host_key, machine.user) == (
+        "127.0.0.1",
+        2201,
+        "ssh-ed25519 AA",
+        None,
+    )
+    assert parse_machine("m", "\n198.51.100.4\n").address == "198.51.100.4"
+    with pytest.raises(CommandFailed, match="printed no address"):
+        parse_machine("m", "user=root\n")
+    with pytest.raises(CommandFailed, match="not a number"):
+        parse_machine("m", "address=a\nport=ssh\n")
+
+
+def test_commands_get_the_machine_name_and_address_and_their_failures_say_why(tmp_path):
+    log = tmp_path / "log"
+    commands = MachineCommands(
+        new=f'echo "$COPRSITE_MACHINE_NAME $POOL_ZONE" > {log}; echo address=203.0.113.9',
+        delete=f'echo "$COPRSITE_MACHINE_NAME $COPRSITE_MACHINE_ADDRESS" >> {log}; exit 3',
+        env={"POOL_ZONE": "eu-1"},
+    )
+
+    machine = machine_new(commands, "cloud-t1a0-abc")
+    assert machine.address == "203.0.113.9"
+    with pytest.raises(CommandFailed, match="`delete` exited with status 3"):
+        machine_delete(commands, "cloud-t1a0-abc", machine.address)
+    assert log.read_text().splitlines() == ["cloud-t1a0-abc eu-1", "cloud-t1a0-abc 203.0.113.9"]
+
+
+def test_a_hanging_new_is_killed_with_its_children_at_its_timeout(tmp_path):
+    pid_file = tmp_path / "child"
+    commands = MachineCommands(
+        new=f"sleep 300 & echo $! > {pid_file}; wait", delete="true", new_timeout=1
+    )
+    started = time.monotonic()
+
+    with pytest.raises(CommandFailed, match="`new` did not finish within 1 s; killed"):
+        machine_new(commands, "m")
+
+    assert time.monotonic() - started < 5
+    child = int(pid_file.read_text())
+    assert not os.path.exists(f"/proc/{child}") or _is_zombie(child)
+
+
+def test_a_cancel_stops_new_and_gives_no_machine(tmp_path):
+    commands = MachineCommands(new="sleep 300", delete="true")
+    started = time.monotonic()
+    half_a_second_later = lambda: time.monotonic() - started > 0.5  # noqa: E731
+
+    assert machine_new(commands, "m", should_cancel=half_a_second_later) is None
+    assert time.monotonic() - started < 5
+
+
+def _is_zombie(pid: int) -> bool:
+    status = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True)
+    return status.stdout.strip().startswith("Z")
+
+
+def leaked(pool, name, *, task_id, attempt=0, age=RECONCILE_GRACE_SECONDS + 1, **fields):
+    return Machine.objects.create(
+        pool=pool,
+        name=name,
+        task_id=task_id,
+        attempt=attempt,
+        updated_on=timezone.now() - timedelta(seconds=age),
+        **fields,
+    )
+
+
+def test_reconcile_deletes_machines_whose_task_attempt_no_longer_runs(tmp_path):
+    pool = command_pool(tmp_path)
+    project = ProjectFactory()
+    running = pending_task(project)
+    BuildTask.objects.filter(pk=running.pk).update(state=State.RUNNING, attempt=1)
+    ended = pending_task(project)
+    BuildTask.objects.filter(pk=ended.pk).update(state=State.SUCCEEDED)
+    keep = leaked(pool, "keep", task_id=running.pk, attempt=1, address="192.0.2.1")
+    young = leaked(pool, "young", task_id=ended.pk, age=5)
+    old_attempt = leaked(pool, "old-attempt", task_id=running.pk, attempt=0, address="192.0.2.2")
+    gone = leaked(pool, "gone", task_id=ended.pk)
+    probe = leaked(pool, "probe", task_id=None, state=MachineState.DELETE_FAILED)
+    live = BuildTask.objects.filter(state=State.RUNNING).values_list("pk", "attempt")
+
+    claimed = machines_reconcile(live=live)
+
+    assert sorted(claimed) == sorted([old_attempt.pk, gone.pk, probe.pk])
+    assert machines_reconcile(live=live) == []  # claimed once per grace period
+    for machine_id in claimed:
+        assert machine_delete_leaked(machine_id)
+    assert set(Machine.objects.values_list("name", flat=True)) == {keep.name, young.name}
+    assert (tmp_path / "calls.log").read_text().splitlines() == [
+        "delete old-attempt 192.0.2.2",
+        "delete gone ",
+        "delete probe ",
+    ]
+
+
+def test_a_failing_delete_keeps_the_row_for_the_next_reconcile(tmp_path):
+    pool = command_pool(tmp_path, delete="echo 'cloud API down' >&2; exit 1")
+    machine = leaked(pool, "stuck", task_id=None)
+
+    (claimed,) = machines_reconcile(live=[])
+
+    assert machine_delete_leaked(claimed) is False
+    machine.refresh_from_db()
+    assert machine.state == MachineState.DELETE_FAILED
+    assert "cloud API down" in machine.state_reason
