@@ -2,6 +2,8 @@
 commands: each machine a network namespace with its own sshd (tests/builders/netns_machine.py).
 """
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -109,6 +111,37 @@ def test_a_build_runs_on_a_fresh_machine_that_is_deleted_afterwards(
     assert namespaces() == before
     result, _ = install_from_served_repo(live_server, tmp_path, "hello")  # gpgcheck=1
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_machine_lost_mid_build_is_replaced_and_the_pool_stays_up(
+    live_server, worker, packager, tmp_path, machines
+):
+    pool = only_command_pool(machines, slots=1)
+    _, token, _ = packager
+    srpm = make_srpm(
+        tmp_path, name="slow", build_script="echo BUILD-STARTED; sleep 10; gcc -o slow hello.c"
+    )
+    build_id = submit_upload(live_server, token, srpm, chroots=["fedora-43-x86_64"])
+    wait_for(lambda: build_started(build_id), what="the build to start")
+    (first,) = calls(machines[1])["new"]
+
+    pull_the_plug(machines[0] / first)
+
+    build = finished_build(build_id)
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    assert rpm_task(build_id).attempt == 1
+    made = calls(machines[1])
+    assert len(made["new"]) == 2 and sorted(made["delete"]) == sorted(made["new"])
+    assert pool.builders.get().state == BuilderState.READY  # one machine, not the pool
+
+
+def pull_the_plug(directory: Path) -> None:
+    """Kill every process of a netns machine, sshd and the build with it."""
+    namespace = (directory / "namespace").read_text()
+    pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True)
+    for pid in pids.stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def test_cancel_deletes_the_machine_with_the_build_in_it(
