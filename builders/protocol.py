@@ -69,6 +69,8 @@ class JobResult:
     packages: list[dict[str, Any]] = field(default_factory=list)
     srpm: dict[str, Any] | None = None
     files: list[str] = field(default_factory=list)
+    # What the RPMs were built in, one line: "mock: <config>" or the host buildroot warning.
+    buildroot: str = ""
 
     def to_json(self) -> str:
         """Serialize to the JSON the runner prints."""

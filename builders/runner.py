@@ -9,6 +9,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -75,10 +76,28 @@ def run_job(spec: JobSpec, *, should_cancel: Callable[[], bool] = _never) -> Job
     watchdog = Watchdog(should_cancel, spec.timeout, activity)
     with LiveLog(result_dir / LOG_NAME) as log:
         log.info(f"Task {spec.task_id} ({spec.kind}) of {spec.owner}/{spec.project}")
-        result = _run_in_workspace(spec, result_dir, log, watchdog)
+        buildroot = buildroot_line(spec)
+        if buildroot:
+            log.info(buildroot)
+        result = replace(_run_in_workspace(spec, result_dir, log, watchdog), buildroot=buildroot)
         ending = f": {result.failure_reason}" if result.failure_reason else ""
         log.info(f"Finished: {result.state}{ending}")
     return result
+
+
+HOST_BUILDROOT = "host buildroot: BuildRequires were not installed"
+
+
+def buildroot_line(spec: JobSpec) -> str:
+    """Where an RPM job builds, said once in the live log, results.json and the build page:
+    nobody should take the host's rpmbuild for a Fedora buildroot."""
+    if spec.kind != KIND_RPM:
+        return ""
+    if mock_available(spec):
+        return f"mock: {spec.mock_config}"
+    return (
+        f"{HOST_BUILDROOT}: rpmbuild ran on the builder's own system, not in a {spec.chroot} chroot"
+    )
 
 
 def _input_paths(spec: JobSpec) -> list[Path]:
@@ -246,7 +265,7 @@ def _rpm_task(
     if not any(package["arch"] != "src" for package in packages):
         raise BuildFailure("the build wrote no binary RPMs")
     watchdog.check()
-    files = _finish(result_dir, staged, {"packages": packages})
+    files = _finish(result_dir, staged, {"packages": packages, "buildroot": buildroot_line(spec)})
     log.info("Wrote " + ", ".join(files))
     return JobResult(state=STATE_SUCCEEDED, packages=packages, files=files)
 

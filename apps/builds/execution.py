@@ -97,6 +97,7 @@ def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
 
 
 def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:
+    BuildTask.objects.filter(pk=task.pk).update(buildroot=result.buildroot[:300])
     if result.state != State.SUCCEEDED:
         services.task_end(task=task, state=result.state, reason=result.failure_reason)
         return

@@ -155,6 +155,8 @@ class BuildTask(models.Model):
     result_dir = models.CharField(max_length=300, blank=True)
     built_packages = models.JSONField(default=list, blank=True)
     result_files = models.JSONField(default=list, blank=True)
+    # What the builder built in (builders.runner.buildroot_line), for the build page.
+    buildroot = models.CharField(max_length=300, blank=True)
     # Set when the task's signed RPMs wait for the repository run that publishes them.
     publish_serial = models.PositiveIntegerField(null=True, blank=True)
 

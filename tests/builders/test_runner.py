@@ -43,13 +43,18 @@ def test_successful_rebuild_writes_rpms_results_and_log(
     assert sorted(result.files) == expected
     assert rpm_files(result_dir) == expected
     assert (result_dir / "success").exists()
-    packages = json.loads((result_dir / "results.json").read_text())["packages"]
+    results = json.loads((result_dir / "results.json").read_text())
+    packages = results["packages"]
     assert packages == result.packages
+    # Said once, in the result, results.json and the live log: this is no Fedora buildroot.
+    assert result.buildroot.startswith("host buildroot: BuildRequires were not installed")
+    assert results["buildroot"] == result.buildroot
     assert sorted((p["name"], p["version"], p["release"], p["arch"]) for p in packages) == [
         ("hello", "1.0", "1.fc43", "src"),
         ("hello", "1.0", "1.fc43", "x86_64"),
     ]
     log = live_log(result_dir)
+    assert f"INFO: {result.buildroot}\n" in log
     assert "+ gcc -o hello hello.c" in log
     assert "INFO: Finished: succeeded" in log
     # The workspace is gone once the job is done.
@@ -97,6 +102,7 @@ def test_build_failure_names_the_stage_and_the_error(
 
     assert result.state == "failed"
     assert result.failure_reason.startswith("%build failed: broken.c:1:14: error: expected")
+    assert result.buildroot.startswith("host buildroot:")  # a failed build says it too
     assert len(result.failure_reason) <= 200
     assert "\n" not in result.failure_reason
     assert rpm_files(result_dir) == []

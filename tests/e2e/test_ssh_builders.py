@@ -68,6 +68,10 @@ def test_a_build_on_an_ssh_host_is_signed_published_and_installed(
     assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
     # An uploaded SRPM needs no builder (its source task only files it); the RPM does.
     assert "Builder host ssh-host0" in live_log(rpm_task(build.pk))
+    # The host's rpmbuild is no Fedora buildroot, and the build page says so.
+    assert rpm_task(build.pk).buildroot.startswith("host buildroot: BuildRequires were not")
+    page = requests.get(f"{live_server.url}/builds/{build.pk}/", timeout=30).text
+    assert "host buildroot: BuildRequires were not installed" in page
     result, _ = install_from_served_repo(live_server, tmp_path, "hello")  # gpgcheck=1
     assert result.returncode == 0, result.stdout + result.stderr
     builder.refresh_from_db()
