@@ -2,7 +2,8 @@
 
 Runs in the worker only (the SSH client stays out of the web process). A task that loses
 its host marks the builder down at once; the probe brings it back once it answers again,
-and takes down an SSH builder that stopped answering while idle. A vm or command pool has
+takes down an SSH builder that stopped answering while idle, and sweeps the jobs that
+workers which died left on it. A vm or command pool has
 no idle machine to ask: only when it is down does the probe make one, log in and delete it.
 """
 
@@ -12,6 +13,7 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.builds.models import ACTIVE_STATES, BuildTask
 from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderState, PoolKind
 from apps.fleet.services import builder_mark_down, builder_seen
 from apps.fleet.transports import machine_transport, ssh_transport
@@ -31,11 +33,17 @@ def builders_to_probe():
     )
 
 
+def running_task_ids(builder: Builder) -> list[str]:
+    """The tasks whose jobs the builder runs now: the probe sweeps every other job there."""
+    running = BuildTask.objects.filter(builder=builder, state__in=list(ACTIVE_STATES))
+    return [task.task_id for task in running.select_related("chroot")]
+
+
 def builder_probe(builder: Builder) -> bool:
     """Check one builder; a down one that answers is ready again. True when it answered."""
     try:
         if builder.pool.kind == PoolKind.SSH:
-            version = ssh_transport(builder).probe()
+            version = ssh_transport(builder).probe(keep_jobs=running_task_ids(builder))
         else:
             version = machine_transport(builder.pool, task_id=None).probe()
     except (BuilderLost, BuilderRefused) as problem:

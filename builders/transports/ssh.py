@@ -27,7 +27,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -68,6 +68,7 @@ TRANSFER_TIMEOUT_SECONDS = 3600  # one SRPM or RPM up or down
 MAX_RESULT_FILE_BYTES = 4 << 30
 # How long the job may take to stop after cancel before the connection is cut.
 CANCEL_WAIT_SECONDS = 30
+SWEEP_AGE_MINUTES = 10  # a job directory on a host is swept only when at least this old
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,11 @@ class SshHost:
     connect_timeout: int = 10
     # Networks builds on this host may not reach besides the worker's (see service_networks).
     blocked_networks: tuple[str, ...] = ()
+
+
+def job_dir_name(task_id: str) -> str:
+    """The directory of a task's job on the host, under <work_dir>/jobs."""
+    return safe_file_name(task_id, "job")
 
 
 def runner_version() -> str:
@@ -286,7 +292,7 @@ class SshTransport:
         result_dir = Path(spec.result_dir)
         result_dir.mkdir(parents=True, exist_ok=True)
         clear_previous_attempt(result_dir, keep=_local_inputs(spec))
-        job_dir = f"{self.host.work_dir}/jobs/{safe_file_name(spec.task_id, 'job')}"
+        job_dir = f"{self.host.work_dir}/jobs/{job_dir_name(spec.task_id)}"
         with ssh_connection(self.host) as connection, LiveLog(result_dir / LOG_NAME) as log:
             log.info(f"Builder host {self.host.name} ({self.host.address}), over SSH")
             with_retries(connection, lambda: self.check_host(connection))
@@ -303,11 +309,33 @@ class SshTransport:
             log.info(f"Host {self.host.name} finished: {result.state}{ending}")
         return result
 
-    def probe(self) -> str:
-        """Connect and check the host (installing the runner); returns the runner version."""
+    def probe(self, *, keep_jobs: Iterable[str] | None = None) -> str:
+        """Connect and check the host (installing the runner); returns the runner version.
+
+        With `keep_jobs` (the job directories of the tasks the portal runs there), every
+        other job is swept: left by a worker that died, its processes are killed and its
+        directory removed.
+        """
         with ssh_connection(self.host) as connection:
             with_retries(connection, lambda: self.check_host(connection))
+            if keep_jobs is not None:
+                with_retries(connection, lambda: self.sweep_jobs(connection, keep_jobs))
         return self.version
+
+    def sweep_jobs(self, connection: SshConnection, keep: Iterable[str]) -> list[str]:
+        """Kill and remove the jobs on the host that are not in `keep`; their names."""
+        keep_list = " ".join(shlex.quote(job_dir_name(name)) for name in keep)
+        script = (
+            f"cd {remote_path(self.host.work_dir)}/jobs 2>/dev/null || exit 0; "
+            # A job younger than that may belong to a task that started after the portal
+            # listed its running ones.
+            f"for job in $(find . -mindepth 1 -maxdepth 1 -type d -mmin +{SWEEP_AGE_MINUTES}"
+            " -printf '%f\\n'); do "
+            f'for kept in {keep_list}; do [ "$job" = "$kept" ] && continue 2; done; '
+            'pid=$(cat "$job/pid" 2>/dev/null) && kill -KILL -- "-$pid" 2>/dev/null; '
+            'rm -rf -- "$job"; echo "$job"; done'
+        )
+        return connection.check_output(script).decode(errors="replace").split()
 
     # -- check the host, install the runner ------------------------------------------------
 
@@ -450,17 +478,6 @@ class SshTransport:
         # A leftover job directory is harmless; the next attempt replaces it.
         with suppress(SshFailure, BuilderRefused):
             connection.run(f"rm -rf {remote_path(job_dir)}", timeout=60)
-
-    def kill_job(self, job_dir: str) -> None:
-        """Kill a job's process group on the host (for a job whose connection is gone)."""
-        with ssh_connection(self.host) as connection:
-            with_retries(
-                connection,
-                lambda: connection.run(
-                    f"pid=$(cat {remote_path(job_dir)}/pid 2>/dev/null) && "
-                    'kill -KILL -- "-$pid" 2>/dev/null; true'
-                ),
-            )
 
 
 @contextmanager

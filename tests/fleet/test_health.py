@@ -1,14 +1,21 @@
 """Builder health against real SSH hosts: probes take silent hosts down and bring them back."""
 
+import os
+import signal
+import subprocess
+import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from apps.builds.models import BuildTask, State
 from apps.fleet.health import builder_probe, builders_to_probe
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
 from apps.fleet.services import ssh_pool_sync
 from builders.transports.ssh import runner_version
+from tests.builds.test_scheduler import pending_task
+from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +53,42 @@ def test_only_ssh_builders_not_seen_lately_are_probed():
     Builder.objects.create(pool=local, name="local", last_seen_on=old)
 
     assert list(builders_to_probe()) == [stale]
+
+
+def test_only_down_machine_pools_are_probed_they_have_no_idle_machine_to_ask():
+    old = timezone.now() - timedelta(minutes=5)
+    for name, kind in (("vms", PoolKind.VM), ("cloud", PoolKind.COMMAND)):
+        pool = BuilderPool.objects.create(name=name, kind=kind, arches=["x86_64"])
+        Builder.objects.create(pool=pool, name=f"{name}-up", last_seen_on=old)
+        Builder.objects.create(
+            pool=pool, name=f"{name}-down", state=BuilderState.DOWN, last_seen_on=old
+        )
+
+    assert sorted(b.name for b in builders_to_probe()) == ["cloud-down", "vms-down"]
+
+
+def test_a_probe_sweeps_the_jobs_dead_workers_left_on_the_host(ssh_hosts):
+    (host,) = ssh_hosts(1)
+    config = {"hosts": [host.pool_host_config()]}
+    pool = BuilderPool.objects.create(
+        name="ssh", kind=PoolKind.SSH, arches=["x86_64"], config=config
+    )
+    (builder,) = ssh_pool_sync(pool=pool)
+    running = pending_task(ProjectFactory())
+    BuildTask.objects.filter(pk=running.pk).update(state=State.RUNNING, builder=builder)
+    jobs = host.work_dir / "jobs"
+    # A job of a worker that died an hour ago, still running; the running task's job; and a
+    # job that started a moment ago (its task may have started after the portal looked).
+    orphan = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    for name, pid in ((running.task_id, None), ("77-fedora-43-x86_64", orphan.pid), ("78", None)):
+        (jobs / name / "results").mkdir(parents=True)
+        if pid:
+            (jobs / name / "pid").write_text(f"{pid}\n")
+    an_hour_ago = time.time() - 3600
+    for name in (running.task_id, "77-fedora-43-x86_64"):
+        os.utime(jobs / name, (an_hour_ago, an_hour_ago))
+
+    assert builder_probe(builder) is True
+
+    assert sorted(path.name for path in jobs.iterdir()) == sorted([running.task_id, "78"])
+    assert orphan.wait(timeout=10) == -signal.SIGKILL
