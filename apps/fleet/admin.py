@@ -1,5 +1,7 @@
 """Operator console for builder pools and builders: what each builder runs right now."""
 
+from collections import Counter
+
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.urls import reverse
@@ -7,8 +9,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from apps.builds.models import ACTIVE_STATES, BuildTask
 from apps.fleet.models import Builder, BuilderPool, PoolKind
+from apps.fleet.selectors import builders_with_current_tasks, slot_holding_tasks
 from apps.fleet.services import PoolConfigError, builder_drain, builder_resume, ssh_pool_sync
 
 
@@ -19,10 +21,37 @@ class BuilderInline(admin.TabularInline):
 
 @admin.register(BuilderPool)
 class BuilderPoolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "arches", "enabled", "max_builders")
+    list_display = (
+        "name",
+        "kind",
+        "arch_list",
+        "enabled",
+        "max_builders",
+        "builder_states",
+        "activity",
+    )
     list_filter = ("kind", "enabled")
     search_fields = ("name",)
     inlines = [BuilderInline]
+
+    def get_queryset(self, request):
+        builders = Prefetch("builders", queryset=builders_with_current_tasks())
+        return super().get_queryset(request).prefetch_related(builders)
+
+    @admin.display(description="arches")
+    def arch_list(self, pool):
+        return ", ".join(pool.arches)
+
+    @admin.display(description="builders")
+    def builder_states(self, pool):
+        states = Counter(builder.state for builder in pool.builders.all())
+        return ", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "none"
+
+    @admin.display(description="slots in use")
+    def activity(self, pool):
+        builders = pool.builders.all()
+        busy = sum(len(builder.current) for builder in builders)
+        return f"{busy} of {sum(builder.slots for builder in builders)}"
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -35,17 +64,12 @@ class BuilderPoolAdmin(admin.ModelAdmin):
                 messages.success(request, f"{len(builders)} SSH builder(s) in pool {obj.name}.")
 
 
-def current_tasks():
-    """Tasks holding a builder slot (signing and publishing no longer do)."""
-    running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
-    return running.select_related("chroot").order_by("pk")
-
-
 @admin.register(Builder)
 class BuilderAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "pool",
+        "kind",
         "state",
         "state_reason",
         "activity",
@@ -82,8 +106,12 @@ class BuilderAdmin(admin.ModelAdmin):
     actions = ["drain", "resume"]
 
     def get_queryset(self, request):
-        tasks = Prefetch("tasks", queryset=current_tasks(), to_attr="current")
+        tasks = Prefetch("tasks", queryset=slot_holding_tasks(), to_attr="current")
         return super().get_queryset(request).prefetch_related(tasks)
+
+    @admin.display(description="kind", ordering="pool__kind")
+    def kind(self, builder):
+        return builder.pool.kind
 
     @admin.display(description="slots in use")
     def activity(self, builder):
