@@ -9,6 +9,14 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from apps.builds import cancel_push, services
+from apps.builds.lifecycle import (
+    build_refresh_state,
+    send_scheduler_nudge,
+    task_builder_lost,
+    task_end,
+    task_transition,
+    task_wait_again,
+)
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
 from apps.builds.sources import discard_upload, job_source
@@ -16,6 +24,7 @@ from apps.builds.workspaces import workspace_name, workspaces_root
 from apps.core.queue import send_on_commit
 from apps.fleet import services as fleet_services
 from apps.fleet.transports import transport_for
+from apps.repos.actors import publish_task
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
 
@@ -26,7 +35,7 @@ POLL_DATABASE_SECONDS = 3  # how often a running task reports liveness (and poll
 def task_run(*, task_id: int) -> None:
     """Run a task that the scheduler put in `starting`; a duplicate message does nothing."""
     task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
-    if task is None or not services.task_transition(
+    if task is None or not task_transition(
         task_id,
         [State.STARTING],
         State.RUNNING,
@@ -34,7 +43,7 @@ def task_run(*, task_id: int) -> None:
         heartbeat_on=timezone.now(),
     ):
         return
-    services.build_refresh_state(build_id=task.build_id)
+    build_refresh_state(build_id=task.build_id)
     result_dir = task_result_dir(task)
     result_dir.mkdir(parents=True, exist_ok=True)
     backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")
@@ -88,9 +97,9 @@ def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
         fleet_services.builder_mark_down(builder_id=task.builder_id, reason=reason)
     task.refresh_from_db()
     if lost.before_job:
-        state = services.task_wait_again(task=task, reason=f"waiting: {reason}")
+        state = task_wait_again(task=task, reason=f"waiting: {reason}")
     else:
-        state = services.task_builder_lost(task=task, reason=reason)
+        state = task_builder_lost(task=task, reason=reason)
     backend_log(result_dir, f"builder lost ({reason}): task is now {state}")
     if state == State.FAILED and task.is_source:
         discard_upload(task.build_id)
@@ -99,16 +108,14 @@ def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
 def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:
     BuildTask.objects.filter(pk=task.pk).update(buildroot=result.buildroot[:300])
     if result.state != State.SUCCEEDED:
-        services.task_end(task=task, state=result.state, reason=result.failure_reason)
+        task_end(task=task, state=result.state, reason=result.failure_reason)
         return
-    from apps.repos.actors import publish_task
-
     # The builder's part is done: free its slot now; signing runs where the keys are.
     with transaction.atomic():
         BuildTask.objects.filter(pk=task.pk).update(
             built_packages=result.packages, result_files=result.files, builder=None
         )
-        services.send_scheduler_nudge()
+        send_scheduler_nudge()
         send_on_commit(publish_task, task.pk)
 
 

@@ -12,6 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.builds import cancel_push, sources
+from apps.builds.lifecycle import (
+    build_refresh_state,
+    send_scheduler_nudge,
+    task_end,
+    task_transition,
+)
 from apps.builds.logs import task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
@@ -23,7 +29,6 @@ from apps.builds.models import (
     Priority,
     State,
 )
-from apps.builds.states import derive_build_state
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import confined_rmtree
@@ -34,6 +39,13 @@ from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
+from apps.repos.actors import publish_task
+from apps.repos.services import (
+    repositories_reconcile,
+    repositories_request_publish,
+    rpm_upload_publish,
+    uploaded_rpm_read,
+)
 from builders.protocol import JobResult
 from builders.srpm import NotAnSrpm, read_srpm_header
 
@@ -53,14 +65,6 @@ class BuildOptions:
     project_dirname: str | None = None
     after_build_id: int | None = None  # run after that build's batch has finished
     with_build_id: int | None = None  # run in the same batch as that build
-
-
-def task_transition(task_id: int, from_states, to_state: str, **fields) -> bool:
-    """Compare-and-set a task's state; True only for the caller that made the change."""
-    changed = BuildTask.objects.filter(pk=task_id, state__in=list(from_states)).update(
-        state=to_state, **fields
-    )
-    return changed == 1
 
 
 # --- submit -------------------------------------------------------------------------------
@@ -232,12 +236,6 @@ def checked_dirname(project: Project, dirname: str | None) -> str:
     return dirname
 
 
-def send_scheduler_nudge() -> None:
-    from apps.builds.actors import schedule_tasks
-
-    send_on_commit(schedule_tasks)
-
-
 # --- results of the source task -----------------------------------------------------------
 
 
@@ -309,104 +307,6 @@ def arch_exclusion_reason(arch: str, header: dict) -> str:
     return ""
 
 
-# --- ending tasks, deriving build state ----------------------------------------------------
-
-
-def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
-    """Move a task that has not finished yet to a final state."""
-    task_logs_finish(task)
-    with transaction.atomic():
-        # The build first, as build_cancel does: one lock order, no deadlock.
-        Build.objects.select_for_update().filter(pk=task.build_id).first()
-        ended = task_transition(
-            task.pk,
-            [s for s in State.values if s not in FINAL_STATES],
-            state,
-            state_reason=reason,
-            ended_on=timezone.now(),
-        )
-        if ended:
-            state, batch_id = build_refresh_state(build_id=task.build_id)
-            # The scheduler has something new only when a slot frees or a build that
-            # other batches may wait for ends.
-            if task.builder_id is not None or (batch_id and state in FINAL_STATES):
-                send_scheduler_nudge()
-    return ended
-
-
-def task_builder_lost(*, task: BuildTask, reason: str) -> str:
-    """The task's builder stopped answering: queue the task again once, then fail it.
-
-    Returns the task's new state. Not the build's fault, so the user sees "builder lost".
-    """
-    if task.attempt + 1 < settings.MAX_TASK_ATTEMPTS:
-        with transaction.atomic():
-            requeued = task_transition(
-                task.pk,
-                ACTIVE_STATES,
-                State.PENDING,
-                attempt=task.attempt + 1,
-                builder=None,
-                state_reason=f"builder lost ({reason}); queued again"[:500],
-            )
-            if requeued:
-                build_refresh_state(build_id=task.build_id)
-                send_scheduler_nudge()
-                return State.PENDING
-    reason = f"builder lost: {reason}; {task.attempt + 1} attempt(s) made"
-    task_end(task=task, state=State.FAILED, reason=reason[:500])
-    return State.FAILED
-
-
-def task_wait_again(*, task: BuildTask, reason: str) -> str:
-    """Back to the queue with the same attempt: its builder never got to run it."""
-    with transaction.atomic():
-        if task_transition(
-            task.pk, ACTIVE_STATES, State.PENDING, builder=None, state_reason=reason[:500]
-        ):
-            build_refresh_state(build_id=task.build_id)
-            send_scheduler_nudge()
-    task.refresh_from_db(fields=["state"])
-    return task.state
-
-
-def build_refresh_state(*, build_id: int) -> tuple[str, int | None]:
-    """Store the build's state and times derived from its tasks; returns state and batch."""
-    with transaction.atomic():
-        # Tasks of one build end in parallel (one createrepo run per chroot): without the
-        # lock, each could read the other still running and store a state that never ends.
-        build = Build.objects.select_for_update().get(pk=build_id)
-        return _build_store_derived_state(build)
-
-
-def _build_store_derived_state(build: Build) -> tuple[str, int | None]:
-    build_id = build.pk
-    tasks = list(BuildTask.objects.filter(build_id=build_id))
-    source = next((t for t in tasks if t.is_source), None)
-    chroot_tasks = [t for t in tasks if not t.is_source]
-    state = derive_build_state(
-        canceled=build.canceled,
-        source_state=source.state if source else None,
-        chroot_states=[t.state for t in chroot_tasks],
-    )
-    started = [t.started_on for t in tasks if t.started_on]
-    all_ended = all(t.state in FINAL_STATES for t in tasks)
-    ended = [t.ended_on for t in tasks if t.ended_on]
-    Build.objects.filter(pk=build_id).update(
-        state=state,
-        started_on=min(started) if started else None,
-        ended_on=max(ended) if all_ended and ended else None,
-        built_packages=[
-            {"name": p["name"], "version": p["version"]}
-            for t in chroot_tasks
-            if t.state == State.SUCCEEDED
-            for p in t.built_packages
-            if p.get("arch") != "src"
-        ],
-    )
-    return state, build.batch_id
-
-
 # --- cancel and delete --------------------------------------------------------------------
 
 
@@ -434,8 +334,6 @@ def build_delete(*, user, build: Build) -> None:
         raise PermissionDenied(f"You are not allowed to delete build {build.pk}.")
     if build.state not in FINAL_STATES:
         raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
-    from apps.repos.services import repositories_request_publish
-
     tasks = list(build.tasks.select_related("chroot"))
     with transaction.atomic():
         build.delete()
@@ -463,8 +361,6 @@ def tasks_reconcile() -> dict:
     stale = BuildTask.objects.filter(
         state__in=list(ACTIVE_STATES), heartbeat_on__lt=lease, publish_serial__isnull=True
     )
-    from apps.repos.actors import publish_task
-
     # Built but never signed (the sign message was lost): sign now instead of rebuilding.
     unsigned = stale.filter(builder__isnull=True).exclude(result_files=[])
     for task_id in unsigned.values_list("pk", flat=True):
@@ -495,7 +391,6 @@ def tasks_reconcile() -> dict:
             )
         build_refresh_state(build_id=build_id)
     from apps.builds.workspaces import workspaces_sweep
-    from apps.repos.services import repositories_reconcile
 
     workspaces_sweep()
     stale_repos = repositories_reconcile()
@@ -712,8 +607,6 @@ def build_upload_rpm(
         )
     dirname = checked_dirname(project, options.project_dirname)
     chroots = select_chroots(project, options.chroots, options.exclude_chroots)
-    from apps.repos.services import rpm_upload_publish, uploaded_rpm_read
-
     with uploaded_rpm_read(upload) as (rpm_path, nevra):
         matching = [c for c in chroots if nevra["arch"] in ("noarch", c.arch)]
         if not matching:

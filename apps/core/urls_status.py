@@ -12,6 +12,7 @@ urlpatterns = [
     path("status/importing/", views_status.status_importing, name="status-importing"),
     path("status/batches/", views_status.status_batches, name="status-batches"),
     path("status/stats/", views_status.status_stats, name="status-stats"),
+    path("status/builders/", views_status.status_builders, name="status-builders"),
     path("rss/", views_status.rss, name="rss"),
     path("rss/all/", views_status.rss, {"everything": True}, name="rss-all"),
     path("rss/<int:limit>/", views_status.rss, name="rss-limit"),

@@ -1,5 +1,5 @@
-"""Copr's status subpages (`/status/pending/`, `running`, …) and the `/rss/` feed of new
-projects. `/status/` itself stays the queue overview with the chart."""
+"""Copr's status subpages (`/status/pending/`, `running`, …), the builders page, and the
+`/rss/` feed of new projects. `/status/` itself stays the queue overview with the chart."""
 
 from django.db.models import Q
 from django.shortcuts import render
@@ -8,6 +8,7 @@ from django.views.decorators.http import require_safe
 from apps.builds import selectors
 from apps.builds.models import State
 from apps.core.chart import builds_chart
+from apps.fleet.selectors import pools_with_builders
 from apps.projects.models import Project
 from apps.projects.views import page_of
 
@@ -97,6 +98,20 @@ def status_stats(request):
         submitters=selectors.active_submitters(days=STATS_DAYS),
     )
     return render(request, "core/status_stats.html", context)
+
+
+@require_safe
+def status_builders(request):
+    """Each pool and builder: kind, arches, state, slots in use, runner, last seen, tasks.
+
+    Public, so it shows nothing of a pool's config (addresses, key paths, commands). Why
+    a builder is down may quote them (an SSH error names the host and the key), so the
+    reason is shown to operators only.
+    """
+    context = status_context(
+        "builders", pools=pools_with_builders(), show_reasons=request.user.is_staff
+    )
+    return render(request, "core/status_builders.html", context)
 
 
 @require_safe

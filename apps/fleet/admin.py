@@ -1,5 +1,8 @@
 """Operator console for builder pools and builders: what each builder runs right now."""
 
+from collections import Counter
+
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Prefetch
 from django.urls import reverse
@@ -7,9 +10,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
-from apps.builds.models import ACTIVE_STATES, BuildTask
-from apps.fleet.models import Builder, BuilderPool, PoolKind
-from apps.fleet.services import PoolConfigError, builder_drain, builder_resume, ssh_pool_sync
+from apps.fleet.actors import delete_machine
+from apps.fleet.models import Builder, BuilderPool, Machine, PoolKind
+from apps.fleet.selectors import builders_with_current_tasks, slot_holding_tasks
+from apps.fleet.services import (
+    PoolConfigError,
+    builder_drain,
+    builder_resume,
+    pool_config_check,
+    pool_sync,
+)
 
 
 class BuilderInline(admin.TabularInline):
@@ -17,28 +27,80 @@ class BuilderInline(admin.TabularInline):
     extra = 0
 
 
+class BuilderPoolForm(forms.ModelForm):
+    """Refuses a config its pool kind cannot use, naming the entry, before anything is saved."""
+
+    class Meta:
+        model = BuilderPool
+        fields = (
+            "name",
+            "kind",
+            "arches",
+            "enabled",
+            "max_builders",
+            "config",
+            "limit_processes",
+            "limit_memory_mib",
+            "limit_cpu_seconds",
+            "limit_disk_mib",
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        pool = BuilderPool(
+            name=cleaned.get("name", ""),
+            kind=cleaned.get("kind"),
+            arches=cleaned.get("arches") or [],
+            config=cleaned.get("config"),
+        )
+        try:
+            pool_config_check(pool)
+        except PoolConfigError as error:
+            raise forms.ValidationError({"config": str(error)}) from error
+        return cleaned
+
+
 @admin.register(BuilderPool)
 class BuilderPoolAdmin(admin.ModelAdmin):
-    list_display = ("name", "kind", "arches", "enabled", "max_builders")
+    list_display = (
+        "name",
+        "kind",
+        "arch_list",
+        "enabled",
+        "max_builders",
+        "builder_states",
+        "activity",
+    )
     list_filter = ("kind", "enabled")
     search_fields = ("name",)
     inlines = [BuilderInline]
 
+    def get_queryset(self, request):
+        builders = Prefetch("builders", queryset=builders_with_current_tasks())
+        return super().get_queryset(request).prefetch_related(builders)
+
+    @admin.display(description="arches")
+    def arch_list(self, pool):
+        return ", ".join(pool.arches)
+
+    @admin.display(description="builders")
+    def builder_states(self, pool):
+        states = Counter(builder.state for builder in pool.builders.all())
+        return ", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "none"
+
+    @admin.display(description="slots in use")
+    def activity(self, pool):
+        builders = pool.builders.all()
+        busy = sum(len(builder.current) for builder in builders)
+        return f"{busy} of {sum(builder.slots for builder in builders)}"
+
+    form = BuilderPoolForm
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if obj.kind == PoolKind.SSH:
-            try:
-                builders = ssh_pool_sync(pool=obj)
-            except PoolConfigError as error:
-                messages.error(request, str(error))
-            else:
-                messages.success(request, f"{len(builders)} SSH builder(s) in pool {obj.name}.")
-
-
-def current_tasks():
-    """Tasks holding a builder slot (signing and publishing no longer do)."""
-    running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
-    return running.select_related("chroot").order_by("pk")
+        if obj.kind != PoolKind.LOCAL:
+            builders = pool_sync(pool=obj)  # the form checked the config
+            messages.success(request, f"{len(builders)} builder(s) in pool {obj.name}.")
 
 
 @admin.register(Builder)
@@ -46,6 +108,7 @@ class BuilderAdmin(admin.ModelAdmin):
     list_display = (
         "name",
         "pool",
+        "kind",
         "state",
         "state_reason",
         "activity",
@@ -82,8 +145,12 @@ class BuilderAdmin(admin.ModelAdmin):
     actions = ["drain", "resume"]
 
     def get_queryset(self, request):
-        tasks = Prefetch("tasks", queryset=current_tasks(), to_attr="current")
+        tasks = Prefetch("tasks", queryset=slot_holding_tasks(), to_attr="current")
         return super().get_queryset(request).prefetch_related(tasks)
+
+    @admin.display(description="kind", ordering="pool__kind")
+    def kind(self, builder):
+        return builder.pool.kind
 
     @admin.display(description="slots in use")
     def activity(self, builder):
@@ -124,3 +191,23 @@ class BuilderAdmin(admin.ModelAdmin):
     def resume(self, request, queryset):
         count = builder_resume(builder_ids=list(queryset.values_list("pk", flat=True)))
         messages.success(request, f"Resumed {count} builder(s).")
+
+
+@admin.register(Machine)
+class MachineAdmin(admin.ModelAdmin):
+    """Disposable machines of vm and command pools that exist now (or failed to go)."""
+
+    list_display = ("name", "pool", "task_id", "attempt", "state", "address", "state_reason")
+    list_filter = ("state", "pool")
+    search_fields = ("name", "address")
+    readonly_fields = [field.name for field in Machine._meta.fields]
+    actions = ["delete_machines_now"]
+
+    def has_add_permission(self, request):
+        return False  # machines come from their pool's `new`, never from a form
+
+    @admin.action(description="Run the pool's delete for the selected machines now")
+    def delete_machines_now(self, request, queryset):
+        for machine_id in queryset.values_list("pk", flat=True):
+            delete_machine.send(machine_id)
+        messages.success(request, f"Deleting {queryset.count()} machine(s).")

@@ -1,9 +1,12 @@
-"""Reads of the fleet: which architectures the enabled builder pools serve."""
+"""Reads of the fleet: which architectures the pools serve, what each builder runs now."""
 
 from collections.abc import Iterable
 
+from django.db.models import Prefetch
+
+from apps.builds.models import ACTIVE_STATES, BuildTask
 from apps.core.errors import ServiceError
-from apps.fleet.models import BuilderPool
+from apps.fleet.models import Builder, BuilderPool
 from apps.fleet.services import LOCAL_POOL_NAME, host_arch
 
 
@@ -48,3 +51,25 @@ def unserved_message(chroots: list, served: set[str]) -> str:
         f"No builder serves the architecture {', '.join(arches)} ({names}): a build there "
         f"would never start. This service builds for: {', '.join(sorted(served)) or 'nothing'}."
     )
+
+
+def slot_holding_tasks():
+    """Tasks holding a builder slot (signing and publishing no longer do), oldest first."""
+    running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
+    return running.select_related("chroot").order_by("pk")
+
+
+def builders_with_current_tasks():
+    """Builders, each with `current`: the tasks in its slots (one query for all of them)."""
+    current = Prefetch("tasks", queryset=slot_holding_tasks(), to_attr="current")
+    return Builder.objects.prefetch_related(current)
+
+
+def pools_with_builders():
+    """Every pool, its builders and their current tasks, in three queries however many.
+
+    Written over Builder rows whatever the pool's kind: a local pool's one builder, an ssh
+    pool's hosts and the builders vm and command pools get all read the same way.
+    """
+    builders = Prefetch("builders", queryset=builders_with_current_tasks().order_by("name"))
+    return BuilderPool.objects.order_by("name").prefetch_related(builders)

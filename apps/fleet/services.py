@@ -209,10 +209,7 @@ def machine_builder_name(pool: BuilderPool) -> str:
 
 def machine_pool_sync(*, pool: BuilderPool) -> Builder:
     """The one builder of a vm or command pool: a slot per machine the pool may run at once."""
-    if pool.kind == PoolKind.VM:
-        vm_pool_config(pool)
-    else:
-        command_pool_config(pool)
+    pool_config_check(pool)
     builder, _ = Builder.objects.update_or_create(
         name=machine_builder_name(pool),
         defaults={
@@ -223,6 +220,16 @@ def machine_pool_sync(*, pool: BuilderPool) -> Builder:
         },
     )
     return builder
+
+
+def pool_config_check(pool: BuilderPool) -> None:
+    """PoolConfigError when the pool's kind cannot use its config."""
+    if pool.kind == PoolKind.SSH:
+        ssh_pool_hosts(pool)
+    elif pool.kind == PoolKind.VM:
+        vm_pool_config(pool)
+    elif pool.kind == PoolKind.COMMAND:
+        command_pool_config(pool)
 
 
 def pool_sync(*, pool: BuilderPool) -> list[Builder]:

@@ -17,6 +17,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from apps.builds.lifecycle import task_end
+from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, BuildTask, State
 from apps.core.paths import (
     chroot_results_dir,
@@ -162,8 +164,6 @@ def tasks_queue_publishing(tasks: list[BuildTask]) -> None:
 
 
 def tasks_fail_signing(task: BuildTask, error: str) -> None:
-    from apps.builds.services import task_end
-
     remove_task_rpms(task)
     task_end(task=task, state=State.FAILED, reason=f"signing failed: {error}")
 
@@ -379,8 +379,6 @@ def run_createrepo(repository: Repository, directory: Path, files: list[str]):
 
 def tasks_fail_publishing(repository: Repository, serial: int, error: str) -> None:
     """A repository that cannot be regenerated must not keep its builds running forever."""
-    from apps.builds.services import task_end
-
     for task in tasks_waiting_for(repository, serial):
         BuildTask.objects.filter(pk=task.pk).update(publish_serial=None)
         task_end(task=task, state=State.FAILED, reason=f"publishing failed: {error}")
@@ -410,8 +408,6 @@ def published_files(repository: Repository) -> list[str]:
 
 def drop_canceled_tasks(repository: Repository) -> None:
     """A build canceled while its RPMs waited for publishing publishes nothing."""
-    from apps.builds.services import task_end
-
     waiting = (
         repository_tasks(repository)
         .filter(state=State.RUNNING, publish_serial__isnull=False, build__canceled=True)
@@ -424,16 +420,12 @@ def drop_canceled_tasks(repository: Repository) -> None:
 
 
 def tasks_mark_published(repository: Repository, serial: int) -> None:
-    from apps.builds.services import task_end
-
     for task in tasks_waiting_for(repository, serial).select_related(*TASK_RELATED):
         task_backend_log(task, f"published in the {repository.chroot.name} repository")
         task_end(task=task, state=State.SUCCEEDED)
 
 
 def task_backend_log(task: BuildTask, message: str) -> None:
-    from apps.builds.logs import backend_log, task_result_dir
-
     directory = task_result_dir(task)
     if directory.is_dir():
         backend_log(directory, message)

@@ -5,6 +5,8 @@ import re
 import pytest
 from django.apps import apps
 from django.contrib import admin
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +17,7 @@ from apps.fleet.models import Builder, BuilderPool, BuilderState
 from apps.fleet.services import local_pool_ensure
 from apps.projects.models import Chroot
 from tests.factories import BuildTaskFactory, UserFactory
+from tests.web.test_status_builders import NEW_COMMAND, busy_builders, fleet  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 OUR_APPS = ("accounts", "projects", "packages", "builds", "repos", "fleet")
@@ -201,3 +204,81 @@ def test_the_console_refuses_names_the_apis_refuse(client, staff_user, model, da
     assert response.status_code == 200  # the form again, with the field's error
     assert field in response.context["adminform"].form.errors
     assert not apps.get_model(*model.split("_", 1)).objects.filter(name=data["name"]).exists()
+
+
+@pytest.mark.usefixtures("fleet")
+def test_pools_show_their_kind_arches_builders_and_slots_in_use(client, staff_user):
+    client.force_login(staff_user)
+
+    page = client.get(changelist_url(BuilderPool)).content.decode()
+
+    rows = {name: row for name, row in pool_rows(page)}
+    assert set(rows) == {"local", "remote", "vms", "cloud"}
+    assert '<td class="field-kind">static hosts over SSH</td>' in rows["remote"]
+    assert '<td class="field-arch_list">x86_64</td>' in rows["remote"]
+    assert '<td class="field-activity">1 of 2</td>' in rows["remote"]
+    assert '<td class="field-builder_states">1 down</td>' in rows["cloud"]
+    assert '<td class="field-activity">0 of 3</td>' in rows["vms"]
+
+
+def pool_rows(page: str):
+    for row in re.findall(r"<tr>.*?</tr>", page, flags=re.S):
+        name = re.search(r'<th class="field-name"><a href="[^"]+">([^<]+)</a>', row)
+        if name:
+            yield name.group(1), row
+
+
+@pytest.mark.usefixtures("fleet")
+def test_builders_show_their_pool_kind(client, staff_user):
+    client.force_login(staff_user)
+
+    page = client.get(changelist_url(Builder)).content.decode()
+
+    for kind in ("local", "ssh", "vm", "command"):
+        assert f'<td class="field-kind">{kind}</td>' in page
+    assert "runner-7" in page and f"{NEW_COMMAND} exited with 1" in page
+
+
+@pytest.mark.usefixtures("fleet")
+@pytest.mark.parametrize("model", [Builder, BuilderPool], ids=lambda model: model.__name__)
+def test_fleet_changelists_cost_the_same_queries_for_few_builders_or_many(
+    client, staff_user, model
+):
+    client.force_login(staff_user)
+    few = changelist_queries(client, model)
+    busy_builders(30)
+
+    assert changelist_queries(client, model) == few
+
+
+def changelist_queries(client, model) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(changelist_url(model)).status_code == 200
+    return len(queries)
+
+
+def test_a_pool_config_its_kind_cannot_use_is_refused_and_nothing_is_saved(client, staff_user):
+    client.force_login(staff_user)
+    form = {
+        "name": "cloud",
+        "kind": "command",
+        "arches": '["x86_64"]',
+        "enabled": "on",
+        "max_builders": "2",
+        "config": '{"delete": "true"}',
+        "builders-TOTAL_FORMS": "0",
+        "builders-INITIAL_FORMS": "0",
+    }
+
+    response = client.post(reverse("admin:fleet_builderpool_add"), form)
+
+    assert response.status_code == 200
+    assert "Pool cloud: config needs &#x27;new&#x27;" in response.content.decode()
+    assert not BuilderPool.objects.filter(name="cloud").exists()
+
+    form["config"] = '{"new": "cloud-new", "delete": "cloud-delete"}'
+    response = client.post(reverse("admin:fleet_builderpool_add"), form)
+
+    assert response.status_code == 302
+    builder = BuilderPool.objects.get(name="cloud").builders.get()
+    assert (builder.name, builder.slots) == ("cloud-machines", 2)

@@ -6,9 +6,8 @@ import threading
 import pytest
 from django.db import connection
 
-from apps.builds import services
+from apps.builds import lifecycle
 from apps.builds.models import Build, State
-from apps.builds.services import task_end
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,7 +24,7 @@ def test_tasks_ending_together_leave_the_build_succeeded(monkeypatch):
         for name in ("fedora-43-x86_64", "fedora-43-aarch64")
     ]
     both_deriving = threading.Barrier(2, timeout=3)
-    derive = services.derive_build_state
+    derive = lifecycle.derive_build_state
 
     def derive_together(**states):
         # Wait until the other thread derives too; with the build locked it never comes.
@@ -33,12 +32,12 @@ def test_tasks_ending_together_leave_the_build_succeeded(monkeypatch):
             both_deriving.wait()
         return derive(**states)
 
-    monkeypatch.setattr(services, "derive_build_state", derive_together)
+    monkeypatch.setattr(lifecycle, "derive_build_state", derive_together)
     errors = []
 
     def end(task):
         try:
-            task_end(task=task, state=State.SUCCEEDED)
+            lifecycle.task_end(task=task, state=State.SUCCEEDED)
         except Exception as error:  # surfaced by the assertion below
             errors.append(error)
         finally:
