@@ -22,8 +22,9 @@ from builders.transports.ssh import (
     runner_version,
     ssh_connection,
 )
-from tests.builders.srpm_factory import make_binary_rpm
+from tests.builders.srpm_factory import make_binary_rpm, make_srpm
 from tests.builders.ssh_helpers import SshTestHost
+from tests.builders.test_limits import FORK_BOMB, needs_cgroups
 from tests.builders.test_runner import live_log, processes_named, rpm_files, sleeping_srpm, wait_for
 
 RpmJob = Callable[..., JobSpec]
@@ -221,3 +222,29 @@ def test_a_host_with_older_runners_gets_this_one_and_keeps_only_the_newest(
     assert sorted(path.name for path in runners.iterdir()) == sorted(
         [runner_version(), "old4", "old3"]
     )
+
+
+@needs_cgroups
+@pytest.mark.parametrize(
+    ("script", "limits", "reason"),
+    [
+        (FORK_BOMB, {"processes": 64}, "process limit 64 reached"),
+        (
+            'python3 -c \'data = b"x" * (300 << 20); print("allocated")\'',
+            {"memory_mib": 64},
+            "the build exceeded the memory limit of 64 MiB",
+        ),
+    ],
+    ids=["processes", "memory"],
+)
+def test_the_job_limits_hold_on_an_ssh_host_too(
+    ssh_hosts: Hosts, tmp_path: Path, rpm_job: RpmJob, script: str, limits: dict, reason: str
+) -> None:
+    (host,) = ssh_hosts(1)
+    srpm = make_srpm(tmp_path, build_script=f"{script}\ngcc -o %{{name}} hello.c")
+
+    result = SshTransport(host.ssh_host()).run(
+        rpm_job(srpm, limits=limits), should_cancel=lambda: False
+    )
+
+    assert (result.state, result.failure_reason) == ("failed", reason)
