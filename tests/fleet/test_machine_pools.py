@@ -16,7 +16,13 @@ from apps.fleet.machines import (
     machines_reconcile,
 )
 from apps.fleet.models import BuilderPool, Machine, MachineState, PoolKind
-from apps.fleet.services import PoolConfigError, machine_pool_sync, pools_sync
+from apps.fleet.services import (
+    PoolConfigError,
+    builder_drain,
+    builder_resume,
+    machine_pool_sync,
+    pools_sync,
+)
 from apps.fleet.transports import transport_for
 from builders.transports.command import (
     CommandFailed,
@@ -240,3 +246,15 @@ def test_a_failing_delete_keeps_the_row_for_the_next_reconcile(tmp_path):
     machine.refresh_from_db()
     assert machine.state == MachineState.DELETE_FAILED
     assert "cloud API down" in machine.state_reason
+
+
+def test_a_drained_machine_pool_makes_no_new_machines(tmp_path):
+    without_local_pool()
+    builder = machine_pool_sync(pool=command_pool(tmp_path))
+    pending_task(ProjectFactory())
+
+    builder_drain(builder_ids=[builder.pk])
+
+    assert schedule_pending_tasks() == []
+    builder_resume(builder_ids=[builder.pk])
+    assert len(schedule_pending_tasks()) == 1
