@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """PID 1 of a coprsite builder VM: mount, grow the root disk, network up, sshd, reap.
 
-`python3 -m builders.vm image` copies this file into the base image as GUEST_INIT_PATH and
-the kernel runs it as init (`init=` on the command line, after Debian's initramfs mounted
-the root). No systemd: a builder VM lives for one job, and its boot must take seconds
-under software emulation. It imports nothing of coprsite (the guest has no such package).
+`python3 -m builders.vm image` copies this file into the base image as GUEST_INIT_PATH; the
+image's initramfs (initramfs_init.c) mounts the root disk and executes it. No systemd: a
+builder VM lives for one job, and its boot must take seconds under software emulation.
+It imports nothing of coprsite (the guest has no such package).
 
 What each VM gets from its seed disk (/dev/vdb, made by `new`): its SSH host key, the one
 client key allowed to log in as root, and its name.
@@ -29,9 +29,9 @@ GATEWAY = "10.0.2.2"
 NAMESERVER = "10.0.2.3"
 # Test switch on the kernel command line: never start sshd (a guest that hangs in boot).
 HANG_FLAG = "coprsite.hang=1"
-# Drivers the initramfs may not have loaded, and those builds need (loop: the sized disk
+# Drivers the initramfs did not load and builds need (loop: the sized disk
 # of a job; tun: slirp4netns for a job's network).
-MODULES = ("virtio_net", "loop", "tun", "ext4")
+MODULES = ("virtio_net", "loop", "tun")
 KERNEL_FILESYSTEMS = (
     ("proc", "/proc", "nosuid,nodev,noexec"),
     ("sysfs", "/sys", "nosuid,nodev,noexec"),
@@ -54,7 +54,7 @@ def run(*argv: str) -> None:
 
 
 def mount_kernel_filesystems() -> None:
-    # The initramfs moved /dev, /proc, /sys and /run here already: mount only what is missing.
+    # The initramfs moved its /dev here already: mount only what is missing.
     for fstype, target, options in KERNEL_FILESYSTEMS:
         os.makedirs(target, exist_ok=True)
         if not os.path.ismount(target):

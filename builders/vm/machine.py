@@ -39,10 +39,8 @@ QEMU = "qemu-system-x86_64"
 GUEST_USER = "root"
 GUEST_SSH_PORT = 22
 ADDRESS = "127.0.0.1"
-KERNEL_COMMAND_LINE = (
-    "console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/usr/local/sbin/coprsite-init "
-    "net.ifnames=0 panic=-1 quiet"
-)
+# The root disk and the init are fixed by the image's initramfs (initramfs_init.c).
+KERNEL_COMMAND_LINE = "console=ttyS0 net.ifnames=0 panic=-1 quiet"
 HANG_FLAG = "coprsite.hang=1"  # see guest_init.py
 # A port taken between our probe and QEMU's bind: try another this many times.
 PORT_ATTEMPTS = 5

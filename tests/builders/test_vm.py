@@ -75,7 +75,7 @@ def vm_image() -> BuiltImage:
 
 
 @dataclass
-class TestVm:
+class BootedVm:
     name: str
     state_dir: Path
     port: int
@@ -120,11 +120,11 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def new_vm(vm_image: BuiltImage, state_dir: Path) -> Iterator[Callable[..., TestVm]]:
+def new_vm(vm_image: BuiltImage, state_dir: Path) -> Iterator[Callable[..., BootedVm]]:
     """Boot VMs with `new`; whatever a test leaves is deleted afterwards."""
     names: list[str] = []
 
-    def boot(*options: str) -> TestVm:
+    def boot(*options: str) -> BootedVm:
         name = f"test-{uuid.uuid4().hex[:12]}"
         names.append(name)
         made = vm_command(
@@ -135,7 +135,7 @@ def new_vm(vm_image: BuiltImage, state_dir: Path) -> Iterator[Callable[..., Test
         assert made.returncode == 0, made.stderr
         printed = parse_new_output(made.stdout)
         assert printed["address"] == "127.0.0.1" and printed["user"] == "root"
-        return TestVm(
+        return BootedVm(
             name, state_dir, int(printed["port"]), printed["host_key"], printed["key_path"]
         )
 
@@ -176,7 +176,7 @@ def test_a_directory_without_all_of_its_files_is_no_image(
 
 
 def test_a_vm_boots_answers_ssh_with_its_own_host_key_and_is_deleted(
-    new_vm: Callable[..., TestVm], state_dir: Path
+    new_vm: Callable[..., BootedVm], state_dir: Path
 ) -> None:
     vm = new_vm()
     overlay = vm.files.overlay
@@ -186,7 +186,7 @@ def test_a_vm_boots_answers_ssh_with_its_own_host_key_and_is_deleted(
     answered = vm.ssh("true && nproc && findmnt -no SIZE / && cat /etc/hostname /proc/cmdline")
     assert answered.returncode == 0, answered.stderr
     # The host key was checked against the one `new` printed: another key is refused.
-    other = TestVm(vm.name, state_dir, vm.port, "ssh-ed25519 " + "A" * 68, vm.key_path)
+    other = BootedVm(vm.name, state_dir, vm.port, "ssh-ed25519 " + "A" * 68, vm.key_path)
     assert other.ssh("true").returncode == 255
 
     deleted = vm.delete()
@@ -200,7 +200,7 @@ def test_a_vm_boots_answers_ssh_with_its_own_host_key_and_is_deleted(
 
 
 def test_a_real_rpmbuild_job_runs_in_the_vm_over_the_ssh_transport(
-    new_vm: Callable[..., TestVm], hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+    new_vm: Callable[..., BootedVm], hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
 ) -> None:
     vm = new_vm()
     started = time.monotonic()
@@ -236,7 +236,7 @@ def test_a_vm_that_never_answers_is_destroyed_with_the_reason(
 
 
 def test_a_vm_frozen_mid_job_is_builder_lost_and_delete_still_cleans_it(
-    new_vm: Callable[..., TestVm], tmp_path: Path, rpm_job: RpmJob, result_dir: Path
+    new_vm: Callable[..., BootedVm], tmp_path: Path, rpm_job: RpmJob, result_dir: Path
 ) -> None:
     vm = new_vm()
     spec = rpm_job(sleeping_srpm(tmp_path, f"coprsite-sleeper-{uuid.uuid4().hex}"))
@@ -260,3 +260,21 @@ def test_a_vm_frozen_mid_job_is_builder_lost_and_delete_still_cleans_it(
     deleted = vm.delete()
     assert deleted.returncode == 0, deleted.stderr
     assert qemu_pids(vm.files) == [] and not vm.files.directory.exists()
+
+
+def test_new_stopped_by_its_caller_leaves_no_vm(vm_image: BuiltImage, state_dir: Path) -> None:
+    name = f"stopped-{uuid.uuid4().hex[:12]}"
+    files = MachineFiles(state_dir, name)
+    booting = subprocess.Popen(
+        [sys.executable, "-m", "builders.vm", "new", "--image", str(vm_image.directory),
+         "--state-dir", str(state_dir)],
+        cwd=REPO_ROOT, env={**os.environ, "COPRSITE_MACHINE_NAME": name},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert wait_for(lambda: bool(qemu_pids(files)), 60)
+
+    booting.terminate()
+
+    assert booting.wait(30) != 0
+    assert qemu_pids(files) == []
+    assert not files.directory.exists()
