@@ -1,0 +1,338 @@
+"""The base image of builder VMs: a Debian tree from distribution packages, cached by recipe.
+
+    python3 -m builders.vm image [--cache DIR] [--suite bookworm] [--mirror URL] [--force]
+
+builds (once) a root filesystem with `mmdebstrap` and Debian's own kernel, and leaves in
+DIR/<suite>-<recipe hash>/:
+
+    kernel, initrd.img    the distribution kernel and its initramfs (direct kernel boot)
+    root.qcow2            the root filesystem (ext4, no partition table), read-only: each
+                          VM boots from a copy-on-write overlay of it
+    recipe.json           what went in (suite, packages, hash of the guest files)
+
+The hash covers everything that decides the image's content (the suite, and the sources of
+this module, of the guest's init and of the initramfs' init: packages, configs, steps), not
+the mirror it came from: a second call finds the directory and prints it at once, and any
+change to how the image is made makes a new one. The image is built in a temporary directory beside
+the cache entry and renamed into place, so a half-built image is never found; a lock keeps
+two builds of the same recipe from running at once.
+
+A Fedora image, where Fedora mirrors are reachable, is the same tree made with dnf instead
+of mmdebstrap (mock's own `mock -r fedora-43-x86_64 --init` runs this dnf into a mock root);
+every later step (guest files, kernel, initramfs, root disk) is the same:
+
+    dnf --installroot=$TREE --releasever=43 --use-host-config --setopt=install_weak_deps=0 \\
+        install -y python3 rpm-build bubblewrap slirp4netns iproute util-linux e2fsprogs \\
+        openssh-server gcc glibc-devel glibc-static make cpio file debugedit elfutils \\
+        ca-certificates curl git-core kmod kernel-core
+
+(Fedora's kernel-core ships the kernel as $TREE/lib/modules/*/vmlinuz, not /boot/vmlinuz-*,
+and its modules xz-compressed: _copy_kernel and _module_files would look there and
+decompress them.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import lzma
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+DEFAULT_CACHE = Path("/var/cache/coprsite/vm-images")
+DEFAULT_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+KERNEL_FILE = "kernel"
+INITRD_FILE = "initrd.img"
+ROOT_FILE = "root.qcow2"
+RECIPE_FILE = "recipe.json"
+GUEST_INIT_SOURCE = Path(__file__).resolve().parent / "guest_init.py"
+GUEST_INIT_PATH = "/usr/local/sbin/coprsite-init"
+GUEST_SSHD_CONFIG_PATH = "/etc/ssh/coprsite_sshd_config"
+# The guest's sshd: root with the VM's one client key only; keys come from the seed disk.
+GUEST_SSHD_CONFIG = """\
+HostKey /run/coprsite/ssh_host_ed25519_key
+AuthorizedKeysFile /run/coprsite/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PrintMotd no
+AcceptEnv LANG
+"""
+# What the runner needs on a builder (compare RUN_TOOLS of scripts/install-system-deps),
+# the guest init's tools, and a kernel. Debian installs no Recommends here.
+PACKAGES = (
+    "python3",
+    "rpm",  # rpm, rpmbuild
+    "bubblewrap",
+    "slirp4netns",
+    "iproute2",
+    "util-linux",  # unshare, prlimit, setpriv, mount
+    "e2fsprogs",  # mkfs.ext4 for a job's sized disk, resize2fs for the root
+    "openssh-server",
+    "gcc",
+    "libc6-dev",
+    "make",
+    "cpio",
+    "file",
+    "debugedit",  # find-debuginfo
+    "elfutils",  # eu-strip
+    "ca-certificates",
+    "curl",
+    "git",  # source tasks that clone
+    "kmod",
+    "linux-image-amd64",
+)
+# Documentation, manuals and translations: nobody reads them in a disposable VM.
+DPKG_EXCLUDES = (
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/locale/*",
+)
+# The initramfs: a static /init (initramfs_init.c) and the drivers that find the root disk.
+INITRAMFS_INIT_SOURCE = Path(__file__).resolve().parent / "initramfs_init.c"
+INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "ext4")
+INITRAMFS_BUILD_DIR = "coprsite-initramfs"  # in the tree, while the image is built
+XZ_MAGIC = b"\xfd7zXZ\x00"
+ELF_MAGIC = b"\x7fELF"
+# Room on the root filesystem beyond its content; VMs grow it to their disk size at boot.
+SPARE_MIB = 512
+SIZE_STEP_MIB = 256
+MIB = 1024 * 1024
+
+
+class ImageError(Exception):
+    """The image could not be built; the message says which step failed."""
+
+
+def recipe(suite: str) -> dict[str, object]:
+    sources = (Path(__file__).resolve(), GUEST_INIT_SOURCE, INITRAMFS_INIT_SOURCE)
+    return {
+        "suite": suite,
+        "packages": list(PACKAGES),
+        "sources": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sources},
+    }
+
+
+def recipe_hash(suite: str) -> str:
+    text = json.dumps(recipe(suite), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def image_dir(cache: Path, suite: str) -> Path:
+    return cache / f"{suite}-{recipe_hash(suite)}"
+
+
+def is_complete(directory: Path) -> bool:
+    return all((directory / name).is_file() for name in (KERNEL_FILE, INITRD_FILE, ROOT_FILE))
+
+
+def find_or_build_image(
+    cache: Path, *, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR, force: bool = False
+) -> Path:
+    """The image directory of this recipe, built first when the cache has none (or force)."""
+    final = image_dir(cache, suite)
+    if is_complete(final) and not force:
+        return final
+    cache.mkdir(parents=True, exist_ok=True)
+    with _build_lock(cache / f".{final.name}.lock"):
+        if is_complete(final) and not force:
+            return final  # another build of this recipe finished while we waited
+        _remove_leftovers(cache, final.name)
+        work = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=cache))
+        try:
+            _build_into(work, suite=suite, mirror=mirror)
+            if final.exists():
+                shutil.rmtree(final)  # --force, or a damaged entry
+            os.rename(work, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _remove_leftovers(cache: Path, name: str) -> None:
+    # Under the lock no other build of this recipe runs: what is there was left by a crash.
+    for leftover in cache.glob(f".{name}.building-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _build_into(work: Path, *, suite: str, mirror: str) -> None:
+    tree = work / "tree"
+    _debootstrap(tree, suite=suite, mirror=mirror)
+    _install_guest_files(tree)
+    _copy_kernel(tree, work)
+    _make_initramfs(tree, work / INITRD_FILE)
+    _make_root_disk(tree, work / ROOT_FILE)
+    shutil.rmtree(tree)
+    (work / RECIPE_FILE).write_text(json.dumps(recipe(suite), indent=2) + "\n")
+    (work / ROOT_FILE).chmod(0o444)  # VMs write to their overlays, never to the base
+    work.chmod(0o755)
+
+
+def _debootstrap(tree: Path, *, suite: str, mirror: str) -> None:
+    _run(
+        [
+            "mmdebstrap",
+            "--mode=root",
+            "--variant=minbase",
+            "--include=" + ",".join(PACKAGES),
+            *(f"--dpkgopt={option}" for option in DPKG_EXCLUDES),
+            suite,
+            str(tree),
+            mirror,
+        ],
+        step="mmdebstrap",
+    )
+
+
+def _install_guest_files(tree: Path) -> None:
+    init = tree / GUEST_INIT_PATH.lstrip("/")
+    init.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(GUEST_INIT_SOURCE, init)
+    init.chmod(0o755)
+    (tree / GUEST_SSHD_CONFIG_PATH.lstrip("/")).write_text(GUEST_SSHD_CONFIG)
+    # Installing openssh-server made host keys: every VM would share them. Each VM gets
+    # its own from its seed disk instead.
+    for key in (tree / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+
+
+def _copy_kernel(tree: Path, work: Path) -> None:
+    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+    if len(kernels) != 1:
+        raise ImageError(f"expected one kernel in /boot, found {kernels}")
+    (work / KERNEL_FILE).write_bytes(_uncompressed(kernels[0].read_bytes()))
+
+
+def _make_initramfs(tree: Path, target: Path) -> None:
+    """Our initramfs, not Debian's: its udev takes about 15 s of each emulated boot."""
+    build = tree / INITRAMFS_BUILD_DIR
+    build.mkdir()
+    shutil.copyfile(INITRAMFS_INIT_SOURCE, build / "init.c")
+    inside = f"/{INITRAMFS_BUILD_DIR}"
+    _run(
+        ["chroot", str(tree), "gcc", "-static", "-Os", "-s", "-o", f"{inside}/init"]
+        + [f"{inside}/init.c"],
+        step="gcc initramfs init",
+    )
+    (version,) = [path.name for path in (tree / "lib/modules").iterdir()]
+    modules = _module_files(tree, version)
+    order = "".join(f"{module.name}\n" for module in modules).encode()
+    entries: list[tuple[str, int, bytes]] = [
+        ("dev", stat.S_IFDIR | 0o755, b""),
+        ("root", stat.S_IFDIR | 0o755, b""),
+        ("modules", stat.S_IFDIR | 0o755, b""),
+        ("init", stat.S_IFREG | 0o755, (build / "init").read_bytes()),
+        ("modules/order", stat.S_IFREG | 0o644, order),
+    ]
+    entries += [(f"modules/{m.name}", stat.S_IFREG | 0o644, m.read_bytes()) for m in modules]
+    with open(target, "wb") as archive:
+        for number, (name, mode, data) in enumerate(entries, start=1):
+            archive.write(_cpio_entry(number, name, mode, data))
+        # The kernel opens /dev/console for init's output before anything mounts /dev.
+        console = _cpio_entry(len(entries) + 1, "dev/console", stat.S_IFCHR | 0o600, b"", (5, 1))
+        archive.write(console)
+        archive.write(_cpio_entry(0, "TRAILER!!!", 0, b""))
+    shutil.rmtree(build)
+
+
+def _module_files(tree: Path, version: str) -> list[Path]:
+    """The .ko files of INITRAMFS_MODULES and their dependencies, dependencies first."""
+    listing = subprocess.run(
+        [
+            "chroot",
+            str(tree),
+            "modprobe",
+            "-a",
+            "--show-depends",
+            "-S",
+            version,
+            *INITRAMFS_MODULES,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listing.returncode != 0:
+        raise ImageError(f"modprobe --show-depends failed: {listing.stderr.strip()}")
+    files: list[Path] = []
+    for line in listing.stdout.splitlines():
+        words = line.split()
+        if words[:1] == ["insmod"] and tree / words[1].lstrip("/") not in files:
+            files.append(tree / words[1].lstrip("/"))
+    return files
+
+
+def _cpio_entry(
+    number: int, name: str, mode: int, data: bytes, device: tuple[int, int] = (0, 0)
+) -> bytes:
+    """One member of a "newc" cpio archive, the initramfs format the kernel unpacks."""
+    encoded = name.encode() + b"\0"
+    fields = (number, mode, 0, 0, 1, 0, len(data), 0, 0, *device, len(encoded), 0)
+    header = b"070701" + b"".join(b"%08X" % field for field in fields)
+    return _padded(header + encoded) + _padded(data)
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def _uncompressed(vmlinuz: bytes) -> bytes:
+    """The ELF kernel inside a bzImage when QEMU can boot it (Debian's is xz-compressed).
+
+    Under software emulation the kernel's own decompressor takes about 10 s of each boot;
+    QEMU loads the ELF image directly (its PVH entry point) and that time is gone.
+    """
+    start = vmlinuz.find(XZ_MAGIC)
+    if start < 0:
+        return vmlinuz
+    try:
+        kernel = lzma.LZMADecompressor().decompress(vmlinuz[start:])
+    except lzma.LZMAError:
+        return vmlinuz
+    return kernel if kernel.startswith(ELF_MAGIC) else vmlinuz
+
+
+def _make_root_disk(tree: Path, target: Path) -> None:
+    used_bytes = sum(path.lstat().st_size for path in tree.rglob("*") if not path.is_symlink())
+    size_mib = (used_bytes // MIB) * 5 // 4 + SPARE_MIB
+    size_mib = -(-size_mib // SIZE_STEP_MIB) * SIZE_STEP_MIB
+    raw = target.with_suffix(".raw")
+    _run(
+        ["mkfs.ext4", "-q", "-L", "coprsite-root", "-d", str(tree), str(raw), f"{size_mib}M"],
+        step="mkfs.ext4",
+    )
+    _run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(target)], step="qemu-img convert")
+    raw.unlink()
+
+
+def _run(argv: list[str], *, step: str) -> None:
+    started = time.monotonic()
+    # The tools' chatter goes to stderr: stdout's last line is the image directory.
+    completed = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=subprocess.PIPE, text=True
+    )
+    if completed.returncode != 0:
+        tail = completed.stderr.strip().splitlines()[-5:]
+        raise ImageError(f"{step} failed (exit {completed.returncode}): {' | '.join(tail)}")
+    print(f"{step}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
