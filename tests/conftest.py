@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from builders.network import HOST_NETWORK_ENV
 from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
+from tests.builders.vm_helpers import BuiltImage, build_vm_image
 from tests.factories import UserFactory, catalog_ensure
 
 # The fixtures that sources come from (web, git, PyPI servers, the live server) listen on
@@ -63,6 +64,12 @@ def workspaces_root_per_process(settings):
     """Reconcile sweeps the workspaces of tasks its database does not know as running, and
     parallel test processes (pytest -n) each have a database of their own (see settings)."""
     settings.WORKSPACES_ROOT = Path(settings.VAR_DIR) / "test-workspaces" / str(os.getpid())
+
+
+@pytest.fixture(scope="session")
+def vm_image() -> BuiltImage:
+    """The VM base image, built by the operator command and cached between runs."""
+    return build_vm_image()
 
 
 @pytest.fixture

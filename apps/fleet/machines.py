@@ -8,22 +8,20 @@ for every machine whose task attempt no longer runs (`machines_reconcile`).
 import logging
 import re
 import secrets
-import sys
 from collections.abc import Iterable
 from datetime import timedelta
-from pathlib import Path
 
 from django.utils import timezone
 
 from apps.fleet.models import BuilderPool, Machine, MachineState, PoolKind
 from apps.fleet.services import command_pool_config, vm_pool_config
 from builders.transports.command import CommandFailed, MachineCommands, machine_delete
+from builders.vm import vm_commands
 
 logger = logging.getLogger(__name__)
 # A machine whose task ended is deleted by its own worker within moments; reconcile waits
 # this long before it steps in, and as long again before it retries a failed `delete`.
 RECONCILE_GRACE_SECONDS = 60
-BUILDERS_PARENT = Path(__file__).resolve().parents[2]  # where `python3 -m builders.vm` runs
 
 
 def machine_name(pool: BuilderPool, task_id: int | None, attempt: int) -> str:
@@ -45,28 +43,6 @@ def machine_commands(pool: BuilderPool) -> MachineCommands:
         new_timeout=config.get("new_timeout", 600),
         delete_timeout=config.get("delete_timeout", 300),
         env=config.get("env", {}),
-    )
-
-
-def vm_commands(config: dict) -> MachineCommands:
-    """`python3 -m builders.vm new|delete`, with the VM's size from the pool's config."""
-    module = [sys.executable, "-m", "builders.vm"]
-    common = ["--state-dir", config["state_dir"]] if "state_dir" in config else []
-    sizes = {
-        "--image": config["image"],
-        "--memory-mib": config.get("memory_mib", 2048),
-        "--cpus": config.get("cpus", 2),
-        "--disk-mib": config.get("disk_mib", 8192),
-        "--boot-timeout": config.get("boot_timeout", 120),
-        "--accel": config.get("accel", "auto"),
-    }
-    new = [*module, "new", *common, *(str(part) for item in sizes.items() for part in item)]
-    return MachineCommands(
-        new=new,
-        delete=[*module, "delete", *common],
-        # Booting may take the whole boot timeout; the VM's own files go with `delete`.
-        new_timeout=sizes["--boot-timeout"] + 60,
-        env={"PYTHONPATH": str(BUILDERS_PARENT)},
     )
 
 

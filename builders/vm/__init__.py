@@ -7,3 +7,36 @@
 
 The pool drives a VM made by `new` like any SSH builder host (builders/transports/ssh.py).
 """
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from builders.transports.command import MachineCommands
+
+# Where `python3 -m builders.vm` runs from: the directory that holds builders/.
+BUILDERS_PARENT = Path(__file__).resolve().parents[2]
+
+
+def vm_commands(config: dict[str, Any]) -> MachineCommands:
+    """A vm pool's `new` and `delete`, with the VM's size from the pool's config."""
+    module = [sys.executable, "-m", "builders.vm"]
+    common = ["--state-dir", config["state_dir"]] if "state_dir" in config else []
+    sizes = {
+        "--image": config["image"],
+        "--memory-mib": config.get("memory_mib", 2048),
+        "--cpus": config.get("cpus", 2),
+        "--disk-mib": config.get("disk_mib", 8192),
+        "--boot-timeout": config.get("boot_timeout", 120),
+        "--accel": config.get("accel", "auto"),
+    }
+    new = [*module, "new", *common, *(str(part) for item in sizes.items() for part in item)]
+    return MachineCommands(
+        new=new,
+        delete=[*module, "delete", *common],
+        # Booting may take the whole boot timeout; `new` destroys a VM that did not answer.
+        new_timeout=int(sizes["--boot-timeout"]) + 60,
+        env={"PYTHONPATH": str(BUILDERS_PARENT)},
+    )

@@ -23,55 +23,20 @@ import pytest
 from builders.protocol import JobResult, JobSpec
 from builders.transports import BuilderLost
 from builders.transports.ssh import SshHost, SshTransport
-from builders.vm.image import DEFAULT_CACHE, INITRD_FILE, KERNEL_FILE, ROOT_FILE, is_complete
+from builders.vm.image import INITRD_FILE, KERNEL_FILE, ROOT_FILE, is_complete
 from builders.vm.machine import MachineFiles, qemu_pids
 from tests.builders.test_runner import live_log, rpm_files, sleeping_srpm, wait_for
+from tests.builders.vm_helpers import (
+    BOOT_TIMEOUT,
+    IMAGE_CACHE,
+    REPO_ROOT,
+    BuiltImage,
+    vm_command,
+)
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-# Where the image is cached: the operator's default, so CI builds it once per machine.
-IMAGE_CACHE = Path(os.environ.get("COPRSITE_VM_IMAGE_CACHE", DEFAULT_CACHE))
-# Boots take 20-40 s under software emulation (no usable KVM on the development machines).
-BOOT_TIMEOUT = 180
-TOOLS = ("qemu-system-x86_64", "qemu-img", "mmdebstrap", "mkfs.ext4", "ssh-keygen")
 RpmJob = Callable[..., JobSpec]
-
-
-def vm_command(
-    *arguments: str, name: str = "", timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "COPRSITE_MACHINE_NAME": name}
-    return subprocess.run(
-        [sys.executable, "-m", "builders.vm", *arguments],
-        cwd=REPO_ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    directory: Path
-    seconds: float
-
-
-@pytest.fixture(scope="session")
-def vm_image() -> BuiltImage:
-    """The base image, built by the operator command (minutes the first time on a machine)."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(
-            f"{', '.join(missing)} missing: `scripts/install-system-deps --test` as root "
-            "installs them (qemu-system-x86, qemu-utils, mmdebstrap)"
-        )
-    started = time.monotonic()
-    built = vm_command("image", "--cache", str(IMAGE_CACHE), timeout=1800)
-    assert built.returncode == 0, built.stderr
-    return BuiltImage(Path(built.stdout.splitlines()[-1]), time.monotonic() - started)
 
 
 @dataclass
