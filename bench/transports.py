@@ -1,13 +1,17 @@
-"""Transport benchmark: the overhead of each builder transport over raw `rpmbuild`, in one run.
+"""Transport benchmark: the overhead of each pool kind over raw `rpmbuild`, in one run.
 
 For one trivial SRPM it prints the median wall time of
 1. `rpmbuild --rebuild` run by hand,
-2. the local transport (the runner and its sandbox in this process),
-3. the SSH transport to a host in a network namespace of this machine (its own sshd; the
-   first job installs the runner copy, later ones reuse it: both figures are printed),
-and each transport's overhead per build against raw rpmbuild. Needs root (namespaces, sshd).
+2. the local pool (the runner and its sandbox in this process),
+3. an ssh pool's host in a network namespace of this machine (its own sshd; the first job
+   installs the runner copy, later ones reuse it: both figures are printed),
+4. a command pool whose `new` makes such a host per job and `delete` removes it (so every
+   job also installs the runner),
+5. a vm pool: a QEMU VM per job from the cached base image (`--vm-runs`, 0 to skip; the
+   image is built first when this machine has none: minutes),
+and each one's overhead per build against raw rpmbuild. Needs root (namespaces, sshd, qemu).
 
-    .venv/bin/python bench/transports.py [--runs 5]
+    .venv/bin/python bench/transports.py [--runs 5] [--vm-runs 2]
 """
 
 import argparse
@@ -23,10 +27,49 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from builders.protocol import KIND_RPM, JobSpec  # noqa: E402  (after the path is set)
+from builders.transports.command import CommandTransport, MachineCommands  # noqa: E402
 from builders.transports.local import LocalTransport  # noqa: E402
-from builders.transports.ssh import SshTransport  # noqa: E402
+from builders.transports.ssh import SshHost, SshTransport  # noqa: E402
+from builders.vm import vm_commands  # noqa: E402
+from builders.vm.machine import kvm_runs_guests  # noqa: E402
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
 from tests.builders.ssh_helpers import create_host, remove_host  # noqa: E402
+from tests.builders.vm_helpers import build_vm_image  # noqa: E402
+
+NETNS_MACHINE = [sys.executable, "-m", "tests.builders.netns_machine"]
+
+
+class Unrecorded:
+    """A machine pool's events, for a bench without the portal's database."""
+
+    def creating(self, name: str) -> None: ...
+    def created(self, machine) -> None: ...
+    def deleted(self, name: str) -> None: ...
+
+    def delete_failed(self, name: str, reason: str) -> None:
+        raise SystemExit(f"delete of {name} failed: {reason}")
+
+
+def machine_pool(commands: MachineCommands, index: int) -> CommandTransport:
+    """A pool's transport for one job: a machine of its own, made and deleted around it."""
+    defaults = SshHost(name="bench", address="", known_host_key="", key_path="")
+    return CommandTransport(
+        pool="bench",
+        commands=commands,
+        ssh_defaults=defaults,
+        name=f"bench-{index}",
+        events=Unrecorded(),
+    )
+
+
+def netns_commands(work: Path) -> MachineCommands:
+    env = {
+        "PYTHONPATH": str(ROOT),
+        "TEST_MACHINES_DIR": str(work / "machines"),
+        "TEST_MACHINES_LOG": str(work / "machines.log"),
+    }
+    (work / "machines").mkdir()
+    return MachineCommands(new=[*NETNS_MACHINE, "new"], delete=[*NETNS_MACHINE, "delete"], env=env)
 
 
 def raw_rpmbuild(srpm: Path, work: Path) -> float:
@@ -68,9 +111,12 @@ def timed(transport, spec: JobSpec) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    parser.add_argument("--vm-runs", type=int, default=2)
+    arguments = parser.parse_args()
+    runs = arguments.runs
     work = Path(tempfile.mkdtemp(prefix="coprsite-bench-transports-"))
     host = None
+    figures: list[tuple[str, float]] = []
     try:
         srpm = make_srpm(work, name="hello", auto_req_prov=False)
         host = create_host(work / "host", "bench")
@@ -79,18 +125,35 @@ def main() -> None:
         local = [timed(LocalTransport(), job(srpm, work, i)) for i in range(runs)]
         first_ssh = timed(ssh, job(srpm, work, 1000))
         later_ssh = [timed(ssh, job(srpm, work, 1001 + i)) for i in range(runs)]
+        commands = netns_commands(work)
+        command = [timed(machine_pool(commands, i), job(srpm, work, 2000 + i)) for i in range(runs)]
+        figures = [
+            ("local pool", statistics.median(local)),
+            ("ssh pool, runner installed", first_ssh),
+            ("ssh pool, runner present", statistics.median(later_ssh)),
+            ("command pool (netns host)", statistics.median(command)),
+        ]
+        if arguments.vm_runs:
+            image = build_vm_image().directory
+            vms = vm_commands({"image": str(image), "state_dir": str(work / "vms")})
+            vm = [
+                timed(machine_pool(vms, i), job(srpm, work, 3000 + i))
+                for i in range(arguments.vm_runs)
+            ]
+            figures.append(("vm pool (QEMU, " + accelerator() + ")", statistics.median(vm)))
     finally:
         if host is not None:
             remove_host(host)
         shutil.rmtree(work, ignore_errors=True)
     base = statistics.median(raw)
     print(f"raw rpmbuild --rebuild           {base:6.2f} s (median of {runs})")
-    for name, figure in [
-        ("local transport", statistics.median(local)),
-        ("ssh transport, runner installed", first_ssh),
-        ("ssh transport, runner present", statistics.median(later_ssh)),
-    ]:
+    for name, figure in figures:
         print(f"{name:32s} {figure:6.2f} s   overhead {figure - base:+6.2f} s per build")
+
+
+def accelerator() -> str:
+    """What the VMs ran on, as builders.vm chose it."""
+    return "KVM" if kvm_runs_guests() else "TCG, no usable KVM"
 
 
 if __name__ == "__main__":

@@ -151,6 +151,7 @@ class SshConnection:
         # HostKeyAlias keys the file by the builder, whatever address and port it has.
         self._known_hosts.write_text(f"{self._alias} {host.known_host_key.strip()}\n")
         self._control = self._dir / "control"
+        self.home = ""  # the login's home on the host, once check_host has looked
 
     @property
     def _alias(self) -> str:
@@ -225,32 +226,66 @@ class SshConnection:
             raise SshFailure(f"{self.host.name}: `{remote_command}` failed: {error}")
         return completed.stdout
 
-    def upload(self, local: Path, remote: str) -> None:
-        """Copy a local file to `remote` (a shell-quoted path), streamed, not in memory."""
-        with open(local, "rb") as source:
-            self._stream(f"cat > {remote}", stdin=source, stdout=subprocess.DEVNULL)
+    def send_tar(self, remote_command: str, *, files: dict[str, Path], data: dict[str, bytes]):
+        """Stream a tar of local `files` and in-memory `data` (name -> content) to a command
+        that unpacks it; files are read as they go, never held in memory."""
+        with self._piped(remote_command, stdin=subprocess.PIPE) as process:
+            assert process.stdin is not None
+            try:
+                with tarfile.open(fileobj=process.stdin, mode="w|") as tar:
+                    for name, path in files.items():
+                        tar.add(path, arcname=name, recursive=False)
+                    for name, content in data.items():
+                        info = tarfile.TarInfo(name)
+                        info.size = len(content)
+                        tar.addfile(info, io.BytesIO(content))
+            except BrokenPipeError:
+                pass  # the command ended early; its status says why
+            finally:
+                process.stdin.close()
 
-    def download(self, remote: str, local: Path) -> int:
-        """Copy `remote` (a shell-quoted path) to a local file; returns its size."""
-        with open(local, "wb") as target:
-            self._stream(f"cat {remote}", stdin=subprocess.DEVNULL, stdout=target)
-        return local.stat().st_size
+    def receive_tar(
+        self, remote_command: str, target: Path, *, accept: Callable[[tarfile.TarInfo], bool]
+    ) -> None:
+        """Unpack the tar a command prints into `target`, member by member as `accept` says,
+        as it arrives."""
+        with self._piped(remote_command, stdout=subprocess.PIPE) as process:
+            try:
+                with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
+                    for member in tar:
+                        if accept(member):
+                            _write_member(tar, member, target / member.name)
+            except tarfile.TarError as exc:
+                process.kill()
+                raise SshFailure(f"{self.host.name}: the results came back broken: {exc}") from exc
+            except BaseException:
+                process.kill()
+                raise
 
-    def _stream(self, remote_command: str, *, stdin: Any, stdout: Any) -> None:
-        try:
-            completed = subprocess.run(
+    @contextmanager
+    def _piped(self, remote_command: str, **pipes: Any) -> Iterator[subprocess.Popen[bytes]]:
+        """A command with one end piped to us; its failure raised once it ended."""
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
                 self.command(remote_command),
-                stdin=stdin,
-                stdout=stdout,
-                stderr=subprocess.PIPE,
-                timeout=TRANSFER_TIMEOUT_SECONDS,
+                stdin=pipes.get("stdin", subprocess.DEVNULL),
+                stdout=pipes.get("stdout", subprocess.DEVNULL),
+                stderr=errors,
             )
-        except subprocess.TimeoutExpired as exc:
-            raise SshFailure(f"{self.host.name}: `{remote_command}` took too long") from exc
-        if completed.returncode == SSH_EXIT_ERROR:
-            raise self._failure(completed.stderr)
-        if completed.returncode != 0:
-            error = completed.stderr.decode(errors="replace").strip()
+            try:
+                yield process
+            finally:
+                try:
+                    process.wait(TRANSFER_TIMEOUT_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            errors.seek(0)
+            stderr = errors.read()
+        if process.returncode == SSH_EXIT_ERROR:
+            raise self._failure(stderr)
+        if process.returncode != 0:
+            error = stderr.decode(errors="replace").strip()
             raise SshFailure(f"{self.host.name}: `{remote_command}` failed: {error}")
 
     def _failure(self, stderr: bytes) -> Exception:
@@ -342,11 +377,14 @@ class SshTransport:
     def check_host(self, connection: SshConnection) -> None:
         """Python 3 is there and the runner copy of this version, installing it if needed."""
         script = (
+            'printf "%s\\n" "$HOME"; '
             "command -v python3 >/dev/null || { echo nopython; exit 0; }; "
             "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'; "
             f"cat {remote_path(self.runner_dir)}/VERSION 2>/dev/null || true"
         )
-        lines = connection.check_output(script).decode(errors="replace").split()
+        home, _, rest = connection.check_output(script).decode(errors="replace").partition("\n")
+        connection.home = home.strip()
+        lines = rest.split()
         if not lines or lines[0] == "nopython":
             raise BuilderRefused(f"builder {self.host.name} has no python3")
         python = tuple(int(part) for part in lines[0].split("."))
@@ -378,33 +416,37 @@ class SshTransport:
     # -- upload, run, download -------------------------------------------------------------
 
     def upload_job(self, connection: SshConnection, spec: JobSpec, job_dir: str) -> None:
-        """A fresh job directory with the job's input file and its spec in host paths."""
-        directory = remote_path(job_dir)
-        connection.check_output(
-            f"rm -rf {directory} && mkdir -p {directory}/input {directory}/{RESULTS_SUBDIR}"
-        )
-        remote_spec = replace(
-            spec,
-            result_dir=f"{self.absolute(connection, job_dir)}/{RESULTS_SUBDIR}",
-            workspaces_root=self.host.workspaces_dir,
-        )
-        source = dict(spec.source)
+        """A fresh job directory with the job's input file and its spec in host paths.
+
+        One tar stream carries both: every round trip costs a remote login shell.
+        """
+        host_job_dir = self.absolute(connection, job_dir)
+        source, inputs = dict(spec.source), {}
         for key in ("path", "srpm_path"):
             if isinstance(source.get(key), str):
                 local = Path(source[key])
                 name = safe_file_name(local.name, "source.src.rpm")
-                connection.upload(local, f"{directory}/input/{shlex.quote(name)}")
-                source[key] = f"{self.absolute(connection, job_dir)}/input/{name}"
-        remote_spec = replace(remote_spec, source=source)
-        connection.check_output(
-            f"cat > {directory}/{JOB_FILE}", stdin=remote_spec.to_json().encode()
+                inputs[f"input/{name}"] = local
+                source[key] = f"{host_job_dir}/input/{name}"
+        remote_spec = replace(
+            spec,
+            result_dir=f"{host_job_dir}/{RESULTS_SUBDIR}",
+            workspaces_root=self.host.workspaces_dir,
+            source=source,
+        )
+        directory = remote_path(job_dir)
+        connection.send_tar(
+            f"rm -rf {directory} && mkdir -p {directory}/{RESULTS_SUBDIR} && "
+            f"tar -xf - -C {directory}",
+            files=inputs,
+            data={JOB_FILE: remote_spec.to_json().encode()},
         )
 
     def absolute(self, connection: SshConnection, path: str) -> str:
+        """`path` with a leading ~/ made absolute with the home check_host found."""
         if not path.startswith("~/"):
             return path
-        home = connection.check_output('printf %s "$HOME"').decode().strip()
-        return f"{home}/{path[2:]}"
+        return f"{connection.home}/{path[2:]}"
 
     def run_remote(
         self,
@@ -450,29 +492,29 @@ class SshTransport:
         return [*host_addresses(), *operator_blocked_networks(), *self.host.blocked_networks]
 
     def download(self, connection: SshConnection, job_dir: str, staging: Path) -> None:
-        """Copy the runner's result and result files into `staging`, refusing odd names."""
-        directory = remote_path(job_dir)
-        (staging / RESULT_FILE).write_bytes(
-            connection.check_output(f"cat {directory}/{RESULT_FILE}")
+        """Copy the runner's result, its errors and the result files into `staging`, in one
+        tar stream, refusing anything but plain files with safe names of a sane size."""
+        (staging / RESULTS_SUBDIR).mkdir(exist_ok=True)
+        command = (
+            f"cd {remote_path(job_dir)} && touch {RUNNER_ERRORS} && "
+            f"tar -cf - --exclude={RESULTS_SUBDIR}/{LOG_NAME} {RESULT_FILE} {RUNNER_ERRORS} "
+            f"{RESULTS_SUBDIR}"
         )
-        # The runner's own errors, for a runner that crashed before writing its result.
-        (staging / RUNNER_ERRORS).write_bytes(
-            connection.check_output(f"tail -c 2000 {directory}/{RUNNER_ERRORS} || true")
+        connection.receive_tar(command, staging, accept=self.acceptable_download)
+
+    def acceptable_download(self, member: tarfile.TarInfo) -> bool:
+        """What a job directory may send back; BuilderRefused for what no runner writes."""
+        if member.isdir() and member.name == RESULTS_SUBDIR:
+            return False  # made already
+        top, _, name = member.name.partition("/")
+        allowed = member.name in (RESULT_FILE, RUNNER_ERRORS) or (
+            top == RESULTS_SUBDIR and name and safe_file_name(name, "") == name
         )
-        listing = connection.check_output(
-            f"find {directory}/{RESULTS_SUBDIR} -mindepth 1 -maxdepth 1 -type f -printf '%s %f\\n'"
-        )
-        files = staging / RESULTS_SUBDIR
-        files.mkdir(exist_ok=True)
-        for line in listing.decode(errors="replace").splitlines():
-            size_text, _, name = line.partition(" ")
-            if name == LOG_NAME:
-                continue  # streamed already
-            if safe_file_name(name, "") != name or int(size_text) > MAX_RESULT_FILE_BYTES:
-                raise BuilderRefused(f"builder {self.host.name} returned an unusable file {name!r}")
-            remote = f"{directory}/{RESULTS_SUBDIR}/{shlex.quote(name)}"
-            if connection.download(remote, files / name) != int(size_text):
-                raise SshFailure(f"builder {self.host.name}: {name} came back incomplete")
+        if not member.isreg() or not allowed or member.size > MAX_RESULT_FILE_BYTES:
+            raise BuilderRefused(
+                f"builder {self.host.name} returned an unusable file {member.name!r}"
+            )
+        return True
 
     def remove_job(self, connection: SshConnection, job_dir: str) -> None:
         # A leftover job directory is harmless; the next attempt replaces it.
@@ -487,6 +529,15 @@ def ssh_connection(host: SshHost) -> Iterator[SshConnection]:
         yield connection
     finally:
         connection.close()
+
+
+def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
+    source = tar.extractfile(member)
+    assert source is not None  # a regular file
+    with open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    if path.stat().st_size != member.size:
+        raise SshFailure(f"{path.name} came back incomplete")
 
 
 def _local_inputs(spec: JobSpec) -> list[Path]:

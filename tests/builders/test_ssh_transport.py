@@ -248,3 +248,38 @@ def test_the_job_limits_hold_on_an_ssh_host_too(
     )
 
     assert (result.state, result.failure_reason) == ("failed", reason)
+
+
+@pytest.mark.parametrize(
+    ("plant", "refused"),
+    [
+        (lambda results: (results / "passwd").symlink_to("/etc/passwd"), "passwd"),
+        (lambda results: (results / "sub").mkdir(), "sub"),
+        (lambda results: (results / "x.rpm").write_bytes(b"rpm"), None),
+    ],
+    ids=["symlink", "directory", "plain file"],
+)
+def test_only_plain_files_come_back_from_a_host(
+    ssh_hosts: Hosts, tmp_path: Path, plant: Callable[[Path], object], refused: str | None
+) -> None:
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+    job_dir = host.work_dir / "jobs" / "9"
+    (job_dir / "results").mkdir(parents=True)
+    (job_dir / "result.json").write_text('{"state": "failed"}')
+    plant(job_dir / "results")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+
+    with ssh_connection(host.ssh_host()) as connection:
+        connection.open()
+        if refused:
+            with pytest.raises(BuilderRefused, match=f"unusable file 'results/{refused}'"):
+                transport.download(connection, str(job_dir), staging)
+        else:
+            transport.download(connection, str(job_dir), staging)
+
+    if not refused:
+        assert (staging / "results" / "x.rpm").read_bytes() == b"rpm"
+        assert (staging / "result.json").read_text() == '{"state": "failed"}'
+    assert not (staging / "results" / "passwd").exists()
