@@ -51,22 +51,39 @@ def vms_left(state_dir) -> list[str]:
     return listed.stdout.split()
 
 
-def test_a_build_runs_in_a_vm_that_is_gone_afterwards(
+def test_a_hostile_build_runs_walled_in_a_vm_that_is_gone_afterwards(
     live_server, worker, packager, tmp_path, vm_image
 ):
     state_dir = tmp_path / "vms"
     only_vm_pool(vm_image, state_dir)
+    BuilderPool.objects.filter(name="vms").update(limit_processes=256, limit_memory_mib=512)
     _, token, _ = packager
-    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False)
-
-    build = finished_build(
-        submit_upload(live_server, token, srpm, chroots=["fedora-43-x86_64"]), timeout=600
+    port = live_server.url.rsplit(":", 1)[-1]
+    # From inside a VM, QEMU's gateway 10.0.2.2 is the worker's own loopback: the portal.
+    probe = f"curl -sS --max-time 5 http://10.0.2.2:{port}/"
+    script = f"if {probe} >/dev/null 2>&1; then echo PORTAL=REACHED; else echo PORTAL=WALLED; fi"
+    srpm = make_srpm(
+        tmp_path, name="hello", build_script=f"{script}; gcc -o hello hello.c", auto_req_prov=False
     )
+    with open(srpm, "rb") as handle:
+        response = requests.post(
+            f"{live_server.url}/api/v1/projects/packager/tools/builds",
+            files={"srpm": (srpm.name, handle, "application/x-rpm")},
+            data={"chroots": ["fedora-43-x86_64"], "enable_net": "true"},
+            auth=(token.login, token.token),
+            timeout=60,
+        )
+    assert response.status_code == 201, response.text
+
+    build = finished_build(response.json()["id"], timeout=600)
 
     log = live_log(rpm_task(build.pk))
     assert build.state == State.SUCCEEDED, (list(build.tasks.values("state_reason")), log)
     assert "Builder host vms-t" in log and "(127.0.0.1), over SSH" in log
     assert "host buildroot: BuildRequires were not installed" in log
+    # The walls of the worker's sandbox hold in the VM: limits by cgroup, no way back in.
+    assert "Limits: 256 processes, memory 512 MiB" in log and "by cgroup v" in log
+    assert "PORTAL=WALLED" in log, log
     # The VM, its qemu and its overlay are gone; so is its row.
     assert vms_left(state_dir) == [] and processes_of(state_dir) == b""
     assert not state_dir.exists() or not any(state_dir.iterdir())
