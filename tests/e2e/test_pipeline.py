@@ -25,12 +25,15 @@ def auth(token) -> tuple[str, str]:
     return (token.login, token.token)
 
 
-def submit_upload(live_server, token, srpm: Path, chroots=("fedora-43-x86_64",)) -> int:
+def submit_upload(
+    live_server, token, srpm: Path, chroots=("fedora-43-x86_64",), *, enable_net: bool = False
+) -> int:
+    data = {"chroots": list(chroots), **({"enable_net": "true"} if enable_net else {})}
     with open(srpm, "rb") as handle:
         response = requests.post(
             f"{live_server.url}/api/v1/projects/packager/tools/builds",
             files={"srpm": (srpm.name, handle, "application/x-rpm")},
-            data={"chroots": list(chroots)},
+            data=data,
             auth=auth(token),
             timeout=60,
         )

@@ -214,19 +214,11 @@ def test_a_hostile_build_on_an_ssh_host_sees_no_portal_file_and_cannot_reach_the
         for name, command in probes.items()
     )
     srpm = make_srpm(tmp_path, name="hostile", build_script=f"{script}; gcc -o hostile hello.c")
-    with open(srpm, "rb") as handle:
-        response = requests.post(
-            f"{live_server.url}/api/v1/projects/packager/tools/builds",
-            files={"srpm": (srpm.name, handle, "application/x-rpm")},
-            data={"chroots": ["fedora-43-x86_64"], "enable_net": "true"},
-            auth=(token.login, token.token),
-            timeout=60,
-        )
-    assert response.status_code == 201, response.text
+    build_id = submit_upload(live_server, token, srpm, enable_net=True)
     # The service port answers from here, so HIDDEN below is the build's wall, not luck.
     assert requests.get(f"http://{host.gateway}:{service.server_port}/", timeout=5).status_code
 
-    build = finished_build(response.json()["id"])
+    build = finished_build(build_id)
 
     try:
         log = live_log(rpm_task(build.pk))

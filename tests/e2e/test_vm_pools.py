@@ -65,17 +65,9 @@ def test_a_hostile_build_runs_walled_in_a_vm_that_is_gone_afterwards(
     srpm = make_srpm(
         tmp_path, name="hello", build_script=f"{script}; gcc -o hello hello.c", auto_req_prov=False
     )
-    with open(srpm, "rb") as handle:
-        response = requests.post(
-            f"{live_server.url}/api/v1/projects/packager/tools/builds",
-            files={"srpm": (srpm.name, handle, "application/x-rpm")},
-            data={"chroots": ["fedora-43-x86_64"], "enable_net": "true"},
-            auth=(token.login, token.token),
-            timeout=60,
-        )
-    assert response.status_code == 201, response.text
+    build_id = submit_upload(live_server, token, srpm, enable_net=True)
 
-    build = finished_build(response.json()["id"], timeout=600)
+    build = finished_build(build_id, timeout=600)
 
     log = live_log(rpm_task(build.pk))
     assert build.state == State.SUCCEEDED, (list(build.tasks.values("state_reason")), log)
