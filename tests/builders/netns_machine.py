@@ -4,7 +4,8 @@
 
 COPRSITE_MACHINE_NAME names the machine (the pool sets it); TEST_MACHINES_DIR holds one
 directory per machine; TEST_MACHINES_LOG gets a line "new NAME" or "delete NAME" per call,
-so a test can check that every `new` got its `delete`. TEST_MACHINES_FAIL=new makes `new`
+so a test can check that every `new` got its `delete`, and "netns NAME NAMESPACE" for each
+machine made. TEST_MACHINES_FAIL=new makes `new`
 fail as a broken cloud would.
 """
 
@@ -20,9 +21,9 @@ from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
 NAMESPACE_FILE = "namespace"
 
 
-def log(action: str, name: str) -> None:
+def log(action: str, name: str, *details: str) -> None:
     with open(os.environ["TEST_MACHINES_LOG"], "a") as out:
-        out.write(f"{action} {name}\n")
+        out.write(" ".join([action, name, *details]) + "\n")
 
 
 def new(name: str, directory: Path) -> int:
@@ -32,6 +33,7 @@ def new(name: str, directory: Path) -> int:
         return 1
     host = create_host(directory, name)
     (directory / NAMESPACE_FILE).write_text(host.namespace)
+    log("netns", name, host.namespace)
     print(f"address={host.address}")
     print(f"host_key={host.host_public_key}")
     print(f"key_path={host.client_key}")

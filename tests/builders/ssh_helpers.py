@@ -9,8 +9,9 @@ each host also gets a work directory of its own: that is where its runner copy a
 from __future__ import annotations
 
 import contextlib
-import itertools
+import fcntl
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,8 @@ from pathlib import Path
 from builders.transports.ssh import SshHost
 
 SSHD = "/usr/sbin/sshd"
-_subnets = itertools.count(20 + os.getpid() % 200)
+# Test processes running side by side (pytest -n) pick free subnets under this lock.
+SUBNET_LOCK = Path("/run/coprsite-test-subnets.lock")
 
 
 def _ip(*args: str) -> None:
@@ -130,19 +132,27 @@ class SshTestHost:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def used_subnets() -> set[int]:
+    """The n of every 198.18.n.0/24 this machine has an address in."""
+    listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    return {int(n) for n in re.findall(r"inet 198\.18\.(\d+)\.", listing.stdout)}
+
+
 def create_host(directory: Path, name: str) -> SshTestHost:
-    subnet = next(_subnets) % 250 + 1
-    namespace = f"coprsite-ssh-{os.getpid()}-{subnet}"
-    outside, inside = f"cps{subnet}o{os.getpid() % 1000}", f"cps{subnet}i{os.getpid() % 1000}"
     directory.mkdir(parents=True)
     (directory / "work").mkdir()
     host_key = _keygen(directory / "host_key")
     client_public = _keygen(directory / "client_key")
     (directory / "authorized_keys").write_text(client_public + "\n")
-    _ip("netns", "add", namespace)
-    _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
-    _ip("link", "set", inside, "netns", namespace)
-    _ip("addr", "add", f"198.18.{subnet}.1/24", "dev", outside)
+    with open(SUBNET_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subnet = min(set(range(20, 251)) - used_subnets())
+        namespace = f"coprsite-ssh-{os.getpid()}-{subnet}"
+        outside, inside = f"cps{subnet}o{os.getpid() % 1000}", f"cps{subnet}i{os.getpid() % 1000}"
+        _ip("netns", "add", namespace)
+        _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
+        _ip("link", "set", inside, "netns", namespace)
+        _ip("addr", "add", f"198.18.{subnet}.1/24", "dev", outside)
     _ip("link", "set", outside, "up")
     _ip("-n", namespace, "addr", "add", f"198.18.{subnet}.2/24", "dev", inside)
     _ip("-n", namespace, "link", "set", inside, "up")
