@@ -97,7 +97,9 @@ def user_detail(request, username: str):
             PROJECTS_PER_PAGE,
         ),
         "groups": person.owner_groups.order_by("name"),
-        "builds": list(selectors.builds_for_list().filter(submitter=person)[:RECENT_BUILDS]),
+        "builds": selectors.build_rows(
+            selectors.builds_for_list().filter(submitter=person)[:RECENT_BUILDS]
+        ),
         "is_self": request.user.pk == person.pk,
     }
     return render(request, "core/user.html", context)
