@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 
-from django.db.models import Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery
 
 from apps.builds.models import Build, BuildTask, State
 from apps.core.paths import results_url
@@ -16,8 +16,28 @@ def epoch(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value else None
 
 
-def project_repo_url(project: Project, dirname: str | None = None) -> str:
-    return results_url(f"{project.ownername}/{dirname or project.name}")
+# The project columns of Copr's project shape, read as they are.
+PROJECT_SHAPE_COLUMNS = (
+    "id",
+    "name",
+    "homepage",
+    "contact",
+    "description",
+    "instructions",
+    "devel_mode",
+    "persistent",
+    "unlisted_on_hp",
+    "auto_prune",
+    "additional_repos",
+    "enable_net",
+    "bootstrap",
+    "isolation",
+    "module_hotfixes",
+    "appstream",
+    "packit_forge_projects_allowed",
+    "follow_fedora_branching",
+    "repo_priority",
+)
 
 
 def project_shape(project: Project, chroot_names: list[str] | None = None) -> dict:
@@ -26,38 +46,51 @@ def project_shape(project: Project, chroot_names: list[str] | None = None) -> di
         chroot_names = sorted(
             pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active
         )
+    row = {column: getattr(project, column) for column in PROJECT_SHAPE_COLUMNS}
+    return project_row_shape({**row, "ownername": project.ownername}, chroot_names)
+
+
+def project_row_shape(row: dict, chroot_names: list[str]) -> dict:
+    """Copr's project shape from the `PROJECT_SHAPE_COLUMNS` of a project and its ownername."""
+    repo_url = results_url(f"{row['ownername']}/{row['name']}")
     return {
-        "id": project.pk,
-        "name": project.name,
-        "ownername": project.ownername,
-        "full_name": project.full_name,
-        "homepage": project.homepage or None,
-        "contact": project.contact or None,
-        "description": project.description,
-        "instructions": project.instructions,
-        "devel_mode": project.devel_mode,
-        "persistent": project.persistent,
-        "unlisted_on_hp": project.unlisted_on_hp,
-        "auto_prune": project.auto_prune,
-        "chroot_repos": {name: f"{project_repo_url(project)}/{name}/" for name in chroot_names},
-        "additional_repos": list(project.additional_repos),
-        "enable_net": project.enable_net,
-        "bootstrap": project.bootstrap,
-        "isolation": project.isolation,
-        "module_hotfixes": project.module_hotfixes,
-        "appstream": project.appstream,
-        "packit_forge_projects_allowed": list(project.packit_forge_projects_allowed),
-        "follow_fedora_branching": project.follow_fedora_branching,
-        "repo_priority": project.repo_priority,
+        "id": row["id"],
+        "name": row["name"],
+        "ownername": row["ownername"],
+        "full_name": f"{row['ownername']}/{row['name']}",
+        "homepage": row["homepage"] or None,
+        "contact": row["contact"] or None,
+        "description": row["description"],
+        "instructions": row["instructions"],
+        "devel_mode": row["devel_mode"],
+        "persistent": row["persistent"],
+        "unlisted_on_hp": row["unlisted_on_hp"],
+        "auto_prune": row["auto_prune"],
+        "chroot_repos": {name: f"{repo_url}/{name}/" for name in chroot_names},
+        "additional_repos": list(row["additional_repos"]),
+        "enable_net": row["enable_net"],
+        "bootstrap": row["bootstrap"],
+        "isolation": row["isolation"],
+        "module_hotfixes": row["module_hotfixes"],
+        "appstream": row["appstream"],
+        "packit_forge_projects_allowed": list(row["packit_forge_projects_allowed"]),
+        "follow_fedora_branching": row["follow_fedora_branching"],
+        "repo_priority": row["repo_priority"],
         "storage": "backend",
     }
 
 
-def project_shapes(projects) -> Iterator[dict]:
-    """Shapes of many projects with the names of their active chroots read in one query,
-    as plain values (no chroot or project-chroot instances)."""
-    projects = list(projects)
-    names: dict[int, list[str]] = {project.pk: [] for project in projects}
+def project_shapes(projects: QuerySet[Project]) -> Iterator[dict]:
+    """Shapes of many projects as plain values (no model instances: a big owner has
+    hundreds), with the names of their active chroots read in one more query."""
+    rows = list(
+        projects.values(
+            *PROJECT_SHAPE_COLUMNS,
+            owner_user_name=F("owner_user__username"),
+            owner_group_name=F("owner_group__name"),
+        )
+    )
+    names: dict[int, list[str]] = {row["id"]: [] for row in rows}
     enabled = (
         ProjectChroot.objects.filter(project__in=list(names), chroot__is_active=True)
         .order_by("project_id", "chroot__name")
@@ -65,8 +98,10 @@ def project_shapes(projects) -> Iterator[dict]:
     )
     for project_id, name in enabled:
         names[project_id].append(name)
-    for project in projects:
-        yield project_shape(project, names[project.pk])
+    for row in rows:
+        group = row["owner_group_name"]
+        row["ownername"] = f"@{group}" if group else row["owner_user_name"]
+        yield project_row_shape(row, names[row["id"]])
 
 
 def project_chroot_shape(project_chroot: ProjectChroot) -> dict:
