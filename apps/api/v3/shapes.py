@@ -1,10 +1,12 @@
 """Copr's APIv3 output models (V3/schema/schemas.py): the keys clients read, times as epochs."""
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 
-from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
 
 from apps.builds.models import Build, BuildTask, State
 from apps.core.paths import results_url
@@ -152,7 +154,6 @@ BUILD_ROW_FIELDS = (
     "srpm_url",
     "submitter__username",
     "submitted_by",
-    "requested_chroots",
     "is_background",
 )
 
@@ -194,7 +195,7 @@ def build_row_shape(row: dict, chroots: list[str]) -> dict:
         "started_on": row["started_on_epoch"],
         "ended_on": row["ended_on_epoch"],
         "submitter": row["submitter__username"] or row["submitted_by"] or None,
-        "chroots": chroots or list(row["requested_chroots"]),
+        "chroots": chroots,
         "project_dirname": row["project_dirname"],
         "is_background": row["is_background"],
     }
@@ -204,16 +205,19 @@ def build_shapes(builds: QuerySet[Build], *, chunk_size: int = 1000) -> Iterator
     """The shapes of `builds` (ordered, sliced as asked), read in chunks of `chunk_size`.
 
     Two queries per chunk however many tasks the builds have: the build rows, and the
-    chroot names of their RPM tasks, sorted by the database.
+    chroot names of their RPM tasks, sorted by the database. The chroots chosen at submit
+    stay undecoded text unless a build has no RPM task yet.
     """
     fields = (*BUILD_ROW_FIELDS, "project__owner_user__username", "project__owner_group__name")
-    rows = builds.values(*fields, **EPOCHS).iterator(chunk_size=chunk_size)
+    requested = Cast("requested_chroots", TextField())
+    rows = builds.values(*fields, **EPOCHS, requested_text=requested).iterator(chunk_size)
     while chunk := list(islice(rows, chunk_size)):
         chroots = chroot_names_of([row["id"] for row in chunk])
         for row in chunk:
             group = row["project__owner_group__name"]
             row["ownername"] = f"@{group}" if group else row["project__owner_user__username"]
-            yield build_row_shape(row, chroots.get(row["id"], []))
+            names = chroots.get(row["id"]) or json.loads(row["requested_text"])
+            yield build_row_shape(row, names)
 
 
 def chroot_names_of(build_ids: list[int]) -> dict[int, list[str]]:
@@ -249,33 +253,29 @@ def nevra(package: dict) -> dict:
     return {key: package.get(key) for key in ("name", "epoch", "version", "release", "arch")}
 
 
-def package_shape(package: Package, *, latest: dict | None = None, succeeded=None) -> dict:
-    """Copr's package shape; `latest` and `succeeded` are build shapes (or None)."""
-    source_dict = dict(package.source_json)
+def package_row_shape(row: dict, project: Project, *, latest=None, succeeded=None) -> dict:
+    """Copr's package shape from the `PACKAGE_FIELDS` of a package in `project`; `latest`
+    and `succeeded` are build shapes (or None)."""
+    source_dict = dict(row["source_json"])
     if "srpm_build_method" in source_dict:
         source_dict["source_build_method"] = source_dict.pop("srpm_build_method")
     return {
-        "id": package.pk,
-        "name": package.name,
-        "ownername": package.project.ownername,
-        "projectname": package.project.name,
-        "source_type": package.source_type,
+        "id": row["id"],
+        "name": row["name"],
+        "ownername": project.ownername,
+        "projectname": project.name,
+        "source_type": row["source_type"],
         "source_dict": source_dict,
-        "auto_rebuild": package.webhook_rebuild,
+        "auto_rebuild": row["webhook_rebuild"],
         "builds": {"latest": latest, "latest_succeeded": succeeded},
     }
 
 
 def packages_for_shapes(
-    packages: QuerySet[Package], *, latest: bool, succeeded: bool, project: Project | None = None
+    packages: QuerySet[Package], *, latest: bool, succeeded: bool
 ) -> QuerySet[Package]:
-    """Packages ready for `package_shapes`: with the id of their newest (and newest
-    succeeded) build as subqueries on the (package, -id) index, and their project joined
-    unless the caller gives it (all of a list share one)."""
-    if project is None:
-        packages = packages.select_related("project__owner_user", "project__owner_group")
-    else:
-        packages = packages.only(*PACKAGE_FIELDS)
+    """Packages of one project ready for `package_shapes`: with the id of their newest
+    (and newest succeeded) build as subqueries on the (package, -id) index."""
     if latest:
         packages = packages.annotate(latest_id=Subquery(newest_build_id()[:1]))
     if succeeded:
@@ -288,38 +288,41 @@ def newest_build_id() -> QuerySet:
     return Build.objects.filter(package=OuterRef("pk")).order_by("-id").values("pk")
 
 
-def package_shapes(packages, *, project: Project | None = None) -> list[dict]:
-    """Shapes of packages from `packages_for_shapes`, with the shapes of all their latest
-    builds read at once: a fixed number of queries for any number of packages."""
-    packages = list(packages)
-    wanted = {
-        build_id
-        for package in packages
-        for build_id in (
-            getattr(package, "latest_id", None),
-            getattr(package, "succeeded_id", None),
-        )
-        if build_id
-    }
+def package_shapes(packages: QuerySet[Package], *, project: Project) -> list[dict]:
+    """Shapes of packages from `packages_for_shapes`, all of `project`, with the shapes of
+    all their latest builds read at once: a fixed number of queries for any number of
+    packages, and plain values instead of a model instance per package."""
+    latest_columns = [name for name in LATEST_BUILD_COLUMNS if name in packages.query.annotations]
+    rows = list(packages.values(*PACKAGE_FIELDS, *latest_columns))
+    wanted = {row[name] for row in rows for name in latest_columns if row[name]}
     builds = {}
     if wanted:
-        rows = Build.objects.filter(pk__in=wanted).order_by("pk")
-        builds = {shape["id"]: shape for shape in build_shapes(rows)}
-    shapes = []
-    for package in packages:
-        if project is not None:
-            package.project = project
-        shapes.append(
-            package_shape(
-                package,
-                latest=builds.get(getattr(package, "latest_id", None)),
-                succeeded=builds.get(getattr(package, "succeeded_id", None)),
-            )
+        latest = latest_builds(packages, project)
+        builds = {shape["id"]: shape for shape in build_shapes(latest)}
+    return [
+        package_row_shape(
+            row,
+            project,
+            latest=builds.get(row.get("latest_id")),
+            succeeded=builds.get(row.get("succeeded_id")),
         )
-    return shapes
+        for row in rows
+    ]
 
 
-PACKAGE_FIELDS = ("id", "name", "project_id", "source_type", "source_json", "webhook_rebuild")
+def latest_builds(packages: QuerySet[Package], project: Project) -> QuerySet[Build]:
+    """The builds whose ids `packages_for_shapes` annotated, as a subquery: a list of
+    thousands of ids would be sent, and parsed by the driver, for each chunk read. Looked
+    for among the project's builds (an index), not among everyone's."""
+    wanted = Q()
+    for name in LATEST_BUILD_COLUMNS:
+        if name in packages.query.annotations:
+            wanted |= Q(pk__in=packages.values(name))
+    return Build.objects.filter(wanted, project=project).order_by("pk")
+
+
+PACKAGE_FIELDS = ("id", "name", "source_type", "source_json", "webhook_rebuild")
+LATEST_BUILD_COLUMNS = ("latest_id", "succeeded_id")
 
 
 def permissions_shape(permissions: list[ProjectPermission]) -> dict:

@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import Package
+from tests.factories import BuildFactory
 
 pytestmark = pytest.mark.django_db
 BUILDS = 500
@@ -114,3 +115,18 @@ def test_v1_build_lists_cost_a_fixed_number_of_queries(
     with django_assert_max_num_queries(4):  # the project, the count, the page's ids, the page
         page = api_client.get("/api/v1/projects/bigowner/bigproject/builds").json()
     assert page["count"] == BUILDS
+
+
+def test_a_build_without_rpm_tasks_lists_its_requested_chroots(big_project, copr_client):
+    """Before its SRPM is known a build has no RPM task: the chroots chosen at submit."""
+    project = Build.objects.filter(project__name="bigproject").first().project
+    waiting = BuildFactory(
+        project=project,
+        state=State.PENDING,
+        requested_chroots=["fedora-43-x86_64", "epel-9-x86_64"],
+    )
+    client = copr_client()
+    listed = client.get("build/list", {**PROJECT, "limit": 1, "order_type": "DESC"}).json()
+    assert listed["items"][0]["id"] == waiting.pk
+    assert listed["items"][0]["chroots"] == ["fedora-43-x86_64", "epel-9-x86_64"]
+    assert client.get(f"build/{waiting.pk}").json()["chroots"] == listed["items"][0]["chroots"]
