@@ -44,7 +44,7 @@ def build_rows(builds: QuerySet[Build]) -> list[dict]:
     rows = list(builds.values(*BUILD_ROW_COLUMNS, **BUILD_ROW_JOINED))
     chroots: dict[int, list[dict]] = {row["id"]: [] for row in rows}
     tasks = (
-        BuildTask.objects.filter(build_id__in=list(chroots), chroot__isnull=False)
+        BuildTask.objects.filter(build__id__in_array=list(chroots), chroot__isnull=False)
         .order_by("chroot__name")
         .values_list("build_id", "chroot__name", "state")
     )

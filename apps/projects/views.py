@@ -89,7 +89,7 @@ def page_by_ids(request, rows, per_page: int, *, read=list):
     """
     page = page_of(request, rows.values_list("pk", flat=True), per_page)
     ids = list(page.object_list)
-    page.object_list = read(rows.filter(pk__in=ids)) if ids else []
+    page.object_list = read(rows.filter(pk__in_array=ids)) if ids else []
     return page
 
 

@@ -62,7 +62,7 @@ class Pagination(LimitOffsetPagination):
         ids = super().paginate_queryset(queryset.values_list("pk", flat=True), request, view)
         if not ids:
             return ids
-        rows = {row.pk: row for row in queryset.filter(pk__in=ids)}
+        rows = {row.pk: row for row in queryset.filter(pk__in_array=ids)}
         return [rows[pk] for pk in ids if pk in rows]
 
     def get_offset(self, request) -> int:

@@ -223,7 +223,7 @@ def build_shapes(builds: QuerySet[Build], *, chunk_size: int = 1000) -> Iterator
 def chroot_names_of(build_ids: list[int]) -> dict[int, list[str]]:
     names: dict[int, list[str]] = {}
     tasks = (
-        BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=False)
+        BuildTask.objects.filter(build__id__in_array=build_ids, chroot__isnull=False)
         .order_by("build_id", "chroot__name")
         .values_list("build_id", "chroot__name")
     )
