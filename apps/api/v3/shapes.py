@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 
-from django.db.models import F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField
+from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 
 from apps.builds.models import Build, BuildTask, State
@@ -297,7 +297,7 @@ def package_shapes(packages: QuerySet[Package], *, project: Project) -> list[dic
     wanted = {row[name] for row in rows for name in latest_columns if row[name]}
     builds = {}
     if wanted:
-        latest = latest_builds(packages, project)
+        latest = Build.objects.filter(pk__in_array=wanted).order_by("pk")
         builds = {shape["id"]: shape for shape in build_shapes(latest)}
     return [
         package_row_shape(
@@ -308,17 +308,6 @@ def package_shapes(packages: QuerySet[Package], *, project: Project) -> list[dic
         )
         for row in rows
     ]
-
-
-def latest_builds(packages: QuerySet[Package], project: Project) -> QuerySet[Build]:
-    """The builds whose ids `packages_for_shapes` annotated, as a subquery: a list of
-    thousands of ids would be sent, and parsed by the driver, for each chunk read. Looked
-    for among the project's builds (an index), not among everyone's."""
-    wanted = Q()
-    for name in LATEST_BUILD_COLUMNS:
-        if name in packages.query.annotations:
-            wanted |= Q(pk__in=packages.values(name))
-    return Build.objects.filter(wanted, project=project).order_by("pk")
 
 
 PACKAGE_FIELDS = ("id", "name", "source_type", "source_json", "webhook_rebuild")
