@@ -94,14 +94,14 @@ class ProjectSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_chroots(self, project: Project) -> list[str]:
-        """Names of the enabled chroots (from the prefetched project_chroots)."""
-        return [project_chroot.chroot.name for project_chroot in project.project_chroots.all()]
+        """Names of the enabled chroots (set by `queries.with_chroot_names`)."""
+        return project.chroot_names
 
     def get_chroot_repos(self, project: Project) -> dict[str, str]:
         """Base URL of the published repository of each enabled chroot."""
         return {
             name: results_url(f"{project.ownername}/{project.name}/{name}/")
-            for name in self.get_chroots(project)
+            for name in project.chroot_names
         }
 
     def get_links(self, project: Project) -> dict[str, str]:
