@@ -6,13 +6,15 @@ Create the instance once (a few minutes on PostgreSQL), then run the benchmark:
     .venv/bin/python manage.py migrate && .venv/bin/python manage.py seed_scale
     .venv/bin/python bench/scale.py [--port 18700] [--repeats 50]
 
-It starts `gunicorn coprsite.wsgi` with two sync workers on the given port, sends each
-endpoint `--repeats` sequential requests (after one warm-up request) and prints, per
-endpoint: rows returned, p50/p95/max in milliseconds, the target (50 ms, plus 0.1 ms per row
-beyond 100 rows), and the number of SQL queries one request makes. The query count comes
-from Django's test client in this process (an `execute_wrapper` counts them), against the same
-database. At the end it prints the resident memory of each gunicorn worker and the load
-average, since other work on the machine moves the timings.
+It starts `gunicorn coprsite.wsgi` with two workers (the rest from gunicorn.conf.py) on the
+given port, sends each endpoint `--repeats` sequential requests (after one warm-up request)
+and prints, per endpoint: rows returned, p50/p95/max in milliseconds, the target (50 ms,
+plus 0.1 ms per row beyond 100 rows), the CPU milliseconds the gunicorn workers spent per
+request (what the server costs, however busy the machine is), and the number of SQL
+queries one request makes. The query count comes from Django's test client in this
+process (an `execute_wrapper` counts them), against the same database. At the end it
+prints the resident memory of each gunicorn worker and the load average, since other work
+on the machine moves the timings.
 """
 
 import argparse
@@ -85,6 +87,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         f"--bind=127.0.0.1:{port}",
         "--timeout=60",
         "--log-level=warning",
+        "--access-logfile=/dev/null",  # gunicorn.conf.py logs every request to stdout
     ]
     server = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 30
@@ -149,10 +152,26 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+def worker_pids(server: subprocess.Popen) -> list[str]:
+    return Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+
+
+def workers_cpu_ms(server: subprocess.Popen) -> float:
+    """CPU time (user + system) the gunicorn workers have used so far, in milliseconds.
+
+    Per request, it is what the server itself spends, whatever else loads the machine;
+    latencies on a shared machine also count the time spent waiting for a CPU.
+    """
+    ticks = 0
+    for pid in worker_pids(server):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def worker_rss_mb(server: subprocess.Popen) -> list[float]:
-    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
     sizes = []
-    for pid in children:
+    for pid in worker_pids(server):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 sizes.append(int(line.split()[1]) / 1024)
@@ -177,7 +196,7 @@ def main() -> None:
     if build is None:
         raise SystemExit(f"No {BIG}: run `manage.py seed_scale` on this database first.")
     server = start_gunicorn(args.port)
-    columns = ("rows", "p50", "p95", "max", "target", "queries")
+    columns = ("rows", "p50", "p95", "max", "target", "cpu", "queries")
     print(f"{'endpoint':<32} " + " ".join(f"{name:>7}" for name in columns))
     try:
         for label, path in endpoints(build.pk):
@@ -186,7 +205,9 @@ def main() -> None:
             url = f"http://127.0.0.1:{args.port}{path}"
             warm_ms, status, body = timed_get(url)
             repeats = args.slow_repeats if warm_ms > 2000 else args.repeats
+            cpu_before = workers_cpu_ms(server)
             times = [timed_get(url)[0] for _ in range(repeats)]
+            cpu_per_request = (workers_cpu_ms(server) - cpu_before) / repeats
             rows = rows_in(body)
             target = TARGET_MS + PER_ROW_MS * max(0, (rows or 0) - PAGE_ROWS)
             p95 = percentile(times, 0.95)
@@ -198,7 +219,7 @@ def main() -> None:
             print(
                 f"{label:<32} {rows if rows is not None else '-':>6} "
                 f"{statistics.median(times):8.1f} {p95:8.1f} {max(times):8.1f} "
-                f"{target:7.0f} {query_count(path):>7}{flag}",
+                f"{target:7.0f} {cpu_per_request:7.0f} {query_count(path):>7}{flag}",
                 flush=True,
             )
         rss = ", ".join(f"{size:.0f}" for size in worker_rss_mb(server))

@@ -103,6 +103,10 @@ BUILD_LIMIT_DISK_MIB = int(env("BUILD_LIMIT_DISK_MIB", "10240"))
 LOCAL_BUILDER_SLOTS = int(env("LOCAL_BUILDER_SLOTS", str(os.cpu_count() or 1)))
 # A running task whose worker has not reported for this long is treated as lost.
 TASK_LEASE_SECONDS = int(env("TASK_LEASE_SECONDS", "120"))
+# How often a running task reports its heartbeat and polls for a cancel that was not pushed
+# to it (the push, through PostgreSQL or a Redis broker, is immediate). Keep it well within
+# TASK_LEASE_SECONDS.
+TASK_POLL_SECONDS = float(env("TASK_POLL_SECONDS", "3"))
 MAX_TASK_ATTEMPTS = int(env("MAX_TASK_ATTEMPTS", "2"))
 # A createrepo run holds its repository by a lease of this many seconds, renewed while it
 # runs; a dead worker's lease runs out and the reconcile tick hands the repository on.

@@ -29,7 +29,7 @@ from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
 
 logger = logging.getLogger(__name__)
-POLL_DATABASE_SECONDS = 3  # how often a running task reports liveness (and polls for cancel)
+POLL_DATABASE_SECONDS = settings.TASK_POLL_SECONDS  # liveness report and fallback cancel poll
 
 
 def task_run(*, task_id: int) -> None:

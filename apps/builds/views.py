@@ -35,7 +35,7 @@ def build_list(request, owner: str, project: str):
     if filters["state"] not in ("", *State.values):
         filters["state"] = ""
     builds = selectors.project_builds(found, **filters)
-    page = page_by_ids(request, builds, BUILDS_PER_PAGE)
+    page = page_by_ids(request, builds, BUILDS_PER_PAGE, read=selectors.build_rows)
     context = {
         "project": found,
         "page": page,

@@ -5,3 +5,6 @@ from django.apps import AppConfig
 
 class CoreConfig(AppConfig):
     name = "apps.core"
+
+    def ready(self) -> None:
+        from apps.core import lookups  # noqa: F401  (registers `in_array` on integer fields)

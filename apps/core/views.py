@@ -16,6 +16,7 @@ from apps.projects.views import PROJECTS_PER_PAGE, page_of, projects_for_list
 RECENT_BUILDS = 20
 RECENT_PROJECTS = 10
 SEARCH_RESULTS_PER_PAGE = 30
+MANY_PACKAGE_MATCHES = 200
 CHART_DAYS = 30
 
 
@@ -61,13 +62,23 @@ def search_filter(query: str) -> Q:
         return by_owner & Q(name__icontains=name)
     users = User.objects.filter(username__iexact=query).values_list("pk", flat=True)
     groups = Group.objects.filter(name__iexact=query.lstrip("@")).values_list("pk", flat=True)
-    with_package = Package.objects.filter(name__icontains=query).values_list("project_id")
+    with_package = (
+        Package.objects.filter(name__icontains=query)
+        .order_by()
+        .values_list("project_id", flat=True)
+        .distinct()
+    )
+    # A few projects by id keep the query an OR of index scans; thousands of ids would be
+    # a long list to send twice (count and page), where a subquery costs one scan.
+    project_ids = list(with_package[: MANY_PACKAGE_MATCHES + 1])
+    if len(project_ids) > MANY_PACKAGE_MATCHES:
+        project_ids = with_package
     return (
         Q(name__icontains=query)
         | Q(description__icontains=query)
         | Q(owner_user__in=list(users))
         | Q(owner_group__in=list(groups))
-        | Q(pk__in={project_id for (project_id,) in with_package})
+        | Q(pk__in=project_ids)
     )
 
 
@@ -97,7 +108,9 @@ def user_detail(request, username: str):
             PROJECTS_PER_PAGE,
         ),
         "groups": person.owner_groups.order_by("name"),
-        "builds": list(selectors.builds_for_list().filter(submitter=person)[:RECENT_BUILDS]),
+        "builds": selectors.build_rows(
+            selectors.builds_for_list().filter(submitter=person)[:RECENT_BUILDS]
+        ),
         "is_self": request.user.pk == person.pk,
     }
     return render(request, "core/user.html", context)

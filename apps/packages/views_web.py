@@ -63,7 +63,7 @@ def package_page(request, found, row: Package, error: ServiceError | None = None
     context = {
         "project": found,
         "package": row,
-        "page": page_by_ids(request, builds, BUILDS_PER_PAGE),
+        "page": page_by_ids(request, builds, BUILDS_PER_PAGE, read=selectors.build_rows),
         "latest": latest,
         "latest_succeeded": latest_succeeded,
         "source_title": source_title(row.source_type),

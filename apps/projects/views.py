@@ -79,17 +79,17 @@ def page_of(request, items, per_page: int):
     return Paginator(items, per_page).get_page(request.GET.get("page"))
 
 
-def page_by_ids(request, rows, per_page: int):
-    """A page of `rows` whose ids are found first, then read with their joins and prefetches.
+def page_by_ids(request, rows, per_page: int, *, read=list):
+    """A page of `rows` whose ids are found first, then read (by `read`) with their joins.
 
     The ids of a page come from an index alone ((project, -id) for a project's builds);
     asked for whole joined rows, PostgreSQL may instead walk the primary key backwards
-    through every newer build of other projects to reach an old project's page.
+    through every newer build of other projects to reach an old project's page. `rows`
+    is ordered, so the rows read keep the page's order.
     """
     page = page_of(request, rows.values_list("pk", flat=True), per_page)
     ids = list(page.object_list)
-    by_id = {row.pk: row for row in rows.filter(pk__in=ids)} if ids else {}
-    page.object_list = [by_id[pk] for pk in ids if pk in by_id]
+    page.object_list = read(rows.filter(pk__in_array=ids)) if ids else []
     return page
 
 

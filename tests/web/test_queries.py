@@ -99,7 +99,7 @@ def test_filters_pick_the_right_builds(client, busy_project):
     url = reverse("build-list", args=[busy_project.ownername, busy_project.name])
     page = client.get(url, {"state": "failed", "package": "pkg1"}).context["page"]
     assert page.paginator.count == Build.objects.filter(state="failed", package_name="pkg1").count()
-    assert all(b.state == "failed" and b.package_name == "pkg1" for b in page)
+    assert all(b["state"] == "failed" and b["package_name"] == "pkg1" for b in page)
     page = client.get(url, {"chroot": "fedora-43-aarch64"}).context["page"]
     assert page.paginator.count == BUILDS
     page = client.get(url, {"chroot": "fedora-44-x86_64"}).context["page"]

@@ -3,7 +3,9 @@
 import pytest
 from django.urls import reverse
 
+from apps.core.views import MANY_PACKAGE_MATCHES, SEARCH_RESULTS_PER_PAGE
 from apps.packages.models import Package
+from apps.projects.models import Project
 from apps.projects.views import PROJECTS_PER_PAGE
 from tests.factories import ProjectFactory
 
@@ -21,6 +23,21 @@ def test_search_matches_part_of_a_package_name(client, personal_project):
     ProjectFactory(name="other", owner_user=personal_project.owner_user)
     assert found(client, "newc") == ["alice/hello"]
     assert found(client, "NEWC") == ["alice/hello"]
+
+
+def test_search_finds_the_projects_of_many_matching_packages(client, alice):
+    """More matching packages than ids worth listing: the query takes them as a subquery."""
+    many = MANY_PACKAGE_MATCHES + 5
+    projects = Project.objects.bulk_create(
+        Project(name=f"p{n:03}", owner_user=alice, created_by=alice) for n in range(many)
+    )
+    Package.objects.bulk_create(Package(project=p, name=f"python-x{p.name}") for p in projects)
+    ProjectFactory(name="unrelated", owner_user=alice)
+    response = client.get(reverse("search"), {"q": "python-x"})
+    assert response.context["page"].paginator.count == many
+    assert [p.name for p in response.context["page"]] == [
+        f"p{n:03}" for n in range(many - 1, many - 1 - SEARCH_RESULTS_PER_PAGE, -1)
+    ]
 
 
 def test_search_matches_part_of_a_project_name_or_description(client, alice):

@@ -4,17 +4,38 @@ from django.db.models import F
 
 from apps.builds.models import Build, BuildTask
 from apps.core.errors import NotFound
-from apps.projects.models import Project
+from apps.projects.models import Project, ProjectChroot
 
 
 def projects():
-    return Project.objects.with_owner().with_chroot_names()
+    """With their owners; `with_chroot_names` adds what the project shape needs besides."""
+    return Project.objects.with_owner()
 
 
-def project_or_404(ownername: str, name: str, *, queryset=None) -> Project:
-    """The project with its owner; pass `projects()` to render it with its chroots."""
-    queryset = Project.objects.with_owner() if queryset is None else queryset
-    project = queryset.by_ownername(ownername).filter(name=name).first()
+def with_chroot_names(projects: list[Project]) -> list[Project]:
+    """Set `chroot_names` (sorted) on each project, read in one query as plain values: a
+    page of projects would otherwise make an instance of each enabled chroot and its row."""
+    names: dict[int, list[str]] = {project.pk: [] for project in projects}
+    enabled = (
+        ProjectChroot.objects.filter(project__id__in_array=list(names))
+        .order_by("project_id", "chroot__name")
+        .values_list("project_id", "chroot__name")
+    )
+    for project_id, name in enabled:
+        names[project_id].append(name)
+    for project in projects:
+        project.chroot_names = names[project.pk]
+    return projects
+
+
+def project_shaped(pk: int) -> Project:
+    """One project with what the project shape reads."""
+    return with_chroot_names([projects().get(pk=pk)])[0]
+
+
+def project_or_404(ownername: str, name: str) -> Project:
+    """The project with its owner."""
+    project = projects().by_ownername(ownername).filter(name=name).first()
     if project is None:
         raise NotFound(f"Project {ownername}/{name} does not exist.")
     return project

@@ -53,6 +53,18 @@ class Pagination(LimitOffsetPagination):
             return estimate
         return super().get_count(queryset)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        """The page's ids first, from an index alone, then their rows with their joins.
+
+        Asked for whole joined rows, PostgreSQL may walk the primary key backwards through
+        every newer build of other projects to reach an old project's hundred builds.
+        """
+        ids = super().paginate_queryset(queryset.values_list("pk", flat=True), request, view)
+        if not ids:
+            return ids
+        rows = {row.pk: row for row in queryset.filter(pk__in_array=ids)}
+        return [rows[pk] for pk in ids if pk in rows]
+
     def get_offset(self, request) -> int:
         # DRF takes any size; past bigint the database would fail with a 500.
         offset = super().get_offset(request)
@@ -126,6 +138,9 @@ class ProjectList(ApiView, generics.ListAPIView):
         projects = queries.projects()
         return projects.by_ownername(owner) if owner else projects
 
+    def paginate_queryset(self, queryset):
+        return queries.with_chroot_names(super().paginate_queryset(queryset))
+
     @extend_schema(parameters=[OWNER_FILTER])
     def get(self, request):
         return self.list(request)
@@ -134,14 +149,14 @@ class ProjectList(ApiView, generics.ListAPIView):
     def post(self, request):
         data = self.valid_input(ProjectCreateInput).validated_data
         project = project_create(user=request.user, **{"ownername": request.user.username, **data})
-        return self.created(ProjectSerializer, queries.projects().get(pk=project.pk))
+        return self.created(ProjectSerializer, queries.project_shaped(project.pk))
 
 
 class ProjectDetail(ApiView):
     serializer_class = ProjectSerializer
 
     def get(self, request, owner, name):
-        project = queries.project_or_404(owner, name, queryset=queries.projects())
+        project = queries.with_chroot_names([queries.project_or_404(owner, name)])[0]
         return Response(self.rendered(ProjectSerializer, project))
 
     @extend_schema(request=ProjectEditInput, responses={200: ProjectSerializer, **WRITE_ERRORS})
@@ -149,7 +164,7 @@ class ProjectDetail(ApiView):
         project = queries.project_or_404(owner, name)
         data = self.valid_input(ProjectEditInput, partial=True).validated_data
         project_edit(user=request.user, project=project, **data)
-        return Response(self.rendered(ProjectSerializer, queries.projects().get(pk=project.pk)))
+        return Response(self.rendered(ProjectSerializer, queries.project_shaped(project.pk)))
 
     @extend_schema(responses={204: None, **WRITE_ERRORS})
     def delete(self, request, owner, name):

@@ -225,7 +225,7 @@ def ids_first(queryset: QuerySet, rows: QuerySet) -> QuerySet:
     """The rows of a sliced page, found by their ids first (see `page_by_ids` of the pages):
     the ids come from an index alone, then the joined rows are read by primary key."""
     ids = list(rows.values_list("pk", flat=True))
-    return queryset.filter(pk__in=ids).order_by(*rows.query.order_by)
+    return queryset.filter(pk__in_array=ids).order_by(*rows.query.order_by)
 
 
 def listed(view: CoprView, queryset: QuerySet, shapes, *, orders: dict[str, str]):

@@ -38,7 +38,7 @@ class PackageView(CoprView):
 
     def rendered(self, package: Package) -> dict:
         one = Package.objects.filter(pk=package.pk)
-        one = shapes.packages_for_shapes(one, project=package.project, **self.wants())
+        one = shapes.packages_for_shapes(one, **self.wants())
         return shapes.package_shapes(one, project=package.project)[0]
 
 
@@ -51,7 +51,7 @@ class PackageList(PackageView):
     def get(self, request, **kwargs):
         project = self.project()
         packages = Package.objects.filter(project=project)
-        packages = shapes.packages_for_shapes(packages, project=project, **self.wants())
+        packages = shapes.packages_for_shapes(packages, **self.wants())
 
         def rendered(rows):
             return shapes.package_shapes(rows, project=project)

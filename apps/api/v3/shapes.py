@@ -1,10 +1,12 @@
 """Copr's APIv3 output models (V3/schema/schemas.py): the keys clients read, times as epochs."""
 
+import json
 from collections.abc import Iterator
 from datetime import datetime
 from itertools import islice
 
-from django.db.models import Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery, TextField
+from django.db.models.functions import Cast
 
 from apps.builds.models import Build, BuildTask, State
 from apps.core.paths import results_url
@@ -16,8 +18,28 @@ def epoch(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value else None
 
 
-def project_repo_url(project: Project, dirname: str | None = None) -> str:
-    return results_url(f"{project.ownername}/{dirname or project.name}")
+# The project columns of Copr's project shape, read as they are.
+PROJECT_SHAPE_COLUMNS = (
+    "id",
+    "name",
+    "homepage",
+    "contact",
+    "description",
+    "instructions",
+    "devel_mode",
+    "persistent",
+    "unlisted_on_hp",
+    "auto_prune",
+    "additional_repos",
+    "enable_net",
+    "bootstrap",
+    "isolation",
+    "module_hotfixes",
+    "appstream",
+    "packit_forge_projects_allowed",
+    "follow_fedora_branching",
+    "repo_priority",
+)
 
 
 def project_shape(project: Project, chroot_names: list[str] | None = None) -> dict:
@@ -26,38 +48,51 @@ def project_shape(project: Project, chroot_names: list[str] | None = None) -> di
         chroot_names = sorted(
             pc.chroot.name for pc in project.project_chroots.all() if pc.chroot.is_active
         )
+    row = {column: getattr(project, column) for column in PROJECT_SHAPE_COLUMNS}
+    return project_row_shape({**row, "ownername": project.ownername}, chroot_names)
+
+
+def project_row_shape(row: dict, chroot_names: list[str]) -> dict:
+    """Copr's project shape from the `PROJECT_SHAPE_COLUMNS` of a project and its ownername."""
+    repo_url = results_url(f"{row['ownername']}/{row['name']}")
     return {
-        "id": project.pk,
-        "name": project.name,
-        "ownername": project.ownername,
-        "full_name": project.full_name,
-        "homepage": project.homepage or None,
-        "contact": project.contact or None,
-        "description": project.description,
-        "instructions": project.instructions,
-        "devel_mode": project.devel_mode,
-        "persistent": project.persistent,
-        "unlisted_on_hp": project.unlisted_on_hp,
-        "auto_prune": project.auto_prune,
-        "chroot_repos": {name: f"{project_repo_url(project)}/{name}/" for name in chroot_names},
-        "additional_repos": list(project.additional_repos),
-        "enable_net": project.enable_net,
-        "bootstrap": project.bootstrap,
-        "isolation": project.isolation,
-        "module_hotfixes": project.module_hotfixes,
-        "appstream": project.appstream,
-        "packit_forge_projects_allowed": list(project.packit_forge_projects_allowed),
-        "follow_fedora_branching": project.follow_fedora_branching,
-        "repo_priority": project.repo_priority,
+        "id": row["id"],
+        "name": row["name"],
+        "ownername": row["ownername"],
+        "full_name": f"{row['ownername']}/{row['name']}",
+        "homepage": row["homepage"] or None,
+        "contact": row["contact"] or None,
+        "description": row["description"],
+        "instructions": row["instructions"],
+        "devel_mode": row["devel_mode"],
+        "persistent": row["persistent"],
+        "unlisted_on_hp": row["unlisted_on_hp"],
+        "auto_prune": row["auto_prune"],
+        "chroot_repos": {name: f"{repo_url}/{name}/" for name in chroot_names},
+        "additional_repos": list(row["additional_repos"]),
+        "enable_net": row["enable_net"],
+        "bootstrap": row["bootstrap"],
+        "isolation": row["isolation"],
+        "module_hotfixes": row["module_hotfixes"],
+        "appstream": row["appstream"],
+        "packit_forge_projects_allowed": list(row["packit_forge_projects_allowed"]),
+        "follow_fedora_branching": row["follow_fedora_branching"],
+        "repo_priority": row["repo_priority"],
         "storage": "backend",
     }
 
 
-def project_shapes(projects) -> Iterator[dict]:
-    """Shapes of many projects with the names of their active chroots read in one query,
-    as plain values (no chroot or project-chroot instances)."""
-    projects = list(projects)
-    names: dict[int, list[str]] = {project.pk: [] for project in projects}
+def project_shapes(projects: QuerySet[Project]) -> Iterator[dict]:
+    """Shapes of many projects as plain values (no model instances: a big owner has
+    hundreds), with the names of their active chroots read in one more query."""
+    rows = list(
+        projects.values(
+            *PROJECT_SHAPE_COLUMNS,
+            owner_user_name=F("owner_user__username"),
+            owner_group_name=F("owner_group__name"),
+        )
+    )
+    names: dict[int, list[str]] = {row["id"]: [] for row in rows}
     enabled = (
         ProjectChroot.objects.filter(project__in=list(names), chroot__is_active=True)
         .order_by("project_id", "chroot__name")
@@ -65,8 +100,10 @@ def project_shapes(projects) -> Iterator[dict]:
     )
     for project_id, name in enabled:
         names[project_id].append(name)
-    for project in projects:
-        yield project_shape(project, names[project.pk])
+    for row in rows:
+        group = row["owner_group_name"]
+        row["ownername"] = f"@{group}" if group else row["owner_user_name"]
+        yield project_row_shape(row, names[row["id"]])
 
 
 def project_chroot_shape(project_chroot: ProjectChroot) -> dict:
@@ -117,7 +154,6 @@ BUILD_ROW_FIELDS = (
     "srpm_url",
     "submitter__username",
     "submitted_by",
-    "requested_chroots",
     "is_background",
 )
 
@@ -159,7 +195,7 @@ def build_row_shape(row: dict, chroots: list[str]) -> dict:
         "started_on": row["started_on_epoch"],
         "ended_on": row["ended_on_epoch"],
         "submitter": row["submitter__username"] or row["submitted_by"] or None,
-        "chroots": chroots or list(row["requested_chroots"]),
+        "chroots": chroots,
         "project_dirname": row["project_dirname"],
         "is_background": row["is_background"],
     }
@@ -169,22 +205,25 @@ def build_shapes(builds: QuerySet[Build], *, chunk_size: int = 1000) -> Iterator
     """The shapes of `builds` (ordered, sliced as asked), read in chunks of `chunk_size`.
 
     Two queries per chunk however many tasks the builds have: the build rows, and the
-    chroot names of their RPM tasks, sorted by the database.
+    chroot names of their RPM tasks, sorted by the database. The chroots chosen at submit
+    stay undecoded text unless a build has no RPM task yet.
     """
     fields = (*BUILD_ROW_FIELDS, "project__owner_user__username", "project__owner_group__name")
-    rows = builds.values(*fields, **EPOCHS).iterator(chunk_size=chunk_size)
+    requested = Cast("requested_chroots", TextField())
+    rows = builds.values(*fields, **EPOCHS, requested_text=requested).iterator(chunk_size)
     while chunk := list(islice(rows, chunk_size)):
         chroots = chroot_names_of([row["id"] for row in chunk])
         for row in chunk:
             group = row["project__owner_group__name"]
             row["ownername"] = f"@{group}" if group else row["project__owner_user__username"]
-            yield build_row_shape(row, chroots.get(row["id"], []))
+            names = chroots.get(row["id"]) or json.loads(row["requested_text"])
+            yield build_row_shape(row, names)
 
 
 def chroot_names_of(build_ids: list[int]) -> dict[int, list[str]]:
     names: dict[int, list[str]] = {}
     tasks = (
-        BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=False)
+        BuildTask.objects.filter(build__id__in_array=build_ids, chroot__isnull=False)
         .order_by("build_id", "chroot__name")
         .values_list("build_id", "chroot__name")
     )
@@ -214,33 +253,29 @@ def nevra(package: dict) -> dict:
     return {key: package.get(key) for key in ("name", "epoch", "version", "release", "arch")}
 
 
-def package_shape(package: Package, *, latest: dict | None = None, succeeded=None) -> dict:
-    """Copr's package shape; `latest` and `succeeded` are build shapes (or None)."""
-    source_dict = dict(package.source_json)
+def package_row_shape(row: dict, project: Project, *, latest=None, succeeded=None) -> dict:
+    """Copr's package shape from the `PACKAGE_FIELDS` of a package in `project`; `latest`
+    and `succeeded` are build shapes (or None)."""
+    source_dict = dict(row["source_json"])
     if "srpm_build_method" in source_dict:
         source_dict["source_build_method"] = source_dict.pop("srpm_build_method")
     return {
-        "id": package.pk,
-        "name": package.name,
-        "ownername": package.project.ownername,
-        "projectname": package.project.name,
-        "source_type": package.source_type,
+        "id": row["id"],
+        "name": row["name"],
+        "ownername": project.ownername,
+        "projectname": project.name,
+        "source_type": row["source_type"],
         "source_dict": source_dict,
-        "auto_rebuild": package.webhook_rebuild,
+        "auto_rebuild": row["webhook_rebuild"],
         "builds": {"latest": latest, "latest_succeeded": succeeded},
     }
 
 
 def packages_for_shapes(
-    packages: QuerySet[Package], *, latest: bool, succeeded: bool, project: Project | None = None
+    packages: QuerySet[Package], *, latest: bool, succeeded: bool
 ) -> QuerySet[Package]:
-    """Packages ready for `package_shapes`: with the id of their newest (and newest
-    succeeded) build as subqueries on the (package, -id) index, and their project joined
-    unless the caller gives it (all of a list share one)."""
-    if project is None:
-        packages = packages.select_related("project__owner_user", "project__owner_group")
-    else:
-        packages = packages.only(*PACKAGE_FIELDS)
+    """Packages of one project ready for `package_shapes`: with the id of their newest
+    (and newest succeeded) build as subqueries on the (package, -id) index."""
     if latest:
         packages = packages.annotate(latest_id=Subquery(newest_build_id()[:1]))
     if succeeded:
@@ -253,38 +288,30 @@ def newest_build_id() -> QuerySet:
     return Build.objects.filter(package=OuterRef("pk")).order_by("-id").values("pk")
 
 
-def package_shapes(packages, *, project: Project | None = None) -> list[dict]:
-    """Shapes of packages from `packages_for_shapes`, with the shapes of all their latest
-    builds read at once: a fixed number of queries for any number of packages."""
-    packages = list(packages)
-    wanted = {
-        build_id
-        for package in packages
-        for build_id in (
-            getattr(package, "latest_id", None),
-            getattr(package, "succeeded_id", None),
-        )
-        if build_id
-    }
+def package_shapes(packages: QuerySet[Package], *, project: Project) -> list[dict]:
+    """Shapes of packages from `packages_for_shapes`, all of `project`, with the shapes of
+    all their latest builds read at once: a fixed number of queries for any number of
+    packages, and plain values instead of a model instance per package."""
+    latest_columns = [name for name in LATEST_BUILD_COLUMNS if name in packages.query.annotations]
+    rows = list(packages.values(*PACKAGE_FIELDS, *latest_columns))
+    wanted = {row[name] for row in rows for name in latest_columns if row[name]}
     builds = {}
     if wanted:
-        rows = Build.objects.filter(pk__in=wanted).order_by("pk")
-        builds = {shape["id"]: shape for shape in build_shapes(rows)}
-    shapes = []
-    for package in packages:
-        if project is not None:
-            package.project = project
-        shapes.append(
-            package_shape(
-                package,
-                latest=builds.get(getattr(package, "latest_id", None)),
-                succeeded=builds.get(getattr(package, "succeeded_id", None)),
-            )
+        latest = Build.objects.filter(pk__in_array=wanted).order_by("pk")
+        builds = {shape["id"]: shape for shape in build_shapes(latest)}
+    return [
+        package_row_shape(
+            row,
+            project,
+            latest=builds.get(row.get("latest_id")),
+            succeeded=builds.get(row.get("succeeded_id")),
         )
-    return shapes
+        for row in rows
+    ]
 
 
-PACKAGE_FIELDS = ("id", "name", "project_id", "source_type", "source_json", "webhook_rebuild")
+PACKAGE_FIELDS = ("id", "name", "source_type", "source_json", "webhook_rebuild")
+LATEST_BUILD_COLUMNS = ("latest_id", "succeeded_id")
 
 
 def permissions_shape(permissions: list[ProjectPermission]) -> dict:

@@ -3,8 +3,11 @@
 import json
 
 import pytest
+from django.urls import reverse
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.validation import validate_schema
+
+from apps.api.v1.serializers import Links
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +90,18 @@ def test_schema_as_yaml_and_the_docs_page(client_for):
 
     assert schema.status_code == 200 and schema.content.startswith(b"openapi: 3.")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+@pytest.mark.parametrize("owner", ["alice", "@devs"])
+def test_links_are_what_reverse_gives(rf, owner):
+    urls = Links(rf.get("/api/v1/projects"))
+    names = (owner, "my-tools_1.0+x")
+    assert urls.project(*names) == absolute(reverse("v1-project", args=names))
+    assert urls.project(*names, "/builds") == absolute(reverse("v1-project-builds", args=names))
+    assert urls.project(*names, "/chroots") == absolute(reverse("v1-project-chroots", args=names))
+    assert urls.build(42) == absolute(reverse("v1-build", args=[42]))
+    assert urls.build(42, "/tasks") == absolute(reverse("v1-build-tasks", args=[42]))
+
+
+def absolute(path: str) -> str:
+    return f"http://testserver{path}"

@@ -355,8 +355,8 @@ def test_list_needs_a_fixed_number_of_queries(client_for, django_assert_max_num_
         )
     client = client_for()
 
-    # count, page, prefetched chroots; on PostgreSQL the planner's estimate is read first
-    with django_assert_max_num_queries(3 + planner_estimate_queries()):
+    # count, page's ids, page, prefetched chroots; on PostgreSQL the planner's estimate first
+    with django_assert_max_num_queries(4 + planner_estimate_queries()):
         response = client.get(PROJECTS)
 
     assert response.status_code == 200

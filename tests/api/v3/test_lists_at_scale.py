@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import Package
+from tests.factories import BuildFactory
 
 pytestmark = pytest.mark.django_db
 BUILDS = 500
@@ -106,10 +107,26 @@ def test_project_list_of_a_big_owner(big_project, copr_client, django_assert_num
 def test_v1_build_lists_cost_a_fixed_number_of_queries(
     big_project, api_client, django_assert_max_num_queries
 ):
-    # The count (on PostgreSQL first the table's estimate, exact below 10,000 rows) and the page.
-    with django_assert_max_num_queries(3):
+    # The count (on PostgreSQL first the table's estimate, exact below 10,000 rows), the
+    # page's ids and the page.
+    with django_assert_max_num_queries(4):
         page = api_client.get("/api/v1/builds", {"limit": 100}).json()
     assert len(page["results"]) == 100 and page["count"] == BUILDS + 20
-    with django_assert_max_num_queries(3):  # the project, the count and the page
+    with django_assert_max_num_queries(4):  # the project, the count, the page's ids, the page
         page = api_client.get("/api/v1/projects/bigowner/bigproject/builds").json()
     assert page["count"] == BUILDS
+
+
+def test_a_build_without_rpm_tasks_lists_its_requested_chroots(big_project, copr_client):
+    """Before its SRPM is known a build has no RPM task: the chroots chosen at submit."""
+    project = Build.objects.filter(project__name="bigproject").first().project
+    waiting = BuildFactory(
+        project=project,
+        state=State.PENDING,
+        requested_chroots=["fedora-43-x86_64", "epel-9-x86_64"],
+    )
+    client = copr_client()
+    listed = client.get("build/list", {**PROJECT, "limit": 1, "order_type": "DESC"}).json()
+    assert listed["items"][0]["id"] == waiting.pk
+    assert listed["items"][0]["chroots"] == ["fedora-43-x86_64", "epel-9-x86_64"]
+    assert client.get(f"build/{waiting.pk}").json()["chroots"] == listed["items"][0]["chroots"]
