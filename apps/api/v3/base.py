@@ -4,10 +4,10 @@ import json
 import logging
 from itertools import islice
 
+import orjson
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -233,22 +233,24 @@ def listed(view: CoprView, queryset: QuerySet, shapes, *, orders: dict[str, str]
     without a limit (Copr answers every row then: 8,000 builds are megabytes of JSON)."""
     rows, meta = page_of(view, queryset, orders=orders)
     if meta["limit"] is not None:
-        return JsonResponse({"items": list(shapes(ids_first(queryset, rows))), "meta": meta})
+        page = {"items": list(shapes(ids_first(queryset, rows))), "meta": meta}
+        return HttpResponse(orjson.dumps(page), content_type="application/json")
     return StreamingHttpResponse(
         streamed_items(shapes(rows), meta), content_type="application/json"
     )
 
 
 def streamed_items(items, meta: dict):
-    """`{"items": [...], "meta": {...}}` in pieces of about a hundred items."""
-    encoder = DjangoJSONEncoder()
-    yield '{"items": ['
-    separator = ""
+    """`{"items": [...], "meta": {...}}` in pieces of about a hundred items.
+
+    orjson, because encoding is a third of the CPU of a list of thousands of items."""
+    yield b'{"items":['
+    separator = b""
     items = iter(items)
     while batch := list(islice(items, 100)):
-        yield separator + ", ".join(encoder.encode(item) for item in batch)
-        separator = ", "
-    yield f'], "meta": {encoder.encode(meta)}}}'
+        yield separator + b",".join(orjson.dumps(item) for item in batch)
+        separator = b","
+    yield b'],"meta":' + orjson.dumps(meta) + b"}"
 
 
 def public_url() -> str:

@@ -164,6 +164,12 @@ class Epoch(Func):
 
     output_field = IntegerField()
 
+    @property
+    def convert_value(self):
+        # Both databases answer an int already; Django's int() per row and column was a
+        # fifth of the CPU of a long build list.
+        return self._convert_value_noop
+
     def as_postgresql(self, compiler, connection, **extra_context):
         template = "CAST(FLOOR(EXTRACT(EPOCH FROM %(expressions)s)) AS bigint)"
         return self.as_sql(compiler, connection, template=template, **extra_context)
