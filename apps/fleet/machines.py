@@ -78,7 +78,7 @@ def leaked_machines(live: Iterable[tuple[int, int]]):
     """Machines whose task attempt is not among `live` (task id, attempt) pairs any more."""
     live = set(live)
     quiet = timezone.now() - timedelta(seconds=RECONCILE_GRACE_SECONDS)
-    candidates = Machine.objects.filter(updated_on__lt=quiet).select_related("pool")
+    candidates = Machine.objects.filter(updated_on__lt=quiet).select_related("pool").order_by("pk")
     return [m for m in candidates if (m.task_id, m.attempt) not in live]
 
 
