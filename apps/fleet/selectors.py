@@ -16,12 +16,15 @@ def served_arches() -> set[str]:
     The local pool is made on the first schedule (local_pool_ensure); until then it counts
     as what it will be, so a fresh install takes its first build.
     """
+    # The local pool's existence first: when the scheduler makes it between the two reads,
+    # the second one sees it (the other order would read no pool at all).
+    local_pool_made = BuilderPool.objects.filter(name=LOCAL_POOL_NAME).exists()
     arches = {
         arch
         for pool_arches in BuilderPool.objects.filter(enabled=True).values_list("arches", flat=True)
         for arch in pool_arches
     }
-    if not BuilderPool.objects.filter(name=LOCAL_POOL_NAME).exists():
+    if not local_pool_made:
         arches.add(host_arch())
     return arches
 
