@@ -13,8 +13,8 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.builds.models import ACTIVE_STATES, BuildTask
 from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderState, PoolKind
+from apps.fleet.selectors import slot_holding_tasks
 from apps.fleet.services import builder_mark_down, builder_seen
 from apps.fleet.transports import machine_transport, ssh_transport
 from builders.transports import BuilderLost, BuilderRefused
@@ -35,8 +35,7 @@ def builders_to_probe():
 
 def running_task_ids(builder: Builder) -> list[str]:
     """The tasks whose jobs the builder runs now: the probe sweeps every other job there."""
-    running = BuildTask.objects.filter(builder=builder, state__in=list(ACTIVE_STATES))
-    return [task.task_id for task in running.select_related("chroot")]
+    return [task.task_id for task in slot_holding_tasks().filter(builder=builder)]
 
 
 def builder_probe(builder: Builder) -> bool:
