@@ -411,9 +411,13 @@ def tasks_reconcile() -> dict:
 
 def machines_reconcile_send() -> None:
     """Delete the disposable machines of task attempts that no longer run (dead workers)."""
-    live = BuildTask.objects.filter(state__in=list(ACTIVE_STATES)).values_list("pk", "attempt")
-    for machine_id in machines_reconcile(live=live):
+    for machine_id in machines_reconcile(live=live_task_attempts()):
         delete_machine.send(machine_id)
+
+
+def live_task_attempts():
+    """(task id, attempt) of every task that may still have a machine at work."""
+    return BuildTask.objects.filter(state__in=list(ACTIVE_STATES)).values_list("pk", "attempt")
 
 
 def tasks_requeue(*, user, task_ids: list[int]) -> int:

@@ -16,9 +16,15 @@ from django.utils import timezone
 
 from apps.builds import execution
 from apps.builds.actors import schedule_tasks
-from apps.builds.models import ACTIVE_STATES, Build, BuildTask, State
+from apps.builds.models import Build, BuildTask, State
 from apps.builds.scheduler import schedule_pending_tasks
-from apps.builds.services import BuildOptions, build_cancel, build_submit, tasks_reconcile
+from apps.builds.services import (
+    BuildOptions,
+    build_cancel,
+    build_submit,
+    live_task_attempts,
+    tasks_reconcile,
+)
 from apps.fleet.health import builder_probe
 from apps.fleet.machines import RECONCILE_GRACE_SECONDS, machine_delete_leaked, machines_reconcile
 from apps.fleet.models import Builder, BuilderPool, BuilderState, Machine, PoolKind
@@ -244,8 +250,7 @@ def rpm_task_waiting(user, project, tmp_path) -> BuildTask:
 
 def reconcile_machines_now() -> list[int]:
     """machines_reconcile as the reconcile tick runs it, with the delete actor run inline."""
-    live = BuildTask.objects.filter(state__in=list(ACTIVE_STATES)).values_list("pk", "attempt")
-    claimed = machines_reconcile(live=live)
+    claimed = machines_reconcile(live=live_task_attempts())
     for machine_id in claimed:
         assert machine_delete_leaked(machine_id)
     return claimed
