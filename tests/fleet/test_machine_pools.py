@@ -179,8 +179,7 @@ def test_a_hanging_new_is_killed_with_its_children_at_its_timeout(tmp_path):
         machine_new(commands, "m")
 
     assert time.monotonic() - started < 5
-    child = int(pid_file.read_text())
-    assert not os.path.exists(f"/proc/{child}") or _is_zombie(child)
+    assert _dies_soon(int(pid_file.read_text()))
 
 
 def test_a_cancel_stops_new_and_gives_no_machine(tmp_path):
@@ -190,6 +189,17 @@ def test_a_cancel_stops_new_and_gives_no_machine(tmp_path):
 
     assert machine_new(commands, "m", should_cancel=half_a_second_later) is None
     assert time.monotonic() - started < 5
+
+
+def _dies_soon(pid: int, within: float = 3.0) -> bool:
+    # SIGKILL to the group is sent at once but an orphaned child dies (and is reaped)
+    # a moment later, so a busy machine may still show it right after the kill.
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not os.path.exists(f"/proc/{pid}") or _is_zombie(pid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _is_zombie(pid: int) -> bool:
