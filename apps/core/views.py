@@ -11,7 +11,9 @@ from apps.builds import selectors
 from apps.builds.models import Build
 from apps.core.chart import builds_chart
 from apps.packages.models import Package
-from apps.projects.views import PROJECTS_PER_PAGE, page_of, projects_for_list
+from apps.projects.models import Project
+from apps.projects.selectors import project_rows
+from apps.projects.views import projects_page
 
 RECENT_BUILDS = 20
 RECENT_PROJECTS = 10
@@ -24,7 +26,9 @@ CHART_DAYS = 30
 def home(request):
     context = {
         "builds": selectors.recent_builds(limit=RECENT_BUILDS),
-        "projects": projects_for_list().listed().order_by("-id")[:RECENT_PROJECTS],
+        "projects": project_rows(
+            Project.objects.listed().order_by("-id")[:RECENT_PROJECTS], with_chroots=False
+        ),
     }
     return render(request, "core/home.html", context)
 
@@ -35,10 +39,10 @@ def search(request):
     query = request.GET.get("q", "").strip()
     if query.isdigit() and Build.objects.filter(pk=int(query)).exists():
         return redirect("build-detail", int(query))
-    projects = projects_for_list().listed().none()
+    projects = Project.objects.none()
     if query:
-        projects = projects_for_list().listed().filter(search_filter(query)).order_by("-id")
-    page = page_of(request, projects, SEARCH_RESULTS_PER_PAGE)
+        projects = Project.objects.listed().filter(search_filter(query)).order_by("-id")
+    page = projects_page(request, projects, SEARCH_RESULTS_PER_PAGE)
     context = {"query": query, "page": page, "query_string": urlencode({"q": query})}
     return render(request, "core/search.html", context)
 
@@ -102,10 +106,8 @@ def user_detail(request, username: str):
     context = {
         "person": person,
         # Copr's big owners have hundreds of projects: a page of them, like the owner's list.
-        "page": page_of(
-            request,
-            projects_for_list().by_ownername(person.username).order_by("name"),
-            PROJECTS_PER_PAGE,
+        "page": projects_page(
+            request, Project.objects.by_ownername(person.username).order_by("name")
         ),
         "groups": person.owner_groups.order_by("name"),
         "builds": selectors.build_rows(

@@ -27,6 +27,7 @@ from apps.projects.forms import (
     ProjectSettingsForm,
 )
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
+from apps.projects.selectors import project_rows
 from apps.projects.services import (
     permission_request,
     permission_set,
@@ -79,6 +80,13 @@ def page_of(request, items, per_page: int):
     return Paginator(items, per_page).get_page(request.GET.get("page"))
 
 
+def projects_page(request, projects, per_page: int = PROJECTS_PER_PAGE):
+    """A page of the projects table, its rows read as plain values (`project_rows`)."""
+    page = page_of(request, projects, per_page)
+    page.object_list = project_rows(page.object_list)
+    return page
+
+
 def page_by_ids(request, rows, per_page: int, *, read=list):
     """A page of `rows` whose ids are found first, then read (by `read`) with their joins.
 
@@ -112,8 +120,7 @@ def service_error(form, error: ServiceError) -> int:
 
 @require_safe
 def project_list(request):
-    projects = projects_for_list().listed().order_by("-id")
-    page = page_of(request, projects, PROJECTS_PER_PAGE)
+    page = projects_page(request, Project.objects.listed().order_by("-id"))
     return render(request, "projects/list.html", {"page": page, "title": "Projects"})
 
 
@@ -125,8 +132,7 @@ def owner_projects(request, owner: str):
         group = get_object_or_404(Group, name=owner[1:])
     else:
         user = get_object_or_404(User, username=owner)
-    projects = projects_for_list().by_ownername(owner).order_by("name")
-    page = page_of(request, projects, PROJECTS_PER_PAGE)
+    page = projects_page(request, Project.objects.by_ownername(owner).order_by("name"))
     can_create = permissions.can_own_as(request.user, owner)
     context = {"page": page, "title": f"Projects of {owner}", "owner": owner, "group": group}
     context.update({"owner_user": user, "can_create": can_create})

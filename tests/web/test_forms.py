@@ -297,9 +297,9 @@ def test_search_finds_projects_and_jumps_to_builds(client, personal_project, gro
     build = BuildFactory(project=personal_project)
     assert client.get(reverse("search"), {"q": str(build.pk)}).url == f"/builds/{build.pk}/"
     found = client.get(reverse("search"), {"q": "alice/hel"}).context["page"]
-    assert [p.full_name for p in found] == ["alice/hello"]
+    assert [p["full_name"] for p in found] == ["alice/hello"]
     found = client.get(reverse("search"), {"q": "@packagers"}).context["page"]
-    assert [p.full_name for p in found] == ["@packagers/tools"]
+    assert [p["full_name"] for p in found] == ["@packagers/tools"]
 
 
 def test_writes_need_the_csrf_token(alice, personal_project):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 def found(client, query: str) -> list[str]:
     response = client.get(reverse("search"), {"q": query})
     assert response.status_code == 200
-    return [project.full_name for project in response.context["page"]]
+    return [project["full_name"] for project in response.context["page"]]
 
 
 def test_search_matches_part_of_a_package_name(client, personal_project):
@@ -35,7 +35,7 @@ def test_search_finds_the_projects_of_many_matching_packages(client, alice):
     ProjectFactory(name="unrelated", owner_user=alice)
     response = client.get(reverse("search"), {"q": "python-x"})
     assert response.context["page"].paginator.count == many
-    assert [p.name for p in response.context["page"]] == [
+    assert [p["name"] for p in response.context["page"]] == [
         f"p{n:03}" for n in range(many - 1, many - 1 - SEARCH_RESULTS_PER_PAGE, -1)
     ]
 
@@ -57,5 +57,5 @@ def test_user_page_shows_a_page_of_projects(client, alice, django_assert_max_num
         first = client.get(url).context["page"]
     assert len(first) == PROJECTS_PER_PAGE and first.paginator.count == PROJECTS_PER_PAGE + 5
     second = client.get(url, {"page": 2})
-    assert [p.name for p in second.context["page"]] == [f"p{n:03}" for n in range(30, 35)]
+    assert [p["name"] for p in second.context["page"]] == [f"p{n:03}" for n in range(30, 35)]
     assert b'rel="prev"' in second.content

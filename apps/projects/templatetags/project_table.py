@@ -1,0 +1,31 @@
+"""The rows of the projects table, rendered in Python (thirty per page of a list or search).
+
+As template nodes with a `{% url %}` and a loop over chroots per row, a user page spent
+most of its CPU here; one `format_html` per row takes a fraction of that. The markup stays
+as the template had it.
+"""
+
+from django import template
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+register = template.Library()
+
+ROW = (
+    '<tr><td><a href="{url}">{full_name}</a></td><td>{description}</td>'
+    '<td class="muted">{chroots}</td></tr>'
+)
+DESCRIPTION_CHARS = 140
+
+
+@register.simple_tag
+def project_row(project: dict) -> str:
+    """One `<tr>` of a row of `apps.projects.selectors.project_rows`."""
+    return format_html(
+        ROW,
+        url=reverse("project-detail", args=[project["ownername"], project["name"]]),
+        full_name=project["full_name"],
+        description=Truncator(project["description"]).chars(DESCRIPTION_CHARS),
+        chroots=", ".join(project["chroots"]),
+    )
