@@ -13,12 +13,11 @@ from apps.core.chart import builds_chart
 from apps.packages.models import Package
 from apps.projects.models import Project
 from apps.projects.selectors import project_rows
-from apps.projects.views import projects_page
+from apps.projects.views import CappedPaginator, projects_page
 
 RECENT_BUILDS = 20
 RECENT_PROJECTS = 10
 SEARCH_RESULTS_PER_PAGE = 30
-MANY_PACKAGE_MATCHES = 200
 CHART_DAYS = 30
 
 
@@ -42,7 +41,7 @@ def search(request):
     projects = Project.objects.none()
     if query:
         projects = Project.objects.listed().filter(search_filter(query)).order_by("-id")
-    page = projects_page(request, projects, SEARCH_RESULTS_PER_PAGE)
+    page = projects_page(request, projects, SEARCH_RESULTS_PER_PAGE, paginator=CappedPaginator)
     context = {"query": query, "page": page, "query_string": urlencode({"q": query})}
     return render(request, "core/search.html", context)
 
@@ -66,23 +65,20 @@ def search_filter(query: str) -> Q:
         return by_owner & Q(name__icontains=name)
     users = User.objects.filter(username__iexact=query).values_list("pk", flat=True)
     groups = Group.objects.filter(name__iexact=query.lstrip("@")).values_list("pk", flat=True)
-    with_package = (
+    # The projects of matching packages go to the database as one array: as a subquery,
+    # the packages would be searched again for the count and again for the page.
+    with_package = list(
         Package.objects.filter(name__icontains=query)
         .order_by()
         .values_list("project_id", flat=True)
         .distinct()
     )
-    # A few projects by id keep the query an OR of index scans; thousands of ids would be
-    # a long list to send twice (count and page), where a subquery costs one scan.
-    project_ids = list(with_package[: MANY_PACKAGE_MATCHES + 1])
-    if len(project_ids) > MANY_PACKAGE_MATCHES:
-        project_ids = with_package
     return (
         Q(name__icontains=query)
         | Q(description__icontains=query)
         | Q(owner_user__in=list(users))
         | Q(owner_group__in=list(groups))
-        | Q(pk__in=project_ids)
+        | Q(pk__in_array=with_package)
     )
 
 

@@ -12,6 +12,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.accounts.models import Group, User
@@ -76,13 +77,35 @@ def require(allowed: bool, message: str) -> None:
         raise DjangoPermissionDenied(message)
 
 
-def page_of(request, items, per_page: int):
-    return Paginator(items, per_page).get_page(request.GET.get("page"))
+def page_of(request, items, per_page: int, *, paginator=Paginator):
+    return paginator(items, per_page).get_page(request.GET.get("page"))
 
 
-def projects_page(request, projects, per_page: int = PROJECTS_PER_PAGE):
+class CappedPaginator(Paginator):
+    """Pages through the first `CAP` rows only, counting no further than that.
+
+    A broad search matches a third of all projects; counting them all reads the whole
+    table, and nobody pages past the first thousand: the page says there are more.
+    """
+
+    CAP = 1000
+
+    @cached_property
+    def counted(self) -> int:
+        return self.object_list[: self.CAP + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self.counted, self.CAP)
+
+    @property
+    def more(self) -> bool:
+        return self.counted > self.CAP
+
+
+def projects_page(request, projects, per_page: int = PROJECTS_PER_PAGE, *, paginator=Paginator):
     """A page of the projects table, its rows read as plain values (`project_rows`)."""
-    page = page_of(request, projects, per_page)
+    page = page_of(request, projects, per_page, paginator=paginator)
     page.object_list = project_rows(page.object_list)
     return page
 

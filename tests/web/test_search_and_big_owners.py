@@ -3,10 +3,10 @@
 import pytest
 from django.urls import reverse
 
-from apps.core.views import MANY_PACKAGE_MATCHES, SEARCH_RESULTS_PER_PAGE
+from apps.core.views import SEARCH_RESULTS_PER_PAGE
 from apps.packages.models import Package
 from apps.projects.models import Project
-from apps.projects.views import PROJECTS_PER_PAGE
+from apps.projects.views import PROJECTS_PER_PAGE, CappedPaginator
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +26,8 @@ def test_search_matches_part_of_a_package_name(client, personal_project):
 
 
 def test_search_finds_the_projects_of_many_matching_packages(client, alice):
-    """More matching packages than ids worth listing: the query takes them as a subquery."""
-    many = MANY_PACKAGE_MATCHES + 5
+    """The projects of a few hundred matching packages, newest first."""
+    many = 205
     projects = Project.objects.bulk_create(
         Project(name=f"p{n:03}", owner_user=alice, created_by=alice) for n in range(many)
     )
@@ -38,6 +38,22 @@ def test_search_finds_the_projects_of_many_matching_packages(client, alice):
     assert [p["name"] for p in response.context["page"]] == [
         f"p{n:03}" for n in range(many - 1, many - 1 - SEARCH_RESULTS_PER_PAGE, -1)
     ]
+
+
+def test_a_broad_search_counts_up_to_its_cap_and_says_there_are_more(client, alice, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "CAP", 40)
+    Project.objects.bulk_create(
+        Project(name=f"python-{n:03}", owner_user=alice, created_by=alice) for n in range(45)
+    )
+    response = client.get(reverse("search"), {"q": "python"})
+
+    page = response.context["page"]
+    assert (page.paginator.count, page.paginator.more, page.paginator.num_pages) == (40, True, 2)
+    assert "Page 1 of 2 (the first 40 of more; narrow the search to see the rest)" in (
+        response.content.decode()
+    )
+    exact = client.get(reverse("search"), {"q": "python-00"}).context["page"].paginator
+    assert (exact.count, exact.more) == (10, False)
 
 
 def test_search_matches_part_of_a_project_name_or_description(client, alice):
