@@ -2,14 +2,15 @@
 
 A page shows fifty builds with their chroots; as template variables that is some 1,300
 nodes to resolve and escape per page (about 30 ms of CPU on the 2-CPU VM), as one
-`format_html` per row a few milliseconds. The markup stays as the template had it.
+`row_html` per row a few milliseconds. The markup stays as the template had it.
 """
 
 from django import template
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
+
+from apps.core.rowhtml import RowLinks, row_html, row_links
 
 register = template.Library()
 
@@ -19,43 +20,46 @@ ROW = (
     '<td>{by}</td><td><span class="state state-{state}">{state}</span></td>'
     "<td>{chroots}</td></tr>"
 )
+CHROOT = '<span class="state state-{state}" title="{name}: {state}">{name}</span>'
 
 
-@register.simple_tag
-def build_row(build: dict, show_project: bool = False) -> str:
+@register.simple_tag(takes_context=True)
+def build_row(context, build: dict, show_project: bool = False) -> str:
     """One `<tr>` of a row of `apps.builds.selectors.build_rows`."""
+    links = row_links(context)
     owner, project = build["ownername"], build["project_name"]
     submitted_on = timezone.localtime(build["submitted_on"])
-    return format_html(
+    return row_html(
         ROW,
-        build_url=reverse("build-detail", args=[build["id"]]),
+        build_url=links.url("build-detail", build["id"]),
         id=build["id"],
-        project_cell=project_cell(owner, project) if show_project else "",
-        package_cell=package_cell(build),
+        project_cell=project_cell(links, owner, project) if show_project else "",
+        package_cell=package_cell(links, build),
         version=build["version"] or "—",
         iso=submitted_on.isoformat(),
         title=submitted_on.strftime("%Y-%m-%d %H:%M"),
         ago=timesince(submitted_on),
         by=build["submitter_name"] or build["submitted_by"] or "—",
         state=build["state"],
-        chroots=format_html_join(
-            " ",
-            '<span class="state state-{state}" title="{name}: {state}">{name}</span>',
-            build["chroots"],
-        ),
+        chroots=chroot_badges(build["chroots"]),
     )
 
 
-def project_cell(owner: str, project: str) -> str:
-    url = reverse("project-detail", args=[owner, project])
-    return format_html('<td><a href="{}">{}/{}</a></td>', url, owner, project)
+def chroot_badges(chroots: list[dict]) -> str:
+    badges = " ".join(row_html(CHROOT, **chroot) for chroot in chroots)
+    return mark_safe(badges)  # noqa: S308 (a join of escaped badges)
 
 
-def package_cell(build: dict) -> str:
+def project_cell(links: RowLinks, owner: str, project: str) -> str:
+    url = links.url("project-detail", owner, project)
+    return row_html(
+        '<td><a href="{url}">{owner}/{project}</a></td>', url=url, owner=owner, project=project
+    )
+
+
+def package_cell(links: RowLinks, build: dict) -> str:
     if build["linked_package"]:
-        url = reverse(
-            "package-detail",
-            args=[build["ownername"], build["project_name"], build["linked_package"]],
-        )
-        return format_html('<a href="{}">{}</a>', url, build["linked_package"])
-    return format_html('<span class="muted">{}</span>', build["package_name"] or "—")
+        owner, project = build["ownername"], build["project_name"]
+        url = links.url("package-detail", owner, project, build["linked_package"])
+        return row_html('<a href="{url}">{name}</a>', url=url, name=build["linked_package"])
+    return row_html('<span class="muted">{name}</span>', name=build["package_name"] or "—")
