@@ -87,7 +87,21 @@ def project_publish(*, project: Project) -> None:
     per task (key lookup, gpg-agent start, process spawns). The tasks stay `running` until
     a createrepo run that started after the signing has finished: only then can dnf
     install what they built.
+
+    A call that finds another session signing for the project returns at once instead of
+    holding a worker thread until that session ends (in a burst, those waits kept the
+    messages that start builds from reaching a thread): the session in progress looks for
+    more tasks after releasing the lock, and signs the ones that came in meanwhile.
     """
+    while project_publish_session(project=project):
+        # Checked after releasing: a task that came in meanwhile either is seen here or
+        # its own call finds the lock free.
+        if not tasks_awaiting_signing(project).exists():
+            break
+
+
+def project_publish_session(*, project: Project) -> bool:
+    """One signing session over what waits; False when another session holds the lock."""
     try:
         key = SigningKey.objects.filter(project=project, state=KeyState.READY).first()
         if key is None:
@@ -97,7 +111,10 @@ def project_publish(*, project: Project) -> None:
             owner=project.ownername,
             project=project.name,
             fingerprint=key.fingerprint,
+            wait=False,
         ) as signer:
+            if signer is None:
+                return False
             # Read under the project's signing lock: what another session took is signed.
             tasks = list(tasks_awaiting_signing(project)[:SIGN_BATCH_MAX])
             signed, failed = tasks_sign(signer, tasks)
@@ -106,6 +123,7 @@ def project_publish(*, project: Project) -> None:
         failed = [(task, str(error)) for task in tasks_awaiting_signing(project)]
     for task, error in failed:
         tasks_fail_signing(task, error)
+    return True
 
 
 def tasks_awaiting_signing(project: Project):

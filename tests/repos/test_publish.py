@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from apps.builds.models import BuildTask, State
+from apps.repos import gpg, services
 from apps.repos.models import Repository
 from apps.repos.services import (
     RUN_SPACING_SECONDS,
@@ -98,6 +99,33 @@ def test_one_broken_package_fails_only_its_own_task(project, tmp_path, trusting_
     assert bad.state == State.FAILED
     assert bad.state_reason.startswith("signing failed: rpmsign failed")
     assert not (task_dir(project, bad) / broken.name).exists()
+
+
+def test_a_publish_that_meets_a_signing_session_leaves_its_task_to_it(project, tmp_path):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    task = built_task(project, rpm)
+    keys = {"keys_root": Path(django.conf.settings.KEYS_ROOT), "owner": project.ownername}
+    with gpg.signing_session(**keys, project=project.name) as other_session:
+        assert other_session is not None
+        started = time.monotonic()
+        project_publish(project=project)  # returns instead of holding a worker thread
+        assert time.monotonic() - started < 5
+        task.refresh_from_db()
+        assert task.awaits_signing
+        with gpg.signing_session(**keys, project=project.name, wait=False) as third:
+            assert third is None
+
+
+def test_one_publish_signs_what_is_left_beyond_a_batch(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(services, "SIGN_BATCH_MAX", 1)
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    tasks = [built_task(project, rpm) for _ in range(3)]
+
+    project_publish(project=project)
+
+    for task in tasks:
+        task.refresh_from_db()
+        assert task.publish_serial is not None and not task.awaits_signing
 
 
 def test_a_lone_build_is_published_at_once_even_right_after_a_run(project, tmp_path):
