@@ -138,8 +138,12 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
     # The builder's part is done: free its slot now (task_run hands it its next task);
     # signing runs where the keys are.
     with transaction.atomic():
+        # heartbeat_on: when it was built, which signing_wait counts from.
         BuildTask.objects.filter(pk=task.pk).update(
-            built_packages=result.packages, result_files=result.files, builder=None
+            built_packages=result.packages,
+            result_files=result.files,
+            builder=None,
+            heartbeat_on=timezone.now(),
         )
         send_on_commit(publish_task, task.pk)
 
