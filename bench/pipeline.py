@@ -13,7 +13,7 @@ It runs the real service in this process (embedded broker and worker, a fresh SQ
 database and results tree under a temporary directory) and submits through the service
 layer, the same function the APIs call.
 
-    .venv/bin/python bench/pipeline.py [--builds 200] [--busy-builds 20]
+    .venv/bin/python bench/pipeline.py [--builds 200] [--busy-builds 20] [--single-runs 5]
 """
 
 import argparse
@@ -145,7 +145,10 @@ def fresh_project(user, name: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--builds", type=int, default=200)
-    parser.add_argument("--busy-builds", type=int, default=20)
+    parser.add_argument("--busy-builds", type=int, default=20, help="0 skips figure 3")
+    parser.add_argument(
+        "--single-runs", type=int, default=SINGLE_RUNS, help="runs of figure 1; 0 skips it"
+    )
     args = parser.parse_args()
     call_command("migrate", verbosity=0)
     start_embedded_worker()
@@ -154,19 +157,22 @@ def main() -> None:
     slots = settings.LOCAL_BUILDER_SLOTS
     print(f"work dir {WORK}, builder slots {slots}")
 
-    # Single builds are short and noisy: the median of a few runs of each side.
-    raw = statistics.median(raw_tools_seconds(srpm, attempt) for attempt in range(SINGLE_RUNS))
-    project = fresh_project(user, "single")
-    single = statistics.median(
-        submit_to_installable(user, project, srpm) for _ in range(SINGLE_RUNS)
-    )
-    print(f"(1) submit->installable {single:.2f} s; raw tools by hand {raw:.2f} s "
-          f"(medians of {SINGLE_RUNS}); ratio {single / raw:.2f} (target <= 2.0)")  # fmt: skip
-
+    if args.single_runs:
+        single_build(user, srpm, args.single_runs)
     burst(user, srpm, "many", args.builds, slots, label="(2)", target=" (target <= 1.3)")
-    # The same measure for builds that do some work, where fixed per-build costs amortize.
-    busy = make_srpm(WORK, name="busy", build_script=f"{BUSY_LOOP}; gcc -o busy hello.c")
-    burst(user, busy, "busy", args.busy_builds, slots, label="(3)", target="")
+    if args.busy_builds:
+        # The same measure for builds that do some work, where fixed per-build costs amortize.
+        busy = make_srpm(WORK, name="busy", build_script=f"{BUSY_LOOP}; gcc -o busy hello.c")
+        burst(user, busy, "busy", args.busy_builds, slots, label="(3)", target="")
+
+
+def single_build(user, srpm: Path, runs: int) -> None:
+    """Figure 1; single builds are short and noisy: the median of a few runs of each side."""
+    raw = statistics.median(raw_tools_seconds(srpm, attempt) for attempt in range(runs))
+    project = fresh_project(user, "single")
+    single = statistics.median(submit_to_installable(user, project, srpm) for _ in range(runs))
+    print(f"(1) submit->installable {single:.2f} s; raw tools by hand {raw:.2f} s "
+          f"(medians of {runs}); ratio {single / raw:.2f} (target <= 2.0)")  # fmt: skip
 
 
 def burst(user, srpm: Path, name: str, count: int, slots: int, *, label: str, target: str):

@@ -44,6 +44,7 @@ _HOST_QUERY_TIMEOUT_SECONDS = 120
 # Packages are installed on a builder between builds, not during them.
 RPMDB_CACHE_SECONDS = 60
 _rpmdb_cache: dict[str, tuple[str | None, float]] = {}  # HOME: (dbpath, expires)
+_rpm_version_cache: dict[str, tuple[str, float]] = {}  # "rpm": (version line, expires)
 # Enough of a spec to find the macros it uses; a failure reason never needs more.
 SPEC_SCAN_BYTES = 1 << 20
 
@@ -256,8 +257,17 @@ def host_description() -> list[str]:
         system = release.get("PRETTY_NAME", "unknown").strip('"')
     except OSError:
         system = "unknown"
-    rpm_version = _query_host(["rpm", "--version"]).stdout.strip() or "rpm: unknown version"
-    return [f"Host system: {system} ({host_arch()})", f"Host {rpm_version}"]
+    return [f"Host system: {system} ({host_arch()})", f"Host {host_rpm_version()}"]
+
+
+def host_rpm_version() -> str:
+    """`rpm --version` of this builder, asked once a minute like host_rpmdb, not per build."""
+    now = time.monotonic()
+    cached = _rpm_version_cache.get("rpm")
+    if cached is None or now >= cached[1]:
+        version = _query_host(["rpm", "--version"]).stdout.strip() or "rpm: unknown version"
+        cached = _rpm_version_cache["rpm"] = (version, now + RPMDB_CACHE_SECONDS)
+    return cached[0]
 
 
 def write_root_log(path: Path, spec: JobSpec, details: list[str]) -> None:

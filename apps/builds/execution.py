@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from apps.builds.lifecycle import (
 )
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.builds.scheduler import claim_next_task
 from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
 from apps.core.queue import send_on_commit
@@ -30,10 +32,31 @@ from builders.transports import BuilderLost, BuilderRefused
 
 logger = logging.getLogger(__name__)
 POLL_DATABASE_SECONDS = settings.TASK_POLL_SECONDS  # liveness report and fallback cancel poll
+# A run_task message runs the next tasks of its slot while it is younger than this: its
+# time limit (actors.RUN_TASK_LIMIT_MS) leaves an hour beyond the longest build.
+HANDOFF_WINDOW_SECONDS = 1800
 
 
 def task_run(*, task_id: int) -> None:
-    """Run a task that the scheduler put in `starting`; a duplicate message does nothing."""
+    """Run a task that the scheduler put in `starting`, then, on the slot it frees, the
+    next tasks of its builder; a duplicate message does nothing."""
+    started = time.monotonic()
+    next_task_id: int | None = task_id
+    while next_task_id is not None:
+        freed_builder_id = task_run_one(task_id=next_task_id)
+        if freed_builder_id is None:
+            return
+        if time.monotonic() - started > HANDOFF_WINDOW_SECONDS:
+            # Leave the slot to a fresh run_task message: this one's time limit is for one
+            # build, not for an endless chain of them.
+            send_scheduler_nudge()
+            return
+        next_task_id = claim_next_task(freed_builder_id)
+
+
+def task_run_one(*, task_id: int) -> int | None:
+    """Run one task; returns the builder whose slot it held and freed, if there is one
+    to hand on (not when the builder was lost or the task never ran)."""
     task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
     if task is None or not task_transition(
         task_id,
@@ -42,7 +65,7 @@ def task_run(*, task_id: int) -> None:
         started_on=timezone.now(),
         heartbeat_on=timezone.now(),
     ):
-        return
+        return None
     build_refresh_state(build_id=task.build_id)
     result_dir = task_result_dir(task)
     result_dir.mkdir(parents=True, exist_ok=True)
@@ -52,15 +75,17 @@ def task_run(*, task_id: int) -> None:
     except BuilderLost as lost:
         close_old_connections()
         task_lost(task, result_dir, lost)
-        return
+        return None
     close_old_connections()
     backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
+    builder_id = task.builder_id
     task.refresh_from_db()
     if task.is_source:
         services.source_task_finish(task=task, result=result, result_dir=result_dir)
         discard_upload(task.build_id)
     else:
         rpm_task_finish(task=task, result=result, result_dir=result_dir)
+    return builder_id
 
 
 def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
@@ -110,12 +135,16 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
     if result.state != State.SUCCEEDED:
         task_end(task=task, state=result.state, reason=result.failure_reason)
         return
-    # The builder's part is done: free its slot now; signing runs where the keys are.
+    # The builder's part is done: free its slot now (task_run hands it its next task);
+    # signing runs where the keys are.
     with transaction.atomic():
+        # heartbeat_on: when it was built, which signing_wait counts from.
         BuildTask.objects.filter(pk=task.pk).update(
-            built_packages=result.packages, result_files=result.files, builder=None
+            built_packages=result.packages,
+            result_files=result.files,
+            builder=None,
+            heartbeat_on=timezone.now(),
         )
-        send_scheduler_nudge()
         send_on_commit(publish_task, task.pk)
 
 

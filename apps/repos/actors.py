@@ -24,7 +24,15 @@ def publish_task(task_id: int) -> None:
     repository (runs where KEYS_ROOT is)."""
     task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
     if task is not None and task.awaits_signing:
-        services.project_publish(project=task.build.project)
+        services.project_publish(project=task.build.project, task_id=task.pk)
+
+
+@dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)
+def publish_project(project_id: int) -> None:
+    """Sign what of a project's builds waits, once held back (runs where KEYS_ROOT is)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        services.project_publish(project=project)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=300_000)

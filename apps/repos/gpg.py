@@ -127,17 +127,23 @@ def sign_rpms(
 
 @contextmanager
 def signing_session(
-    *, keys_root: Path, owner: str, project: str, fingerprint: str | None = None
-) -> Iterator["Signer"]:
+    *,
+    keys_root: Path,
+    owner: str,
+    project: str,
+    fingerprint: str | None = None,
+    wait: bool = True,
+) -> Iterator["Signer | None"]:
     """Hold the project's key for a series of `Signer.sign` calls.
 
     The project's lock is held throughout, so a caller can read what is left to sign
     inside the session without racing another signer of the same project. A known
     `fingerprint` saves asking gpg for it; rpmsign fails if the home does not hold it.
+    With `wait=False` it yields None at once when another session holds the lock.
     """
     home = gnupg_home(keys_root=keys_root, owner=owner, project=project)
-    with _gpg_session(Path(keys_root), home) as session_home:
-        yield Signer(session_home, owner, project, fingerprint)
+    with _gpg_session(Path(keys_root), home, wait=wait) as session_home:
+        yield None if session_home is None else Signer(session_home, owner, project, fingerprint)
 
 
 class Signer:
@@ -276,8 +282,9 @@ def _key_info(gpg: gnupg.GPG, key: dict) -> KeyInfo:
 
 
 @contextmanager
-def _gpg_session(keys_root: Path, home: Path) -> Iterator[Path]:
-    """Lock one project's GnuPG home and yield a short path to it.
+def _gpg_session(keys_root: Path, home: Path, *, wait: bool = True) -> Iterator[Path | None]:
+    """Lock one project's GnuPG home and yield a short path to it (None when `wait` is
+    false and another session holds the lock).
 
     gpg-agent's sockets live in the home directory and a Unix socket path may not exceed
     108 bytes, which long owner/project names under a deep keys root easily do (the agent
@@ -290,7 +297,11 @@ def _gpg_session(keys_root: Path, home: Path) -> Iterator[Path]:
     lock_fd = os.open(home / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     link_dir = Path(tempfile.mkdtemp(prefix="coprsite-gpg-"))
     try:
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield None
+            return
         short_home = link_dir / "h"
         short_home.symlink_to(home.resolve())
         try:

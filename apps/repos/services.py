@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -38,6 +38,9 @@ RUN_SPACING_SECONDS = 2.0
 SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 # Tasks signed in one rpmsign run at most; the rest wait for the next session.
 SIGN_BATCH_MAX = 50
+# While more builds of a project are on their way, its built tasks wait this long for
+# company before they are signed (see signing_wait).
+SIGN_SPACING_SECONDS = 2.0
 DEVEL_DIR = "devel"  # <chroot>/devel/repodata, Copr's buildroot-only repository
 
 
@@ -79,15 +82,65 @@ def project_key_ensure(*, project: Project) -> SigningKey:
 # --- publishing a task's RPMs -------------------------------------------------------------
 
 
-def project_publish(*, project: Project) -> None:
+def project_publish(*, project: Project, task_id: int | None = None) -> None:
     """Sign the project's built tasks that wait for it and queue their repositories.
 
     All waiting tasks are signed in one session: when builds finish faster than one signing
     takes, they queue up, and one rpmsign run over all of them costs far less than one
     per task (key lookup, gpg-agent start, process spawns). The tasks stay `running` until
     a createrepo run that started after the signing has finished: only then can dnf
-    install what they built.
+    install what they built. While more builds of the project are on their way, the
+    signing waits a little for them (signing_wait); `task_id` names the task whose message
+    this call answers.
+
+    A call that finds another session signing for the project returns at once instead of
+    holding a worker thread until that session ends (in a burst, those waits kept the
+    messages that start builds from reaching a thread): the session in progress looks for
+    more tasks after releasing the lock, and signs the ones that came in meanwhile.
     """
+    if (wait := signing_wait(project)) > 0:
+        oldest = tasks_awaiting_signing(project).order_by("heartbeat_on", "pk").first()
+        # One delayed call per held-back group, sent for its oldest task: a later task's
+        # call finds it already on its way. Lost with a crashed worker at worst: reconcile
+        # re-sends tasks built but not signed.
+        if task_id is None or (oldest is not None and oldest.pk == task_id):
+            from apps.repos.actors import publish_project
+
+            publish_project.send_with_options(args=(project.pk,), delay=int(wait * 1000) + 1)
+        return
+    while project_publish_session(project=project):
+        # Checked after releasing: a task that came in meanwhile either is seen here or
+        # its own call finds the lock free.
+        if not tasks_awaiting_signing(project).exists():
+            break
+
+
+def signing_wait(project: Project) -> float:
+    """Seconds to hold back signing so that builds finishing in a stream share sessions.
+
+    A session costs some 0.15 s beyond its signatures (rpmsign and gpg processes, a
+    gpg-agent started and stopped); a burst of 200 builds made 200 of them. While more
+    builds of the project are on their way, what is built waits until its oldest task has
+    waited SIGN_SPACING_SECONDS; a lone build is signed at once.
+    """
+    oldest = tasks_awaiting_signing(project).aggregate(built=Min("heartbeat_on"))["built"]
+    if oldest is None or not more_tasks_building(project):
+        return 0.0
+    waited = (timezone.now() - oldest).total_seconds()
+    return max(0.0, SIGN_SPACING_SECONDS - waited)
+
+
+def more_tasks_building(project: Project) -> bool:
+    """Whether tasks of the project are queued or on a builder (they will want signing)."""
+    return (
+        BuildTask.objects.filter(build__project=project, result_files=[])
+        .filter(state__in=[State.PENDING, State.STARTING, State.RUNNING, State.IMPORTING])
+        .exists()
+    )
+
+
+def project_publish_session(*, project: Project) -> bool:
+    """One signing session over what waits; False when another session holds the lock."""
     try:
         key = SigningKey.objects.filter(project=project, state=KeyState.READY).first()
         if key is None:
@@ -97,7 +150,10 @@ def project_publish(*, project: Project) -> None:
             owner=project.ownername,
             project=project.name,
             fingerprint=key.fingerprint,
+            wait=False,
         ) as signer:
+            if signer is None:
+                return False
             # Read under the project's signing lock: what another session took is signed.
             tasks = list(tasks_awaiting_signing(project)[:SIGN_BATCH_MAX])
             signed, failed = tasks_sign(signer, tasks)
@@ -106,6 +162,7 @@ def project_publish(*, project: Project) -> None:
         failed = [(task, str(error)) for task in tasks_awaiting_signing(project)]
     for task, error in failed:
         tasks_fail_signing(task, error)
+    return True
 
 
 def tasks_awaiting_signing(project: Project):

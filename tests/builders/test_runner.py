@@ -16,7 +16,7 @@ import pytest
 import rpmfile
 
 from builders.protocol import JobResult, JobSpec
-from builders.runner import run_job
+from builders.runner import run_job, runs_in_sandbox
 from tests.builders.srpm_factory import make_binary_rpm, make_srpm
 
 RpmJob = Callable[..., JobSpec]
@@ -450,3 +450,22 @@ def test_mock_config_uses_mock_when_the_builder_has_it(
     assert result.state == "succeeded", result.failure_reason
     assert "Running: mock -r fedora-rawhide-x86_64 --rebuild" in live_log(result_dir)
     assert any(package["arch"] == "x86_64" for package in result.packages)
+
+
+@pytest.mark.parametrize(
+    ("kind", "source", "sandboxed"),
+    [
+        ("srpm", {"type": "upload", "path": "/uploads/hello-1.0-1.src.rpm"}, False),
+        ("srpm", {"type": "upload", "path": "/uploads/hello.spec"}, True),
+        ("srpm", {"type": "link", "url": "https://example.org/hello-1.0-1.src.rpm"}, True),
+        ("srpm", {"type": "scm", "clone_url": "https://example.org/hello.git"}, True),
+        ("rpm", {"srpm_path": "/results/hello-1.0-1.src.rpm"}, True),
+    ],
+)
+def test_only_jobs_that_run_something_in_the_sandbox_get_its_limits(
+    kind: str, source: dict, sandboxed: bool
+) -> None:
+    spec = JobSpec(
+        task_id="1", kind=kind, build_id=1, owner="bob", project="p", result_dir="/r", source=source
+    )
+    assert runs_in_sandbox(spec) is sandboxed

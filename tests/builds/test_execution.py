@@ -1,11 +1,21 @@
-"""Tests for apps/builds/execution.py: what the job spec tells the runner."""
+"""Tests for apps/builds/execution.py: what the job spec tells the runner; slots hand on."""
 
+from pathlib import Path
+
+import dramatiq
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from dramatiq.brokers.stub import StubBroker
 
-from apps.builds.execution import job_spec
-from apps.fleet.models import Builder, BuilderPool
+from apps.builds.execution import job_spec, task_run
+from apps.builds.models import BuildTask, State
+from apps.builds.scheduler import schedule_pending_tasks
+from apps.builds.services import build_submit
+from apps.fleet.models import Builder, BuilderPool, BuilderState
+from apps.fleet.services import local_pool_ensure
 from builders.limits import ResourceLimits
-from tests.factories import BuildTaskFactory
+from tests.builders.srpm_factory import make_srpm
+from tests.factories import BuildTaskFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +56,73 @@ def test_the_builder_pool_overrides_some_limits(limit_settings, tmp_path) -> Non
 
     # 0 means "no limit" for the pool's jobs; empty fields keep the settings.
     assert spec.limits == {"processes": 300, "memory_mib": 512, "cpu_seconds": 0, "disk_mib": 4096}
+
+
+@pytest.fixture
+def broker():
+    stub = dramatiq.get_broker()
+    stub.flush_all()
+    yield stub
+    stub.flush_all()
+
+
+def submitted_upload(project, srpm: Path) -> BuildTask:
+    """A build of an uploaded SRPM whose source task has run: its RPM task is pending."""
+    build = build_submit(
+        user=project.owner_user, project=project, source_type="upload", source_json={},
+        upload=SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm"),
+    )  # fmt: skip
+    task_run(task_id=BuildTask.objects.get(build=build, chroot=None).pk)
+    return BuildTask.objects.get(build=build, chroot__isnull=False, state=State.PENDING)
+
+
+# Transactional: the tasks run as a worker runs them, closing connections as it goes.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not isinstance(dramatiq.get_broker(), StubBroker),
+    reason="inspects the StubBroker's in-memory queues",
+)
+def test_a_freed_slot_runs_the_next_task_without_a_message(tmp_path, settings, broker):
+    settings.UPLOADS_ROOT = tmp_path / "uploads"
+    settings.RESULTS_ROOT = tmp_path / "results"
+    builder = local_pool_ensure()
+    Builder.objects.filter(pk=builder.pk).update(slots=1, arches=["x86_64"])
+    project = ProjectFactory()
+    srpm = make_srpm(tmp_path)
+    first, second = (submitted_upload(project, srpm) for _ in range(2))
+    assert schedule_pending_tasks() == [first.pk]  # one slot: the second task waits
+    broker.flush_all()
+
+    task_run(task_id=first.pk)  # what the run_task message of the first task does
+
+    for task in (first, second):
+        task.refresh_from_db()
+        # Built on the slot and handed to signing (publish_task), which is not run here.
+        assert (task.state, task.builder_id) == (State.RUNNING, None)
+        assert any(name.endswith(".x86_64.rpm") for name in task.result_files)
+    assert second.started_on >= first.started_on
+    # Neither a scheduler nudge nor a run_task message stood between the two builds.
+    builds_queue = [
+        dramatiq.Message.decode(raw).actor_name for raw in broker.queues["builds"].queue
+    ]
+    assert builds_queue == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slot_hands_on_nothing_when_its_builder_is_drained(tmp_path, settings):
+    settings.UPLOADS_ROOT = tmp_path / "uploads"
+    settings.RESULTS_ROOT = tmp_path / "results"
+    builder = local_pool_ensure()
+    Builder.objects.filter(pk=builder.pk).update(slots=1, arches=["x86_64"])
+    project = ProjectFactory()
+    srpm = make_srpm(tmp_path)
+    first, second = (submitted_upload(project, srpm) for _ in range(2))
+    assert schedule_pending_tasks() == [first.pk]
+    Builder.objects.filter(pk=builder.pk).update(state=BuilderState.DRAINING)
+
+    task_run(task_id=first.pk)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.result_files  # the running build finishes on the draining builder
+    assert (second.state, second.builder_id) == (State.PENDING, None)

@@ -8,10 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import django.conf
+import dramatiq
 import pytest
 from django.utils import timezone
+from dramatiq.brokers.stub import StubBroker
 
 from apps.builds.models import BuildTask, State
+from apps.repos import gpg, services
 from apps.repos.models import Repository
 from apps.repos.services import (
     RUN_SPACING_SECONDS,
@@ -25,6 +28,20 @@ from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHROOT = "fedora-43-x86_64"
+
+
+@pytest.fixture
+def broker():
+    stub = dramatiq.get_broker()
+    if not isinstance(stub, StubBroker):
+        pytest.skip("inspects the StubBroker's in-memory queues")
+    stub.flush_all()
+    yield stub
+    stub.flush_all()
+
+
+def queued_actor_names(broker, queue: str) -> list[str]:
+    return [dramatiq.Message.decode(raw).actor_name for raw in list(broker.queues[queue].queue)]
 
 
 @pytest.fixture
@@ -98,6 +115,59 @@ def test_one_broken_package_fails_only_its_own_task(project, tmp_path, trusting_
     assert bad.state == State.FAILED
     assert bad.state_reason.startswith("signing failed: rpmsign failed")
     assert not (task_dir(project, bad) / broken.name).exists()
+
+
+def test_a_publish_that_meets_a_signing_session_leaves_its_task_to_it(project, tmp_path):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    task = built_task(project, rpm)
+    keys = {"keys_root": Path(django.conf.settings.KEYS_ROOT), "owner": project.ownername}
+    with gpg.signing_session(**keys, project=project.name) as other_session:
+        assert other_session is not None
+        started = time.monotonic()
+        project_publish(project=project)  # returns instead of holding a worker thread
+        assert time.monotonic() - started < 5
+        task.refresh_from_db()
+        assert task.awaits_signing
+        with gpg.signing_session(**keys, project=project.name, wait=False) as third:
+            assert third is None
+
+
+def test_one_publish_signs_what_is_left_beyond_a_batch(project, tmp_path, monkeypatch):
+    monkeypatch.setattr(services, "SIGN_BATCH_MAX", 1)
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    tasks = [built_task(project, rpm) for _ in range(3)]
+
+    project_publish(project=project)
+
+    for task in tasks:
+        task.refresh_from_db()
+        assert task.publish_serial is not None and not task.awaits_signing
+
+
+def test_builds_finishing_in_a_stream_share_a_signing_session(project, tmp_path, broker):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    # Another build of the project is still running: more RPMs are on their way.
+    BuildTaskFactory(build=BuildFactory(project=project, state=State.RUNNING), state=State.RUNNING)
+    first = built_task(project, rpm)
+    BuildTask.objects.filter(pk=first.pk).update(heartbeat_on=timezone.now())
+
+    project_publish(project=project, task_id=first.pk)
+
+    first.refresh_from_db()
+    assert first.awaits_signing  # held back, not lost: a delayed call is on its way
+    assert queued_actor_names(broker, "sign.DQ") == ["publish_project"]
+    second = built_task(project, rpm)
+    BuildTask.objects.filter(pk=second.pk).update(heartbeat_on=timezone.now())
+    project_publish(project=project, task_id=second.pk)
+    assert queued_actor_names(broker, "sign.DQ") == ["publish_project"]  # no second one
+
+    # SIGN_SPACING_SECONDS later (the delayed call): one session signs both.
+    earlier = timezone.now() - timedelta(seconds=services.SIGN_SPACING_SECONDS)
+    BuildTask.objects.filter(pk=first.pk).update(heartbeat_on=earlier)
+    project_publish(project=project)
+    for task in (first, second):
+        task.refresh_from_db()
+        assert task.publish_serial == 1
 
 
 def test_a_lone_build_is_published_at_once_even_right_after_a_run(project, tmp_path):
