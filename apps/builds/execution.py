@@ -52,6 +52,9 @@ def task_run(*, task_id: int) -> None:
             send_scheduler_nudge()
             return
         next_task_id = claim_next_task(freed_builder_id)
+    # Nothing for this builder: the slot freed may still let another builder take a task
+    # that waited for its owner's fair share.
+    send_scheduler_nudge()
 
 
 def task_run_one(*, task_id: int) -> int | None:
