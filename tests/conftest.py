@@ -4,9 +4,11 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dramatiq
 import pytest
 from django.conf import settings
 from django.test import override_settings
+from dramatiq.brokers.stub import StubBroker
 from rest_framework.test import APIClient
 
 from builders.network import HOST_NETWORK_ENV
@@ -39,6 +41,28 @@ def static_files_without_collectstatic():
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
+
+
+@pytest.fixture
+def broker():
+    """The configured broker, its queues emptied before and after the test."""
+    yield from _emptied(dramatiq.get_broker())
+
+
+@pytest.fixture
+def stub_broker():
+    """The broker for a test that reads its queues (`tests.queues`): only the in-memory
+    StubBroker of the embedded defaults lets it; on Redis the test is skipped."""
+    stub = dramatiq.get_broker()
+    if not isinstance(stub, StubBroker):
+        pytest.skip("inspects the StubBroker's in-memory queues")
+    yield from _emptied(stub)
+
+
+def _emptied(broker):
+    broker.flush_all()
+    yield broker
+    broker.flush_all()
 
 
 @pytest.fixture

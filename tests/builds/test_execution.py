@@ -2,10 +2,8 @@
 
 from pathlib import Path
 
-import dramatiq
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from dramatiq.brokers.stub import StubBroker
 
 from apps.builds.execution import job_spec, task_run
 from apps.builds.models import BuildTask, State
@@ -16,6 +14,7 @@ from apps.fleet.services import local_pool_ensure
 from builders.limits import ResourceLimits
 from tests.builders.srpm_factory import make_srpm
 from tests.factories import BuildTaskFactory, ProjectFactory
+from tests.queues import queued_actor_names
 
 pytestmark = pytest.mark.django_db
 
@@ -58,14 +57,6 @@ def test_the_builder_pool_overrides_some_limits(limit_settings, tmp_path) -> Non
     assert spec.limits == {"processes": 300, "memory_mib": 512, "cpu_seconds": 0, "disk_mib": 4096}
 
 
-@pytest.fixture
-def broker():
-    stub = dramatiq.get_broker()
-    stub.flush_all()
-    yield stub
-    stub.flush_all()
-
-
 def submitted_upload(project, srpm: Path) -> BuildTask:
     """A build of an uploaded SRPM whose source task has run: its RPM task is pending."""
     build = build_submit(
@@ -76,13 +67,9 @@ def submitted_upload(project, srpm: Path) -> BuildTask:
     return BuildTask.objects.get(build=build, chroot__isnull=False, state=State.PENDING)
 
 
-# Transactional: the tasks run as a worker runs them, closing connections as it goes.
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(
-    not isinstance(dramatiq.get_broker(), StubBroker),
-    reason="inspects the StubBroker's in-memory queues",
-)
-def test_a_freed_slot_runs_the_next_task_without_a_message(tmp_path, settings, broker):
+@pytest.fixture
+def two_tasks_for_one_slot(tmp_path, settings) -> tuple[BuildTask, BuildTask]:
+    """Two pending RPM tasks and a builder of one slot, handed the first of them."""
     settings.UPLOADS_ROOT = tmp_path / "uploads"
     settings.RESULTS_ROOT = tmp_path / "results"
     builder = local_pool_ensure()
@@ -91,7 +78,15 @@ def test_a_freed_slot_runs_the_next_task_without_a_message(tmp_path, settings, b
     srpm = make_srpm(tmp_path)
     first, second = (submitted_upload(project, srpm) for _ in range(2))
     assert schedule_pending_tasks() == [first.pk]  # one slot: the second task waits
-    broker.flush_all()
+    first.refresh_from_db()
+    return first, second
+
+
+# Transactional: the tasks run as a worker runs them, closing connections as it goes.
+@pytest.mark.django_db(transaction=True)
+def test_a_freed_slot_runs_the_next_task_without_a_message(stub_broker, two_tasks_for_one_slot):
+    first, second = two_tasks_for_one_slot
+    stub_broker.flush_all()  # what submitting and scheduling sent
 
     task_run(task_id=first.pk)  # what the run_task message of the first task does
 
@@ -103,23 +98,13 @@ def test_a_freed_slot_runs_the_next_task_without_a_message(tmp_path, settings, b
     assert second.started_on >= first.started_on
     # Neither a scheduler nudge nor a run_task message stood between the two builds; once
     # the builder has nothing left, one nudge lets other builders look at the queue.
-    builds_queue = [
-        dramatiq.Message.decode(raw).actor_name for raw in broker.queues["builds"].queue
-    ]
-    assert builds_queue == ["schedule_tasks"]
+    assert queued_actor_names(stub_broker, "builds") == ["schedule_tasks"]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_slot_hands_on_nothing_when_its_builder_is_drained(tmp_path, settings):
-    settings.UPLOADS_ROOT = tmp_path / "uploads"
-    settings.RESULTS_ROOT = tmp_path / "results"
-    builder = local_pool_ensure()
-    Builder.objects.filter(pk=builder.pk).update(slots=1, arches=["x86_64"])
-    project = ProjectFactory()
-    srpm = make_srpm(tmp_path)
-    first, second = (submitted_upload(project, srpm) for _ in range(2))
-    assert schedule_pending_tasks() == [first.pk]
-    Builder.objects.filter(pk=builder.pk).update(state=BuilderState.DRAINING)
+def test_a_slot_hands_on_nothing_when_its_builder_is_drained(two_tasks_for_one_slot):
+    first, second = two_tasks_for_one_slot
+    Builder.objects.filter(pk=first.builder_id).update(state=BuilderState.DRAINING)
 
     task_run(task_id=first.pk)
 

@@ -8,10 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import django.conf
-import dramatiq
 import pytest
 from django.utils import timezone
-from dramatiq.brokers.stub import StubBroker
 
 from apps.builds.models import BuildTask, State
 from apps.repos import gpg, services
@@ -24,24 +22,11 @@ from apps.repos.services import (
     repository_regenerate,
 )
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
+from tests.queues import queued_actor_names
 from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CHROOT = "fedora-43-x86_64"
-
-
-@pytest.fixture
-def broker():
-    stub = dramatiq.get_broker()
-    if not isinstance(stub, StubBroker):
-        pytest.skip("inspects the StubBroker's in-memory queues")
-    stub.flush_all()
-    yield stub
-    stub.flush_all()
-
-
-def queued_actor_names(broker, queue: str) -> list[str]:
-    return [dramatiq.Message.decode(raw).actor_name for raw in list(broker.queues[queue].queue)]
 
 
 @pytest.fixture
@@ -144,7 +129,7 @@ def test_one_publish_signs_what_is_left_beyond_a_batch(project, tmp_path, monkey
         assert task.publish_serial is not None and not task.awaits_signing
 
 
-def test_builds_finishing_in_a_stream_share_a_signing_session(project, tmp_path, broker):
+def test_builds_finishing_in_a_stream_share_a_signing_session(project, tmp_path, stub_broker):
     rpm = build_rpm(tmp_path / "rpms")[0]
     # Another build of the project is still running: more RPMs are on their way.
     BuildTaskFactory(build=BuildFactory(project=project, state=State.RUNNING), state=State.RUNNING)
@@ -155,11 +140,11 @@ def test_builds_finishing_in_a_stream_share_a_signing_session(project, tmp_path,
 
     first.refresh_from_db()
     assert first.awaits_signing  # held back, not lost: a delayed call is on its way
-    assert queued_actor_names(broker, "sign.DQ") == ["publish_project"]
+    assert queued_actor_names(stub_broker, "sign.DQ") == ["publish_project"]
     second = built_task(project, rpm)
     BuildTask.objects.filter(pk=second.pk).update(heartbeat_on=timezone.now())
     project_publish(project=project, task_id=second.pk)
-    assert queued_actor_names(broker, "sign.DQ") == ["publish_project"]  # no second one
+    assert queued_actor_names(stub_broker, "sign.DQ") == ["publish_project"]  # no second one
 
     # SIGN_SPACING_SECONDS later (the delayed call): one session signs both.
     earlier = timezone.now() - timedelta(seconds=services.SIGN_SPACING_SECONDS)
