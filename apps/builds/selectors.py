@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.builds.models import FINAL_STATES, Batch, Build, BuildTask, State
 from apps.packages.models import Package
-from apps.projects.models import Project
+from apps.projects.models import Project, owner_name
 
 # States a task passes through before it ends; the status page counts these.
 QUEUED_STATES = (State.WAITING, State.PENDING, State.STARTING, State.IMPORTING, State.RUNNING)
@@ -51,8 +51,7 @@ def build_rows(builds: QuerySet[Build]) -> list[dict]:
     for build_id, name, state in tasks:
         chroots[build_id].append({"name": name, "state": state})
     for row in rows:
-        owner_user, owner_group = row.pop("owner_user"), row.pop("owner_group")
-        row["ownername"] = f"@{owner_group}" if owner_group else owner_user
+        row["ownername"] = owner_name(row.pop("owner_user"), row.pop("owner_group"))
         row["full_name"] = f"{row['ownername']}/{row['project_name']}"
         row["chroots"] = chroots[row["id"]]
     return rows
@@ -278,8 +277,10 @@ def queue_by_owner() -> list[dict]:
     )
     return [
         {
-            "owner": row["build__project__owner_user__username"]
-            or f"@{row['build__project__owner_group__name']}",
+            "owner": owner_name(
+                row["build__project__owner_user__username"],
+                row["build__project__owner_group__name"],
+            ),
             "project": row["build__project__name"],
             "chroot": row["chroot__name"] or SOURCE_TASK_LABEL,
             "arch": row["chroot__arch"] or "any",

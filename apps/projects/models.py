@@ -157,6 +157,11 @@ class Project(models.Model):
         return f"{self.ownername}/{self.name}"
 
 
+def owner_name(username: str | None, groupname: str | None) -> str:
+    """`Project.ownername` from the owner columns of a row read as values."""
+    return f"@{groupname}" if groupname else username
+
+
 class ProjectChroot(models.Model):
     """A chroot enabled in a project, with its per-chroot build settings."""
 

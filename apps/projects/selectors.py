@@ -2,7 +2,7 @@
 
 from django.db.models import F, QuerySet
 
-from apps.projects.models import Project, ProjectChroot
+from apps.projects.models import Project, ProjectChroot, owner_name
 
 PROJECT_ROW_COLUMNS = ("id", "name", "description")
 PROJECT_ROW_JOINED = {
@@ -28,8 +28,7 @@ def project_rows(projects: QuerySet[Project], *, with_chroots: bool = True) -> l
         for project_id, name in enabled:
             chroots[project_id].append(name)
     for row in rows:
-        owner_user, owner_group = row.pop("owner_username"), row.pop("owner_groupname")
-        row["ownername"] = f"@{owner_group}" if owner_group else owner_user
+        row["ownername"] = owner_name(row.pop("owner_username"), row.pop("owner_groupname"))
         row["full_name"] = f"{row['ownername']}/{row['name']}"
         row["chroots"] = chroots[row["id"]]
     return rows

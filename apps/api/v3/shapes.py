@@ -14,7 +14,7 @@ from django.db.models.functions import Cast
 from apps.builds.models import Build, BuildTask, State
 from apps.core.paths import results_url
 from apps.packages.models import Package
-from apps.projects.models import Project, ProjectChroot, ProjectPermission
+from apps.projects.models import Project, ProjectChroot, ProjectPermission, owner_name
 
 
 def epoch(value: datetime | None) -> int | None:
@@ -104,8 +104,7 @@ def project_shapes(projects: QuerySet[Project]) -> Iterator[dict]:
     for project_id, name in enabled:
         names[project_id].append(name)
     for row in rows:
-        group = row["owner_group_name"]
-        row["ownername"] = f"@{group}" if group else row["owner_user_name"]
+        row["ownername"] = owner_name(row["owner_user_name"], row["owner_group_name"])
         yield project_row_shape(row, names[row["id"]])
 
 
@@ -227,8 +226,9 @@ def build_shapes(builds: QuerySet[Build], *, chunk_size: int = 1000) -> Iterator
         # A set: Django walks a list item by item looking for expressions.
         chroots = chroot_names_of({row["id"] for row in chunk})
         for row in chunk:
-            group = row["project__owner_group__name"]
-            row["ownername"] = f"@{group}" if group else row["project__owner_user__username"]
+            row["ownername"] = owner_name(
+                row["project__owner_user__username"], row["project__owner_group__name"]
+            )
             names = chroots.get(row["id"]) or json.loads(row["requested_text"])
             yield build_row_shape(row, names, results)
 
