@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tarfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from builders.failures import (
@@ -43,8 +43,7 @@ _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_QUERY_TIMEOUT_SECONDS = 120
 # Packages are installed on a builder between builds, not during them.
 RPMDB_CACHE_SECONDS = 60
-_rpmdb_cache: dict[str, tuple[str | None, float]] = {}  # HOME: (dbpath, expires)
-_rpm_version_cache: dict[str, tuple[str, float]] = {}  # "rpm": (version line, expires)
+_host_answers: dict[tuple[str, ...], tuple[object, float]] = {}  # key: (answer, expires)
 # Enough of a spec to find the macros it uses; a failure reason never needs more.
 SPEC_SCAN_BYTES = 1 << 20
 
@@ -134,10 +133,16 @@ def host_rpmdb() -> str | None:
     Asked once a minute, not per build: two rpm processes are ~5% of a trivial build.
     """
     home = _host_env()["HOME"]  # rpm on Debian keeps its database under HOME
+    return _host_answer(("rpmdb", home), _query_rpmdb)
+
+
+def _host_answer(key: tuple[str, ...], query: Callable[[], object]):
+    """What `query` answered about this builder less than RPMDB_CACHE_SECONDS ago, or its
+    answer now."""
     now = time.monotonic()
-    cached = _rpmdb_cache.get(home)
+    cached = _host_answers.get(key)
     if cached is None or now >= cached[1]:
-        cached = _rpmdb_cache[home] = (_query_rpmdb(), now + RPMDB_CACHE_SECONDS)
+        cached = _host_answers[key] = (query(), now + RPMDB_CACHE_SECONDS)
     return cached[0]
 
 
@@ -262,12 +267,11 @@ def host_description() -> list[str]:
 
 def host_rpm_version() -> str:
     """`rpm --version` of this builder, asked once a minute like host_rpmdb, not per build."""
-    now = time.monotonic()
-    cached = _rpm_version_cache.get("rpm")
-    if cached is None or now >= cached[1]:
-        version = _query_host(["rpm", "--version"]).stdout.strip() or "rpm: unknown version"
-        cached = _rpm_version_cache["rpm"] = (version, now + RPMDB_CACHE_SECONDS)
-    return cached[0]
+    return _host_answer(("rpm --version",), _query_rpm_version)
+
+
+def _query_rpm_version() -> str:
+    return _query_host(["rpm", "--version"]).stdout.strip() or "rpm: unknown version"
 
 
 def write_root_log(path: Path, spec: JobSpec, details: list[str]) -> None:
