@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Min
+from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -98,12 +98,16 @@ def project_publish(*, project: Project, task_id: int | None = None) -> None:
     messages that start builds from reaching a thread): the session in progress looks for
     more tasks after releasing the lock, and signs the ones that came in meanwhile.
     """
-    if (wait := signing_wait(project)) > 0:
-        oldest = tasks_awaiting_signing(project).order_by("heartbeat_on", "pk").first()
+    oldest = (
+        tasks_awaiting_signing(project)
+        .order_by(F("heartbeat_on").asc(nulls_last=True), "pk")
+        .first()
+    )
+    if (wait := signing_wait(project, oldest)) > 0:
         # One delayed call per held-back group, sent for its oldest task: a later task's
         # call finds it already on its way. Lost with a crashed worker at worst: reconcile
         # re-sends tasks built but not signed.
-        if task_id is None or (oldest is not None and oldest.pk == task_id):
+        if task_id is None or oldest.pk == task_id:
             from apps.repos.actors import publish_project
 
             publish_project.send_with_options(args=(project.pk,), delay=int(wait * 1000) + 1)
@@ -115,18 +119,18 @@ def project_publish(*, project: Project, task_id: int | None = None) -> None:
             break
 
 
-def signing_wait(project: Project) -> float:
-    """Seconds to hold back signing so that builds finishing in a stream share sessions.
+def signing_wait(project: Project, oldest: BuildTask | None) -> float:
+    """Seconds to hold back signing so that builds finishing in a stream share sessions;
+    `oldest` is the task that has waited longest for signing.
 
     A session costs some 0.15 s beyond its signatures (rpmsign and gpg processes, a
     gpg-agent started and stopped); a burst of 200 builds made 200 of them. While more
     builds of the project are on their way, what is built waits until its oldest task has
     waited SIGN_SPACING_SECONDS; a lone build is signed at once.
     """
-    oldest = tasks_awaiting_signing(project).aggregate(built=Min("heartbeat_on"))["built"]
-    if oldest is None or not more_tasks_building(project):
+    if oldest is None or oldest.heartbeat_on is None or not more_tasks_building(project):
         return 0.0
-    waited = (timezone.now() - oldest).total_seconds()
+    waited = (timezone.now() - oldest.heartbeat_on).total_seconds()
     return max(0.0, SIGN_SPACING_SECONDS - waited)
 
 
