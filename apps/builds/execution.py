@@ -47,13 +47,12 @@ def task_run(*, task_id: int) -> None:
         if freed_builder_id is None:
             return
         if time.monotonic() - started > HANDOFF_WINDOW_SECONDS:
-            # Leave the slot to a fresh run_task message: this one's time limit is for one
-            # build, not for an endless chain of them.
-            send_scheduler_nudge()
-            return
+            # Leave the slot to a fresh run_task message (the nudge below): this one's
+            # time limit is for one build, not for an endless chain of them.
+            break
         next_task_id = claim_next_task(freed_builder_id)
-    # Nothing for this builder: the slot freed may still let another builder take a task
-    # that waited for its owner's fair share.
+    # The scheduler hands on what this chain did not take: the slot itself, or a task of
+    # another builder that waited for its owner's fair share.
     send_scheduler_nudge()
 
 
