@@ -120,13 +120,16 @@ def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
     untouched: the build never ran.
     """
     reason = lost.reason
-    if task.builder_id is not None and not lost.pool_healthy:
-        fleet_services.builder_mark_down(builder_id=task.builder_id, reason=reason)
-    task.refresh_from_db()
-    if lost.before_job:
-        state = task_wait_again(task=task, reason=f"waiting: {reason}")
-    else:
-        state = task_builder_lost(task=task, reason=reason)
+    # One transaction: nobody sees the builder down while its task still runs, nor the task
+    # queued again while the scheduler could still hand it to that builder.
+    with transaction.atomic():
+        if task.builder_id is not None and not lost.pool_healthy:
+            fleet_services.builder_mark_down(builder_id=task.builder_id, reason=reason)
+        task.refresh_from_db()
+        if lost.before_job:
+            state = task_wait_again(task=task, reason=f"waiting: {reason}")
+        else:
+            state = task_builder_lost(task=task, reason=reason)
     backend_log(result_dir, f"builder lost ({reason}): task is now {state}")
     if state == State.FAILED and task.is_source:
         discard_upload(task.build_id)
