@@ -104,6 +104,9 @@ class Cgroup:
         """CPU time used by every process of the job so far, when the cgroup counts it."""
         raise NotImplementedError
 
+    def counts_cpu(self) -> bool:
+        return self.cpu_seconds() is not None
+
     def memory_exceeded(self) -> bool:
         """Whether the kernel killed a process of the job for the memory limit."""
         raise NotImplementedError
@@ -322,9 +325,14 @@ def rlimit_prefix(
     """`prlimit` options for what the cgroup (or the workspace disk) does not cover."""
     options: list[str] = []
     if limits.cpu_seconds:
-        # Per process; the cgroup's total is checked by the runner's poll. The soft limit
-        # sends SIGXCPU (so the reason can name it), the hard one a second later SIGKILL.
-        options.append(f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 1}")
+        # Per process. The soft limit sends SIGXCPU (so the reason can name it), the hard
+        # one a second later SIGKILL. Where the cgroup counts the job's total, the runner's
+        # poll stops the job at the limit and RLIMIT_CPU is a backstop a second later: the
+        # kernel charges it by ticks, the cgroup by the scheduler's clock, so at the same
+        # limit a process could die while the cgroup still read a little under it, and the
+        # failure would not name the limit.
+        soft = limits.cpu_seconds + (1 if cgroup is not None and cgroup.counts_cpu() else 0)
+        options.append(f"--cpu={soft}:{soft + 1}")
     if cgroup is None and limits.processes:
         options.append(f"--nproc={limits.processes}")
     if cgroup is None and limits.memory_mib:
@@ -346,7 +354,7 @@ def mechanism(limits: ResourceLimits, *, cgroup: Cgroup | None, disk_mounted: bo
             else "processes and memory by RLIMIT_NPROC/RLIMIT_AS per process (no cgroup)"
         )
     if limits.cpu_seconds:
-        total = cgroup is not None and cgroup.cpu_seconds() is not None
+        total = cgroup is not None and cgroup.counts_cpu()
         parts.append(
             "CPU time summed over the job's processes" if total else "CPU time by RLIMIT_CPU"
         )
