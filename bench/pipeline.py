@@ -6,7 +6,10 @@ Prints two ratios (targets: at most 2.0 and 1.3):
 2. wall time for N trivial builds submitted at once, divided by (sum of raw rpmbuild times
    / builder slots), with the number of createrepo_c runs it took; and the same wall time
    divided by the raw tools doing all of that work by hand (rebuilds on as many parallel
-   rpmbuilds as there are slots, then one rpmsign and one createrepo_c run);
+   rpmbuilds as there are slots, then one rpmsign and one createrepo_c run), and divided
+   by the same work through the build sandbox alone (`builders.runner.run_job`, the walls
+   every build must have, as many at a time as there are slots, then one rpmsign of the
+   RPMs and SRPMs, which the service signs both of, and one createrepo_c run);
 3. the same for builds whose %build does a couple of seconds of work.
 
 It runs the real service in this process (embedded broker and worker, a fresh SQLite
@@ -48,11 +51,14 @@ from django.db.models import Sum  # noqa: E402
 from apps.accounts.services import user_create_or_update  # noqa: E402
 from apps.builds.models import FINAL_STATES, Build  # noqa: E402
 from apps.builds.services import BuildOptions, build_submit  # noqa: E402
+from apps.builds.workspaces import workspaces_root  # noqa: E402
 from apps.core.embedded import start_embedded_worker  # noqa: E402
 from apps.projects.services import project_create  # noqa: E402
 from apps.repos import gpg  # noqa: E402
 from apps.repos.models import Repository  # noqa: E402
 from apps.repos.services import project_key_ensure  # noqa: E402
+from builders.protocol import KIND_RPM, STATE_SUCCEEDED, JobSpec  # noqa: E402
+from builders.runner import run_job  # noqa: E402
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
 
 CHROOT = "fedora-43-x86_64"
@@ -180,6 +186,7 @@ def burst(user, srpm: Path, name: str, count: int, slots: int, *, label: str, ta
     and with the raw tools doing all the same work by hand."""
     raw = statistics.median(raw_rebuild(srpm, WORK / f"raw-{name}-{i}") for i in range(RAW_RUNS))
     by_hand = raw_tools_burst(srpm, name, count, slots)
+    sandboxed = sandboxed_runner_burst(srpm, name, count, slots)
     project = fresh_project(user, name)
     started = time.monotonic()
     ids = [submit(user, project, srpm).pk for _ in range(count)]
@@ -196,6 +203,12 @@ def burst(user, srpm: Path, name: str, count: int, slots: int, *, label: str, ta
           f"{rebuilds:.1f} s, then one rpmsign {signing:.1f} s and one createrepo_c "
           f"{createrepo:.1f} s): ratio {total / ideal:.2f} to the ideal; "
           f"coprsite takes {wall / total:.2f} times as long")  # fmt: skip
+    rebuilds, signing, createrepo = sandboxed
+    total = sum(sandboxed)
+    print(f"    the same through the build sandbox by hand: {total:.1f} s (builders.runner "
+          f"{slots} at a time {rebuilds:.1f} s, then one rpmsign of RPMs and SRPMs "
+          f"{signing:.1f} s and one createrepo_c {createrepo:.1f} s): "
+          f"coprsite takes {wall / total:.2f} times as long")  # fmt: skip
 
 
 def raw_tools_burst(srpm: Path, name: str, count: int, slots: int) -> list[float]:
@@ -210,6 +223,46 @@ def raw_tools_burst(srpm: Path, name: str, count: int, slots: int) -> list[float
         list(pool.map(lambda i: raw_rebuild(srpm, repository / str(i)), range(count)))
     marks.append(time.monotonic())
     rpms = list(repository.rglob("RPMS/*/*.rpm"))
+    gpg.sign_rpms(keys_root=keys, owner="raw", project="raw", rpm_paths=rpms)
+    marks.append(time.monotonic())
+    subprocess.run(["createrepo_c", "--no-database", str(repository)], check=True,
+                   capture_output=True)  # fmt: skip
+    marks.append(time.monotonic())
+    return [end - start for start, end in pairwise(marks)]
+
+
+def sandboxed_runner_burst(srpm: Path, name: str, count: int, slots: int) -> list[float]:
+    """The burst's builds through the runner the service uses, with none of the service:
+    each build in its sandbox (build uid, bwrap, cgroup limits, sized workspace), `slots` at
+    a time, then one rpmsign of everything the service signs and one createrepo_c. What is
+    left between this and the service is the service's own cost (database, queue,
+    scheduling, a signing and createrepo_c run per batch). Returns the three steps' seconds."""
+    keys = raw_keys()
+    repository = WORK / f"sandboxed-{name}"
+    limits = {
+        "processes": settings.BUILD_LIMIT_PROCESSES,
+        "memory_mib": settings.BUILD_LIMIT_MEMORY_MIB,
+        "cpu_seconds": settings.BUILD_LIMIT_CPU_SECONDS,
+        "disk_mib": settings.BUILD_LIMIT_DISK_MIB,
+    }
+
+    def build(index: int) -> None:
+        spec = JobSpec(
+            task_id=f"bench-{name}-{index}", kind=KIND_RPM, build_id=index, owner="raw",
+            project="raw", result_dir=str(repository / str(index)),
+            source={"srpm_path": str(srpm)}, chroot=CHROOT, arch="x86_64",
+            macros={"dist": ".fc43", "fedora": "43"}, workspaces_root=str(workspaces_root()),
+            workspace_name=f"bench-{name}-{index}", limits=limits,
+        )  # fmt: skip
+        result = run_job(spec)
+        if result.state != STATE_SUCCEEDED:
+            sys.exit(f"the sandboxed runner failed: {result.failure_reason} ({spec.result_dir})")
+
+    marks = [time.monotonic()]
+    with ThreadPoolExecutor(slots) as pool:
+        list(pool.map(build, range(count)))
+    marks.append(time.monotonic())
+    rpms = list(repository.glob("*/*.rpm"))
     gpg.sign_rpms(keys_root=keys, owner="raw", project="raw", rpm_paths=rpms)
     marks.append(time.monotonic())
     subprocess.run(["createrepo_c", "--no-database", str(repository)], check=True,
