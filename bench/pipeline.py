@@ -197,38 +197,31 @@ def burst(user, srpm: Path, name: str, count: int, slots: int, *, label: str, ta
     print(f"{label} {count} builds: wall {wall:.1f} s; raw rpmbuild {raw:.2f} s each "
           f"(median of {RAW_RUNS}), ideal {ideal:.1f} s on {slots} slots; "
           f"ratio {wall / ideal:.2f}{target}; createrepo_c runs: {runs}")  # fmt: skip
-    rebuilds, signing, createrepo = by_hand
-    total = sum(by_hand)
-    print(f"    the raw tools by hand: {total:.1f} s (rpmbuild --rebuild {slots} at a time "
-          f"{rebuilds:.1f} s, then one rpmsign {signing:.1f} s and one createrepo_c "
-          f"{createrepo:.1f} s): ratio {total / ideal:.2f} to the ideal; "
-          f"coprsite takes {wall / total:.2f} times as long")  # fmt: skip
-    rebuilds, signing, createrepo = sandboxed
-    total = sum(sandboxed)
-    print(f"    the same through the build sandbox by hand: {total:.1f} s (builders.runner "
-          f"{slots} at a time {rebuilds:.1f} s, then one rpmsign of RPMs and SRPMs "
-          f"{signing:.1f} s and one createrepo_c {createrepo:.1f} s): "
-          f"coprsite takes {wall / total:.2f} times as long")  # fmt: skip
+    print_by_hand("the raw tools by hand", "rpmbuild --rebuild", "", by_hand, slots, wall, ideal)
+    print_by_hand(
+        "the same through the build sandbox by hand", "builders.runner", " of RPMs and SRPMs",
+        sandboxed, slots, wall, ideal,
+    )  # fmt: skip
+
+
+def print_by_hand(what, builds, signed, steps, slots, wall, ideal) -> None:
+    rebuilds, signing, createrepo = steps
+    total = sum(steps)
+    print(
+        f"    {what}: {total:.1f} s ({builds} {slots} at a time {rebuilds:.1f} s, then one "
+        f"rpmsign{signed} {signing:.1f} s and one createrepo_c {createrepo:.1f} s): ratio "
+        f"{total / ideal:.2f} to the ideal; coprsite takes {wall / total:.2f} times as long"
+    )
 
 
 def raw_tools_burst(srpm: Path, name: str, count: int, slots: int) -> list[float]:
     """The burst's work done by hand as fast as the tools allow: every rebuild on `slots`
-    parallel rpmbuilds, then all RPMs signed in one rpmsign run and one createrepo_c.
-    Returns the seconds of those three steps."""
-    keys = raw_keys()
+    parallel rpmbuilds, then all RPMs signed in one rpmsign run and one createrepo_c."""
     repository = WORK / f"by-hand-{name}"
     repository.mkdir()  # parallel rpmbuilds race to create it and one of them fails
-    marks = [time.monotonic()]
-    with ThreadPoolExecutor(slots) as pool:
-        list(pool.map(lambda i: raw_rebuild(srpm, repository / str(i)), range(count)))
-    marks.append(time.monotonic())
-    rpms = list(repository.rglob("RPMS/*/*.rpm"))
-    gpg.sign_rpms(keys_root=keys, owner="raw", project="raw", rpm_paths=rpms)
-    marks.append(time.monotonic())
-    subprocess.run(["createrepo_c", "--no-database", str(repository)], check=True,
-                   capture_output=True)  # fmt: skip
-    marks.append(time.monotonic())
-    return [end - start for start, end in pairwise(marks)]
+    return timed_by_hand(
+        lambda i: raw_rebuild(srpm, repository / str(i)), count, slots, repository, "RPMS/*/*.rpm"
+    )
 
 
 def sandboxed_runner_burst(srpm: Path, name: str, count: int, slots: int) -> list[float]:
@@ -236,8 +229,7 @@ def sandboxed_runner_burst(srpm: Path, name: str, count: int, slots: int) -> lis
     each build in its sandbox (build uid, bwrap, cgroup limits, sized workspace), `slots` at
     a time, then one rpmsign of everything the service signs and one createrepo_c. What is
     left between this and the service is the service's own cost (database, queue,
-    scheduling, a signing and createrepo_c run per batch). Returns the three steps' seconds."""
-    keys = raw_keys()
+    scheduling, a signing and createrepo_c run per batch)."""
     repository = WORK / f"sandboxed-{name}"
     limits = {
         "processes": settings.BUILD_LIMIT_PROCESSES,
@@ -258,11 +250,18 @@ def sandboxed_runner_burst(srpm: Path, name: str, count: int, slots: int) -> lis
         if result.state != STATE_SUCCEEDED:
             sys.exit(f"the sandboxed runner failed: {result.failure_reason} ({spec.result_dir})")
 
+    return timed_by_hand(build, count, slots, repository, "*/*.rpm")
+
+
+def timed_by_hand(build, count: int, slots: int, repository: Path, packages: str) -> list[float]:
+    """`build(i)` for each of `count` builds, `slots` at a time, then one rpmsign of the
+    `packages` glob under `repository` and one createrepo_c: the seconds of the three."""
+    keys = raw_keys()
     marks = [time.monotonic()]
     with ThreadPoolExecutor(slots) as pool:
         list(pool.map(build, range(count)))
     marks.append(time.monotonic())
-    rpms = list(repository.glob("*/*.rpm"))
+    rpms = list(repository.glob(packages))
     gpg.sign_rpms(keys_root=keys, owner="raw", project="raw", rpm_paths=rpms)
     marks.append(time.monotonic())
     subprocess.run(["createrepo_c", "--no-database", str(repository)], check=True,
