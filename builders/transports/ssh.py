@@ -358,17 +358,12 @@ class SshTransport:
         return self.version
 
     def sweep_jobs(self, connection: SshConnection, keep: Iterable[str]) -> list[str]:
-        """Kill and remove the jobs on the host that are not in `keep`; their names."""
-        keep_list = " ".join(shlex.quote(job_dir_name(name)) for name in keep)
+        """Kill and remove the jobs on the host that are not in `keep`, with the workspaces
+        they left (builders/sweep.py, in the runner copy); their names."""
+        kept = " ".join(shlex.quote(job_dir_name(name)) for name in keep)
         script = (
-            f"cd {remote_path(self.host.work_dir)}/jobs 2>/dev/null || exit 0; "
-            # A job younger than that may belong to a task that started after the portal
-            # listed its running ones.
-            f"for job in $(find . -mindepth 1 -maxdepth 1 -type d -mmin +{SWEEP_AGE_MINUTES}"
-            " -printf '%f\\n'); do "
-            f'for kept in {keep_list}; do [ "$job" = "$kept" ] && continue 2; done; '
-            'pid=$(cat "$job/pid" 2>/dev/null) && kill -KILL -- "-$pid" 2>/dev/null; '
-            'rm -rf -- "$job"; echo "$job"; done'
+            f"cd {remote_path(self.runner_dir)} && exec python3 -m builders.sweep "
+            f"{remote_path(self.host.work_dir)}/jobs {SWEEP_AGE_MINUTES} {kept}"
         )
         return connection.check_output(script).decode(errors="replace").split()
 

@@ -1,5 +1,6 @@
 """Builder health against real SSH hosts: probes take silent hosts down and bring them back."""
 
+import json
 import os
 import signal
 import subprocess
@@ -80,10 +81,15 @@ def test_a_probe_sweeps_the_jobs_dead_workers_left_on_the_host(ssh_hosts):
     # A job of a worker that died an hour ago, still running; the running task's job; and a
     # job that started a moment ago (its task may have started after the portal looked).
     orphan = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    # Each job's build workspace, where its job file says the runner makes them.
+    workspaces = host.directory / "workspaces"
     for name, pid in ((running.task_id, None), ("77-fedora-43-x86_64", orphan.pid), ("78", None)):
         (jobs / name / "results").mkdir(parents=True)
         if pid:
             (jobs / name / "pid").write_text(f"{pid}\n")
+        spec = {"workspaces_root": str(workspaces), "workspace_name": f"task-{name}"}
+        (jobs / name / "job.json").write_text(json.dumps(spec))
+        (workspaces / f"coprsite-build-task-{name}-abc" / "build").mkdir(parents=True)
     an_hour_ago = time.time() - 3600
     for name in (running.task_id, "77-fedora-43-x86_64"):
         os.utime(jobs / name, (an_hour_ago, an_hour_ago))
@@ -92,3 +98,5 @@ def test_a_probe_sweeps_the_jobs_dead_workers_left_on_the_host(ssh_hosts):
 
     assert sorted(path.name for path in jobs.iterdir()) == sorted([running.task_id, "78"])
     assert orphan.wait(timeout=10) == -signal.SIGKILL
+    left = sorted(path.name for path in workspaces.iterdir())
+    assert left == sorted(f"coprsite-build-task-{name}-abc" for name in (running.task_id, "78"))
