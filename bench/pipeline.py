@@ -49,6 +49,7 @@ from django.db import connection  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 
 from apps.accounts.services import user_create_or_update  # noqa: E402
+from apps.builds.execution import default_job_limits  # noqa: E402
 from apps.builds.models import FINAL_STATES, Build  # noqa: E402
 from apps.builds.services import BuildOptions, build_submit  # noqa: E402
 from apps.builds.workspaces import workspaces_root  # noqa: E402
@@ -62,6 +63,7 @@ from builders.runner import run_job  # noqa: E402
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
 
 CHROOT = "fedora-43-x86_64"
+CHROOT_MACROS = {"dist": ".fc43", "fedora": "43"}
 SINGLE_RUNS = 5
 # rpmbuild's time varies by a tenth from run to run; the ideal rests on it.
 RAW_RUNS = 7
@@ -76,7 +78,8 @@ def raw_rebuild(srpm: Path, topdir: Path) -> float:
     started = time.monotonic()
     done = subprocess.run(
         ["rpmbuild", "--rebuild", "--nodeps", "--define", f"_topdir {topdir}",
-         "--define", "dist .fc43", "--define", "fedora 43", str(srpm)],
+         *(arg for name, value in CHROOT_MACROS.items() for arg in ("--define", f"{name} {value}")),
+         str(srpm)],
         capture_output=True, text=True,
     )  # fmt: skip
     if done.returncode != 0:
@@ -231,19 +234,14 @@ def sandboxed_runner_burst(srpm: Path, name: str, count: int, slots: int) -> lis
     left between this and the service is the service's own cost (database, queue,
     scheduling, a signing and createrepo_c run per batch)."""
     repository = WORK / f"sandboxed-{name}"
-    limits = {
-        "processes": settings.BUILD_LIMIT_PROCESSES,
-        "memory_mib": settings.BUILD_LIMIT_MEMORY_MIB,
-        "cpu_seconds": settings.BUILD_LIMIT_CPU_SECONDS,
-        "disk_mib": settings.BUILD_LIMIT_DISK_MIB,
-    }
+    limits = default_job_limits()
 
     def build(index: int) -> None:
         spec = JobSpec(
             task_id=f"bench-{name}-{index}", kind=KIND_RPM, build_id=index, owner="raw",
             project="raw", result_dir=str(repository / str(index)),
             source={"srpm_path": str(srpm)}, chroot=CHROOT, arch="x86_64",
-            macros={"dist": ".fc43", "fedora": "43"}, workspaces_root=str(workspaces_root()),
+            macros=CHROOT_MACROS, workspaces_root=str(workspaces_root()),
             workspace_name=f"bench-{name}-{index}", limits=limits,
         )  # fmt: skip
         result = run_job(spec)

@@ -117,11 +117,7 @@ class Workspace:
 
         Its directory is `coprsite-build-<name>-<random>`; `name` must be a plain name.
         """
-        if "/" in name or name in {".", ".."}:
-            raise ValueError(f"invalid workspace name: {name!r}")
-        base = base or os.environ.get("COPRSITE_BUILD_WORKDIR") or None
-        prefix = f"coprsite-build-{name}-" if name else "coprsite-build-"
-        root = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+        root = Path(tempfile.mkdtemp(prefix=_workspace_prefix(name), dir=_workspaces_base(base)))
         # The build uid has to reach build/ and etc/ to bind them, but may not list root.
         root.chmod(0o711)
         workspace = cls(root)
@@ -131,6 +127,14 @@ class Workspace:
         workspace._write_identity_files()
         workspace.hand_over()
         return workspace
+
+    @classmethod
+    def named(cls, *, base: str | None, name: str) -> list[Workspace]:
+        """The workspaces `create` made under `base` for `name` (a job's, left behind)."""
+        if not name:
+            return []  # an unnamed workspace cannot be told from another job's
+        pattern = f"{_workspace_prefix(name)}*"
+        return [cls(path) for path in _workspaces_base(base).glob(pattern) if path.is_dir()]
 
     def _write_identity_files(self) -> None:
         uid, gid = build_identity() if _runs_as_root() else (os.geteuid(), os.getegid())
@@ -199,6 +203,16 @@ class Workspace:
         # Also for a workspace a crashed runner left behind, whose disk is still mounted.
         remove_workspace_disk(self.build_dir)
         _force_rmtree(self.root)
+
+
+def _workspaces_base(base: str | None) -> Path:
+    return Path(base or os.environ.get("COPRSITE_BUILD_WORKDIR") or tempfile.gettempdir())
+
+
+def _workspace_prefix(name: str) -> str:
+    if "/" in name or name in {".", ".."}:
+        raise ValueError(f"invalid workspace name: {name!r}")
+    return f"coprsite-build-{name}-" if name else "coprsite-build-"
 
 
 def _walk_no_follow(top: Path) -> Iterator[Path]:

@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,28 +39,23 @@ def sweep_jobs(jobs_dir: Path, min_age_minutes: int, keep: set[str]) -> list[str
 
 
 def sweep_job(job_dir: Path) -> None:
-    with contextlib.suppress(OSError, ValueError, ProcessLookupError):
+    # No pid file, not a number, or the group is gone (ProcessLookupError is an OSError).
+    with contextlib.suppress(OSError, ValueError):
         os.killpg(int((job_dir / PID_FILE).read_text()), signal.SIGKILL)
     for workspace in job_workspaces(job_dir):
-        Workspace(workspace).cleanup()
+        workspace.cleanup()
     shutil.rmtree(job_dir, ignore_errors=True)
 
 
-def job_workspaces(job_dir: Path) -> list[Path]:
+def job_workspaces(job_dir: Path) -> list[Workspace]:
     """The workspaces the job's runner made (Workspace.create names them after the job)."""
     try:
         spec = json.loads((job_dir / JOB_FILE).read_text())
-    except (OSError, ValueError):
+        return Workspace.named(
+            base=spec.get("workspaces_root"), name=spec.get("workspace_name") or ""
+        )
+    except (OSError, ValueError, AttributeError):  # no job file, or not one the portal wrote
         return []
-    name = spec.get("workspace_name") or ""
-    if not name or "/" in name or name in {".", ".."}:
-        return []  # an unnamed workspace cannot be told from another job's
-    base = Path(
-        spec.get("workspaces_root")
-        or os.environ.get("COPRSITE_BUILD_WORKDIR")
-        or tempfile.gettempdir()
-    )
-    return [path for path in base.glob(f"coprsite-build-{name}-*") if path.is_dir()]
 
 
 def main(argv: list[str]) -> int:

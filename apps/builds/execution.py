@@ -187,17 +187,21 @@ def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
     )
 
 
-def job_limits(task: BuildTask) -> dict[str, int]:
-    """The task's resource limits: its builder pool's, else the BUILD_LIMIT_* settings."""
-    pool = task.builder.pool if task.builder_id else None
-    defaults = {
+def default_job_limits() -> dict[str, int]:
+    """The BUILD_LIMIT_* settings, as job spec limits."""
+    return {
         "processes": settings.BUILD_LIMIT_PROCESSES,
         "memory_mib": settings.BUILD_LIMIT_MEMORY_MIB,
         "cpu_seconds": settings.BUILD_LIMIT_CPU_SECONDS,
         "disk_mib": settings.BUILD_LIMIT_DISK_MIB,
     }
+
+
+def job_limits(task: BuildTask) -> dict[str, int]:
+    """The task's resource limits: its builder pool's, else the BUILD_LIMIT_* settings."""
+    pool = task.builder.pool if task.builder_id else None
     limits = {}
-    for name, default in defaults.items():
+    for name, default in default_job_limits().items():
         override = getattr(pool, f"limit_{name}", None) if pool is not None else None
         limits[name] = default if override is None else override
     return limits
