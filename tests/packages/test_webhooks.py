@@ -252,7 +252,6 @@ def test_history_keeps_the_newest_deliveries_per_project(client, project, monkey
 def test_history_has_a_global_cap(client, monkeypatch):
     """Many projects at once (ids are sequential) cannot grow the table past its cap."""
     monkeypatch.setattr(services, "WEBHOOK_HISTORY_MAX", 6)
-    monkeypatch.setattr(services, "WEBHOOK_TRIM_EVERY", 1)
     projects = [ProjectFactory(name=f"p{number}") for number in range(4)]
     for project in projects:
         for _ in range(3):
