@@ -7,6 +7,8 @@ import time
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from apps.builds import execution
+from apps.builds.lifecycle import task_transition
 from apps.builds.models import Build, BuildTask, State
 from apps.builds.services import (
     build_cancel,
@@ -16,6 +18,8 @@ from apps.builds.services import (
     uploads_reconcile,
 )
 from apps.builds.sources import UPLOAD_GRACE_SECONDS, upload_dir
+from apps.fleet.models import Builder
+from apps.fleet.services import local_pool_ensure
 from apps.projects.services import project_delete
 from tests.builders.srpm_factory import make_srpm
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory
@@ -144,3 +148,34 @@ def test_periodic_reconcile_sweeps_uploads(broker):
     leftover = leftover_upload(777_777, UPLOAD_GRACE_SECONDS + 60)
     tasks_reconcile()
     assert not leftover.exists()
+
+
+@pytest.fixture
+def no_free_slot():
+    Builder.objects.filter(pk=local_pool_ensure().pk).update(slots=0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_source_task_keeps_the_upload_for_its_next_attempt(srpm, no_free_slot, monkeypatch):
+    """A run that reconcile gave up on (its heartbeat was late) and queued again ends
+    without removing the upload its next attempt reads; a run that ends the task does."""
+    project = ProjectFactory()
+    build = submit_upload(project, srpm)
+    task = source_task(build)
+    real_run = execution.run_on_builder
+
+    def run_then_requeued_meanwhile(task, result_dir):
+        result = real_run(task, result_dir)
+        task_transition(task.pk, [State.RUNNING], State.PENDING, attempt=task.attempt + 1)
+        return result
+
+    monkeypatch.setattr(execution, "run_on_builder", run_then_requeued_meanwhile)
+    execution.task_run(task_id=task.pk)
+    assert source_task(build).state == State.PENDING
+    assert (upload_dir(build.pk) / srpm.name).is_file()
+
+    monkeypatch.setattr(execution, "run_on_builder", real_run)
+    BuildTask.objects.filter(pk=task.pk).update(state=State.STARTING)
+    execution.task_run(task_id=task.pk)
+    assert source_task(build).state == State.SUCCEEDED
+    assert not upload_dir(build.pk).exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from apps.builds.services import tasks_reconcile
+from apps.core import ticker
 from apps.core.tempfiles import (
     stale_after_seconds,
     worker_temp_dir,
@@ -125,3 +126,15 @@ def test_someone_elses_directory_is_refused(settings, tmp_path: Path):
     settings.WORKER_TEMP_DIR.symlink_to(elsewhere)
     with pytest.raises(RuntimeError, match="not a directory of this service's user"):
         worker_temp_dir("gpg")
+
+
+def test_a_worker_sweeps_at_boot(temp_dir: Path, keys: Path, monkeypatch):
+    """Reconcile may run on another host: each worker also sweeps its own host's dir."""
+    signing_home, pkglist = killed_worker_leftovers(temp_dir, keys)
+    aged(signing_home, stale_after_seconds() + 60)
+    aged(pkglist, stale_after_seconds() + 60)
+    monkeypatch.setattr(ticker, "start_reconcile_ticker", lambda: None)  # no thread in a test
+
+    ticker.ReconcileTicker().after_worker_boot(broker=None, worker=None)
+
+    assert not signing_home.exists() and not pkglist.exists()
