@@ -1,7 +1,9 @@
 """Settings: every value comes from the environment, with a default for the embedded setup."""
 
+import hashlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -53,6 +55,13 @@ def default_builder_tools_dir(var_dir: Path) -> Path:
     return var_dir / "builder-tools"
 
 
+def default_worker_temp_dir(var_dir: Path) -> Path:
+    """A directory of the system temp dir named after this instance's var dir: short (gpg's
+    socket paths are limited to 108 bytes), and two instances on a host never share it."""
+    digest = hashlib.sha256(str(var_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"coprsite-{digest}"
+
+
 VAR_DIR = Path(env("VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY") or read_or_create_secret_key(VAR_DIR / "secret_key")
@@ -93,6 +102,12 @@ DEFAULT_BUILD_TIMEOUT = int(env("DEFAULT_BUILD_TIMEOUT", "18000"))
 MAX_BUILD_TIMEOUT = int(env("MAX_BUILD_TIMEOUT", "108000"))
 SOURCE_TASK_TIMEOUT = int(env("SOURCE_TASK_TIMEOUT", "3600"))
 MAX_SRPM_BYTES = int(env("MAX_SRPM_BYTES", str(512 * 1024 * 1024)))
+# Files that must not pile up: the bytes of one user's uploads still waiting for their
+# source task (an upload past it is refused; 0: no budget), and the directory of the
+# workers' short-lived files (signing homes, createrepo package lists), swept of those
+# whose process died. Keep it on this host, never shared with another container.
+UPLOADS_USER_BUDGET_BYTES = int(env("UPLOADS_USER_BUDGET_BYTES", str(4 * 1024 * 1024 * 1024)))
+WORKER_TEMP_DIR = Path(env("WORKER_TEMP_DIR", str(default_worker_temp_dir(VAR_DIR))))
 # Resource limits of every build and source task (0: none); a builder pool may override
 # each. CPU time is summed over the job's processes; disk covers the workspace and /tmp.
 BUILD_LIMIT_PROCESSES = int(env("BUILD_LIMIT_PROCESSES", "1024"))

@@ -19,7 +19,7 @@ from apps.builds.lifecycle import (
     task_wait_again,
 )
 from apps.builds.logs import backend_log, task_result_dir
-from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.builds.models import FINAL_STATES, TASK_RELATED, Build, BuildTask, State
 from apps.builds.scheduler import claim_next_task
 from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
@@ -84,7 +84,9 @@ def task_run_one(*, task_id: int) -> int | None:
     task.refresh_from_db()
     if task.is_source:
         services.source_task_finish(task=task, result=result, result_dir=result_dir)
-        discard_upload(task.build_id)
+        # Not when reconcile queued the task again meanwhile: its next attempt reads it.
+        if BuildTask.objects.filter(pk=task.pk, state__in=FINAL_STATES).exists():
+            discard_upload(task.build_id)
     else:
         rpm_task_finish(task=task, result=result, result_dir=result_dir)
     return builder_id

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +34,7 @@ from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenie
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
+from apps.core.tempfiles import worker_temp_sweep
 from apps.fleet.actors import delete_machine
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
@@ -105,6 +107,8 @@ def build_submit(
         with transaction.atomic():
             # First of the commit hooks: what fails after it must not touch the upload.
             transaction.on_commit(lambda: committed.append(True))
+            if upload is not None:
+                upload_budget_check(user, upload.size)
             build = Build.objects.create(
                 batch=batch_for(user, options),
                 project=project,
@@ -132,6 +136,34 @@ def build_submit(
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
     return build
+
+
+def upload_budget_check(user, size: int) -> None:
+    """Refuse an upload that would take the user's waiting uploads past their budget.
+
+    Uploads wait on disk until their source task has filed them; without a budget one
+    user could fill UPLOADS_ROOT with builds that never get that far. The user's row is
+    locked until the commit, so two uploads of one user cannot both take the last room.
+    """
+    budget = settings.UPLOADS_USER_BUDGET_BYTES
+    if not budget:
+        return
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+    waiting_builds = (
+        BuildTask.objects.filter(
+            build__submitter=user, build__source_type="upload", chroot__isnull=True
+        )
+        .exclude(state__in=list(FINAL_STATES))
+        .values_list("build_id", flat=True)
+    )
+    waiting = sum(sources.upload_bytes(build_id) for build_id in waiting_builds)
+    if waiting + size > budget:
+        raise sources.UploadBudgetExceeded(
+            f"Your uploads that wait for their source task already take "
+            f"{sources.size_text(waiting)} of your {sources.size_text(budget)} budget; this one "
+            f"({sources.size_text(size)}) does not fit. Wait until those builds have started, or "
+            f"cancel the ones you no longer need, then submit it again."
+        )
 
 
 def submission_checked(user, project: Project, options: BuildOptions, errors: FieldErrors):
@@ -319,9 +351,16 @@ def build_cancel(*, user, build: Build) -> Build:
         if build.state in FINAL_STATES:
             raise Conflict(f"Cannot cancel build {build.pk}: it has already {build.state}.")
         Build.objects.filter(pk=build.pk).update(canceled=True)
-        BuildTask.objects.filter(
+        queued = BuildTask.objects.filter(
             build=build, state__in=[State.WAITING, State.PENDING, State.STARTING]
-        ).update(state=State.CANCELED, state_reason=CANCELED_BY_USER, ended_on=timezone.now())
+        )
+        canceled = {"state": State.CANCELED, "state_reason": CANCELED_BY_USER}
+        # The source task first, on its own: when this update ends it, no worker ever runs
+        # it (their start is a compare-and-set from `starting`), so nobody else would remove
+        # the upload. A running one removes it when it ends.
+        if queued.filter(chroot__isnull=True).update(**canceled, ended_on=timezone.now()):
+            sources.discard_upload_on_commit(build.pk)
+        queued.update(**canceled, ended_on=timezone.now())
         build_refresh_state(build_id=build.pk)
         cancel_push.cancel_announce(build.pk)
     build.refresh_from_db()
@@ -335,8 +374,11 @@ def build_delete(*, user, build: Build) -> None:
     if build.state not in FINAL_STATES:
         raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
     tasks = list(build.tasks.select_related("chroot"))
+    build_id = build.pk
     with transaction.atomic():
         build.delete()
+        # Normally gone with its source task; this catches one a dead process left.
+        sources.discard_upload_on_commit(build_id)
         repositories_request_publish(
             project=build.project,
             project_dirname=build.project_dirname,
@@ -393,6 +435,8 @@ def tasks_reconcile() -> dict:
     from apps.builds.workspaces import workspaces_sweep
 
     workspaces_sweep()
+    uploads_reconcile()
+    worker_temp_sweep()
     stale_repos = repositories_reconcile()
     from apps.builds.actors import schedule_tasks
     from apps.builds.scheduler import explain_waiting_tasks
@@ -407,6 +451,27 @@ def tasks_reconcile() -> dict:
     explain_waiting_tasks()
     schedule_tasks.send()
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
+
+
+def uploads_reconcile() -> int:
+    """Remove uploads that no build will read: their build was deleted or its source task
+    ended, but the process that should have removed them died first. Returns how many."""
+    left_over = sources.uploads_left_over(
+        live_build_ids=live_upload_builds, older_than_seconds=sources.UPLOAD_GRACE_SECONDS
+    )
+    for path in left_over:
+        logger.info("removing the left-over upload %s", path)
+        sources.remove_upload_path(path)
+    return len(left_over)
+
+
+def live_upload_builds(build_ids: list[int]):
+    """Which of these builds have a source task that may still read their upload."""
+    return (
+        BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=True)
+        .exclude(state__in=list(FINAL_STATES))
+        .values_list("build_id", flat=True)
+    )
 
 
 def machines_reconcile_send() -> None:

@@ -1,13 +1,19 @@
 """Checking and storing build sources at submit time: one place for every source type."""
 
+import contextlib
+import os
+import re
 import shutil
 import tempfile
+import time
+from functools import partial
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
 from django.utils.text import get_valid_filename
 
 from apps.core import urlcheck
@@ -26,6 +32,23 @@ SCM_METHODS = ("rpkg", "tito", "tito_test", "make_srpm")
 SCM_URL_SCHEMES = ("http", "https", "git", "ssh", "svn", "svn+ssh")
 SPEC_GENERATORS = ("pyp2spec", "pyp2rpm")
 PYP2RPM_TEMPLATES = ("", "fedora", "epel7", "mageia", "pld")
+
+
+class UploadBudgetExceeded(ServiceError):
+    """The user's uploads waiting for their source task would exceed their budget."""
+
+    status = 413
+
+
+def size_text(size: int) -> str:
+    """Bytes as a person reads them: 512 bytes, 3.5 KiB, 1.2 GiB."""
+    if size < 1024:
+        return f"{size} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        size /= 1024
+        if size < 1024 or unit == "GiB":
+            break
+    return f"{size:.1f} {unit}"
 
 
 def check_source(source_type: str, source_json: dict) -> None:
@@ -277,6 +300,16 @@ def check_uploaded_spec(upload: UploadedFile) -> None:
     upload.seek(0)
 
 
+# Left-over uploads are removed after this long untouched: far beyond the time a submit
+# takes between writing its upload and committing its build row.
+UPLOAD_GRACE_SECONDS = 3600
+# A build's upload directory is named after its id; request-time RPM uploads use rpm-*.
+_UPLOAD_DIR_RE = re.compile(r"\d{8,}")
+_REQUEST_TEMP_PREFIX = "rpm-"
+# Builds whose upload directory holds something: the upload, or a custom webhook's payload.
+UPLOADED_SOURCE_TYPES = ("upload", "custom")
+
+
 def upload_dir(build_id: int) -> Path:
     return Path(settings.UPLOADS_ROOT) / f"{build_id:08d}"
 
@@ -296,6 +329,60 @@ def store_upload(build_id: int, upload: UploadedFile) -> dict:
 
 def discard_upload(build_id: int) -> None:
     shutil.rmtree(upload_dir(build_id), ignore_errors=True)
+
+
+def discard_upload_on_commit(build_id: int) -> None:
+    """Remove the build's upload once the transaction that ended its source task commits
+    (a rollback keeps both); a process that dies before leaves it to uploads_left_over."""
+    transaction.on_commit(partial(discard_upload, build_id))
+
+
+def upload_bytes(build_id: int) -> int:
+    """What the build's upload directory holds on disk (0 once it is gone)."""
+    total = 0
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(upload_dir(build_id)):
+            with contextlib.suppress(FileNotFoundError):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+def uploads_left_over(*, live_build_ids, older_than_seconds: float) -> list[Path]:
+    """Directories of UPLOADS_ROOT that nothing will read: build directories whose build
+    is not in `live_build_ids` (a callable taking the candidate ids), and temp directories
+    of RPM uploads whose request died, if untouched for `older_than_seconds`.
+
+    The age covers a submit still writing its upload before its build row commits.
+    """
+    root = Path(settings.UPLOADS_ROOT)
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than_seconds
+    old = [path for path in root.iterdir() if _last_change(path) < cutoff]
+    by_build = {int(path.name): path for path in old if _UPLOAD_DIR_RE.fullmatch(path.name)}
+    live = set(live_build_ids(list(by_build)))
+    request_temps = [path for path in old if path.name.startswith(_REQUEST_TEMP_PREFIX)]
+    return [path for build_id, path in by_build.items() if build_id not in live] + request_temps
+
+
+def remove_upload_path(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _last_change(path: Path) -> float:
+    """The newest mtime of a directory and its entries (a file being written is recent)."""
+    try:
+        newest = path.lstat().st_mtime
+        if path.is_dir() and not path.is_symlink():
+            for entry in os.scandir(path):
+                with contextlib.suppress(FileNotFoundError):
+                    newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
+    except FileNotFoundError:
+        return time.time()  # gone meanwhile: nothing to remove
+    return newest
 
 
 # --- what the source task gets -------------------------------------------------------------

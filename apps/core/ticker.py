@@ -9,6 +9,8 @@ import dramatiq
 from django.conf import settings
 from django.db import connections
 
+from apps.core.tempfiles import worker_temp_sweep
+
 logger = logging.getLogger(__name__)
 _started = threading.Event()
 
@@ -47,7 +49,12 @@ def _tick_forever() -> None:
 
 
 class ReconcileTicker(dramatiq.Middleware):
-    """Starts the ticker in each `rundramatiq` worker process."""
+    """Starts the ticker in each `rundramatiq` worker process, after sweeping what killed
+    workers of this host left in WORKER_TEMP_DIR (reconcile may run on another host)."""
 
     def after_worker_boot(self, broker, worker):
+        try:
+            worker_temp_sweep()
+        except Exception:  # a full or unwritable temp dir must not stop the worker
+            logger.exception("could not sweep %s", settings.WORKER_TEMP_DIR)
         start_reconcile_ticker()

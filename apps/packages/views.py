@@ -47,7 +47,7 @@ class Hook:
         self.uuid = uuid
         self.event = ""
 
-    def record(self, outcome: str) -> None:
+    def record(self, outcome: str, *, secret_valid: bool = True) -> None:
         if self.project is not None:
             webhook_record(
                 project=self.project,
@@ -56,17 +56,19 @@ class Hook:
                 delivery=delivery_id(self.request),
                 user_agent=self.request.headers.get("User-Agent", ""),
                 outcome=outcome,
+                secret_valid=secret_valid,
             )
 
-    def reject(self, message: str, status: int) -> HttpResponse:
-        self.record(f"rejected ({status}): {message}")
+    def reject(self, message: str, status: int, *, secret_valid: bool = True) -> HttpResponse:
+        self.record(f"rejected ({status}): {message}", secret_valid=secret_valid)
         return text(message, status)
 
     def check_project_and_secret(self) -> HttpResponse | None:
         if self.project is None:
             return text("PROJECT_NOT_FOUND", 404)
         if not webhooks.token_valid(self.project.webhook_secret, self.uuid):
-            return self.reject("BAD_UUID: the webhook secret in the URL is wrong", 403)
+            message = "BAD_UUID: the webhook secret in the URL is wrong"
+            return self.reject(message, 403, secret_valid=False)
         if len(self.request.body) > MAX_PAYLOAD_BYTES:
             return self.reject("payload too large", 413)
         return None

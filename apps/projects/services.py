@@ -124,6 +124,7 @@ def project_set_chroots(*, project: Project, chroots: list[Chroot]) -> None:
 def project_delete(*, user: User, project: Project) -> None:
     """Delete a project with its builds and published results (not while builds run)."""
     from apps.builds.models import FINAL_STATES
+    from apps.builds.sources import UPLOADED_SOURCE_TYPES, discard_upload_on_commit
     from apps.repos.services import project_results_remove
 
     if not can_admin(user, project):
@@ -134,7 +135,12 @@ def project_delete(*, user: User, project: Project) -> None:
         raise Conflict(f"{project.full_name} has unfinished builds; cancel them first.")
     ownername = project.ownername
     dirnames = sorted({project.name, *project.builds.values_list("project_dirname", flat=True)})
+    uploaded = project.builds.filter(source_type__in=UPLOADED_SOURCE_TYPES)
+    uploaded_build_ids = list(uploaded.values_list("pk", flat=True))
     project.delete()
+    # Uploads normally go with their source task; this catches any a dead process left.
+    for build_id in uploaded_build_ids:
+        discard_upload_on_commit(build_id)
     project_results_remove(ownername=ownername, dirnames=dirnames)
 
 

@@ -6,7 +6,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.core.tempfiles import worker_temp_file
 from apps.repos import appstream
 
 logger = logging.getLogger(__name__)
@@ -160,11 +160,12 @@ def _createrepo_command(chroot_dir: Path, output_dir: Path, baseurl: str | None)
 @contextmanager
 def _pkglist_file(pkglist: list[str]) -> Iterator[str]:
     # createrepo_c reads one path per line, relative to the repository directory; the file
-    # lives outside the published tree so HTTP clients never see it.
+    # lives outside the published tree so HTTP clients never see it (in WORKER_TEMP_DIR,
+    # swept if the worker dies).
     for entry in pkglist:
         if "\n" in entry or entry.startswith("/"):
             raise ValueError(f"invalid pkglist entry: {entry!r}")
-    with tempfile.NamedTemporaryFile("w", prefix="coprsite-pkglist-", suffix=".txt") as listing:
+    with worker_temp_file("pkglist", suffix=".txt") as listing:
         listing.write("".join(f"{entry}\n" for entry in pkglist))
         listing.flush()
         yield listing.name

@@ -7,7 +7,6 @@ import re
 import shutil
 import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,8 @@ from itertools import repeat
 from pathlib import Path
 
 import gnupg
+
+from apps.core.tempfiles import process_alive, worker_temp_dir
 
 KEY_TYPE = "RSA"
 KEY_LENGTH = 4096
@@ -289,13 +290,13 @@ def _gpg_session(keys_root: Path, home: Path, *, wait: bool = True) -> Iterator[
     gpg-agent's sockets live in the home directory and a Unix socket path may not exceed
     108 bytes, which long owner/project names under a deep keys root easily do (the agent
     then fails with "No agent running"). A symlink in a fresh private temp dir gives gpg a
-    short path; the keys themselves stay where they are. The agent is stopped at the end so
-    thousands of projects do not leave thousands of agents behind; the lock guarantees no
-    other process is using it at that moment.
+    short path (in WORKER_TEMP_DIR, swept if the process dies); the keys themselves stay
+    where they are. The agent is stopped at the end so thousands of projects do not leave
+    thousands of agents behind; the lock guarantees no other process is using it then.
     """
     _make_private_dirs(keys_root, home)
     lock_fd = os.open(home / LOCK_FILE_NAME, os.O_RDWR | os.O_CREAT, 0o600)
-    link_dir = Path(tempfile.mkdtemp(prefix="coprsite-gpg-"))
+    link_dir = worker_temp_dir("gpg")
     try:
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -357,15 +358,6 @@ def agent_pid(home: Path) -> int | None:
     )
     match = re.search(r"^D (\d+)$", completed.stdout, re.MULTILINE)
     return int(match.group(1)) if match else None
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process runs; a zombie (ended, not yet reaped by its parent) does not."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return fields[0] not in {"Z", "X"}
 
 
 def _restrict_permissions(home: Path) -> None:

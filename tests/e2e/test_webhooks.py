@@ -14,7 +14,7 @@ from apps.builds.execution import task_result_dir
 from apps.builds.logs import read_log
 from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import WebhookHistory
-from apps.packages.services import package_add
+from apps.packages.services import WEBHOOK_ANONYMOUS_KEPT, package_add
 from tests.builders.scm_helpers import commit, git, make_repo, packed_files
 from tests.e2e.conftest import finished_build
 
@@ -174,3 +174,23 @@ def test_gitlab_token_and_custom_webhook(live_server, worker, packager, git_daem
     )
     providers = list(WebhookHistory.objects.order_by("pk").values_list("provider", "webhook_uuid"))
     assert providers == [("gitlab", "gl-1"), ("gitlab", "gl-1"), ("custom", "")]
+
+
+def test_wrong_secret_flood_leaves_a_bounded_history(live_server, e2e_settings, packager):
+    """200 POSTs with a wrong secret, over HTTP, to a project and to the ids around it."""
+    _, _, project = packager
+    genuine = github_post(live_server, project, {"zen": "hi"}, event="ping")
+    assert genuine.status_code == 200
+    with requests.Session() as session:
+        for number in range(200):
+            copr_id = project.pk + number % 3  # the next ids do not exist
+            response = session.post(
+                f"{live_server.url}/webhooks/github/{copr_id}/guessed-{number}/",
+                data=b"{}",
+                headers={"Content-Type": "application/json", "X-GitHub-Event": "push"},
+                timeout=30,
+            )
+            assert response.status_code in (403, 404)
+
+    assert WebhookHistory.objects.count() == 1 + WEBHOOK_ANONYMOUS_KEPT
+    assert WebhookHistory.objects.filter(outcome="ping").count() == 1

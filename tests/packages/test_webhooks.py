@@ -7,6 +7,7 @@ import json
 import pytest
 
 from apps.builds.models import Build
+from apps.packages import services
 from apps.packages.models import WebhookHistory
 from apps.packages.services import package_add
 from tests.factories import ProjectFactory
@@ -200,3 +201,62 @@ def test_custom_webhook_builds_and_answers_the_build_id(client, project, setting
     assert (tmp_path / f"{build.pk:08d}" / "hook_payload").read_bytes() == b"payload!"
     missing = client.post(url.replace("scripted", "nope"), b"", content_type="text/plain")
     assert missing.status_code == 404
+
+
+def wrong_secret_post(client, project_id: int):
+    return client.post(
+        f"/webhooks/github/{project_id}/not-the-secret/",
+        "{}",
+        content_type="application/json",
+        headers={"X-GitHub-Event": "push", "X-GitHub-Delivery": "guess"},
+    )
+
+
+def test_wrong_secret_calls_keep_a_small_bounded_history(client, project):
+    """200 anonymous POSTs leave at most the bound, and push no real delivery out."""
+    add(project, "one")
+    assert post_github(client, project, {}, event="ping").status_code == 200
+
+    for _ in range(200):
+        assert wrong_secret_post(client, project.pk).status_code == 403
+
+    rows = WebhookHistory.objects.filter(project=project)
+    anonymous = rows.filter(outcome=services.ANONYMOUS_CALL_OUTCOME)
+    assert anonymous.count() == services.WEBHOOK_ANONYMOUS_KEPT
+    assert list(rows.exclude(pk__in=anonymous).values_list("outcome", flat=True)) == ["ping"]
+    # The newest are the ones kept.
+    assert anonymous.order_by("pk").last().pk == rows.order_by("pk").last().pk
+
+
+def test_history_keeps_the_newest_deliveries_per_project(client, project, monkeypatch):
+    monkeypatch.setattr(services, "WEBHOOK_HISTORY_PER_PROJECT", 5)
+    other = ProjectFactory(name="other")
+    post_github(client, other, {}, event="ping")
+    for number in range(8):
+        payload = {"zen": number}
+        response = client.post(
+            f"/webhooks/github/{project.pk}/{project.webhook_secret}/",
+            json.dumps(payload),
+            content_type="application/json",
+            headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": f"delivery-{number}"},
+        )
+        assert response.status_code == 200
+
+    kept = WebhookHistory.objects.filter(project=project).order_by("pk")
+    assert list(kept.values_list("webhook_uuid", flat=True)) == [
+        f"delivery-{number}" for number in range(3, 8)
+    ]
+    assert WebhookHistory.objects.filter(project=other).count() == 1
+
+
+def test_history_has_a_global_cap(client, monkeypatch):
+    """Many projects at once (ids are sequential) cannot grow the table past its cap."""
+    monkeypatch.setattr(services, "WEBHOOK_HISTORY_MAX", 6)
+    projects = [ProjectFactory(name=f"p{number}") for number in range(4)]
+    for project in projects:
+        for _ in range(3):
+            assert wrong_secret_post(client, project.pk).status_code == 403
+
+    assert WebhookHistory.objects.count() == 6
+    newest = WebhookHistory.objects.order_by("pk").values_list("project_id", flat=True)
+    assert list(newest) == [projects[2].pk] * 3 + [projects[3].pk] * 3

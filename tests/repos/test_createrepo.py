@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from apps.repos import createrepo
 from apps.repos.createrepo import CreaterepoError, count_packages, regenerate_repository
 from tests.repos.rpm_helpers import build_rpm, place_build
 
@@ -190,6 +191,30 @@ def test_pkglist_limits_the_repository_to_published_files(
         pkglist=["00000001-hello/hello-1.0-1.noarch.rpm", "00000002-world/world-1.0-1.noarch.rpm"],
     )
     assert set(primary_packages(chroot_dir)) == {("hello", "noarch"), ("world", "noarch")}
+
+
+def test_pkglist_is_written_to_the_worker_temp_dir_and_removed(
+    chroot_dir: Path, rpm_cache: dict[str, list[Path]], settings, tmp_path: Path, monkeypatch
+) -> None:
+    """Where the worker-file sweep looks for it, named with the worker's pid."""
+    settings.WORKER_TEMP_DIR = tmp_path / "worker-tmp"
+    place_build(chroot_dir, 1, rpm_cache["hello"])
+    seen = []
+    real_run = createrepo._run_createrepo
+
+    def run_and_look(command: list[str]) -> None:  # the real createrepo_c run, watched
+        listing = Path(command[command.index("--pkglist") + 1])
+        seen.append((listing.parent, listing.name, listing.read_text()))
+        real_run(command)
+
+    monkeypatch.setattr(createrepo, "_run_createrepo", run_and_look)
+    regenerate_repository(chroot_dir, pkglist=["00000001-hello/hello-1.0-1.noarch.rpm"])
+
+    ((directory, name, content),) = seen
+    assert directory == settings.WORKER_TEMP_DIR
+    assert name.startswith(f"coprsite-pkglist-{os.getpid()}-") and name.endswith(".txt")
+    assert content == "00000001-hello/hello-1.0-1.noarch.rpm\n"
+    assert list(settings.WORKER_TEMP_DIR.iterdir()) == []
 
 
 def test_empty_pkglist_gives_an_empty_repository(

@@ -1,5 +1,6 @@
 """Tests for apps/repos/gpg.py with the real gpg and rpmsign."""
 
+import os
 import subprocess
 import sys
 import threading
@@ -300,3 +301,17 @@ def test_signing_burst_stops_every_agent_before_the_lock_is_released(
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(sign_in_a_loop, [OWNER, OTHER_OWNER, OWNER, OTHER_OWNER]))
     assert results == [[], [], [], []]
+
+
+def test_signing_home_lives_in_the_worker_temp_dir_while_signing(
+    keys_root: Path, project_key: gpg.KeyInfo, unsigned_rpm: Path, settings
+):
+    """Where the worker-file sweep looks for it (named with the signing process's pid), and
+    gone once the session ends."""
+    temp_dir = Path(settings.WORKER_TEMP_DIR)
+    with gpg.signing_session(keys_root=keys_root, owner=OWNER, project=PROJECT) as signer:
+        signer.sign([unsigned_rpm])
+        session_dir = signer.home.parent
+        assert session_dir.parent == temp_dir
+        assert session_dir.name.startswith(f"coprsite-gpg-{os.getpid()}-")
+    assert not session_dir.exists()

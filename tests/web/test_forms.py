@@ -123,6 +123,22 @@ def test_an_uploaded_srpm_becomes_a_build(client, alice, personal_project, tmp_p
     assert build.requested_chroots == ["fedora-43-x86_64"]
 
 
+def test_an_upload_over_the_users_budget_is_refused_on_the_form(
+    client, alice, personal_project, tmp_path, settings
+):
+    client.force_login(alice)
+    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False)
+    settings.UPLOADS_USER_BUDGET_BYTES = srpm.stat().st_size * 3 // 2
+    url = reverse("build-new-type", args=["alice", "hello", "upload"])
+    for expected in (302, 413):
+        upload = SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm")
+        response = client.post(url, {"pkgs": upload, "chroots": ["fedora-43-x86_64"]})
+        assert response.status_code == expected
+    page = html.unescape(response.content.decode())
+    assert "cancel the ones you no longer need" in page
+    assert Build.objects.count() == 1
+
+
 def test_a_file_that_is_no_srpm_is_refused_with_its_reason(client, alice, personal_project):
     client.force_login(alice)
     upload = SimpleUploadedFile("hello.src.rpm", b"not an rpm", "application/x-rpm")

@@ -183,6 +183,21 @@ def test_submit_an_uploaded_srpm(client_for, alice, hello_project, package_files
     assert stored.name == srpm.name and stored.read_bytes() == srpm.read_bytes()
 
 
+def test_upload_over_the_users_budget_is_refused(
+    client_for, alice, hello_project, package_files, settings
+):
+    settings.UPLOADS_USER_BUDGET_BYTES = package_files["srpm"].stat().st_size * 3 // 2
+    client = client_for(alice)
+    first = client.post(BUILDS, {"srpm": srpm_upload(package_files)}, format="multipart")
+    assert first.status_code == 201, first.json()
+
+    refused = client.post(BUILDS, {"srpm": srpm_upload(package_files)}, format="multipart")
+
+    assert refused.status_code == 413
+    assert "wait for their source task already take" in refused.json()["error"]
+    assert Build.objects.count() == 1 and len(stored_uploads()) == 1
+
+
 def test_upload_with_repeated_chroot_fields(client_for, alice, hello_project, package_files):
     response = client_for(alice).post(
         BUILDS,

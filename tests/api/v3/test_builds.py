@@ -158,6 +158,31 @@ def test_upload_multipart(copr_client, alice, hello_project, package_files):
     assert build.source_type == "upload"
 
 
+def test_upload_over_the_users_budget_is_refused(
+    copr_client, alice, hello_project, package_files, settings
+):
+    """Uploads waiting for their source task count against a budget; the refusal says how
+    much waits and what to do, and creates nothing."""
+    srpm = package_files["srpm"]
+    settings.UPLOADS_USER_BUDGET_BYTES = srpm.stat().st_size * 3 // 2
+    data = {"ownername": "alice", "projectname": "hello", "chroots": [X86]}
+    first = copr_client(alice).upload("build/create/upload", srpm, data)
+    assert first.status_code == 200, first.content
+
+    refused = copr_client(alice).upload("build/create/upload", srpm, data)
+
+    assert refused.status_code == 413
+    assert "wait for their source task already take" in refused.json()["error"]
+    assert "cancel the ones you no longer need" in refused.json()["error"]
+    assert Build.objects.count() == 1
+    assert [p.parent.name for p in settings.UPLOADS_ROOT.rglob("*.src.rpm")] == [
+        f"{first.json()['id']:08d}"
+    ]
+    # Once the first one is canceled, its room is free again.
+    assert copr_client(alice).post(f"build/cancel/{first.json()['id']}").status_code == 200
+    assert copr_client(alice).upload("build/create/upload", srpm, data).status_code == 200
+
+
 def test_rpm_upload_creates_running_tasks_per_matching_chroot(
     copr_client, alice, settings, package_files, django_capture_on_commit_callbacks
 ):
