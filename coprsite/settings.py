@@ -172,6 +172,9 @@ AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.client_address"
 # Never set it without a proxy that overwrites or appends to it: clients could pick any.
 LOGIN_CLIENT_IP_HEADER = env("LOGIN_CLIENT_IP_HEADER")
 AXES_DISABLE_ACCESS_LOG = True  # only failures are needed; successful logins are not kept
+# Its warnings (a failure, a lockout) name the username and address, as sshd's do; the
+# password is never logged.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
 
 # GitHub and GitLab login through django-allauth, each offered when its client id is set.
 GITHUB_CLIENT_ID = env("GITHUB_CLIENT_ID")
@@ -369,4 +372,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # django-axes says "no failures to clear" at every login: only its warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
