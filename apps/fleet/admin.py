@@ -16,6 +16,7 @@ from apps.fleet.actors import delete_machine
 from apps.fleet.models import Builder, BuilderPool, Machine, PoolChange
 from apps.fleet.selectors import builders_with_current_tasks, slot_holding_tasks
 from apps.fleet.services import (
+    POOL_FIELDS,
     PoolConfigError,
     builder_drain,
     builder_resume,
@@ -83,6 +84,11 @@ class BuilderPoolForm(forms.ModelForm):
 HISTORY_SHOWN = 10
 
 
+def changed_fields(change: PoolChange) -> str:
+    # In the form's order: PostgreSQL's jsonb keeps the keys of `changes` in its own.
+    return ", ".join(field for field in POOL_FIELDS if field in change.changes)
+
+
 @admin.register(BuilderPool)
 class BuilderPoolAdmin(SuperuserWrites, admin.ModelAdmin):
     list_display = (
@@ -138,7 +144,7 @@ class BuilderPoolAdmin(SuperuserWrites, admin.ModelAdmin):
             "<li>{} · {} by {}: {}</li>",
             (
                 (change.changed_on.strftime("%Y-%m-%d %H:%M"), change.action,
-                 change.user or "coprsite", ", ".join(change.changes) or "—")
+                 change.user or "coprsite", changed_fields(change) or "—")
                 for change in changes
             ),
         )  # fmt: skip
