@@ -58,7 +58,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         try:
-            # The Django request: axes marks it, and its middleware reads the mark.
+            # The Django request: the one axes reads the address and headers of.
             user = user_for_authorization(request._request, header)
         except LoginLocked as locked:
             raise exceptions.Throttled(wait=locked.retry_after, detail=locked.message) from None

@@ -8,8 +8,10 @@ from axes.models import AccessAttempt
 from django.test import Client
 
 from apps.accounts.services import api_token_regenerate
+from tests.e2e.oidc import PACKAGER, oidc_login_with_client
 from tests.factories import UserFactory
 
+pytest_plugins = ["tests.e2e.oidc"]
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"  # tests.factories.UserFactory's
 LIMIT = 10  # LOGIN_FAILURE_LIMIT's default
@@ -161,6 +163,22 @@ def test_without_the_setting_a_forwarded_header_cannot_dodge_the_lockout():
     response = client.post("/login/", {"username": "judy", "password": "wrong"})
 
     assert response.status_code == 429
+
+
+def test_an_address_locked_out_of_passwords_still_logs_in_through_oidc(oidc_provider_for_client):
+    for number in range(LIMIT):
+        fail(f"nobody{number}", 1, address="127.0.0.1")  # the test client's address
+    client = Client()
+    assert client.post("/login/", {"username": "x", "password": "y"}).status_code == 429
+
+    response = oidc_login_with_client(
+        client, oidc_provider_for_client, PACKAGER.username, PACKAGER.password
+    )
+
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.session.get("_auth_user_id") is not None
+    failures = AccessAttempt.objects.values_list("failures_since_start", flat=True)
+    assert sum(failures) == LIMIT  # neither the OIDC login nor the refused attempt counted
 
 
 # --- API Basic credentials ----------------------------------------------------------------
