@@ -127,7 +127,8 @@ def api_attempt(login: str | None) -> dict:
 
 def login_allowed_check(request: HttpRequest, attempt: dict) -> None:
     """LoginLocked when the attempt's name or address is locked out."""
-    if not AxesProxyHandler.is_allowed(request, attempt):
+    # Axes' own check ignores AXES_ENABLED (its backend and signals do not).
+    if settings.AXES_ENABLED and not AxesProxyHandler.is_allowed(request, attempt):
         seconds = retry_after_seconds(request, attempt)
         raise LoginLocked(lockout_message(seconds), seconds)
 
