@@ -1,5 +1,6 @@
 """Settings: every value comes from the environment, with a default for the embedded setup."""
 
+import datetime
 import hashlib
 import os
 import secrets
@@ -164,6 +165,32 @@ OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
 OIDC_TIMEOUT = int(env("OIDC_TIMEOUT", "15"))
 LOGIN_REDIRECT_URL_FAILURE = "login"
 
+# Failed logins (the login page, the console, API Basic credentials) are throttled with
+# django-axes: LOGIN_FAILURE_LIMIT failures for one username or from one client address,
+# each counted on its own, lock that name or address out for LOGIN_LOCKOUT_MINUTES. Only
+# password and API-token attempts count; identity-provider logins are neither counted nor
+# locked. A successful login clears the failures of its own name from its own address only,
+# so logging into one's own account cannot wipe the count of guesses at another.
+AXES_ENABLED = env_bool("LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = int(env("LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(env("LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "apps.accounts.throttle.LoginFailuresHandler"
+# Attempts while locked out are refused unrecorded: the lockout ends when it said it would.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_WHITELIST_CALLABLE = "apps.accounts.throttle.is_not_password_attempt"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.throttle.client_address"
+# Behind a proxy every request comes from the proxy's address. Name the header the proxy
+# sets (X-Forwarded-For, X-Real-IP); its right-most address is used. Unset: REMOTE_ADDR.
+# Never set it without a proxy that overwrites or appends to it: clients could pick any.
+LOGIN_CLIENT_IP_HEADER = env("LOGIN_CLIENT_IP_HEADER")
+AXES_DISABLE_ACCESS_LOG = True  # only failures are needed; successful logins are not kept
+# Its warnings (a failure, a lockout) name the username and address, as sshd's do; the
+# password is never logged.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+
 # GitHub and GitLab login through django-allauth, each offered when its client id is set.
 GITHUB_CLIENT_ID = env("GITHUB_CLIENT_ID")
 GITHUB_CLIENT_SECRET = env("GITHUB_CLIENT_SECRET")
@@ -204,6 +231,8 @@ SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
 
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out name or address before any password is hashed.
+    "axes.backends.AxesStandaloneBackend",
     "apps.accounts.backends.LocalPasswordBackend",
     "apps.accounts.oidc.OidcBackend",
 ]
@@ -227,6 +256,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount",
     "allauth.socialaccount.providers.github",
     "allauth.socialaccount.providers.gitlab",
+    "axes",
     "apps.accounts",
     "apps.projects",
     "apps.packages",
@@ -249,6 +279,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last: turns a login that hit the failure limit into the lockout answer (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "coprsite.urls"
@@ -355,4 +387,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # django-axes says "no failures to clear" at every login: only its warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -11,6 +11,7 @@ from django.test import override_settings
 from dramatiq.brokers.stub import StubBroker
 from rest_framework.test import APIClient
 
+from apps.accounts.services import user_create_or_update
 from builders.network import HOST_NETWORK_ENV
 from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
 from tests.builders.vm_helpers import BuiltImage, build_vm_image
@@ -67,7 +68,16 @@ def _emptied(broker):
 
 @pytest.fixture
 def staff_user(db):
-    return UserFactory(username="operator", is_staff=True, is_superuser=True)
+    """A Copr admin: the staff role (apps/accounts/roles.py), not a superuser."""
+    user = UserFactory(username="operator")
+    return user_create_or_update(username=user.username, is_staff=True)[0]
+
+
+@pytest.fixture
+def superuser(db):
+    """Also what runs commands on builders: pools, their commands, limits and images."""
+    user = UserFactory(username="root")
+    return user_create_or_update(username=user.username, is_superuser=True)[0]
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,36 @@ for model in (EmailAddress, DjangoGroup):
         admin.site.unregister(model)
 
 
+def touches_a_superuser(request, user) -> bool:
+    """Staff may not change a superuser's account, nor what logs into it: that would be root."""
+    return user is not None and user.is_superuser and not request.user.is_superuser
+
+
+class SuperuserAccountsGuard:
+    """For admins of rows that belong to a user: staff cannot pick or change a superuser's."""
+
+    def has_change_permission(self, request, obj=None):
+        owner = getattr(obj, "user", None)
+        return not touches_a_superuser(request, owner) and super().has_change_permission(
+            request, obj
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        owner = getattr(obj, "user", None)
+        return not touches_a_superuser(request, owner) and super().has_delete_permission(
+            request, obj
+        )
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(is_superuser=False)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+# Who is staff or superuser, and with which permissions, is for superusers to decide.
+ROLE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "email", "is_active", "is_staff", "proven", "date_joined")
@@ -23,8 +53,20 @@ class UserAdmin(DjangoUserAdmin):
     fieldsets = (*DjangoUserAdmin.fieldsets, ("coprsite", {"fields": ("proven",)}))
     actions = ["disable_users"]
 
+    def get_readonly_fields(self, request, obj=None):
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly if request.user.is_superuser else readonly + ROLE_FIELDS
+
+    def has_change_permission(self, request, obj=None):
+        return not touches_a_superuser(request, obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not touches_a_superuser(request, obj) and super().has_delete_permission(request, obj)
+
     @admin.action(description="Disable the selected users (no login, no API token)")
     def disable_users(self, request, queryset):
+        if not request.user.is_superuser:
+            queryset = queryset.filter(is_superuser=False)
         for user in queryset:
             user_disable(user=user)
         messages.success(request, f"Disabled {queryset.count()} user(s).")
@@ -42,7 +84,7 @@ class GroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(SuperuserAccountsGuard, admin.ModelAdmin):
     list_display = ("login", "user", "created_on", "expires_on")
     list_select_related = ("user",)
     search_fields = ("login", "user__username")
@@ -52,7 +94,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(OidcIdentity)
-class OidcIdentityAdmin(admin.ModelAdmin):
+class OidcIdentityAdmin(SuperuserAccountsGuard, admin.ModelAdmin):
     """Link an existing account to an OIDC identity whose first login was refused (name taken)."""
 
     list_display = ("user", "issuer", "subject", "created_on", "last_login")

@@ -4,9 +4,17 @@ import base64
 import binascii
 
 from django.conf import settings
+from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 
+from apps.accounts.models import User
 from apps.accounts.selectors import user_for_api_credentials
+from apps.accounts.throttle import (
+    LoginLocked,
+    api_attempt,
+    login_allowed_check,
+    login_failure_record,
+)
 
 
 def invalid_login_message() -> str:
@@ -29,13 +37,31 @@ def credentials_from_header(header: str) -> tuple[str, str] | None:
     return (login, token) if sep else None
 
 
+def user_for_authorization(request: HttpRequest, header: str) -> User | None:
+    """The user of an `Authorization` header's API credentials, or None when they are wrong.
+
+    Failures count towards the login throttle; LoginLocked once the login or the client's
+    address is locked out, before the token is even looked at.
+    """
+    credentials = credentials_from_header(header)
+    attempt = api_attempt(credentials[0] if credentials else None)
+    login_allowed_check(request, attempt)
+    user = user_for_api_credentials(*credentials) if credentials else None
+    if user is None:
+        login_failure_record(request, attempt)
+    return user
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request):
         header = request.headers.get("Authorization")
         if not header:
             return None
-        credentials = credentials_from_header(header)
-        user = user_for_api_credentials(*credentials) if credentials else None
+        try:
+            # The Django request: the one axes reads the address and headers of.
+            user = user_for_authorization(request._request, header)
+        except LoginLocked as locked:
+            raise exceptions.Throttled(wait=locked.retry_after, detail=locked.message) from None
         if user is None:
             raise exceptions.AuthenticationFailed(invalid_login_message())
         return (user, None)

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Group, OidcIdentity, User
+from apps.accounts.roles import staff_group_ensure
 from apps.accounts.tokens import LOGIN_LENGTH, TOKEN_LENGTH, hash_token, random_lowercase
 
 
@@ -65,17 +66,25 @@ def user_create_or_update(
     username: str,
     email: str = "",
     is_staff: bool | None = None,
+    is_superuser: bool | None = None,
     password: str | None = None,
     group_names: list[str] | None = None,
 ) -> tuple[User, bool]:
-    """Create `username` or update the given fields of an existing user."""
+    """Create `username` or update the given fields of an existing user.
+
+    `is_staff` gives the staff role (Copr's admins, apps/accounts/roles.py); only
+    `is_superuser` gives what runs commands on builders, and implies staff.
+    """
     with transaction.atomic():
         user, created = User.objects.get_or_create(username=username)
         if email:
             user.email = email
+        if is_superuser is not None:
+            user.is_superuser = is_superuser
+            is_staff = True if is_superuser else is_staff
         if is_staff is not None:
             user.is_staff = is_staff
-            user.is_superuser = is_staff
+            _staff_role_set(user, is_staff)
         if password is not None:
             user.set_password(password)
         elif created:
@@ -85,6 +94,14 @@ def user_create_or_update(
         if group_names is not None:
             user_set_groups(user=user, external_names=group_names)
     return user, created
+
+
+def _staff_role_set(user: User, member: bool) -> None:
+    group = staff_group_ensure()
+    if member:
+        user.groups.add(group)
+    else:
+        user.groups.remove(group)
 
 
 def user_disable(*, user: User) -> None:

@@ -12,8 +12,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
-from apps.accounts.authentication import credentials_from_header, invalid_login_message
-from apps.accounts.selectors import user_for_api_credentials
+from apps.accounts.authentication import invalid_login_message, user_for_authorization
+from apps.accounts.throttle import LoginLocked
 
 # The routes that take a package file; they need a user before a byte of the body is read.
 UPLOAD_ROUTES = frozenset(
@@ -52,8 +52,11 @@ class RequestBodyGuard:
             return None  # nothing to read (Django ignores a chunked body without a length)
         route = route_name(request)
         if route in UPLOAD_ROUTES | UPLOAD_PAGES:
-            if not is_authenticated(request):
-                return unauthenticated(request, route)
+            try:
+                if not is_authenticated(request):
+                    return unauthenticated(request, route)
+            except LoginLocked as locked:
+                return locked.json_response()
             limit = upload_limit_bytes()
             what = f"a package upload (MAX_SRPM_BYTES is {settings.MAX_SRPM_BYTES})"
         else:
@@ -77,11 +80,14 @@ def route_name(request) -> str | None:
 
 
 def is_authenticated(request) -> bool:
-    """A session user, or valid API credentials (Basic `login:token`) in the header."""
+    """A session user, or valid API credentials (Basic `login:token`) in the header.
+
+    A wrong token counts as a failed login (LoginLocked past the limit): this check must
+    not be a way round the login throttle.
+    """
     header = request.headers.get("Authorization", "")
     if header:
-        credentials = credentials_from_header(header)
-        return bool(credentials and user_for_api_credentials(*credentials))
+        return user_for_authorization(request, header) is not None
     return request.user.is_authenticated
 
 

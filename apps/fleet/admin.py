@@ -4,25 +4,46 @@ from collections import Counter
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from apps.core.errors import ServiceError
 from apps.fleet.actors import delete_machine
-from apps.fleet.models import Builder, BuilderPool, Machine, PoolKind
+from apps.fleet.models import Builder, BuilderPool, Machine, PoolChange
 from apps.fleet.selectors import builders_with_current_tasks, slot_holding_tasks
 from apps.fleet.services import (
+    POOL_FIELDS,
     PoolConfigError,
     builder_drain,
     builder_resume,
+    config_without_secrets,
     pool_config_check,
-    pool_sync,
+    pool_delete,
+    pool_save,
 )
 
 
-class BuilderInline(admin.TabularInline):
+class SuperuserWrites:
+    """Only superusers add, change or delete here: these rows decide what runs on builders.
+
+    Staff (Copr's admins, apps/accounts/roles.py) see everything read-only.
+    """
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+class BuilderInline(SuperuserWrites, admin.TabularInline):
     model = Builder
     extra = 0
 
@@ -60,8 +81,16 @@ class BuilderPoolForm(forms.ModelForm):
         return cleaned
 
 
+HISTORY_SHOWN = 10
+
+
+def changed_fields(change: PoolChange) -> str:
+    # In the form's order: PostgreSQL's jsonb keeps the keys of `changes` in its own.
+    return ", ".join(field for field in POOL_FIELDS if field in change.changes)
+
+
 @admin.register(BuilderPool)
-class BuilderPoolAdmin(admin.ModelAdmin):
+class BuilderPoolAdmin(SuperuserWrites, admin.ModelAdmin):
     list_display = (
         "name",
         "kind",
@@ -96,11 +125,71 @@ class BuilderPoolAdmin(admin.ModelAdmin):
 
     form = BuilderPoolForm
 
+    def get_fields(self, request, obj=None):
+        fields = list(BuilderPoolForm.Meta.fields)
+        if not request.user.is_superuser:
+            fields = ["config_shown" if field == "config" else field for field in fields]
+        return fields + ["history"] if obj else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("history",) if request.user.is_superuser else ("config_shown", "history")
+
+    @admin.display(description="changes")
+    def history(self, pool):
+        """The pool's latest changes, who made them, and a link to all of them."""
+        changes = pool.changes.select_related("user")[:HISTORY_SHOWN]
+        url = reverse("admin:fleet_poolchange_changelist") + f"?pool_name={pool.name}"
+        lines = format_html_join(
+            "",
+            "<li>{} · {} by {}: {}</li>",
+            (
+                (change.changed_on.strftime("%Y-%m-%d %H:%M"), change.action,
+                 change.user or "coprsite", changed_fields(change) or "—")
+                for change in changes
+            ),
+        )  # fmt: skip
+        return format_html('<ul>{}</ul><a href="{}">All changes of this pool</a>', lines, url)
+
+    @admin.display(description="config")
+    def config_shown(self, pool):
+        return config_without_secrets(pool.config)
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if obj.kind != PoolKind.LOCAL:
-            builders = pool_sync(pool=obj)  # the form checked the config
-            messages.success(request, f"{len(builders)} builder(s) in pool {obj.name}.")
+        try:
+            builders = pool_save(pool=obj, user=request.user)  # the form checked the config
+        except ServiceError as error:
+            raise PermissionDenied(error.message) from error
+        messages.success(request, f"{len(builders)} builder(s) in pool {obj.name}.")
+
+    def delete_model(self, request, obj):
+        try:
+            pool_delete(pool=obj, user=request.user)
+        except ServiceError as error:
+            raise PermissionDenied(error.message) from error
+
+    def delete_queryset(self, request, queryset):
+        for pool in queryset:
+            self.delete_model(request, pool)
+
+
+@admin.register(PoolChange)
+class PoolChangeAdmin(admin.ModelAdmin):
+    """Every add, change and delete of a pool, by whom: written by the fleet services only."""
+
+    list_display = ("changed_on", "pool_name", "action", "user", "changes")
+    list_select_related = ("user",)
+    list_filter = ("action", "pool_name")
+    search_fields = ("pool_name", "user__username")
+    readonly_fields = ("changed_on", "pool", "pool_name", "action", "user", "changes")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Builder)
@@ -143,6 +232,19 @@ class BuilderAdmin(admin.ModelAdmin):
         "seen",
     )
     actions = ["drain", "resume"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.readonly_fields
+        # Staff take a builder out of service and back (its state); where it is and what it
+        # serves follow from its pool's config.
+        return tuple(field for field in self.fields if field != "state")
 
     def get_queryset(self, request):
         tasks = Prefetch("tasks", queryset=slot_holding_tasks(), to_attr="current")
@@ -205,6 +307,10 @@ class MachineAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # machines come from their pool's `new`, never from a form
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting the row would forget the machine, not delete it: reconcile could not either.
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     @admin.action(description="Run the pool's delete for the selected machines now")
     def delete_machines_now(self, request, queryset):

@@ -1,5 +1,6 @@
 """Builder pools (where builds run) and builders (machines or local slots)."""
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -101,3 +102,34 @@ class Machine(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PoolChangeAction(models.TextChoices):
+    ADD = "add"
+    CHANGE = "change"
+    DELETE = "delete"
+
+
+class PoolChange(models.Model):
+    """Who added, changed or deleted a pool, and what it became: pools run commands as root.
+
+    The pool's name is kept as text so the record outlives the pool; `changes` holds the new
+    value of each changed field, with the values of the config's `env` masked.
+    """
+
+    pool = models.ForeignKey(
+        BuilderPool, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
+    )
+    pool_name = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=10, choices=PoolChangeAction.choices)
+    changes = models.JSONField(default=dict, blank=True)
+    changed_on = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.pool_name}: {self.action} by {self.user or 'coprsite'}"

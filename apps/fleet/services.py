@@ -4,9 +4,20 @@ import logging
 import platform
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderPool, BuilderState, PoolKind
+from apps.accounts.models import User
+from apps.core.errors import PermissionDenied
+from apps.fleet.models import (
+    MACHINE_POOL_KINDS,
+    Builder,
+    BuilderPool,
+    BuilderState,
+    PoolChange,
+    PoolChangeAction,
+    PoolKind,
+)
 
 logger = logging.getLogger(__name__)
 LOCAL_POOL_NAME = "local"
@@ -29,10 +40,12 @@ def local_pool_ensure() -> Builder:
     Created on first use so a single machine builds out of the box; operators change
     slots, arches or state in the console afterwards.
     """
-    pool, _ = BuilderPool.objects.get_or_create(
+    pool, created = BuilderPool.objects.get_or_create(
         name=LOCAL_POOL_NAME,
         defaults={"kind": PoolKind.LOCAL, "arches": [host_arch()], "max_builders": 1},
     )
+    if created:
+        _pool_change_log(pool=pool, user=None, action=PoolChangeAction.ADD, fields=POOL_FIELDS)
     builder, _ = Builder.objects.get_or_create(
         name=f"local-{platform.node() or 'host'}",
         defaults={
@@ -47,6 +60,76 @@ def local_pool_ensure() -> Builder:
 
 def host_arch() -> str:
     return platform.machine() or "x86_64"
+
+
+# --- pool changes: superusers only, each one logged ---------------------------------------
+
+# Everything a pool is: its kind, config (hosts, `new`/`delete` commands, VM image) and
+# limits decide what runs on builder machines, as root there.
+POOL_FIELDS = (
+    "name",
+    "kind",
+    "arches",
+    "enabled",
+    "max_builders",
+    "config",
+    "limit_processes",
+    "limit_memory_mib",
+    "limit_cpu_seconds",
+    "limit_disk_mib",
+)
+MASKED = "********"
+
+
+def pool_save(*, pool: BuilderPool, user: User) -> list[Builder]:
+    """Add or change a pool and make the builders it asks for; superusers only, logged.
+
+    PermissionDenied for anyone else, PoolConfigError for a config the kind cannot use
+    (nothing is saved then). The log holds the new value of each field that changed.
+    """
+    _superuser_check(user, "add or change a builder pool")
+    pool_config_check(pool)
+    with transaction.atomic():
+        before = BuilderPool.objects.filter(pk=pool.pk).values(*POOL_FIELDS).first() or {}
+        changed = [field for field in POOL_FIELDS if before.get(field) != getattr(pool, field)]
+        pool.save()
+        action = PoolChangeAction.CHANGE if before else PoolChangeAction.ADD
+        if changed or action == PoolChangeAction.ADD:
+            _pool_change_log(pool=pool, user=user, action=action, fields=changed)
+        return pool_sync(pool=pool)
+
+
+def pool_delete(*, pool: BuilderPool, user: User) -> None:
+    """Delete a pool with its builders; superusers only, logged."""
+    _superuser_check(user, "delete a builder pool")
+    with transaction.atomic():
+        _pool_change_log(pool=pool, user=user, action=PoolChangeAction.DELETE, fields=())
+        pool.delete()
+
+
+def _superuser_check(user: User | None, what: str) -> None:
+    if user is None or not (user.is_active and user.is_superuser):
+        raise PermissionDenied(
+            f"Only a superuser may {what}: a pool's commands, limits and image decide what "
+            "runs as root on its builders."
+        )
+
+
+def config_without_secrets(config):
+    """A pool's config with the values of `env` masked: cloud credentials live there."""
+    if isinstance(config, dict) and isinstance(config.get("env"), dict):
+        return {**config, "env": dict.fromkeys(config["env"], MASKED)}
+    return config
+
+
+def _pool_change_log(*, pool: BuilderPool, user: User | None, action: str, fields) -> None:
+    # The log says that a credential changed, never what it is.
+    changes = {field: getattr(pool, field) for field in fields}
+    if "config" in changes:
+        changes["config"] = config_without_secrets(changes["config"])
+    PoolChange.objects.create(
+        pool=pool, pool_name=pool.name, user=user, action=action, changes=changes
+    )
 
 
 # --- SSH pools: static hosts from the pool's config ----------------------------------------

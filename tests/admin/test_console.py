@@ -257,8 +257,8 @@ def changelist_queries(client, model) -> int:
     return len(queries)
 
 
-def test_a_pool_config_its_kind_cannot_use_is_refused_and_nothing_is_saved(client, staff_user):
-    client.force_login(staff_user)
+def test_a_pool_config_its_kind_cannot_use_is_refused_and_nothing_is_saved(client, superuser):
+    client.force_login(superuser)
     form = {
         "name": "cloud",
         "kind": "command",

@@ -12,8 +12,8 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.accounts.authentication import credentials_from_header, invalid_login_message
-from apps.accounts.selectors import user_for_api_credentials
+from apps.accounts.authentication import invalid_login_message, user_for_authorization
+from apps.accounts.throttle import LoginLocked
 from apps.core.errors import FieldErrors, InvalidForm, NotFound, ServiceError
 from apps.core.names import MAX_BIGINT, NUL_MESSAGE, json_type, text_errors
 
@@ -40,6 +40,8 @@ class CoprView(View):
             return super().dispatch(request, *args, **kwargs)
         except Unauthorized:
             return JsonResponse({"output": "notok", "error": invalid_login_message()}, status=401)
+        except LoginLocked as locked:
+            return locked.json_response()
         except ServiceError as error:
             return error_response(error.message, error.status)
 
@@ -56,8 +58,7 @@ class CoprView(View):
     def authenticated_user(self):
         """The user of the Basic `login:token` credentials, or Unauthorized."""
         header = self.request.headers.get("Authorization", "")
-        credentials = credentials_from_header(header) if header else None
-        user = user_for_api_credentials(*credentials) if credentials else None
+        user = user_for_authorization(self.request, header) if header else None
         if user is None:
             raise Unauthorized
         return user

@@ -13,7 +13,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--staff", action="store_true", help="Make the user a site admin.")
+        parser.add_argument(
+            "--staff",
+            action="store_true",
+            help="Make the user a Copr admin (chroots, users, projects, builds; not pools).",
+        )
+        parser.add_argument(
+            "--superuser",
+            action="store_true",
+            help="Make the user a superuser: also builder pools, whose commands run as root.",
+        )
         parser.add_argument(
             "--group",
             action="append",
@@ -24,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="Set a password for web login.")
 
-    def handle(self, *args, username, staff, groups, email, password, **options):
+    def handle(self, *args, username, staff, superuser, groups, email, password, **options):
         try:
             NAME_VALIDATOR(username)
         except ValidationError as error:
@@ -34,6 +43,7 @@ class Command(BaseCommand):
             username=username,
             email=email,
             is_staff=True if staff else None,
+            is_superuser=True if superuser else None,
             password=password,
             group_names=groups,
         )
