@@ -99,6 +99,12 @@ BUILD_LIMIT_PROCESSES = int(env("BUILD_LIMIT_PROCESSES", "1024"))
 BUILD_LIMIT_MEMORY_MIB = int(env("BUILD_LIMIT_MEMORY_MIB", "4096"))
 BUILD_LIMIT_CPU_SECONDS = int(env("BUILD_LIMIT_CPU_SECONDS", "36000"))
 BUILD_LIMIT_DISK_MIB = int(env("BUILD_LIMIT_DISK_MIB", "10240"))
+# CPU per job in percent of one CPU (a cgroup quota). The default leaves one CPU of the host
+# to the portal and the queue (half of it on a one-CPU host); builds also get a CPU weight
+# a tenth of the service's, so under contention the service comes first regardless.
+BUILD_LIMIT_CPU_PERCENT = int(
+    env("BUILD_LIMIT_CPU_PERCENT", str(max(50, 100 * ((os.cpu_count() or 1) - 1))))
+)
 # Slots of the local builder pool (concurrent builds on the worker host). Default: CPUs.
 LOCAL_BUILDER_SLOTS = int(env("LOCAL_BUILDER_SLOTS", str(os.cpu_count() or 1)))
 # A running task whose worker has not reported for this long is treated as lost.
