@@ -51,7 +51,10 @@ class DeadlineInput:
         self.min_rate = min_rate
         self.grace = grace
         self.timeout = timeout
-        self.started = time.monotonic()
+        # Only the time spent waiting in reads counts: a view that works a while before it
+        # reads the body (a lock, a slow query) does not make its client late.
+        self.waited = 0.0
+        self.reading_since: float | None = None
         self.received = 0
         self.piece = min(max(min_rate, MIN_PIECE_BYTES), MAX_PIECE_BYTES)
         self.late: str | None = None  # why the body was cut off, once it was
@@ -60,22 +63,31 @@ class DeadlineInput:
         wanted = self.length - self.received if size is None or size < 0 else size
         pieces = []
         while wanted > 0:
-            self.check()
-            piece = self.stream.read(min(wanted, self.piece))
-            self.check()  # a watchdog cut ends the read early, with fewer bytes
+            piece = self.waiting(self.stream.read, min(wanted, self.piece))
             if not piece:
                 break
-            self.received += len(piece)
             wanted -= len(piece)
             pieces.append(piece)
         return b"".join(pieces)
 
     def readline(self, size: int = -1) -> bytes:
+        return self.waiting(
+            self.stream.readline, min(size, self.piece) if size and size > 0 else self.piece
+        )
+
+    def waiting(self, read, size: int) -> bytes:
+        """One read from the server, timed; BodyTimeout when the body is late."""
         self.check()
-        line = self.stream.readline(min(size, self.piece) if size and size > 0 else self.piece)
-        self.check()
-        self.received += len(line)
-        return line
+        started = self.reading_since = time.monotonic()
+        try:
+            data = read(size)
+        finally:
+            # In this order the watchdog never counts the read twice.
+            self.reading_since = None
+            self.waited += time.monotonic() - started
+        self.received += len(data)
+        self.check()  # a watchdog cut ends the read early, with fewer bytes
+        return data
 
     def complete(self) -> bool:
         return self.received >= self.length
@@ -84,7 +96,8 @@ class DeadlineInput:
         """Why the body is late at `now`, or None."""
         if self.complete():
             return None
-        elapsed = now - self.started
+        since = self.reading_since
+        elapsed = self.waited + (now - since if since is not None else 0.0)
         if elapsed > self.timeout:
             return f"the whole body must arrive within {self.timeout:g} s"
         if elapsed > self.grace and self.received < self.min_rate * elapsed:
@@ -108,7 +121,7 @@ class DeadlineInput:
                 self.client.shutdown(socket.SHUT_RD)
 
     def message(self) -> str:
-        seconds = time.monotonic() - self.started
+        seconds = self.waited
         return (
             f"The request body came too slowly: {self.received} of {self.length} bytes in "
             f"{seconds:.0f} s; {self.late}. Send it again over a faster connection."
