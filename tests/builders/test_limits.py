@@ -41,6 +41,21 @@ needs_cgroups = pytest.mark.skipif(
     not cgroups_available(), reason="this kernel or container gives the runner no cgroup"
 )
 
+
+def cpu_controller_available() -> bool:
+    group = open_cgroup(ResourceLimits(processes=64)) if cgroups_available() else None
+    if group is None:
+        return False
+    try:
+        return group.controls_cpu()
+    finally:
+        group.destroy()
+
+
+needs_cpu_controller = pytest.mark.skipif(
+    not cpu_controller_available(), reason="the runner's cgroups have no cpu controller here"
+)
+
 # The build's own work after the hostile part, so a build that got through succeeds.
 COMPILE = "gcc -o %{name} hello.c"
 # Forks until the kernel refuses; each child waits, so they all count at once.
@@ -159,7 +174,7 @@ def default_weight(group: Cgroup) -> tuple[Path, str]:
     return group.directories["memory"] / "cpu.weight", "100"
 
 
-@needs_cgroups
+@needs_cpu_controller
 def test_a_cpu_burning_job_gets_a_low_weight_and_is_held_to_its_cpu_quota(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,6 +235,27 @@ def test_a_cpu_burning_job_gets_a_low_weight_and_is_held_to_its_cpu_quota(
     assert "Limits: 64 processes, CPU 20% of one CPU (" in limits_line
     assert "CPU weight cpu." in limits_line
     assert "and the CPU quota by cgroup v" in limits_line
+
+
+def test_without_a_cgroup_cpu_controller_the_job_runs_niced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A builder where the runner may make no cgroup (not root, no delegation).
+    monkeypatch.setattr(sandbox, "open_cgroup", lambda limits: None)
+    workspace = Workspace.create()
+    workspace.apply_limits(ResourceLimits(cpu_percent=50))
+    niceness = ["python3", "-c", "import os; print('niceness-' + str(os.nice(0)))"]
+    try:
+        with LiveLog(tmp_path / "log") as log:
+            run_sandboxed(
+                niceness, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+            )
+    finally:
+        workspace.cleanup()
+
+    log_text = (tmp_path / "log").read_text()
+    assert f"niceness-{os.nice(0) + 10}" in log_text
+    assert "CPU weight by nice 10, no CPU quota (no cgroup cpu controller)" in log_text
 
 
 def test_limits_in_the_job_spec_are_checked() -> None:
