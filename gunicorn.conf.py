@@ -2,10 +2,12 @@
 
 Meant to sit behind nginx with `proxy_request_buffering on` (README, Production): nginx
 reads every request body and every response for the client, so a gunicorn thread is busy
-only while Django works, never while a slow client trickles bytes. Threads (`gthread`)
-rather than more processes: requests wait mostly on PostgreSQL and the disk, and a thread
-costs far less memory than a worker process. Each value can be changed from the
-environment; command-line flags override this file.
+only while Django works, never while a slow client trickles bytes. Without nginx, the
+application itself cuts off a body that arrives too slowly (apps/core/slowbody.py, 408) and
+caps each user's uploads in flight (429), so slow clients hold few threads and not for
+long. Threads (`gthread`) rather than more processes: requests wait mostly on PostgreSQL
+and the disk, and a thread costs far less memory than a worker process. Each value can be
+changed from the environment; command-line flags override this file.
 """
 
 import multiprocessing

@@ -1,7 +1,10 @@
 """Resource limits of one job: processes, memory, CPU time and disk.
 
 Memory and processes are limited per job with a cgroup (v2 when the host has a usable
-unified hierarchy, else the v1 `memory`, `pids` and `cpuacct` hierarchies). CPU time is
+unified hierarchy, else the v1 `memory`, `pids`, `cpu` and `cpuacct` hierarchies). The same
+cgroup gives the job a CPU weight well below the service's and a CPU quota, so that a build
+cannot starve the portal on its host (where the `cpu` controller is missing, `nice` does
+what it can for the weight and there is no quota). CPU time is
 the sum over the job's processes, read from the cgroup and enforced by the runner's poll,
 with RLIMIT_CPU per process as a backstop. Without cgroups the fallback is RLIMIT_NPROC,
 RLIMIT_AS and RLIMIT_CPU per process (weaker: NPROC counts every process of the build uid,
@@ -40,6 +43,15 @@ STALE_GROUP_SECONDS = 60
 _NO_SPACE = ("No space left on device", "Disk quota exceeded", "File too large")
 # ...and of memory, where RLIMIT_AS (not the OOM killer of a cgroup) stopped them.
 _NO_MEMORY = ("Cannot allocate memory", "MemoryError", "out of memory", "bad_alloc")
+# A job's CPU weight, a tenth of the default every other group (and, on v1, every process
+# of the parent group: the web and worker processes) has. Under contention the kernel then
+# gives the portal ten times what the whole job gets, however many processes the job forks.
+CPU_WEIGHT_V2 = 10  # cpu.weight, default 100
+CPU_SHARES_V1 = 102  # cpu.shares, default 1024
+# Period of the CPU quota: the kernel's default; the quota is a share of each period.
+CPU_PERIOD_USEC = 100_000
+# Niceness of a job's processes where no cgroup can weigh them.
+FALLBACK_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class ResourceLimits:
     memory_mib: int = 0
     cpu_seconds: int = 0
     disk_mib: int = 0
+    # CPU time per second of wall clock, in percent of one CPU (150: one and a half CPUs).
+    cpu_percent: int = 0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ResourceLimits:
@@ -79,7 +93,14 @@ class ResourceLimits:
             parts.append(f"CPU time {self.cpu_seconds} s")
         if self.disk_mib:
             parts.append(f"disk {self.disk_mib} MiB")
+        if self.cpu_percent:
+            parts.append(f"CPU {self.cpu_percent}% of one CPU")
         return ", ".join(parts) or "none"
+
+    def cpu_quota_usec(self) -> int:
+        """The CPU time the job may use per CPU_PERIOD_USEC (0: no quota)."""
+        # The kernel refuses a quota under 1 ms.
+        return max(1000, CPU_PERIOD_USEC * self.cpu_percent // 100) if self.cpu_percent else 0
 
 
 class Cgroup:
@@ -106,6 +127,14 @@ class Cgroup:
 
     def counts_cpu(self) -> bool:
         return self.cpu_seconds() is not None
+
+    def controls_cpu(self) -> bool:
+        """Whether the group has the `cpu` controller: a CPU weight and quota."""
+        raise NotImplementedError
+
+    def cpu_throttling(self) -> str:
+        """How the group holds the job's CPU use, for the log."""
+        raise NotImplementedError
 
     def memory_exceeded(self) -> bool:
         """Whether the kernel killed a process of the job for the memory limit."""
@@ -134,6 +163,16 @@ class CgroupV2(Cgroup):
                 _write(directory / "memory.swap.max", "0")
         if self.limits.processes:
             _write(directory / "pids.max", str(self.limits.processes))
+        if self.controls_cpu():
+            _write(directory / "cpu.weight", str(CPU_WEIGHT_V2))
+            quota = self.limits.cpu_quota_usec()
+            _write(directory / "cpu.max", f"{quota or 'max'} {CPU_PERIOD_USEC}")
+
+    def controls_cpu(self) -> bool:
+        return (self.directories["memory"] / "cpu.max").exists()
+
+    def cpu_throttling(self) -> str:
+        return f"cpu.weight {CPU_WEIGHT_V2} (default 100)"
 
     def cpu_seconds(self) -> float | None:
         stats = _read_keyed(self.directories["memory"] / "cpu.stat")
@@ -157,6 +196,18 @@ class CgroupV1(Cgroup):
                 _write(memory / "memory.memsw.limit_in_bytes", str(self.limits.memory_mib * MIB))
         if self.limits.processes:
             _write(self.directories["pids"] / "pids.max", str(self.limits.processes))
+        if self.controls_cpu():
+            cpu = self.directories["cpu"]
+            _write(cpu / "cpu.shares", str(CPU_SHARES_V1))
+            quota = self.limits.cpu_quota_usec()
+            _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_USEC))
+            _write(cpu / "cpu.cfs_quota_us", str(quota or -1))
+
+    def controls_cpu(self) -> bool:
+        return "cpu" in self.directories
+
+    def cpu_throttling(self) -> str:
+        return f"cpu.shares {CPU_SHARES_V1} (default 1024)"
 
     def cpu_seconds(self) -> float | None:
         usage = self.directories.get("cpuacct")
@@ -259,7 +310,7 @@ def _cgroup_v2(limits: ResourceLimits, name: str) -> Cgroup | None:
     wanted = {"memory", "pids", "cpu"}
     subtree = parent / "cgroup.subtree_control"
     enabled = set(subtree.read_text().split()) if subtree.exists() else set()
-    if not {"memory", "pids"} <= enabled:
+    if not wanted <= enabled:
         # Only works where the parent has no processes of its own (cgroup v2's rule);
         # otherwise the operator delegates an empty group with COPRSITE_CGROUP_PARENT.
         for controller in sorted(wanted - enabled):  # one by one: cpu may be missing
@@ -284,18 +335,27 @@ def _cgroup_v2(limits: ResourceLimits, name: str) -> Cgroup | None:
 def _cgroup_v1(limits: ResourceLimits, name: str) -> Cgroup | None:
     own = _own_cgroup_paths()
     directories: dict[str, Path] = {}
-    for controller in ("memory", "pids", "cpuacct"):
+    made: dict[Path, Path] = {}  # hierarchy -> the job's directory in it
+    for controller in ("memory", "pids", "cpu", "cpuacct"):
         hierarchy = CGROUP_ROOT / controller
         if not (hierarchy / "cgroup.procs").exists():
-            if controller == "cpuacct":
-                continue  # CPU time then falls back to RLIMIT_CPU per process
+            if controller in ("cpu", "cpuacct"):
+                # CPU time then falls back to RLIMIT_CPU per process, the weight to nice.
+                continue
             break
+        # Most hosts mount `cpu` and `cpuacct` together, with a link from each name.
+        mounted = hierarchy.resolve()
+        if mounted in made:
+            directories[controller] = made[mounted]
+            continue
         directory = _make_group(_parent_directory(hierarchy, own.get(controller, "/")), name)
         if directory is None:
+            if controller in ("cpu", "cpuacct"):
+                continue
             break
-        directories[controller] = directory
+        directories[controller] = made[mounted] = directory
     if "memory" not in directories or "pids" not in directories:
-        for directory in directories.values():
+        for directory in set(directories.values()):
             with contextlib.suppress(OSError):
                 directory.rmdir()
         return None
@@ -342,6 +402,17 @@ def rlimit_prefix(
     return ["prlimit", *options, "--"] if options else []
 
 
+def priority_prefix(cgroup: Cgroup | None) -> list[str]:
+    """`nice` for a job whose cgroup cannot weigh its CPU use (or that has no cgroup).
+
+    Weaker than a cgroup's weight: each of the job's processes gets a low priority of its
+    own, so a thousand of them still outweigh one web process.
+    """
+    if cgroup is not None and cgroup.controls_cpu():
+        return []
+    return ["nice", "-n", str(FALLBACK_NICENESS)]
+
+
 def mechanism(limits: ResourceLimits, *, cgroup: Cgroup | None, disk_mounted: bool) -> str:
     """One log line naming how each limit is enforced on this builder."""
     if limits == ResourceLimits():
@@ -358,6 +429,12 @@ def mechanism(limits: ResourceLimits, *, cgroup: Cgroup | None, disk_mounted: bo
         parts.append(
             "CPU time summed over the job's processes" if total else "CPU time by RLIMIT_CPU"
         )
+    if cgroup is not None and cgroup.controls_cpu():
+        quota = " and the CPU quota" if limits.cpu_percent else ""
+        parts.append(f"CPU weight {cgroup.cpu_throttling()}{quota} by {cgroup.kind}")
+    else:
+        quota = ", no CPU quota" if limits.cpu_percent else ""
+        parts.append(f"CPU weight by nice {FALLBACK_NICENESS}{quota} (no cgroup cpu controller)")
     if limits.disk_mib:
         parts.append(
             "disk by a sized workspace filesystem and /tmp tmpfs"

@@ -26,6 +26,7 @@ from builders.limits import (
     make_workspace_disk,
     mechanism,
     open_cgroup,
+    priority_prefix,
     remove_workspace_disk,
     rlimit_prefix,
 )
@@ -297,6 +298,7 @@ def sandbox_argv(
             "--",
         ]
     limits = workspace.limits
+    prefix += priority_prefix(cgroup)
     prefix += rlimit_prefix(limits, cgroup=cgroup, disk_mounted=workspace.disk_mounted)
     argv = [
         "bwrap",
@@ -510,7 +512,7 @@ def run_sandboxed(
     limits = workspace.limits
     confinement = Confinement(limits, cpu_seconds_before=workspace.cpu_seconds_used)
     try:
-        if limits.processes or limits.memory_mib or limits.cpu_seconds:
+        if limits != ResourceLimits():
             confinement.cgroup = open_cgroup(limits)
         workspace.log_limits_once(log, confinement.cgroup)
         if network and not host_network_allowed():

@@ -115,6 +115,12 @@ BUILD_LIMIT_PROCESSES = int(env("BUILD_LIMIT_PROCESSES", "1024"))
 BUILD_LIMIT_MEMORY_MIB = int(env("BUILD_LIMIT_MEMORY_MIB", "4096"))
 BUILD_LIMIT_CPU_SECONDS = int(env("BUILD_LIMIT_CPU_SECONDS", "36000"))
 BUILD_LIMIT_DISK_MIB = int(env("BUILD_LIMIT_DISK_MIB", "10240"))
+# CPU per job in percent of one CPU (a cgroup quota). The default leaves one CPU of the host
+# to the portal and the queue (half of it on a one-CPU host); builds also get a CPU weight
+# a tenth of the service's, so under contention the service comes first regardless.
+BUILD_LIMIT_CPU_PERCENT = int(
+    env("BUILD_LIMIT_CPU_PERCENT", str(max(50, 100 * ((os.cpu_count() or 1) - 1))))
+)
 # Slots of the local builder pool (concurrent builds on the worker host). Default: CPUs.
 LOCAL_BUILDER_SLOTS = int(env("LOCAL_BUILDER_SLOTS", str(os.cpu_count() or 1)))
 # A running task whose worker has not reported for this long is treated as lost.
@@ -332,6 +338,15 @@ STORAGES = {
 # DATA_UPLOAD_MAX_MEMORY_SIZE (plus framing) elsewhere, and anonymous uploads.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # form fields and JSON bodies
 DATA_UPLOAD_MAX_NUMBER_FILES = 10  # an upload carries a package and a `json` part
+# Slow request bodies (apps/core/slowbody.py), for a server without nginx in front: after
+# REQUEST_BODY_GRACE_SECONDS a body must arrive at REQUEST_BODY_MIN_RATE bytes/s on average
+# (8 KiB/s: a 64 kbit/s link), and in full within REQUEST_BODY_TIMEOUT seconds (a 512 MB
+# package at 300 KB/s); else 408. One user has at most UPLOADS_PER_USER package uploads in
+# flight across every web process; more get 429 (apps/core/middleware.py).
+REQUEST_BODY_MIN_RATE = int(env("REQUEST_BODY_MIN_RATE", "8192"))
+REQUEST_BODY_GRACE_SECONDS = float(env("REQUEST_BODY_GRACE_SECONDS", "10"))
+REQUEST_BODY_TIMEOUT = float(env("REQUEST_BODY_TIMEOUT", "1800"))
+UPLOADS_PER_USER = int(env("UPLOADS_PER_USER", "3"))
 # Files above this go to a temporary file instead of memory (Django's default): a 512 MB
 # upload per request thread must never be held in RAM.
 FILE_UPLOAD_MAX_MEMORY_SIZE = int(2.5 * 1024 * 1024)

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.models import Group as DjangoGroup
 
-from apps.accounts.models import ApiToken, Group, OidcIdentity, User
+from apps.accounts.models import ApiToken, Group, OidcIdentity, UploadSlot, User
 from apps.accounts.services import user_disable
 
 # One section per app: allauth's e-mail addresses would be a second "Accounts" section (the
@@ -102,3 +102,16 @@ class OidcIdentityAdmin(SuperuserAccountsGuard, admin.ModelAdmin):
     search_fields = ("user__username", "subject")
     raw_id_fields = ("user",)
     readonly_fields = ("created_on", "last_login")
+
+
+@admin.register(UploadSlot)
+class UploadSlotAdmin(admin.ModelAdmin):
+    """Uploads in flight, per user (UPLOADS_PER_USER): to see who holds them, or free one."""
+
+    list_display = ("user", "expires_on")
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    readonly_fields = ("user", "expires_on")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # slots are taken by uploads, never by hand

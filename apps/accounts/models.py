@@ -85,3 +85,17 @@ class OidcIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ← {self.issuer} {self.subject}"
+
+
+class UploadSlot(models.Model):
+    """One upload of a user's in flight, counted across every web process.
+
+    A slot is a lease: a process killed mid-upload cannot give it back, so it lapses at
+    `expires_on` (past the longest a body may take, REQUEST_BODY_TIMEOUT).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    expires_on = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} until {self.expires_on:%H:%M:%S}"

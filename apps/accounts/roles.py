@@ -21,6 +21,7 @@ STAFF_PERMISSIONS = {
     "accounts.group": ALL,
     "accounts.apitoken": ("view", "delete"),
     "accounts.oidcidentity": ALL,
+    "accounts.uploadslot": ("view", "delete"),  # free a slot a user's stuck upload holds
     "projects.chroot": ("view", "add", "change"),
     "projects.project": ALL,
     "projects.projectchroot": ALL,

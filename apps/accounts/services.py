@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.accounts.models import ApiToken, Group, OidcIdentity, User
+from apps.accounts.models import ApiToken, Group, OidcIdentity, UploadSlot, User
 from apps.accounts.roles import staff_group_ensure
 from apps.accounts.tokens import LOGIN_LENGTH, TOKEN_LENGTH, hash_token, random_lowercase
 
@@ -160,3 +160,19 @@ def _user_for_new_identity(*, username: str, email: str) -> User:
     user.set_unusable_password()
     user.save()
     return user
+
+
+def upload_slot_take(*, user: User, limit: int, lifetime: datetime.timedelta) -> int | None:
+    """A slot for one more upload of `user` (its id), or None when `limit` are in flight."""
+    with transaction.atomic():
+        # Takes of one user wait for each other here, so two cannot both see a free slot.
+        User.objects.select_for_update().filter(pk=user.pk).exists()
+        now = timezone.now()
+        UploadSlot.objects.filter(user=user, expires_on__lte=now).delete()
+        if UploadSlot.objects.filter(user=user).count() >= limit:
+            return None
+        return UploadSlot.objects.create(user=user, expires_on=now + lifetime).pk
+
+
+def upload_slot_release(*, slot_id: int) -> None:
+    UploadSlot.objects.filter(pk=slot_id).delete()

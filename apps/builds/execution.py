@@ -196,6 +196,7 @@ def default_job_limits() -> dict[str, int]:
         "memory_mib": settings.BUILD_LIMIT_MEMORY_MIB,
         "cpu_seconds": settings.BUILD_LIMIT_CPU_SECONDS,
         "disk_mib": settings.BUILD_LIMIT_DISK_MIB,
+        "cpu_percent": settings.BUILD_LIMIT_CPU_PERCENT,
     }
 
 

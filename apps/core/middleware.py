@@ -1,11 +1,16 @@
-"""Refuse a request before its body is read: anonymous uploads, and bodies over the limit.
+"""Refuse a request before its body is read: anonymous uploads, bodies over the limit, and
+uploads of a user who already has UPLOADS_PER_USER in flight.
 
 Django reads a body lazily, but views read it early (the APIv3 merges its input before
 anything else, CSRF checks look into forms), so an anonymous client could make a worker
 read hundreds of megabytes just to be told 401, or stall it with a body that never ends.
 This middleware decides from the headers alone: the credentials and the declared
-Content-Length. In production nginx also buffers bodies (README, Production).
+Content-Length. In production nginx also buffers bodies (README, Production); without it,
+each upload holds a gunicorn thread while its body arrives, so one user may hold only a few
+(and apps/core/slowbody.py bounds how long each may take).
 """
+
+import datetime
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -13,6 +18,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
 
 from apps.accounts.authentication import invalid_login_message, user_for_authorization
+from apps.accounts.services import upload_slot_release, upload_slot_take
 from apps.accounts.throttle import LoginLocked
 
 # The routes that take a package file; they need a user before a byte of the body is read.
@@ -23,6 +29,11 @@ UPLOAD_PAGES = frozenset({"build-new", "build-new-type"})
 # Room for the multipart boundaries, the part headers and the `json` part beside the file.
 MULTIPART_OVERHEAD_BYTES = 1024 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# An upload's slot outlives its longest body (REQUEST_BODY_TIMEOUT) by this much, for the
+# work after the body; only a slot of a killed process ever lasts that long.
+UPLOAD_SLOT_SLACK = datetime.timedelta(minutes=10)
+# What a client refused for too many uploads is told to wait: about one upload's time.
+UPLOAD_RETRY_AFTER_SECONDS = 30
 
 
 def upload_limit_bytes() -> int:
@@ -39,7 +50,15 @@ class RequestBodyGuard:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.refusal(request) or self.get_response(request)
+        refusal = self.refusal(request)
+        if refusal is not None:
+            return refusal
+        slot_id = getattr(request, "upload_slot_id", None)
+        try:
+            return self.get_response(request)
+        finally:
+            if slot_id is not None:
+                upload_slot_release(slot_id=slot_id)
 
     def refusal(self, request) -> HttpResponse | None:
         if request.method not in BODY_METHODS:
@@ -51,12 +70,14 @@ class RequestBodyGuard:
         if declared <= 0:
             return None  # nothing to read (Django ignores a chunked body without a length)
         route = route_name(request)
+        uploader = None
         if route in UPLOAD_ROUTES | UPLOAD_PAGES:
             try:
-                if not is_authenticated(request):
-                    return unauthenticated(request, route)
+                uploader = authenticated_user(request)
             except LoginLocked as locked:
                 return locked.json_response()
+            if uploader is None:
+                return unauthenticated(request, route)
             limit = upload_limit_bytes()
             what = f"a package upload (MAX_SRPM_BYTES is {settings.MAX_SRPM_BYTES})"
         else:
@@ -69,6 +90,27 @@ class RequestBodyGuard:
                 f"{limit} bytes.",
                 413,
             )
+        if uploader is not None:
+            return self.take_upload_slot(request, uploader)
+        return None
+
+    def take_upload_slot(self, request, uploader) -> HttpResponse | None:
+        """Count the upload against its user's in-flight uploads; 429 past the limit."""
+        lifetime = datetime.timedelta(seconds=settings.REQUEST_BODY_TIMEOUT) + UPLOAD_SLOT_SLACK
+        slot_id = upload_slot_take(
+            user=uploader, limit=settings.UPLOADS_PER_USER, lifetime=lifetime
+        )
+        if slot_id is None:
+            response = error(
+                request,
+                f"You already have {settings.UPLOADS_PER_USER} uploads in progress, the most "
+                "one user may have at once (UPLOADS_PER_USER). Wait for one to finish, then "
+                "send this one again.",
+                429,
+            )
+            response["Retry-After"] = str(UPLOAD_RETRY_AFTER_SECONDS)
+            return response
+        request.upload_slot_id = slot_id
         return None
 
 
@@ -79,16 +121,16 @@ def route_name(request) -> str | None:
         return None
 
 
-def is_authenticated(request) -> bool:
-    """A session user, or valid API credentials (Basic `login:token`) in the header.
+def authenticated_user(request):
+    """A session user, or the user of valid API credentials (Basic `login:token`), or None.
 
     A wrong token counts as a failed login (LoginLocked past the limit): this check must
     not be a way round the login throttle.
     """
     header = request.headers.get("Authorization", "")
     if header:
-        return user_for_authorization(request, header) is not None
-    return request.user.is_authenticated
+        return user_for_authorization(request, header)
+    return request.user if request.user.is_authenticated else None
 
 
 def unauthenticated(request, route: str) -> HttpResponse:

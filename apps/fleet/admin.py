@@ -64,6 +64,7 @@ class BuilderPoolForm(forms.ModelForm):
             "limit_memory_mib",
             "limit_cpu_seconds",
             "limit_disk_mib",
+            "limit_cpu_percent",
         )
 
     def clean(self):

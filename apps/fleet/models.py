@@ -43,6 +43,12 @@ class BuilderPool(models.Model):
         blank=True,
         help_text="Disk (workspace and /tmp) per job in MiB (0: none). Empty: the default.",
     )
+    limit_cpu_percent = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="CPU per job in percent of one CPU (150: one and a half; 0: no quota). "
+        "Empty: the default.",
+    )
 
     def __str__(self) -> str:
         return self.name

@@ -77,6 +77,7 @@ POOL_FIELDS = (
     "limit_memory_mib",
     "limit_cpu_seconds",
     "limit_disk_mib",
+    "limit_cpu_percent",
 )
 MASKED = "********"
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from builders import limits as limits_module
 from builders import sandbox
 from builders.failures import BuildFailure
-from builders.limits import ResourceLimits, open_cgroup, rlimit_prefix
+from builders.limits import Cgroup, ResourceLimits, open_cgroup, rlimit_prefix
 from builders.livelog import LiveLog
 from builders.protocol import JobSpec
 from builders.runner import run_job
@@ -36,6 +39,21 @@ def cgroups_available() -> bool:
 
 needs_cgroups = pytest.mark.skipif(
     not cgroups_available(), reason="this kernel or container gives the runner no cgroup"
+)
+
+
+def cpu_controller_available() -> bool:
+    group = open_cgroup(ResourceLimits(processes=64)) if cgroups_available() else None
+    if group is None:
+        return False
+    try:
+        return group.controls_cpu()
+    finally:
+        group.destroy()
+
+
+needs_cpu_controller = pytest.mark.skipif(
+    not cpu_controller_available(), reason="the runner's cgroups have no cpu controller here"
 )
 
 # The build's own work after the hostile part, so a build that got through succeeds.
@@ -122,6 +140,122 @@ def test_a_build_within_its_limits_succeeds(
     # Nothing stays behind: no workspace, no mounted disk, no cgroup.
     assert list(build_workdir.iterdir()) == []
     assert str(build_workdir) not in Path("/proc/self/mounts").read_text()
+
+
+# Three processes that each spin for 1.5 s of wall clock: 3 CPU seconds where nothing holds
+# them back (at most 2 on a two-CPU host), 0.3 s at a 20% quota.
+BURNERS = [
+    "python3",
+    "-c",
+    "import os, time\n"
+    "end = time.monotonic() + 1.5\n"
+    "children = [pid for pid in (os.fork() for _ in range(2)) if pid]\n"
+    "while time.monotonic() < end: pass\n"
+    "if children: [os.waitpid(pid, 0) for pid in children]\n",
+]
+
+
+def cpu_files(group: Cgroup) -> dict[str, str]:
+    """The live group's CPU weight, quota and throttling counters, v2 or v1."""
+    if "cpu" in group.directories:  # v1
+        cpu = group.directories["cpu"]
+        names = {"weight": "cpu.shares", "quota": "cpu.cfs_quota_us", "stat": "cpu.stat"}
+    else:
+        cpu = group.directories["memory"]
+        names = {"weight": "cpu.weight", "quota": "cpu.max", "stat": "cpu.stat"}
+    readings = {key: (cpu / name).read_text().strip() for key, name in names.items()}
+    readings["used"] = str(group.cpu_seconds())
+    return readings
+
+
+def default_weight(group: Cgroup) -> tuple[Path, str]:
+    if "cpu" in group.directories:
+        return group.directories["cpu"] / "cpu.shares", "1024"
+    return group.directories["memory"] / "cpu.weight", "100"
+
+
+@needs_cpu_controller
+def test_a_cpu_burning_job_gets_a_low_weight_and_is_held_to_its_cpu_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keep hold of the job's real cgroup so its files can be read while it runs.
+    groups: list[Cgroup | None] = []
+    as_set_up: list[dict[str, str]] = []
+
+    def open_and_keep(limits: ResourceLimits) -> Cgroup | None:
+        group = limits_module.open_cgroup(limits)
+        groups.append(group)
+        if group is not None:
+            as_set_up.append(cpu_files(group))
+            # With the low weight, a machine busy with other work (other test runs) gives
+            # the job less than its quota, and the quota never shows: here the job gets
+            # the default weight, so only the quota holds it back.
+            weight_file, default = default_weight(group)
+            weight_file.write_text(default)
+        return group
+
+    monkeypatch.setattr(sandbox, "open_cgroup", open_and_keep)
+    readings: list[dict[str, str]] = []
+    running = True
+
+    def sample() -> None:
+        while running:
+            if groups and groups[0] is not None:
+                with contextlib.suppress(OSError):  # removed at the end of the run
+                    readings.append(cpu_files(groups[0]))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    workspace = Workspace.create()
+    workspace.apply_limits(ResourceLimits(processes=64, cpu_percent=20))
+    try:
+        with LiveLog(tmp_path / "log") as log:
+            outcome = run_sandboxed(
+                BURNERS, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+            )
+    finally:
+        running = False
+        sampler.join()
+        workspace.cleanup()
+
+    assert outcome.exit_code == 0
+    group = groups[0]
+    assert group is not None
+    if "cpu" in group.directories:  # v1
+        assert (as_set_up[0]["weight"], as_set_up[0]["quota"]) == ("102", "20000")
+    else:
+        assert (as_set_up[0]["weight"], as_set_up[0]["quota"]) == ("10", "20000 100000")
+    last = readings[-1]
+    throttled = dict(line.split() for line in last["stat"].splitlines())
+    assert int(throttled["nr_throttled"]) > 0, readings
+    # 1.5 s of wall clock at 20% of a CPU, and a period or two of slack.
+    assert float(last["used"]) < 0.6
+    limits_line = (tmp_path / "log").read_text()
+    assert "Limits: 64 processes, CPU 20% of one CPU (" in limits_line
+    assert "CPU weight cpu." in limits_line
+    assert "and the CPU quota by cgroup v" in limits_line
+
+
+def test_without_a_cgroup_cpu_controller_the_job_runs_niced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A builder where the runner may make no cgroup (not root, no delegation).
+    monkeypatch.setattr(sandbox, "open_cgroup", lambda limits: None)
+    workspace = Workspace.create()
+    workspace.apply_limits(ResourceLimits(cpu_percent=50))
+    niceness = ["python3", "-c", "import os; print('niceness-' + str(os.nice(0)))"]
+    try:
+        with LiveLog(tmp_path / "log") as log:
+            run_sandboxed(
+                niceness, workspace, network=False, log=log, watchdog=Watchdog(lambda: False, 60)
+            )
+    finally:
+        workspace.cleanup()
+
+    log_text = (tmp_path / "log").read_text()
+    assert f"niceness-{os.nice(0) + 10}" in log_text
+    assert "CPU weight by nice 10, no CPU quota (no cgroup cpu controller)" in log_text
 
 
 def test_limits_in_the_job_spec_are_checked() -> None:

@@ -25,13 +25,20 @@ def limit_settings(settings):
     settings.BUILD_LIMIT_MEMORY_MIB = 2048
     settings.BUILD_LIMIT_CPU_SECONDS = 7200
     settings.BUILD_LIMIT_DISK_MIB = 4096
+    settings.BUILD_LIMIT_CPU_PERCENT = 150
     return settings
 
 
 def test_rpm_and_source_tasks_get_the_default_limits(limit_settings, tmp_path) -> None:
     rpm_task = BuildTaskFactory()
     source_task = BuildTaskFactory(build=rpm_task.build, chroot=None)
-    expected = {"processes": 300, "memory_mib": 2048, "cpu_seconds": 7200, "disk_mib": 4096}
+    expected = {
+        "processes": 300,
+        "memory_mib": 2048,
+        "cpu_seconds": 7200,
+        "disk_mib": 4096,
+        "cpu_percent": 150,
+    }
 
     rpm_spec = job_spec(rpm_task, tmp_path)
     source_spec = job_spec(source_task, tmp_path)
@@ -40,13 +47,19 @@ def test_rpm_and_source_tasks_get_the_default_limits(limit_settings, tmp_path) -
     assert source_spec.limits == expected
     # What the runner reads back from the JSON it is sent.
     assert ResourceLimits.from_dict(type(rpm_spec).from_json(rpm_spec.to_json()).limits) == (
-        ResourceLimits(processes=300, memory_mib=2048, cpu_seconds=7200, disk_mib=4096)
+        ResourceLimits(
+            processes=300, memory_mib=2048, cpu_seconds=7200, disk_mib=4096, cpu_percent=150
+        )
     )
 
 
 def test_the_builder_pool_overrides_some_limits(limit_settings, tmp_path) -> None:
     pool = BuilderPool.objects.create(
-        name="small", arches=["x86_64"], limit_memory_mib=512, limit_cpu_seconds=0
+        name="small",
+        arches=["x86_64"],
+        limit_memory_mib=512,
+        limit_cpu_seconds=0,
+        limit_cpu_percent=50,
     )
     builder = Builder.objects.create(pool=pool, name="small-1", arches=["x86_64"])
     task = BuildTaskFactory(builder=builder)
@@ -54,7 +67,13 @@ def test_the_builder_pool_overrides_some_limits(limit_settings, tmp_path) -> Non
     spec = job_spec(task, tmp_path)
 
     # 0 means "no limit" for the pool's jobs; empty fields keep the settings.
-    assert spec.limits == {"processes": 300, "memory_mib": 512, "cpu_seconds": 0, "disk_mib": 4096}
+    assert spec.limits == {
+        "processes": 300,
+        "memory_mib": 512,
+        "cpu_seconds": 0,
+        "disk_mib": 4096,
+        "cpu_percent": 50,
+    }
 
 
 def submitted_upload(project, srpm: Path) -> BuildTask:
