@@ -6,6 +6,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from coprsite.broker import broker_backend
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -76,7 +78,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Unset BROKER_URL means the embedded setup: Dramatiq's StubBroker with an in-process worker.
+# Unset BROKER_URL means the embedded setup: Dramatiq's StubBroker with an in-process worker
+# (`make run`); gunicorn and `manage.py rundramatiq` refuse to start without a broker.
 BROKER_URL = env("BROKER_URL")
 RESULTS_ROOT = Path(env("RESULTS_ROOT", str(VAR_DIR / "results")))
 KEYS_ROOT = Path(env("KEYS_ROOT", str(VAR_DIR / "keys")))
@@ -313,13 +316,13 @@ SPECTACULAR_SETTINGS = {
 
 
 def dramatiq_broker(url: str) -> dict:
-    if url.startswith(("redis://", "rediss://")):
-        return {"BROKER": "dramatiq.brokers.redis.RedisBroker", "OPTIONS": {"url": url}}
-    if url.startswith(("amqp://", "amqps://")):
-        return {"BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker", "OPTIONS": {"url": url}}
-    if url:
-        raise ValueError(f"BROKER_URL must start with redis:// or amqp://, got {url!r}")
-    return {"BROKER": "dramatiq.brokers.stub.StubBroker", "OPTIONS": {}}
+    """The Dramatiq broker BROKER_URL names; a malformed URL stops every process, with why.
+
+    Unset: the embedded StubBroker, which only a process running the in-process worker may
+    use (gunicorn and rundramatiq refuse it: apps.core.embedded, gunicorn.conf.py).
+    """
+    backend = broker_backend(url)
+    return {"BROKER": backend, "OPTIONS": {"url": url} if url else {}}
 
 
 DRAMATIQ_BROKER = {

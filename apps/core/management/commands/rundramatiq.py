@@ -3,9 +3,12 @@
 import os
 import sys
 
+from django.conf import settings
+from django.core.management.base import CommandError
 from django_dramatiq.management.commands import rundramatiq
 
 from apps.core.supervisor import Supervisor
+from coprsite.broker import startup_problem
 
 
 class Command(rundramatiq.Command):
@@ -24,6 +27,12 @@ class Command(rundramatiq.Command):
         )
 
     def handle(self, *args, no_supervise: bool = False, **options):
+        # Separate worker processes on the in-memory StubBroker would each read a queue of
+        # their own that nothing sends to; a broker that does not answer is said now, not
+        # found out through builds that never start.
+        problem = startup_problem(settings.BROKER_URL, "manage.py rundramatiq")
+        if problem:
+            raise CommandError(problem)
         # Called from code (call_command), sys.argv is not this command line to run again.
         if no_supervise or sys.argv[1:2] != ["rundramatiq"]:
             return super().handle(*args, **options)
