@@ -3,8 +3,10 @@
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 
 from coprsite.broker import broker_backend
 
@@ -191,6 +193,60 @@ SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
 
+# HTTPS. An https:// PUBLIC_URL turns on secure-only cookies and HSTS (a year; subdomains
+# and preload only when asked), and allauth's GitHub/GitLab callbacks in https. Django sends
+# HSTS, and SECURE_SSL_REDIRECT judges a request, by whether it *sees* HTTPS: behind a proxy
+# that terminates TLS, that takes TRUST_X_FORWARDED_PROTO (README, Production).
+HTTPS = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Only for a proxy that sets X-Forwarded-Proto itself (overwriting the client's): without
+# one, any client could claim HTTPS with the header. Never on by default.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def login_form_targets() -> list[str]:
+    """Where a login form may end up: the GitHub/GitLab buttons post to allauth, which
+    redirects to the provider, and Chrome holds a form's redirects to form-action too.
+    (OpenID Connect starts with a link, which form-action does not govern.)"""
+    targets = []
+    if GITHUB_CLIENT_ID:
+        targets.append(origin(GITHUB_URL or "https://github.com"))
+    if GITLAB_CLIENT_ID:
+        targets.append(origin(GITLAB_URL))
+    return targets
+
+
+# Content-Security-Policy on every page (django-csp): scripts, styles, fonts, images and
+# fetches from this site only, no inline script or style (the Redoc page's styles carry a
+# per-request nonce), no plugins, no framing, no <base>. PUBLIC_URL's origin too, for the
+# live log's fetches of results when the page was reached under another name.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF, origin(PUBLIC_URL)],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *login_form_targets()],
+    }
+}
+
 AUTHENTICATION_BACKENDS = [
     "apps.accounts.backends.LocalPasswordBackend",
     "apps.accounts.oidc.OidcBackend",
@@ -237,6 +293,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Content-Security-Policy (CONTENT_SECURITY_POLICY above).
+    "csp.middleware.CSPMiddleware",
 ]
 
 ROOT_URLCONF = "coprsite.urls"
