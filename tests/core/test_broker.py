@@ -1,6 +1,7 @@
 """gunicorn and rundramatiq refuse to start without a working broker, and say why."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -112,6 +113,18 @@ def test_a_broker_that_does_not_answer_is_refused(server, tmp_path):
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     output = refusal(SERVERS[server](), process_env(tmp_path, url))
     assert f"the broker at BROKER_URL '{url}' does not answer" in output
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_broker_that_accepts_but_never_answers_is_refused_after_the_timeout(server, tmp_path):
+    # The kernel completes the connection from the listen backlog; nothing ever replies.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        output = refusal(SERVERS[server](), process_env(tmp_path, url))
+    assert f"the broker at BROKER_URL '{url}' does not answer within 5 s: Timeout" in output
 
 
 @pytest.mark.e2e
