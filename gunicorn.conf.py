@@ -38,3 +38,17 @@ limit_request_field_size = 8190
 max_requests = 2000
 max_requests_jitter = 200
 accesslog = env("GUNICORN_ACCESS_LOG", "-")
+
+
+def on_starting(server) -> None:
+    """Refuse to start (in the arbiter, once) without a well-formed broker that answers.
+
+    With BROKER_URL unset the web would queue builds where no worker reads them; a broker
+    that is down only at a later worker restart is the broker's outage, not a reason to
+    stop serving pages.
+    """
+    from coprsite.broker import startup_problem
+
+    problem = startup_problem(env("BROKER_URL", ""), "gunicorn")
+    if problem:
+        raise RuntimeError(problem)  # gunicorn prints "Error: <problem>" and exits 1

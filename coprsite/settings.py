@@ -6,8 +6,12 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
+
+from coprsite.broker import broker_backend
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,7 +90,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Unset BROKER_URL means the embedded setup: Dramatiq's StubBroker with an in-process worker.
+# Unset BROKER_URL means the embedded setup: Dramatiq's StubBroker with an in-process worker
+# (`make run`); gunicorn and `manage.py rundramatiq` refuse to start without a broker.
 BROKER_URL = env("BROKER_URL")
 RESULTS_ROOT = Path(env("RESULTS_ROOT", str(VAR_DIR / "results")))
 KEYS_ROOT = Path(env("KEYS_ROOT", str(VAR_DIR / "keys")))
@@ -236,6 +241,60 @@ SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
 
+# HTTPS. An https:// PUBLIC_URL turns on secure-only cookies and HSTS (a year; subdomains
+# and preload only when asked), and allauth's GitHub/GitLab callbacks in https. Django sends
+# HSTS, and SECURE_SSL_REDIRECT judges a request, by whether it *sees* HTTPS: behind a proxy
+# that terminates TLS, that takes TRUST_X_FORWARDED_PROTO (README, Production).
+HTTPS = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Only for a proxy that sets X-Forwarded-Proto itself (overwriting the client's): without
+# one, any client could claim HTTPS with the header. Never on by default.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if HTTPS else "http"
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def login_form_targets() -> list[str]:
+    """Where a login form may end up: the GitHub/GitLab buttons post to allauth, which
+    redirects to the provider, and Chrome holds a form's redirects to form-action too.
+    (OpenID Connect starts with a link, which form-action does not govern.)"""
+    targets = []
+    if GITHUB_CLIENT_ID:
+        targets.append(origin(GITHUB_URL or "https://github.com"))
+    if GITLAB_CLIENT_ID:
+        targets.append(origin(GITLAB_URL))
+    return targets
+
+
+# Content-Security-Policy on every page (django-csp): scripts, styles, fonts, images and
+# fetches from this site only, no inline script or style (the Redoc page's styles carry a
+# per-request nonce), no plugins, no framing, no <base>. PUBLIC_URL's origin too, for the
+# live log's fetches of results when the page was reached under another name.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF, origin(PUBLIC_URL)],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF, *login_form_targets()],
+    }
+}
+
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out name or address before any password is hashed.
     "axes.backends.AxesStandaloneBackend",
@@ -285,6 +344,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Content-Security-Policy (CONTENT_SECURITY_POLICY above).
+    "csp.middleware.CSPMiddleware",
     # Last: turns a login that hit the failure limit into the lockout answer (429).
     "axes.middleware.AxesMiddleware",
 ]
@@ -375,13 +436,13 @@ SPECTACULAR_SETTINGS = {
 
 
 def dramatiq_broker(url: str) -> dict:
-    if url.startswith(("redis://", "rediss://")):
-        return {"BROKER": "dramatiq.brokers.redis.RedisBroker", "OPTIONS": {"url": url}}
-    if url.startswith(("amqp://", "amqps://")):
-        return {"BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker", "OPTIONS": {"url": url}}
-    if url:
-        raise ValueError(f"BROKER_URL must start with redis:// or amqp://, got {url!r}")
-    return {"BROKER": "dramatiq.brokers.stub.StubBroker", "OPTIONS": {}}
+    """The Dramatiq broker BROKER_URL names; a malformed URL stops every process, with why.
+
+    Unset: the embedded StubBroker, which only a process running the in-process worker may
+    use (gunicorn and rundramatiq refuse it: apps.core.embedded, gunicorn.conf.py).
+    """
+    backend = broker_backend(url)
+    return {"BROKER": backend, "OPTIONS": {"url": url} if url else {}}
 
 
 DRAMATIQ_BROKER = {

@@ -5,8 +5,10 @@ import threading
 
 import dramatiq
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.ticker import start_reconcile_ticker
+from coprsite.broker import missing_broker_message
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -31,3 +33,13 @@ def start_embedded_worker() -> dramatiq.Worker:
 
 def uses_embedded_broker() -> bool:
     return not settings.BROKER_URL
+
+
+def refuse_stub_broker_without_worker(process: str) -> None:
+    """Stop a process that would send to the in-memory StubBroker with no worker to read it.
+
+    Under `manage.py runserver` (`make run`) the embedded worker starts before the WSGI
+    application loads; under gunicorn or any other server nothing would ever run a build.
+    """
+    if uses_embedded_broker() and _worker is None:
+        raise ImproperlyConfigured(missing_broker_message(process))

@@ -92,7 +92,10 @@ def test_rabbitmq_and_bad_broker_urls(tmp_path):
     assert amqp["broker"] == "dramatiq.brokers.rabbitmq.RabbitmqBroker"
     with pytest.raises(subprocess.CalledProcessError) as failure:
         settings_with(tmp_path, BROKER_URL="kafka://nope")
-    assert "BROKER_URL must start with redis:// or amqp://" in failure.value.stderr
+    assert (
+        "BROKER_URL must start with redis://, rediss://, amqp:// or amqps://"
+        in failure.value.stderr
+    )
 
 
 def test_env_example_lists_every_variable():
