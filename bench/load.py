@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
-from tests.e2e.processes import CoprApi, Service  # noqa: E402
+from tests.e2e.processes import CoprApi, RedisServer, Service  # noqa: E402
 
 PATHS = (
     "/",
@@ -115,8 +115,11 @@ def main() -> None:
     clients, requests = min(args.clients, 500), min(args.requests, 20)
 
     work = Path(tempfile.mkdtemp(prefix="coprsite-load-"))
-    # No broker: the builds only need to be listed, not built.
-    service = Service(work / "var", "", database_url=args.database_url)
+    # No workers: the builds only need to be listed, not built; gunicorn needs a broker
+    # that answers all the same.
+    redis = RedisServer(work / "redis")
+    redis.start()
+    service = Service(work / "var", redis.url, database_url=args.database_url)
     try:
         login, token = service.prepare("bench")
         service.start_web(workers=None, threads=None)  # gunicorn.conf.py's sizes
@@ -130,6 +133,7 @@ def main() -> None:
         )
     finally:
         service.stop()
+        redis.stop()
         shutil.rmtree(work, ignore_errors=True)
     sizes = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     print(f"gunicorn {sizes['workers']} workers x {sizes['threads']} threads; {clients} "

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.processes import Service
+from tests.e2e.processes import RedisServer, Service
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +33,18 @@ FILE_PART_START = (
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    """gunicorn (two processes, so the upload count must be shared) and a user `alice`."""
-    running = Service(tmp_path_factory.mktemp("slow") / "var", "", **SETTINGS)
+    """gunicorn (two processes, so the upload count must be shared) and a user `alice`.
+
+    gunicorn needs a broker that answers (production never runs on the in-memory one)."""
+    redis = RedisServer(tmp_path_factory.mktemp("redis"))
+    redis.start()
+    running = Service(tmp_path_factory.mktemp("slow") / "var", redis.url, **SETTINGS)
     login, token = running.prepare("alice")
     running.start_web(workers=2, threads=4)
     running.authorization = "Basic " + base64.b64encode(f"{login}:{token}".encode()).decode()
     yield running
     running.stop()
+    redis.stop()
 
 
 def upload_at(service, bytes_per_second: float, *, seconds: float = 15) -> tuple[int, str, float]:
