@@ -11,6 +11,8 @@ from apps.api.v1 import views
 from apps.api.v1.schema import SCHEMA_SETTINGS
 
 PROJECT = "projects/<str:owner>/<str:name>"
+# The docs pages are HTML for GET; DRF's OPTIONS answer would need a template they lack.
+PAGE_METHODS = ["get", "head"]
 
 endpoints = [
     path("auth-check", views.AuthCheck.as_view(), name="v1-auth-check"),
@@ -34,10 +36,16 @@ urlpatterns = [
         ),
         name="v1-schema",
     ),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="v1-schema"), name="v1-docs"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="v1-schema", http_method_names=PAGE_METHODS),
+        name="v1-docs",
+    ),
     path(
         "redoc/",
-        SpectacularRedocView.as_view(url_name="v1-schema", template_name="api/redoc.html"),
+        SpectacularRedocView.as_view(
+            url_name="v1-schema", template_name="api/redoc.html", http_method_names=PAGE_METHODS
+        ),
         name="v1-redoc",
     ),
     re_path(r"^(?P<path>.*)$", views.UnknownEndpoint.as_view()),
