@@ -146,8 +146,7 @@ def head_problems(request) -> dict[str, list[str]]:
     problem = text_problem(request.path_info)
     if problem:
         problems["path"] = [problem]
-    query = ((name, value) for name, values in request.GET.lists() for value in values)
-    problems |= form_problems(query)
+    problems |= form_problems(every_value(request.GET))
     headers = {key: value for key, value in request.META.items() if key.startswith("HTTP_")}
     problems |= form_problems((header_name(key), value) for key, value in headers.items())
     if "HTTP_AUTHORIZATION" in headers:
@@ -156,6 +155,11 @@ def head_problems(request) -> dict[str, list[str]]:
             problems["Authorization"] = [problem]
     cookies = ((f"cookie {name}", value) for name, value in request.COOKIES.items())
     return problems | form_problems(cookies)
+
+
+def every_value(multi_value_dict):
+    """(name, value) pairs of a QueryDict or MultiValueDict, a repeated name's every value."""
+    return ((name, value) for name, values in multi_value_dict.lists() for value in values)
 
 
 def header_name(meta_key: str) -> str:
@@ -189,11 +193,11 @@ def body_problems(request) -> dict[str, list[str]]:
         if request.method not in BODY_METHODS:
             return {}
         fields, files = multipart_form(request, declared)
-        names = ((name, upload.name or "") for name, upload in files.items())
-        return form_problems(chain(fields.items(), names))
+        names = ((name, upload.name or "") for name, upload in every_value(files))
+        return form_problems(chain(every_value(fields), names))
     if content_type == "application/x-www-form-urlencoded":
         fields = request.POST if request.method == "POST" else QueryDict(request.body)
-        return form_problems((name, value) for name, values in fields.lists() for value in values)
+        return form_problems(every_value(fields))
     claims_json = content_type == "application/json" or content_type.endswith("+json")
     # APIv3 reads any body but a form as JSON (as Copr does), whatever its Content-Type says.
     if claims_json or request.body.lstrip()[:1] in (b"{", b"["):

@@ -378,3 +378,28 @@ def test_webhooks_still_read_a_small_multipart_body_raw(db, settings):
     response = Client().post(url, {"field": "value"})  # multipart, as curl -F sends it
     assert response.status_code == 200, response.content
     assert response.content.decode().strip().isdigit()  # the build's id
+
+
+@pytest.mark.parametrize(
+    ("query", "body"),
+    [("?q=a%00b&q=fine", ""), ("", "note=a%00b&note=fine")],
+    ids=["query", "form"],
+)
+def test_every_value_of_a_repeated_field_is_checked(db, query, body):
+    response = Client().post(
+        f"/search/{query}", body, content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code == 400
+    assert "NUL characters are not allowed." in response.content.decode()
+
+
+def test_nul_in_any_header_is_refused(db):
+    """Webhooks store the User-Agent and delivery headers they are sent."""
+    response = Client().post(
+        "/webhooks/github/1/x/",
+        "{}",
+        content_type="application/json",
+        headers={"User-Agent": "a\x00b"},
+    )
+    assert response.status_code == 400
+    assert "User-Agent: NUL characters are not allowed." in response.content.decode()
