@@ -17,6 +17,8 @@ SURROGATE_MESSAGE = (
 )
 DEPTH_MESSAGE = f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep."
 SURROGATES = re.compile("[\ud800-\udfff]")
+# An integer orjson may not hold exactly (beyond 64 bits); texts of digits match too: harmless.
+LONG_NUMBER = re.compile(rb"\d{19}")
 # The key under which a problem of a JSON body that is not an object is reported.
 WHOLE_BODY = "body"
 
@@ -43,20 +45,25 @@ def shown(text: str) -> str:
 def json_loads(raw: bytes | str):
     """JSON from outside, decoded and checked.
 
-    orjson decodes natively (no Python recursion) and refuses lone surrogates and nesting
-    past 1024 levels itself; the walk below refuses more than MAX_JSON_DEPTH levels before
-    any recursive code sees the value, and NUL in any key or text (InvalidForm, per field).
+    orjson decodes natively (no Python recursion) and refuses lone surrogates, control
+    characters and nesting past 1024 levels itself. What is left is checked before any
+    recursive code sees the value: more than MAX_JSON_DEPTH levels, and NUL (written
+    `\\u0000`) in a key or a text, each an InvalidForm naming the top-level field.
     """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")  # orjson refuses the surrogates it keeps
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise NotJSON(not_json_message(str(error))) from error
-    problems, has_float = inspected(value)
-    if problems:
-        raise InvalidForm(problems)
+    # Walked only when it could hold a problem: a body of a few brackets cannot be too deep.
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or b"\\u0000" in raw:
+        problems = json_problems(value)
+        if problems:
+            raise InvalidForm(problems)
     # orjson makes a float of an integer beyond 64 bits; the standard library keeps it the
-    # integer the views always had (and the depth is now known to be safe for its recursion).
-    return json.loads(raw) if has_float else value
+    # integer the views always had (its recursion is safe: the depth is known to be small).
+    return json.loads(raw) if LONG_NUMBER.search(raw) else value
 
 
 def not_json_message(reason: str) -> str:
@@ -69,47 +76,50 @@ def not_json_message(reason: str) -> str:
     return message
 
 
-def inspected(value) -> tuple[dict[str, list[str]], bool]:
-    """({field: [problem]}, whether a float is in it) of a decoded JSON value; the fields
-    are the top-level keys of an object."""
-    if not isinstance(value, dict):
-        problem, has_float = walked(value, depth=1)
-        return ({WHOLE_BODY: [problem]} if problem else {}), has_float
-    problems: dict[str, list[str]] = {}
-    any_float = False
+def json_problems(value) -> dict[str, list[str]]:
+    """{field: [problem]} of a decoded JSON value; the fields are an object's top-level keys."""
+    if not isinstance(value, dict | list):
+        problem = text_problem(value) if isinstance(value, str) else None
+        return {WHOLE_BODY: [problem]} if problem else {}
+    if isinstance(value, list):
+        problem = container_problem(value, depth=1)
+        return {WHOLE_BODY: [problem]} if problem else {}
+    problems = {}
     for key, item in value.items():
-        problem, has_float = walked(item, depth=2)
-        problem = text_problem(key) or problem
-        any_float |= has_float
+        problem = text_problem(key)
+        if not problem and isinstance(item, str):
+            problem = text_problem(item)
+        elif not problem and isinstance(item, dict | list):
+            problem = container_problem(item, depth=2)
         if problem:
             problems[shown(key)] = [problem]
-    return problems, any_float
+    return problems
 
 
-def walked(value, *, depth: int) -> tuple[str | None, bool]:
-    """(The first problem, whether a float is in it) of a value at `depth` and below, walked
-    without recursion."""
-    pending = [(value, depth)]
-    has_float = False
+def container_problem(container: dict | list, *, depth: int) -> str | None:
+    """The first problem of a list or object at `depth`, and of all within it, walked
+    without recursion (one loop step per value: a hostile body may hold millions)."""
+    pending = [(container, depth)]
     while pending:
-        item, level = pending.pop()
-        if isinstance(item, str):
-            problem = text_problem(item)
-            if problem:
-                return problem, has_float
-        elif isinstance(item, float):
-            has_float = True
-        elif isinstance(item, dict | list):
-            if level > MAX_JSON_DEPTH:
-                return DEPTH_MESSAGE, has_float
-            if isinstance(item, dict):
-                for key in item:
-                    problem = text_problem(key)
-                    if problem:
-                        return problem, has_float
-                item = item.values()
-            pending.extend((inner, level + 1) for inner in item)
-    return None, has_float
+        current, level = pending.pop()
+        if level > MAX_JSON_DEPTH:
+            return DEPTH_MESSAGE
+        if type(current) is dict:
+            for key in current:
+                if "\x00" in key:
+                    return NUL_MESSAGE
+            current = current.values()
+        for item in current:
+            kind = type(item)
+            if kind is str:
+                if "\x00" in item:
+                    return NUL_MESSAGE
+            elif kind is list or kind is dict:
+                if item:
+                    pending.append((item, level + 1))
+                elif level + 1 > MAX_JSON_DEPTH:
+                    return DEPTH_MESSAGE
+    return None
 
 
 def form_problems(fields) -> dict[str, list[str]]:
