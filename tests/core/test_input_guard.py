@@ -18,6 +18,7 @@ from django.urls.exceptions import Resolver404
 
 from apps.accounts.services import api_token_regenerate
 from apps.core.input_checks import MAX_JSON_DEPTH
+from apps.core.middleware import UPLOAD_PAGES, UPLOAD_ROUTES
 from apps.packages.models import Package
 from tests.factories import (
     BuildFactory,
@@ -196,8 +197,6 @@ def clients(alice) -> dict[str, Client]:
 
 
 def is_upload_route(pattern) -> bool:
-    from apps.core.middleware import UPLOAD_PAGES, UPLOAD_ROUTES
-
     return pattern.name in UPLOAD_ROUTES | UPLOAD_PAGES
 
 
