@@ -10,6 +10,7 @@ import base64
 import json
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -214,3 +215,18 @@ def test_a_number_is_never_taken_as_a_name(world, path, body, value):
     assert response.status_code == 400, response.content
     kind = "a boolean" if value is True else "a number"
     assert response.json()["error"] == f"{field}: Expected text, got {kind}."
+
+
+@pytest.mark.parametrize("value", [1, 1.5, -1])
+def test_a_number_as_the_owner_of_an_upload_is_refused(world, value):
+    """copr-cli's upload: the options in the multipart `json` part beside the package."""
+    options = json.dumps({"ownername": value, "projectname": "tools", "chroots": [X86]})
+    response = world["client"].post(
+        "/api_3/build/create/upload",
+        {
+            "json": SimpleUploadedFile("json", options.encode(), "application/json"),
+            "pkgs": SimpleUploadedFile("hello-1.0-1.src.rpm", b"not really an rpm"),
+        },
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "ownername: Expected text, got a number."
