@@ -240,7 +240,7 @@ def refused(request, problems: dict[str, list[str]], message: str = "") -> HttpR
     path = request.path_info
     if path.startswith("/api_3"):
         return JsonResponse({"output": "notok", "error": message}, status=400)
-    if path.startswith("/api/"):
+    if path.startswith("/api/v1/"):  # (/api/ itself is the page that shows API tokens)
         body = {"error": message, "fields": problems} if problems else {"error": message}
         return JsonResponse(body, status=400)
     return render(request, "400.html", {"exception": message}, status=400)

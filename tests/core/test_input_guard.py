@@ -402,3 +402,9 @@ def test_nul_in_any_header_is_refused(db):
     )
     assert response.status_code == 400
     assert "User-Agent: NUL characters are not allowed." in response.content.decode()
+
+
+def test_the_api_token_page_is_a_page_not_an_api(db):
+    response = Client().get("/api/", {"q": "a\x00b"})
+    assert response.status_code == 400
+    assert "<h1>Bad request</h1>" in response.content.decode()
