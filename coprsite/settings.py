@@ -335,6 +335,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Right after security: static files skip sessions, auth and the rest of the chain.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions and auth look anything up: NUL, lone surrogates and deep JSON are a 400.
+    "apps.core.middleware.InputGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

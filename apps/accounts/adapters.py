@@ -4,8 +4,10 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.account.utils import user_username
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from allauth.socialaccount.models import SocialApp
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.http import Http404
 
 from apps.accounts.models import NAME_VALIDATOR
 
@@ -19,7 +21,18 @@ class AccountAdapter(DefaultAccountAdapter):
         return False
 
 
+class LoginNotConfigured(SocialApp.DoesNotExist, Http404):
+    """No client id for the provider: its login URL is a 404 (allauth's own callers still
+    catch it as DoesNotExist), not a 500."""
+
+
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def get_app(self, request, provider, client_id=None):
+        try:
+            return super().get_app(request, provider, client_id)
+        except SocialApp.DoesNotExist as error:
+            raise LoginNotConfigured(f"{provider} login is not set up on this site.") from error
+
     def is_open_for_signup(self, request, sociallogin):
         return True
 

@@ -1,5 +1,7 @@
-"""Refuse a request before its body is read: anonymous uploads, bodies over the limit, and
-uploads of a user who already has UPLOADS_PER_USER in flight.
+"""Refuse requests early: anonymous uploads, bodies over the limit, uploads of a user who
+already has UPLOADS_PER_USER in flight, text no view can take.
+
+RequestBodyGuard:
 
 Django reads a body lazily, but views read it early (the APIv3 merges its input before
 anything else, CSRF checks look into forms), so an anonymous client could make a worker
@@ -8,18 +10,28 @@ This middleware decides from the headers alone: the credentials and the declared
 Content-Length. In production nginx also buffers bodies (README, Production); without it,
 each upload holds a gunicorn thread while its body arrives, so one user may hold only a few
 (and apps/core/slowbody.py bounds how long each may take).
+
+InputGuard: the one place where text from outside is checked for NUL, lone surrogates and
+JSON nesting (apps.core.input_checks), before any view or query sees it.
 """
 
+import base64
+import binascii
 import datetime
+from io import BytesIO
+from itertools import chain
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
 from apps.accounts.authentication import invalid_login_message, user_for_authorization
 from apps.accounts.services import upload_slot_release, upload_slot_take
 from apps.accounts.throttle import LoginLocked
+from apps.core.errors import InvalidForm, form_error_text
+from apps.core.input_checks import NotJSON, form_problems, json_loads, text_problem
 
 # The routes that take a package file; they need a user before a byte of the body is read.
 UPLOAD_ROUTES = frozenset(
@@ -149,3 +161,133 @@ def error(request, message: str, status: int) -> HttpResponse:
     if request.path_info.startswith(("/api_3", "/api/")):
         return JsonResponse({"error": message}, status=status)
     return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+class InputGuard:
+    """Refuse NUL, lone surrogates and too deeply nested JSON with a 400 that names the field.
+
+    The path, the query string, the headers and the cookies are checked first, before
+    sessions and API credentials are looked up with them (it comes before those in
+    MIDDLEWARE). The body is checked in process_view: after RequestBodyGuard has judged its
+    size and its sender from the headers, before any view, or CSRF's look into a form,
+    reads it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problems = head_problems(request)
+        return refused(request, problems) if problems else self.get_response(request)
+
+    def process_view(self, request, view, args, kwargs):
+        try:
+            problems = body_problems(request)
+        except NotJSON as error:
+            return refused(request, {}, error.message)
+        return refused(request, problems) if problems else None
+
+
+def head_problems(request) -> dict[str, list[str]]:
+    problems = {}
+    problem = text_problem(request.path_info)
+    if problem:
+        problems["path"] = [problem]
+    problems |= form_problems(every_value(request.GET))
+    headers = {key: value for key, value in request.META.items() if key.startswith("HTTP_")}
+    problems |= form_problems((header_name(key), value) for key, value in headers.items())
+    if "HTTP_AUTHORIZATION" in headers:
+        problem = credentials_problem(headers["HTTP_AUTHORIZATION"])
+        if problem:
+            problems["Authorization"] = [problem]
+    cookies = ((f"cookie {name}", value) for name, value in request.COOKIES.items())
+    return problems | form_problems(cookies)
+
+
+def every_value(multi_value_dict):
+    """(name, value) pairs of a QueryDict or MultiValueDict, a repeated name's every value."""
+    return ((name, value) for name, values in multi_value_dict.lists() for value in values)
+
+
+def header_name(meta_key: str) -> str:
+    return meta_key.removeprefix("HTTP_").replace("_", "-").title()
+
+
+def credentials_problem(header: str) -> str | None:
+    """Basic credentials hide their text in base64; a login or token with NUL is refused here,
+    before it is looked up (undecodable ones are left to authentication: a 401)."""
+    parts = header.split()
+    if len(parts) != 2:
+        return None
+    try:
+        decoded = base64.b64decode(parts[1], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    problem = text_problem(decoded)
+    return f"The credentials: {problem}" if problem else None
+
+
+def body_problems(request) -> dict[str, list[str]]:
+    """Problems of a form or a JSON body (NotJSON when it says it is JSON and is not)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return {}  # no body Django would read (RequestBodyGuard refuses it on body methods)
+    if declared <= 0:
+        return {}
+    content_type = request.content_type or ""
+    if content_type.startswith("multipart/"):
+        if request.method not in BODY_METHODS:
+            return {}
+        fields, files = multipart_form(request, declared)
+        names = ((name, upload.name or "") for name, upload in every_value(files))
+        return form_problems(chain(every_value(fields), names))
+    if content_type == "application/x-www-form-urlencoded":
+        fields = request.POST if request.method == "POST" else QueryDict(request.body)
+        return form_problems(every_value(fields))
+    claims_json = content_type == "application/json" or content_type.endswith("+json")
+    # APIv3 reads any body but a form as JSON (as Copr does), whatever its Content-Type says.
+    if claims_json or request.body.lstrip()[:1] in (b"{", b"["):
+        return json_body_problems(request.body, claims_json=claims_json)
+    return {}
+
+
+def json_body_problems(body: bytes, *, claims_json: bool) -> dict[str, list[str]]:
+    try:
+        json_loads(body)
+    except NotJSON:
+        if claims_json:
+            raise
+        return {}  # some other text that starts like JSON: the view decides what it is
+    except InvalidForm as error:
+        return error.errors
+    return {}
+
+
+def multipart_form(request, declared: int):
+    """The fields and files of a multipart body, parsed here for every body method.
+
+    A body that fits DATA_UPLOAD_MAX_MEMORY_SIZE is read whole first so the view can still
+    read it raw (webhooks do); a larger one (an upload) is parsed as it streams in, its files
+    spooled to disk. Django parses multipart bodies of POSTs only; Copr's chroot edit is a PUT.
+    """
+    small = declared <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if request.method == "POST":
+        if small:
+            request.body  # noqa: B018 (read and kept for the view)
+        return request.POST, request.FILES
+    stream = BytesIO(request.body) if small else request
+    request._post, request._files = request.parse_file_upload(request.META, stream)
+    return request._post, request._files
+
+
+def refused(request, problems: dict[str, list[str]], message: str = "") -> HttpResponse:
+    """A 400 in the shape the caller reads: APIv3's, API v1's or the site's 400 page."""
+    message = message or form_error_text(problems)
+    path = request.path_info
+    if path.startswith("/api_3"):
+        return JsonResponse({"output": "notok", "error": message}, status=400)
+    if path.startswith("/api/v1/"):  # (/api/ itself is the page that shows API tokens)
+        body = {"error": message, "fields": problems} if problems else {"error": message}
+        return JsonResponse(body, status=400)
+    return render(request, "400.html", {"exception": message}, status=400)

@@ -129,3 +129,36 @@ def text_errors(value) -> list[str]:
 def json_type(value) -> str:
     names = {dict: "an object", list: "a list", bool: "a boolean", int: "a number"}
     return names.get(type(value), "a number" if isinstance(value, float) else "null")
+
+
+# The fields of both APIs that hold a name, and those that hold a list of names. In JSON a
+# name is text: a number or a boolean is refused, never turned into a name like `-1`.
+NAME_FIELDS = frozenset(
+    {"owner", "ownername", "name", "projectname", "packagename", "package_name", "chrootname"}
+    | {"project_dirname", "pypi_package_name", "gem_name"}
+)
+NAME_LIST_FIELDS = frozenset({"chroots", "exclude_chroots", "chroot_denylist"})
+
+
+def name_type_errors(data) -> dict[str, list[str]]:
+    """{field: [message]} for the name fields of a request body that are not text.
+
+    Null is left to the caller (APIv3 drops it, API v1 says the field may not be null); a
+    list of names may also be given as one text (comma- or space-separated)."""
+    errors = {}
+    for field in sorted(NAME_FIELDS & data.keys()):
+        value = data[field]
+        if value is not None and not isinstance(value, str):
+            errors[field] = [f"Expected text, got {json_type(value)}."]
+    for field in sorted(NAME_LIST_FIELDS & data.keys()):
+        value = data[field]
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, list):
+            errors[field] = [f"Expected a list of names, got {json_type(value)}."]
+            continue
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                errors[field] = [f"Expected a list of texts; item {index} is {json_type(item)}."]
+                break
+    return errors

@@ -1,6 +1,5 @@
 """Webhook endpoints: forges (GitHub, GitLab, Bitbucket, Pagure) and the custom POST URL."""
 
-import json
 import logging
 
 from django.http import HttpRequest, HttpResponse
@@ -8,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import ServiceError
+from apps.core.input_checks import NotJSON, json_loads
 from apps.core.names import MAX_BIGINT
 from apps.packages import webhooks
 from apps.packages.models import Package
@@ -75,9 +75,11 @@ class Hook:
 
     def payload(self) -> dict:
         try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError as error:
+            data = json_loads(self.request.body or b"{}")
+        except NotJSON as error:
             raise webhooks.WebhookRejected("the payload is not JSON") from error
+        except ServiceError as error:  # too deep, or NUL in its text
+            raise webhooks.WebhookRejected(error.message) from error
         if not isinstance(data, dict):
             raise webhooks.WebhookRejected("the payload is not a JSON object")
         return data

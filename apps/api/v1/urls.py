@@ -13,6 +13,8 @@ from apps.api.v1 import views
 from apps.api.v1.schema import SCHEMA_SETTINGS
 
 PROJECT = "projects/<str:owner>/<str:name>"
+# The docs pages are HTML for GET; DRF's OPTIONS answer would need a template they lack.
+PAGE_METHODS = ["get", "head"]
 
 endpoints = [
     path("auth-check", views.AuthCheck.as_view(), name="v1-auth-check"),
@@ -41,7 +43,9 @@ urlpatterns = [
     path(
         "docs/",
         SpectacularSwaggerSplitView.as_view(
-            url_name="v1-schema", template_name="api/swagger_ui.html"
+            url_name="v1-schema",
+            template_name="api/swagger_ui.html",
+            http_method_names=PAGE_METHODS,
         ),
         name="v1-docs",
     ),
@@ -49,7 +53,9 @@ urlpatterns = [
     path(
         "redoc/",
         csp_update({"worker-src": [SELF, "blob:"]})(
-            SpectacularRedocView.as_view(url_name="v1-schema", template_name="api/redoc.html")
+            SpectacularRedocView.as_view(
+                url_name="v1-schema", template_name="api/redoc.html", http_method_names=PAGE_METHODS
+            )
         ),
         name="v1-redoc",
     ),

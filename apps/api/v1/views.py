@@ -1,5 +1,7 @@
 """Native API views: HTTP shapes over the services; every write is one service call."""
 
+from collections.abc import Mapping
+
 from django.db import connection
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -7,12 +9,13 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
 from apps.api.v1 import queries
 from apps.api.v1.errors import api_exception_handler
+from apps.api.v1.parsers import BoundedJSONParser
 from apps.api.v1.serializers import (
     BuildCreateInput,
     BuildSerializer,
@@ -25,7 +28,7 @@ from apps.api.v1.serializers import (
 )
 from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import InvalidForm, NotFound
-from apps.core.names import MAX_BIGINT
+from apps.core.names import MAX_BIGINT, name_type_errors
 from apps.projects.services import project_create, project_delete, project_edit
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField()})
@@ -90,13 +93,18 @@ class ApiView(generics.GenericAPIView):
     """Base of every v1 view: anonymous may read, JSON in, one error shape out."""
 
     permission_classes = [IsAuthenticatedOrReadOnly]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
     pagination_class = Pagination
 
     def get_exception_handler(self):
         return api_exception_handler
 
     def valid_input(self, serializer_class, **kwargs) -> serializers.Serializer:
+        # A serializer's CharField would take the number -1 as the name "-1".
+        if isinstance(self.request.data, Mapping) and (
+            errors := name_type_errors(self.request.data)
+        ):
+            raise InvalidForm(errors)
         serializer = serializer_class(
             data=self.request.data, context=self.get_serializer_context(), **kwargs
         )
@@ -199,7 +207,7 @@ class ProjectBuildList(ApiView, generics.ListAPIView):
     """A project's builds, newest first; POST submits an SRPM by URL or upload."""
 
     serializer_class = BuildSerializer
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser, FormParser]
 
     def get_queryset(self):
         project = queries.project_or_404(self.kwargs["owner"], self.kwargs["name"])
@@ -280,4 +288,4 @@ class UnknownEndpoint(ApiView):
             f"{request.build_absolute_uri(reverse('v1-docs'))}."
         )
 
-    post = put = patch = delete = get
+    post = put = patch = delete = options = get

@@ -1,6 +1,5 @@
 """The plumbing of /api_3: Copr's auth, error bodies, input merging and pagination."""
 
-import json
 import logging
 from itertools import islice
 
@@ -14,8 +13,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.authentication import invalid_login_message, user_for_authorization
 from apps.accounts.throttle import LoginLocked
-from apps.core.errors import FieldErrors, InvalidForm, NotFound, ServiceError
-from apps.core.names import MAX_BIGINT, NUL_MESSAGE, json_type, text_errors
+from apps.core.errors import InvalidForm, NotFound, ServiceError
+from apps.core.input_checks import json_loads
+from apps.core.names import MAX_BIGINT, json_type, name_type_errors, text_errors
 
 logger = logging.getLogger(__name__)
 # Copr's JSON-to-form booleans (WTForms' BooleanField with false_values plus the texts
@@ -32,11 +32,17 @@ class Unauthorized(Exception):
 class CoprView(View):
     """Base of every /api_3 view: JSON in and out, Copr's error shape, no CSRF (token auth)."""
 
+    # Whether the body's name fields (ownername, projectname, chroots, ...) must be text; off
+    # where the body's keys are user names rather than fields (permissions/set).
+    body_has_name_fields = True
+
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
+        # NUL, lone surrogates and deep JSON never get here (apps.core.middleware.InputGuard).
         try:
             self.data = request_data(request)
-            refuse_nul_characters({**request.GET.dict(), **kwargs, **self.data})
+            if self.body_has_name_fields and (errors := name_type_errors(self.data)):
+                raise InvalidForm(errors)
             return super().dispatch(request, *args, **kwargs)
         except Unauthorized:
             return JsonResponse({"output": "notok", "error": invalid_login_message()}, status=401)
@@ -87,11 +93,11 @@ def error_response(message: str, status: int) -> JsonResponse:
 
 
 def request_data(request) -> dict:
-    """The JSON body, the multipart `json` part, or the form; nulls dropped as Copr does."""
+    """The JSON body, the multipart `json` part, or the form; nulls dropped as Copr does.
+
+    Multipart bodies of every method (Copr's chroot edit is a PUT) are parsed by InputGuard.
+    """
     content_type = request.content_type or ""
-    if content_type.startswith("multipart/") and request.method != "POST":
-        # Django parses multipart bodies of POSTs only; Copr's chroot edit is a PUT.
-        request._post, request._files = request.parse_file_upload(request.META, request)
     if content_type.startswith("multipart/"):
         part = request.FILES.get("json")
         raw = part.read() if part else request.POST.get("json", "")
@@ -104,10 +110,7 @@ def request_data(request) -> dict:
 
 
 def parse_json(raw: bytes | str) -> dict:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ServiceError(f"The request body is not valid JSON: {error}") from error
+    data = json_loads(raw)  # depth-bounded; NUL and lone surrogates refused per field
     if not isinstance(data, dict):
         raise ServiceError("The request body must be a JSON object.")
     return data
@@ -169,25 +172,6 @@ def as_text(value, name: str) -> str:
     if errors:
         raise InvalidForm({name: errors})
     return value
-
-
-def refuse_nul_characters(values: dict) -> None:
-    """NUL cannot be stored in PostgreSQL text: refuse it in every name and text at once."""
-    errors = FieldErrors()
-    for key, value in values.items():
-        if contains_nul(value):
-            errors.add(str(key), NUL_MESSAGE)
-    errors.raise_if_any()
-
-
-def contains_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(contains_nul(item) for item in value)
-    return False
 
 
 # --- lists ---------------------------------------------------------------------------------

@@ -198,6 +198,8 @@ class PermissionsGet(CoprView):
 class PermissionsSet(CoprView):
     """`{"bob": {"builder": "approved", "admin": "nothing"}}`; all or nothing."""
 
+    body_has_name_fields = False  # its keys are user names
+
     def post(self, request, **kwargs):
         user = self.authenticated_user()
         project = project_or_404(self.param("ownername"), self.param("projectname"))

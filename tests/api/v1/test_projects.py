@@ -261,7 +261,7 @@ def test_approved_admin_edits_but_builder_does_not(client_for, hello_project, bo
         # The largest integer depends on the database; the message starts the same.
         ({"repo_priority": 2**70}, "repo_priority: Ensure this value is less than or equal to"),
         ({"delete_after": "soon"}, "delete_after: Datetime has wrong format."),
-        ({"contact": "a\x00b"}, "contact: Null characters are not allowed."),
+        ({"contact": "a\x00b"}, "contact: NUL characters are not allowed."),
     ],
 )
 def test_invalid_project_is_400_and_creates_nothing(client_for, alice, change, expected_error):

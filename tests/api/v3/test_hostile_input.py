@@ -234,14 +234,19 @@ def test_project_edit_reports_every_field(copr_client, alice, hello_project):
 
 def test_project_fork_reports_every_field(copr_client, alice, hello_project):
     response = copr_client(alice).post(
-        "project/fork/alice/hello", {"name": "..", "ownername": ["x"], "confirm": "maybe"}
+        "project/fork/alice/hello", {"name": "..", "ownername": "nobody", "confirm": "maybe"}
     )
     assert response.status_code == 400
     assert set(response.json()["error"].split("\n")) == {
         "name: '..' is not a valid project name.",
-        "ownername: Expected text, the name of a user or @group.",
         "confirm: Expected a boolean (true or false), got 'maybe'.",
     }
+    # A name that is not even text is refused before anything else is read (issue 18).
+    response = copr_client(alice).post(
+        "project/fork/alice/hello", {"name": "..", "ownername": ["x"], "confirm": "maybe"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "ownername: Expected text, got a list."
     assert Project.objects.count() == 1
 
 
