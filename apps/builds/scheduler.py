@@ -1,9 +1,11 @@
-"""Hand pending tasks to free builder slots: source tasks first, then normal, then background
-builds, with fair share between owners inside each priority."""
+"""Hand pending tasks to free builder slots: tasks overdue by SCHEDULER_AGING_SECONDS in queued
+order, then source tasks, normal, background builds; fair share between owners in each group."""
 
 import logging
 from collections import Counter
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
@@ -89,21 +91,40 @@ def has_work_and_room() -> bool:
 
 
 def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
-    """Claim the best task this builder can run, or None when there is none."""
+    """Claim the best task this builder can run, or None when there is none.
+
+    Priority alone starves: a steady stream of uploads (source tasks) would hold back RPM
+    builds queued before them for as long as it lasts. So a task that has waited longer than
+    SCHEDULER_AGING_SECONDS goes first, overdue tasks in queued order; priority orders only
+    the tasks younger than that bound. Fair share between owners holds in both groups.
+    """
     queue = runnable_tasks(builder.arches)
-    for priority in Priority.values:
-        heads = {
-            row["owner_key"]: row["first"]
-            for row in queue.filter(priority=priority)
-            .values("owner_key")
-            .annotate(first=Min("id"))
-            .order_by()
-        }
-        # Fair share: the owner with the fewest running tasks goes first, then the oldest.
-        for owner in sorted(heads, key=lambda owner: (per_owner[owner], heads[owner])):
-            if claim(heads[owner], builder):
-                per_owner[owner] += 1
-                return heads[owner]
+    cutoff = timezone.now() - timedelta(seconds=settings.SCHEDULER_AGING_SECONDS)
+    groups = [queue.filter(queued_on__lte=cutoff)]
+    groups += [queue.filter(priority=priority) for priority in Priority.values]
+    for group in groups:
+        task_id = claim_fair_head(group, builder, per_owner)
+        if task_id is not None:
+            return task_id
+    return None
+
+
+def claim_fair_head(group, builder: Builder, per_owner: Counter) -> int | None:
+    """Claim the oldest task of the owner in `group` with the fewest running tasks."""
+    heads = {
+        row["owner_key"]: (row["since"], row["first"])
+        for row in group.values("owner_key")
+        .annotate(since=Min("queued_on"), first=Min("id"))
+        .order_by()
+    }
+    # Fair share: the owner with the fewest running tasks goes first, then the longest waiting.
+    for owner in sorted(heads, key=lambda owner: (per_owner[owner], heads[owner])):
+        since = heads[owner][0]
+        # Within one owner, the task queued first (ids break ties of one timestamp).
+        head = group.filter(owner_key=owner, queued_on=since).aggregate(first=Min("id"))["first"]
+        if head is not None and claim(head, builder):
+            per_owner[owner] += 1
+            return head
     return None
 
 
