@@ -510,6 +510,7 @@ def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, Bu
     """Copy the newest successful build of each package and chroot into a fork, as `forked`.
 
     Returns (original task, forked task) pairs; the caller copies and re-signs the files.
+    A forked task has no end time until its files are copied (repos.forked_results_publish).
     """
     target_chroots = set(target.project_chroots.values_list("chroot_id", flat=True))
     candidates = (
@@ -520,6 +521,8 @@ def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, Bu
             chroot_id__in=target_chroots,
         )
         .exclude(build__package_name="")
+        # A fork still being copied has no files to give yet.
+        .exclude(state=State.FORKED, ended_on__isnull=True)
         .select_related("build", "chroot")
         .order_by("build_id")
     )
@@ -553,7 +556,6 @@ def forked_build_create(target: Project, original: Build, chroot_names: list[str
         state=State.FORKED,
         submitted_on=now,
         started_on=now,
-        ended_on=now,
     )
 
 
@@ -563,13 +565,12 @@ def forked_task_create(forked: Build, original: BuildTask) -> BuildTask:
         build=forked,
         chroot=original.chroot,
         state=State.FORKED,
-        state_reason=f"forked from build {original.build_id}",
+        state_reason=f"forked from build {original.build_id}: copying and signing its RPMs",
         owner_key=forked.project.ownername,
         result_dir=f"{original.chroot.name}/{forked.pk:08d}-{forked.package_name}",
         result_files=original.result_files,
         built_packages=original.built_packages,
         started_on=now,
-        ended_on=now,
     )
 
 

@@ -230,8 +230,10 @@ def project_fork(
 ) -> tuple[Project, bool]:
     """Copy a project with its packages and latest successful builds; returns (fork, created).
 
-    The builds' RPMs are copied, signed with the fork's own key and published before this
-    returns. Forking into an existing project needs `confirm`, as in Copr.
+    Only rows are written here, in one transaction: the forked builds stay `forked` with no
+    end time while a message on the sign queue makes the fork's key, copies and re-signs
+    their RPMs and publishes them (RSA key generation and rpmsign take seconds, never the
+    request's). Forking into an existing project needs `confirm`, as in Copr.
     """
     existing = Project.objects.with_owner().by_ownername(ownername).filter(name=name).first()
     if existing is not None and not confirm:
@@ -255,11 +257,9 @@ def project_fork(
         fork_chroot_settings(project, fork)
         fork_packages(project, fork)
         from apps.builds.services import builds_fork
+        from apps.repos.services import forked_results_request
 
-        forked_tasks = builds_fork(source=project, target=fork)
-    from apps.repos.services import forked_results_publish
-
-    forked_results_publish(project=fork, tasks=forked_tasks)
+        forked_results_request(project=fork, tasks=builds_fork(source=project, target=fork))
     fork.refresh_from_db()
     return fork, existing is None
 

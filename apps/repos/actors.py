@@ -41,3 +41,12 @@ def generate_project_key(project_id: int) -> None:
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
         services.project_key_ensure(project=project)
+
+
+@dramatiq.actor(queue_name="sign", max_retries=3, time_limit=3600_000)
+def publish_fork(project_id: int, task_pairs: list[list[int]]) -> None:
+    """Make a fork's key, copy and re-sign its forked builds' RPMs and publish them (runs
+    where KEYS_ROOT is; a fork of a large project copies gigabytes, hence the hour)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        services.forked_results_publish(project=project, task_pairs=task_pairs)
