@@ -20,6 +20,7 @@ from django.utils.text import get_valid_filename
 from apps.builds.lifecycle import task_end
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.core.gone import Gone
 from apps.core.paths import (
     chroot_results_dir,
     confined_rmtree,
@@ -63,19 +64,24 @@ def project_key_ensure(*, project: Project) -> SigningKey:
         project=project.name,
         sign_domain=settings.SIGN_DOMAIN,
     )
-    key, _ = SigningKey.objects.update_or_create(
-        project=project,
-        defaults={
-            "state": KeyState.READY,
-            "fingerprint": info.fingerprint,
-            "uid": f"{info.uid_name} <{info.uid_email}>",
-            "public_key": info.public_key,
-            "error": "",
-        },
-    )
-    pubkey = project_results_dir(project.ownername, project.name) / "pubkey.gpg"
-    pubkey.parent.mkdir(parents=True, exist_ok=True)
-    pubkey.write_text(info.public_key)
+    with transaction.atomic():
+        # The project's row locked: a delete waits for this commit, then removes pubkey.gpg
+        # with the project's directory. Deleted already: no row, and no directory made again.
+        if not Project.objects.select_for_update().filter(pk=project.pk).exists():
+            raise Gone(f"project {project.full_name} was deleted while its key was made")
+        key, _ = SigningKey.objects.update_or_create(
+            project=project,
+            defaults={
+                "state": KeyState.READY,
+                "fingerprint": info.fingerprint,
+                "uid": f"{info.uid_name} <{info.uid_email}>",
+                "public_key": info.public_key,
+                "error": "",
+            },
+        )
+        pubkey = project_results_dir(project.ownername, project.name) / "pubkey.gpg"
+        pubkey.parent.mkdir(parents=True, exist_ok=True)
+        pubkey.write_text(info.public_key)
     return key
 
 
@@ -402,6 +408,9 @@ def repository_run(repository: Repository) -> None:
     try:
         info = run_createrepo(repository, directory, published_files(repository))
     except createrepo.CreaterepoError as error:
+        if not Repository.objects.filter(pk=repository.pk).exists():
+            # Its project was deleted and its directory removed under the run.
+            raise Gone(f"repository {directory} was deleted during createrepo") from error
         logger.error("createrepo failed for %s: %s", directory, error)
         tasks_fail_publishing(repository, serial, str(error))
         Repository.objects.filter(pk=repository.pk).update(
