@@ -12,7 +12,7 @@ import time
 import pytest
 
 from apps.builds.models import FINAL_STATES, Build, BuildTask, State
-from apps.builds.services import build_cancel
+from apps.builds.services import build_cancel, build_delete_many
 from apps.core.errors import Conflict
 from apps.projects.models import Project
 from apps.projects.services import project_create, project_delete
@@ -49,11 +49,15 @@ STAGES = {
 }
 
 
-def cancel_and_delete(user, project: Project) -> None:
-    """What a packager does to get rid of a project at once: cancel its builds, delete it."""
+def cancel_builds(user, project: Project) -> None:
     for build in Build.objects.filter(project=project).exclude(state__in=FINAL_STATES):
         with contextlib.suppress(Conflict):  # it finished meanwhile: nothing to cancel
             build_cancel(user=user, build=build)
+
+
+def cancel_and_delete(user, project: Project) -> None:
+    """What a packager does to get rid of a project at once: cancel its builds, delete it."""
+    cancel_builds(user, project)
     project_delete(user=user, project=Project.objects.get(pk=project.pk))
 
 
@@ -89,8 +93,17 @@ def test_deleting_projects_while_work_runs_ends_every_actor_quietly(
         seen.append(stage)
         cancel_and_delete(user, project)
 
-    # Let the worker finish whatever it had in hand about the deleted projects.
+    # Builds deleted, not their project, while they build.
+    project = project_create(user=user, ownername="packager", name=PROJECT, chroot_names=[X86])
+    for _ in range(3):
+        submit_upload(live_server, token, srpm)
+    wait_for(STAGES["RPM build"]().exists, timeout=120, interval=0.05, what="an RPM build")
+    cancel_builds(user, project)
+    build_delete_many(user=user, build_ids=list(project.builds.values_list("pk", flat=True)))
+
+    # Let the worker finish whatever it had in hand about the deleted rows.
     time.sleep(8)
     assert seen == list(STAGES)
-    assert not Build.objects.exists() and not Repository.objects.exists()
+    assert not Build.objects.exists()
+    assert not Repository.objects.exclude(project=project).exists()
     assert failures(caplog) == []
