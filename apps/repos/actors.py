@@ -27,7 +27,7 @@ def publish_task(task_id: int) -> None:
     repository (runs where KEYS_ROOT is)."""
     task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
     if task is not None and task.awaits_signing:
-        with quiet_when_gone(f"task {task_id}", project_exists(task.build.project_id)):
+        with quiet_when_gone(f"task {task_id}", BuildTask.objects.filter(pk=task_id).exists):
             services.project_publish(project=task.build.project, task_id=task.pk)
 
 

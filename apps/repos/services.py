@@ -499,7 +499,8 @@ def tasks_mark_published(repository: Repository, serial: int) -> None:
 
 def task_backend_log(task: BuildTask, message: str) -> None:
     directory = task_result_dir(task)
-    if directory.is_dir():
+    # A build deleted meanwhile takes its directory along: nobody will read the line.
+    with contextlib.suppress(FileNotFoundError):
         backend_log(directory, message)
 
 
