@@ -336,12 +336,15 @@ def build_delete(*, user, build: Build) -> None:
         raise Conflict(f"Build {build.pk} is still {build.state}; cancel it first.")
     tasks = list(build.tasks.select_related("chroot"))
     with transaction.atomic():
-        build.delete()
+        # The workers' lock order: repositories, then the build, then its tasks (which the
+        # cascade deletes before the build); any other order deadlocks with a publishing run.
         repositories_request_publish(
             project=build.project,
             project_dirname=build.project_dirname,
             chroots=[t.chroot for t in tasks if t.chroot and t.result_files],
         )
+        Build.objects.select_for_update().filter(pk=build.pk).first()
+        build.delete()
     for task in tasks:
         if task.result_dir:
             confined_rmtree(

@@ -134,8 +134,28 @@ def project_delete(*, user: User, project: Project) -> None:
         raise Conflict(f"{project.full_name} has unfinished builds; cancel them first.")
     ownername = project.ownername
     dirnames = sorted({project.name, *project.builds.values_list("project_dirname", flat=True)})
-    project.delete()
+    with transaction.atomic():
+        project_lock_for_delete(project)
+        project.delete()
     project_results_remove(ownername=ownername, dirnames=dirnames)
+
+
+def project_lock_for_delete(project: Project) -> None:
+    """Lock the project's rows in the order the workers take them: project (key making),
+    repositories, builds (publishing ends tasks build first), and only then delete.
+
+    The cascade deletes tasks first and builds last: against a createrepo run or a key being
+    made for the project at that moment, PostgreSQL found a deadlock and failed one side.
+    """
+    from apps.builds.models import Build
+    from apps.repos.models import Repository
+
+    for rows in (
+        Project.objects.filter(pk=project.pk),
+        Repository.objects.filter(project=project),
+        Build.objects.filter(project=project),
+    ):
+        list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def owner_lookup(ownername: str) -> dict:

@@ -505,7 +505,12 @@ def task_backend_log(task: BuildTask, message: str) -> None:
 
 
 def tasks_waiting_for(repository: Repository, serial: int):
-    return repository_tasks(repository).filter(state=State.RUNNING, publish_serial__lte=serial)
+    # Ended in build order, so that builds are locked in the order a project delete locks them.
+    return (
+        repository_tasks(repository)
+        .filter(state=State.RUNNING, publish_serial__lte=serial)
+        .order_by("build_id", "pk")
+    )
 
 
 def repositories_reconcile() -> int:
