@@ -135,6 +135,9 @@ TASK_LEASE_SECONDS = int(env("TASK_LEASE_SECONDS", "120"))
 # TASK_LEASE_SECONDS.
 TASK_POLL_SECONDS = float(env("TASK_POLL_SECONDS", "3"))
 MAX_TASK_ATTEMPTS = int(env("MAX_TASK_ATTEMPTS", "2"))
+# Scheduling: a pending task that has waited this long is taken in queued order, whatever
+# its priority, so a stream of uploads (source tasks) cannot hold back earlier RPM builds.
+SCHEDULER_AGING_SECONDS = int(env("SCHEDULER_AGING_SECONDS", "120"))
 # A createrepo run holds its repository by a lease of this many seconds, renewed while it
 # runs; a dead worker's lease runs out and the reconcile tick hands the repository on.
 # Keep it within TASK_LEASE_SECONDS: a repository recovers as fast as a lost task.

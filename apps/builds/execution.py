@@ -23,6 +23,7 @@ from apps.builds.models import FINAL_STATES, TASK_RELATED, Build, BuildTask, Sta
 from apps.builds.scheduler import claim_next_task
 from apps.builds.sources import discard_upload, job_source
 from apps.builds.workspaces import workspace_name, workspaces_root
+from apps.core.gone import quiet_when_gone
 from apps.core.queue import send_on_commit
 from apps.fleet import services as fleet_services
 from apps.fleet.transports import transport_for
@@ -43,7 +44,14 @@ def task_run(*, task_id: int) -> None:
     started = time.monotonic()
     next_task_id: int | None = task_id
     while next_task_id is not None:
-        freed_builder_id = task_run_one(task_id=next_task_id)
+        freed_builder_id, gone = None, True
+        with quiet_when_gone(
+            f"task {next_task_id}", BuildTask.objects.filter(pk=next_task_id).exists
+        ):
+            freed_builder_id = task_run_one(task_id=next_task_id)
+            gone = False
+        if gone:
+            break  # deleted with its build or project: its slot is free for the nudge below
         if freed_builder_id is None:
             return
         if time.monotonic() - started > HANDOFF_WINDOW_SECONDS:
@@ -247,7 +255,8 @@ class TaskWatch:
             while not self.stopped.wait(POLL_DATABASE_SECONDS):
                 BuildTask.objects.filter(pk=self.task.pk).update(heartbeat_on=timezone.now())
                 fleet_services.builder_seen(builder_id=self.task.builder_id)
-                if Build.objects.filter(pk=self.task.build_id, canceled=True).exists():
+                # A deleted build (with its project) stops like a canceled one.
+                if not Build.objects.filter(pk=self.task.build_id, canceled=False).exists():
                     self.canceled.set()
         finally:
             close_old_connections()

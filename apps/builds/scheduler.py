@@ -1,9 +1,11 @@
-"""Hand pending tasks to free builder slots: source tasks first, then normal, then background
-builds, with fair share between owners inside each priority."""
+"""Hand pending tasks to free builder slots: tasks overdue by SCHEDULER_AGING_SECONDS in queued
+order, then source tasks, normal, background builds; fair share between owners in each group."""
 
 import logging
 from collections import Counter
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
@@ -89,15 +91,23 @@ def has_work_and_room() -> bool:
 
 
 def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
-    """Claim the best task this builder can run, or None when there is none."""
+    """Claim the best task this builder can run, or None when there is none.
+
+    Priority alone starves: a steady stream of uploads (source tasks) would hold back RPM
+    builds queued before them for as long as it lasts. So a task that has waited longer than
+    SCHEDULER_AGING_SECONDS goes first, overdue tasks in queued order; priority orders only
+    the tasks younger than that bound. Fair share between owners holds in both groups.
+    """
     queue = runnable_tasks(builder.arches)
-    for priority in Priority.values:
+    cutoff = timezone.now() - timedelta(seconds=settings.SCHEDULER_AGING_SECONDS)
+    groups = [queue.filter(queued_on__lte=cutoff)] if any_task_overdue(cutoff) else []
+    groups += [queue.filter(priority=priority) for priority in Priority.values]
+    for group in groups:
+        # Ids follow queue times (both are set when a task is made): the smallest id of an
+        # owner is the task of theirs that has waited longest.
         heads = {
             row["owner_key"]: row["first"]
-            for row in queue.filter(priority=priority)
-            .values("owner_key")
-            .annotate(first=Min("id"))
-            .order_by()
+            for row in group.values("owner_key").annotate(first=Min("id")).order_by()
         }
         # Fair share: the owner with the fewest running tasks goes first, then the oldest.
         for owner in sorted(heads, key=lambda owner: (per_owner[owner], heads[owner])):
@@ -105,6 +115,21 @@ def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
                 per_owner[owner] += 1
                 return heads[owner]
     return None
+
+
+def any_task_overdue(cutoff: datetime) -> bool:
+    """Whether a pending task was queued before `cutoff`: the oldest task of each priority
+    is one step down the task_queue index, so the usual answer, no, costs next to nothing."""
+    for priority in Priority.values:
+        oldest = (
+            BuildTask.objects.filter(state=State.PENDING, priority=priority)
+            .order_by("id")
+            .values_list("queued_on", flat=True)
+            .first()
+        )
+        if oldest is not None and oldest <= cutoff:
+            return True
+    return False
 
 
 def runnable_tasks(arches: list[str]):

@@ -376,14 +376,17 @@ def build_delete(*, user, build: Build) -> None:
     tasks = list(build.tasks.select_related("chroot"))
     build_id = build.pk
     with transaction.atomic():
-        build.delete()
-        # Normally gone with its source task; this catches one a dead process left.
-        sources.discard_upload_on_commit(build_id)
+        # The workers' lock order: repositories, then the build, then its tasks (which the
+        # cascade deletes before the build); any other order deadlocks with a publishing run.
         repositories_request_publish(
             project=build.project,
             project_dirname=build.project_dirname,
             chroots=[t.chroot for t in tasks if t.chroot and t.result_files],
         )
+        Build.objects.select_for_update().filter(pk=build.pk).first()
+        build.delete()
+        # Normally gone with its source task; this catches one a dead process left.
+        sources.discard_upload_on_commit(build_id)
     for task in tasks:
         if task.result_dir:
             confined_rmtree(
@@ -575,6 +578,7 @@ def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, Bu
     """Copy the newest successful build of each package and chroot into a fork, as `forked`.
 
     Returns (original task, forked task) pairs; the caller copies and re-signs the files.
+    A forked task has no end time until its files are copied (repos.forked_results_publish).
     """
     target_chroots = set(target.project_chroots.values_list("chroot_id", flat=True))
     candidates = (
@@ -585,6 +589,8 @@ def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, Bu
             chroot_id__in=target_chroots,
         )
         .exclude(build__package_name="")
+        # A fork still being copied has no files to give yet.
+        .exclude(state=State.FORKED, ended_on__isnull=True)
         .select_related("build", "chroot")
         .order_by("build_id")
     )
@@ -618,7 +624,6 @@ def forked_build_create(target: Project, original: Build, chroot_names: list[str
         state=State.FORKED,
         submitted_on=now,
         started_on=now,
-        ended_on=now,
     )
 
 
@@ -628,13 +633,12 @@ def forked_task_create(forked: Build, original: BuildTask) -> BuildTask:
         build=forked,
         chroot=original.chroot,
         state=State.FORKED,
-        state_reason=f"forked from build {original.build_id}",
+        state_reason=f"forked from build {original.build_id}: copying and signing its RPMs",
         owner_key=forked.project.ownername,
         result_dir=f"{original.chroot.name}/{forked.pk:08d}-{forked.package_name}",
         result_files=original.result_files,
         built_packages=original.built_packages,
         started_on=now,
-        ended_on=now,
     )
 
 

@@ -137,11 +137,31 @@ def project_delete(*, user: User, project: Project) -> None:
     dirnames = sorted({project.name, *project.builds.values_list("project_dirname", flat=True)})
     uploaded = project.builds.filter(source_type__in=UPLOADED_SOURCE_TYPES)
     uploaded_build_ids = list(uploaded.values_list("pk", flat=True))
-    project.delete()
-    # Uploads normally go with their source task; this catches any a dead process left.
-    for build_id in uploaded_build_ids:
-        discard_upload_on_commit(build_id)
+    with transaction.atomic():
+        project_lock_for_delete(project)
+        project.delete()
+        # Uploads normally go with their source task; this catches any a dead process left.
+        for build_id in uploaded_build_ids:
+            discard_upload_on_commit(build_id)
     project_results_remove(ownername=ownername, dirnames=dirnames)
+
+
+def project_lock_for_delete(project: Project) -> None:
+    """Lock the project's rows in the order the workers take them: project (key making),
+    repositories, builds (publishing ends tasks build first), and only then delete.
+
+    The cascade deletes tasks first and builds last: against a createrepo run or a key being
+    made for the project at that moment, PostgreSQL found a deadlock and failed one side.
+    """
+    from apps.builds.models import Build
+    from apps.repos.models import Repository
+
+    for rows in (
+        Project.objects.filter(pk=project.pk),
+        Repository.objects.filter(project=project),
+        Build.objects.filter(project=project),
+    ):
+        list(rows.select_for_update().order_by("pk").values_list("pk", flat=True))
 
 
 def owner_lookup(ownername: str) -> dict:
@@ -236,8 +256,10 @@ def project_fork(
 ) -> tuple[Project, bool]:
     """Copy a project with its packages and latest successful builds; returns (fork, created).
 
-    The builds' RPMs are copied, signed with the fork's own key and published before this
-    returns. Forking into an existing project needs `confirm`, as in Copr.
+    Only rows are written here, in one transaction: the forked builds stay `forked` with no
+    end time while a message on the sign queue makes the fork's key, copies and re-signs
+    their RPMs and publishes them (RSA key generation and rpmsign take seconds, never the
+    request's). Forking into an existing project needs `confirm`, as in Copr.
     """
     existing = Project.objects.with_owner().by_ownername(ownername).filter(name=name).first()
     if existing is not None and not confirm:
@@ -261,11 +283,9 @@ def project_fork(
         fork_chroot_settings(project, fork)
         fork_packages(project, fork)
         from apps.builds.services import builds_fork
+        from apps.repos.services import forked_results_request
 
-        forked_tasks = builds_fork(source=project, target=fork)
-    from apps.repos.services import forked_results_publish
-
-    forked_results_publish(project=fork, tasks=forked_tasks)
+        forked_results_request(project=fork, tasks=builds_fork(source=project, target=fork))
     fork.refresh_from_db()
     return fork, existing is None
 

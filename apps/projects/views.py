@@ -176,9 +176,17 @@ def project_detail(request, owner: str, project: str):
         "hub_config_url": settings.PUBLIC_URL + reverse("hub-config"),
         "hub_config_path": hub_config_path(),
         "enable_command": enable_command(found.full_name),
+        "fork_copying": found.forked_from_id is not None and fork_copying(found),
         **abilities(request.user, found),
     }
     return render(request, "projects/detail.html", context)
+
+
+def fork_copying(project: Project) -> int:
+    """Forked builds whose RPMs the sign queue is still copying and re-signing."""
+    from apps.builds.models import Build, State
+
+    return Build.objects.filter(project=project, state=State.FORKED, ended_on__isnull=True).count()
 
 
 def repo_links(project: Project, chroots) -> list[dict]:
@@ -379,9 +387,16 @@ def project_fork_view(request, owner: str, project: str):
 def fork_summary(original: Project, fork: Project, created: bool) -> str:
     packages, builds = fork.packages.count(), fork.builds.count()
     verb = "Forked" if created else "Forked again"
+    copying = fork_copying(fork)
     return (
         f"{verb} {original.full_name} into {fork.full_name}: "
         f"{packages} package(s), {builds} build(s)."
+        + (
+            f" The RPMs of {copying} build(s) are being copied and signed with the fork's key;"
+            " they appear in its repositories within a few minutes."
+            if copying
+            else ""
+        )
     )
 
 

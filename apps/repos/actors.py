@@ -3,6 +3,7 @@
 import dramatiq
 
 from apps.builds.models import TASK_RELATED, BuildTask
+from apps.core.gone import quiet_when_gone
 from apps.projects.models import Project
 from apps.repos import services
 from apps.repos.models import Repository
@@ -14,8 +15,10 @@ REGENERATE_LIMIT_MS = 3600 * 1000
 @dramatiq.actor(queue_name="repos", max_retries=3, time_limit=REGENERATE_LIMIT_MS)
 def regenerate_repository(repository_id: int) -> None:
     """Bring one chroot repository up to date (coalesced; see services)."""
-    if Repository.objects.filter(pk=repository_id).exists():
-        services.repository_regenerate(repository_id=repository_id)
+    repository = Repository.objects.filter(pk=repository_id)
+    with quiet_when_gone(f"repository {repository_id}", repository.exists):
+        if repository.exists():
+            services.repository_regenerate(repository_id=repository_id)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)
@@ -24,7 +27,8 @@ def publish_task(task_id: int) -> None:
     repository (runs where KEYS_ROOT is)."""
     task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
     if task is not None and task.awaits_signing:
-        services.project_publish(project=task.build.project, task_id=task.pk)
+        with quiet_when_gone(f"task {task_id}", BuildTask.objects.filter(pk=task_id).exists):
+            services.project_publish(project=task.build.project, task_id=task.pk)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)
@@ -32,7 +36,8 @@ def publish_project(project_id: int) -> None:
     """Sign what of a project's builds waits, once held back (runs where KEYS_ROOT is)."""
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
-        services.project_publish(project=project)
+        with quiet_when_gone(f"project {project_id}", project_exists(project_id)):
+            services.project_publish(project=project)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=300_000)
@@ -40,4 +45,19 @@ def generate_project_key(project_id: int) -> None:
     """Make a new project's signing key (RSA 4096 takes seconds: never on the request path)."""
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:
-        services.project_key_ensure(project=project)
+        with quiet_when_gone(f"project {project_id}", project_exists(project_id)):
+            services.project_key_ensure(project=project)
+
+
+@dramatiq.actor(queue_name="sign", max_retries=3, time_limit=3600_000)
+def publish_fork(project_id: int, task_pairs: list[list[int]]) -> None:
+    """Make a fork's key, copy and re-sign its forked builds' RPMs and publish them (runs
+    where KEYS_ROOT is; a fork of a large project copies gigabytes, hence the hour)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:
+        with quiet_when_gone(f"project {project_id}", project_exists(project_id)):
+            services.forked_results_publish(project=project, task_pairs=task_pairs)
+
+
+def project_exists(project_id: int):
+    return Project.objects.filter(pk=project_id).exists

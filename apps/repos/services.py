@@ -19,7 +19,8 @@ from django.utils.text import get_valid_filename
 
 from apps.builds.lifecycle import task_end
 from apps.builds.logs import backend_log, task_result_dir
-from apps.builds.models import TASK_RELATED, BuildTask, State
+from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.core.gone import Gone
 from apps.core.paths import (
     chroot_results_dir,
     confined_rmtree,
@@ -63,19 +64,24 @@ def project_key_ensure(*, project: Project) -> SigningKey:
         project=project.name,
         sign_domain=settings.SIGN_DOMAIN,
     )
-    key, _ = SigningKey.objects.update_or_create(
-        project=project,
-        defaults={
-            "state": KeyState.READY,
-            "fingerprint": info.fingerprint,
-            "uid": f"{info.uid_name} <{info.uid_email}>",
-            "public_key": info.public_key,
-            "error": "",
-        },
-    )
-    pubkey = project_results_dir(project.ownername, project.name) / "pubkey.gpg"
-    pubkey.parent.mkdir(parents=True, exist_ok=True)
-    pubkey.write_text(info.public_key)
+    with transaction.atomic():
+        # The project's row locked: a delete waits for this commit, then removes pubkey.gpg
+        # with the project's directory. Deleted already: no row, and no directory made again.
+        if not Project.objects.select_for_update().filter(pk=project.pk).exists():
+            raise Gone(f"project {project.full_name} was deleted while its key was made")
+        key, _ = SigningKey.objects.update_or_create(
+            project=project,
+            defaults={
+                "state": KeyState.READY,
+                "fingerprint": info.fingerprint,
+                "uid": f"{info.uid_name} <{info.uid_email}>",
+                "public_key": info.public_key,
+                "error": "",
+            },
+        )
+        pubkey = project_results_dir(project.ownername, project.name) / "pubkey.gpg"
+        pubkey.parent.mkdir(parents=True, exist_ok=True)
+        pubkey.write_text(info.public_key)
     return key
 
 
@@ -402,6 +408,9 @@ def repository_run(repository: Repository) -> None:
     try:
         info = run_createrepo(repository, directory, published_files(repository))
     except createrepo.CreaterepoError as error:
+        if not Repository.objects.filter(pk=repository.pk).exists():
+            # Its project was deleted and its directory removed under the run.
+            raise Gone(f"repository {directory} was deleted during createrepo") from error
         logger.error("createrepo failed for %s: %s", directory, error)
         tasks_fail_publishing(repository, serial, str(error))
         Repository.objects.filter(pk=repository.pk).update(
@@ -459,6 +468,8 @@ def published_files(repository: Repository) -> list[str]:
         repository_tasks(repository)
         .filter(state__in=[State.SUCCEEDED, State.RUNNING, State.FORKED])
         .exclude(state=State.RUNNING, publish_serial__isnull=True)
+        # Forked files not copied yet (see forked_results_publish).
+        .exclude(state=State.FORKED, ended_on__isnull=True)
     )
     files = []
     for task in rows.only("result_dir", "result_files", "chroot_id"):
@@ -488,12 +499,18 @@ def tasks_mark_published(repository: Repository, serial: int) -> None:
 
 def task_backend_log(task: BuildTask, message: str) -> None:
     directory = task_result_dir(task)
-    if directory.is_dir():
+    # A build deleted meanwhile takes its directory along: nobody will read the line.
+    with contextlib.suppress(FileNotFoundError):
         backend_log(directory, message)
 
 
 def tasks_waiting_for(repository: Repository, serial: int):
-    return repository_tasks(repository).filter(state=State.RUNNING, publish_serial__lte=serial)
+    # Ended in build order, so that builds are locked in the order a project delete locks them.
+    return (
+        repository_tasks(repository)
+        .filter(state=State.RUNNING, publish_serial__lte=serial)
+        .order_by("build_id", "pk")
+    )
 
 
 def repositories_reconcile() -> int:
@@ -574,38 +591,85 @@ def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
         send_on_commit(publish_task, task.pk)
 
 
-def forked_results_publish(*, project: Project, tasks: list[tuple[BuildTask, BuildTask]]) -> None:
+def forked_results_request(*, project: Project, tasks: list[tuple[BuildTask, BuildTask]]) -> None:
+    """Queue the copy, re-signing and publishing of forked tasks (in the fork's transaction)."""
+    from apps.repos.actors import publish_fork
+
+    if tasks:
+        pairs = [[original.pk, forked.pk] for original, forked in tasks]
+        send_on_commit(publish_fork, project.pk, pairs)
+
+
+def forked_results_publish(*, project: Project, task_pairs: list[list[int]]) -> None:
     """Copy forked builds' results, sign their RPMs with the fork's key, regenerate repos.
 
     A fork's RPMs must carry the fork's signature: dnf checks them against its pubkey.gpg.
+    `task_pairs` are [original task id, forked task id]; a forked task already copied (a
+    redelivered message) is left alone, and one whose original or files went away meanwhile
+    ends with the reason and no files.
     """
-    if not tasks:
+    original_of = {forked_id: original_id for original_id, forked_id in task_pairs}
+    copying = list(
+        BuildTask.objects.filter(pk__in=original_of, state=State.FORKED, ended_on__isnull=True)
+        .select_related("build", "chroot")
+        .order_by("pk")
+    )
+    if not copying:
         return
-    if not SigningKey.objects.filter(project=project, state=KeyState.READY).exists():
-        project_key_ensure(project=project)
-    for original, forked in tasks:
-        source_build = original.build
-        source_dir = (
-            project_results_dir(source_build.project.ownername, source_build.project_dirname)
-            / original.result_dir
-        )
-        target_dir = project_results_dir(project.ownername, project.name) / forked.result_dir
-        try:
-            shutil.copytree(source_dir, target_dir, dirs_exist_ok=True)
-            gpg.sign_rpms(
-                keys_root=Path(settings.KEYS_ROOT),
-                owner=project.ownername,
-                project=project.name,
-                rpm_paths=[target_dir / name for name in forked.result_files],
-            )
-        except (OSError, gpg.SigningError) as error:
-            logger.error("fork of task %s failed: %s", original.task_id, error)
-            BuildTask.objects.filter(pk=forked.pk).update(
-                result_files=[], state_reason=f"fork could not copy or sign the results: {error}"
-            )
+    originals = BuildTask.objects.select_related("build__project").in_bulk(
+        [original_of[task.pk] for task in copying]
+    )
+    key = SigningKey.objects.filter(project=project, state=KeyState.READY).first()
+    if key is None:
+        key = project_key_ensure(project=project)
+    failed: dict[int, str] = {}
+    with gpg.signing_session(
+        keys_root=Path(settings.KEYS_ROOT),
+        owner=project.ownername,
+        project=project.name,
+        fingerprint=key.fingerprint,
+    ) as signer:
+        for task in copying:
+            original = originals.get(original_of[task.pk])
+            try:
+                if original is None:
+                    raise FileNotFoundError("the original build was deleted before the copy")
+                signer.sign(forked_results_copy(project, original, task))
+            except (OSError, gpg.SigningError) as error:
+                logger.info("fork of task %s not copied: %s", task.task_id, error)
+                failed[task.pk] = str(error)
+    forked_tasks_end(project, copying, originals, original_of, failed)
+
+
+def forked_results_copy(project: Project, original: BuildTask, forked: BuildTask) -> list[Path]:
+    """Copy an original task's result dir into the fork; returns the RPMs to re-sign."""
+    source_build = original.build
+    source_dir = (
+        project_results_dir(source_build.project.ownername, source_build.project_dirname)
+        / original.result_dir
+    )
+    target_dir = project_results_dir(project.ownername, project.name) / forked.result_dir
+    shutil.copytree(source_dir, target_dir, dirs_exist_ok=True)
+    return [target_dir / name for name in forked.result_files]
+
+
+def forked_tasks_end(project, copying, originals, original_of, failed: dict[int, str]) -> None:
+    """End the copied tasks (compare-and-set on the missing end time) and publish them."""
+    now = timezone.now()
     with transaction.atomic():
+        for task in copying:
+            original = originals.get(original_of[task.pk])
+            reason = f"forked from build {original.build_id}" if original else "forked"
+            changes = {"ended_on": now, "state_reason": reason}
+            if task.pk in failed:
+                changes.update(
+                    result_files=[],
+                    state_reason=f"fork could not copy or sign the results: {failed[task.pk]}",
+                )
+            BuildTask.objects.filter(pk=task.pk, ended_on__isnull=True).update(**changes)
+        Build.objects.filter(pk__in={task.build_id for task in copying}).update(ended_on=now)
         repositories_request_publish(
             project=project,
             project_dirname=project.name,
-            chroots=[forked.chroot for _, forked in tasks],
+            chroots=[task.chroot for task in copying],
         )

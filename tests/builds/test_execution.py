@@ -131,3 +131,16 @@ def test_a_slot_hands_on_nothing_when_its_builder_is_drained(two_tasks_for_one_s
     second.refresh_from_db()
     assert first.result_files  # the running build finishes on the draining builder
     assert (second.state, second.builder_id) == (State.PENDING, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_task_whose_build_is_deleted_is_stopped(monkeypatch):
+    """A project deleted under a running build: its sandbox stops, as for a cancel."""
+    from apps.builds import execution
+
+    monkeypatch.setattr(execution, "POLL_DATABASE_SECONDS", 0.05)
+    task = BuildTaskFactory(state=State.RUNNING)
+    with execution.TaskWatch(task) as watch:
+        assert not watch.canceled.wait(0.3), "a build that is still there runs on"
+        task.build.delete()
+        assert watch.canceled.wait(5), "the deleted build kept running"

@@ -1,6 +1,9 @@
 """Scheduling: priorities, fair share between owners, arch matching, slot limits."""
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import F
 from django.test import override_settings
 
 from apps.builds.models import BuildTask, Priority, State
@@ -53,6 +56,79 @@ def test_source_then_normal_then_background():
         order += schedule_pending_tasks()
         BuildTask.objects.filter(state=State.STARTING).update(state=State.SUCCEEDED)
     assert order == [source.pk, normal.pk, background.pk]
+
+
+def wait(seconds: int) -> None:
+    """Let `seconds` pass for every queued task (moves their queue times back)."""
+    BuildTask.objects.update(queued_on=F("queued_on") - timedelta(seconds=seconds))
+
+
+def finish_started() -> None:
+    BuildTask.objects.filter(state=State.STARTING).update(state=State.SUCCEEDED)
+
+
+@override_settings(SCHEDULER_AGING_SECONDS=120)
+def test_stream_of_source_tasks_cannot_hold_back_an_earlier_rpm_task():
+    set_slots(1)
+    project = ProjectFactory()
+    rpm = pending_task(project)
+    waited = None
+    # Ten minutes of uploads arriving faster than the one slot takes them (two every 20 s).
+    for tick in range(30):
+        pending_task(project, source=True)
+        pending_task(project, source=True)
+        taken = schedule_pending_tasks()
+        finish_started()
+        if rpm.pk in taken:
+            waited = tick * 20
+            break
+        wait(20)
+    assert waited is not None, "the RPM task was overtaken for ten minutes"
+    assert waited <= 120 + 20, f"overtaken for {waited} s, beyond the 120 s bound"
+
+
+@override_settings(SCHEDULER_AGING_SECONDS=120)
+def test_priority_still_orders_tasks_within_the_bound():
+    set_slots(1)
+    project = ProjectFactory()
+    rpm = pending_task(project)
+    wait(60)
+    source = pending_task(project, source=True)
+    assert schedule_pending_tasks() == [source.pk]
+    finish_started()
+    assert schedule_pending_tasks() == [rpm.pk]
+
+
+@override_settings(SCHEDULER_AGING_SECONDS=120)
+def test_overdue_tasks_go_in_queued_order_whatever_their_kind():
+    set_slots(1)
+    project = ProjectFactory()
+    background = pending_task(project, priority=Priority.BACKGROUND)
+    wait(60)
+    normal = pending_task(project)
+    wait(60)
+    source = pending_task(project, source=True)
+    wait(200)  # all three overdue now
+    fresh_source = pending_task(project, source=True)
+    order = []
+    for _ in range(4):
+        order += schedule_pending_tasks()
+        finish_started()
+    assert order == [background.pk, normal.pk, source.pk, fresh_source.pk]
+
+
+@override_settings(SCHEDULER_AGING_SECONDS=120)
+def test_overdue_tasks_keep_fair_share_between_owners():
+    set_slots(2)
+    busy, idle = ProjectFactory(), ProjectFactory()
+    first = pending_task(busy)
+    assert schedule_pending_tasks() == [first.pk]
+    older = [pending_task(busy) for _ in range(3)]
+    wait(60)
+    idle_task = pending_task(idle)
+    wait(200)
+    assert schedule_pending_tasks() == [idle_task.pk], "the owner with a running task waits"
+    assert BuildTask.objects.get(pk=older[0].pk).state == State.PENDING
 
 
 def test_fair_share_between_owners():

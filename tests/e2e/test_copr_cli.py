@@ -417,6 +417,11 @@ def test_build_status_watch_list_download_monitor_fork_delete(
     forked = Build.objects.get(project=fork)
     assert forked.state == State.FORKED
     forked_task = forked.tasks.get(chroot__name=X86)
+    # The sign queue copies and re-signs the RPMs after the request; the task ends then.
+    wait_for(
+        lambda: BuildTask.objects.filter(pk=forked_task.pk, ended_on__isnull=False).exists(),
+        what="the fork's RPMs to be copied",
+    )
     fork_dir = Path(settings.RESULTS_ROOT) / "alice/tools-fork" / forked_task.result_dir
     # Directory order is the file system's: compare as sets.
     assert sorted(p.name for p in fork_dir.glob("*.rpm")) == sorted(forked_task.result_files)
