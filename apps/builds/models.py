@@ -149,6 +149,11 @@ class BuildTask(models.Model):
     )
     attempt = models.PositiveSmallIntegerField(default=0)
     heartbeat_on = models.DateTimeField(null=True, blank=True)
+    # A forked task's original, whose results the sign queue copies (reconcile asks again
+    # for a copy whose message or worker was lost); empty once the original is deleted.
+    forked_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     queued_on = models.DateTimeField(default=timezone.now)
     started_on = models.DateTimeField(null=True, blank=True)
     ended_on = models.DateTimeField(null=True, blank=True)

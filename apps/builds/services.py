@@ -43,6 +43,7 @@ from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
 from apps.repos.actors import publish_task
 from apps.repos.services import (
+    forked_copies_reconcile,
     repositories_reconcile,
     repositories_request_publish,
     rpm_upload_publish,
@@ -441,6 +442,7 @@ def tasks_reconcile() -> dict:
     uploads_reconcile()
     worker_temp_sweep()
     stale_repos = repositories_reconcile()
+    forked_copies_reconcile()
     from apps.builds.actors import schedule_tasks
     from apps.builds.scheduler import explain_waiting_tasks
     from apps.fleet.actors import probe_builder
@@ -638,7 +640,9 @@ def forked_task_create(forked: Build, original: BuildTask) -> BuildTask:
         result_dir=f"{original.chroot.name}/{forked.pk:08d}-{forked.package_name}",
         result_files=original.result_files,
         built_packages=original.built_packages,
+        forked_from=original,
         started_on=now,
+        heartbeat_on=now,  # when the copy was last asked for (forked_copies_reconcile)
     )
 
 

@@ -600,6 +600,48 @@ def forked_results_request(*, project: Project, tasks: list[tuple[BuildTask, Bui
         send_on_commit(publish_fork, project.pk, pairs)
 
 
+# A fork's copy is one sign message of at most an hour (publish_fork's time limit) plus its
+# retries: a copy not ended long after it was asked for lost its message or its worker.
+FORK_COPY_PATIENCE = timedelta(minutes=75)
+
+
+def forked_copies_reconcile() -> int:
+    """Ask again for forked tasks' copies that waited past FORK_COPY_PATIENCE, up to
+    MAX_TASK_ATTEMPTS times; then end them without files, saying why. Returns how many
+    were asked for again."""
+    from apps.repos.actors import publish_fork
+
+    now = timezone.now()
+    overdue = BuildTask.objects.filter(
+        state=State.FORKED, ended_on__isnull=True, heartbeat_on__lt=now - FORK_COPY_PATIENCE
+    )
+    given_up = overdue.filter(attempt__gte=settings.MAX_TASK_ATTEMPTS - 1)
+    for task_id, build_id in given_up.values_list("pk", "build_id"):
+        with transaction.atomic():
+            BuildTask.objects.filter(pk=task_id, ended_on__isnull=True).update(
+                ended_on=now,
+                result_files=[],
+                state_reason="fork could not copy or sign the results: "
+                f"{settings.MAX_TASK_ATTEMPTS} attempts did not finish; fork again",
+            )
+            Build.objects.filter(pk=build_id, ended_on__isnull=True).update(ended_on=now)
+    pairs_by_project = defaultdict(list)
+    retried = overdue.filter(attempt__lt=settings.MAX_TASK_ATTEMPTS - 1)
+    for task_id, original_id, project_id in retried.values_list(
+        "pk", "forked_from_id", "build__project_id"
+    ):
+        # An original deleted meanwhile (0: no such task) ends the copy with that reason.
+        pairs_by_project[project_id].append([original_id or 0, task_id])
+    with transaction.atomic():
+        for project_id, pairs in pairs_by_project.items():
+            asked = BuildTask.objects.filter(
+                pk__in=[forked for _, forked in pairs], ended_on__isnull=True
+            ).update(heartbeat_on=now, attempt=F("attempt") + 1)
+            if asked:
+                send_on_commit(publish_fork, project_id, pairs)
+    return sum(len(pairs) for pairs in pairs_by_project.values())
+
+
 def forked_results_publish(*, project: Project, task_pairs: list[list[int]]) -> None:
     """Copy forked builds' results, sign their RPMs with the fork's key, regenerate repos.
 

@@ -2,12 +2,15 @@
 publishes, once, and ends quietly for an original deleted before the copy."""
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import dramatiq
 import pytest
+from django.utils import timezone
 
 from apps.builds.models import Build, BuildTask, State
+from apps.builds.services import tasks_reconcile
 from apps.projects.services import project_fork
 from apps.repos import services
 from apps.repos.models import KeyState, Repository, SigningKey
@@ -87,3 +90,57 @@ def test_an_original_deleted_before_the_copy_ends_the_forked_task_quietly(
     assert task.ended_on is not None and task.result_files == []
     assert "the original build was deleted" in task.state_reason
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+def overdue(fork) -> None:
+    """Make the fork's copy look asked for longer ago than reconcile waits."""
+    long_ago = timezone.now() - services.FORK_COPY_PATIENCE - timedelta(minutes=1)
+    BuildTask.objects.filter(build__project=fork).update(heartbeat_on=long_ago)
+
+
+def test_a_copy_whose_message_was_lost_is_asked_for_again_by_reconcile(
+    original, stub_broker, tmp_path, settings
+):
+    bob = UserFactory(username="bob")
+    fork, _ = project_fork(user=bob, project=original, ownername="bob", name="fork")
+    stub_broker.flush_all()  # the message, or the worker that took it, is lost
+    assert services.forked_copies_reconcile() == 0  # not overdue yet: the copy may be running
+
+    overdue(fork)
+    assert services.forked_copies_reconcile() == 1
+    assert services.forked_copies_reconcile() == 0  # asked for once per patience, not per tick
+    message = sign_message(stub_broker)
+    services.forked_results_publish(project=fork, task_pairs=message.args[1])
+    task = BuildTask.objects.get(build__project=fork)
+    assert task.ended_on is not None and task.attempt == 1
+    assert task.state_reason == f"forked from build {original.builds.get().pk}"
+    key = SigningKey.objects.get(project=fork, state=KeyState.READY)
+    pubkey = tmp_path / "fork.gpg"
+    pubkey.write_text(key.public_key)
+    import_public_key(pubkey, dbpath=tmp_path / "rpmdb")
+    rpm = Path(settings.RESULTS_ROOT) / "bob/fork" / task.result_dir / task.result_files[0]
+    assert rpm_checksig(rpm, dbpath=tmp_path / "rpmdb").returncode == 0
+
+
+def test_a_copy_that_never_finishes_ends_after_the_last_attempt(original, broker, settings):
+    bob = UserFactory(username="bob")
+    fork, _ = project_fork(user=bob, project=original, ownername="bob", name="fork")
+    broker.flush_all()
+    for _ in range(settings.MAX_TASK_ATTEMPTS - 1):
+        overdue(fork)
+        assert services.forked_copies_reconcile() == 1
+    overdue(fork)
+    assert services.forked_copies_reconcile() == 0
+    task = BuildTask.objects.get(build__project=fork)
+    assert task.ended_on is not None and task.result_files == []
+    assert "attempts did not finish; fork again" in task.state_reason
+    assert Build.objects.get(project=fork).ended_on is not None
+
+
+def test_tasks_reconcile_asks_for_overdue_copies(original, broker):
+    bob = UserFactory(username="bob")
+    fork, _ = project_fork(user=bob, project=original, ownername="bob", name="fork")
+    broker.flush_all()
+    overdue(fork)
+    tasks_reconcile()
+    assert BuildTask.objects.get(build__project=fork).attempt == 1
