@@ -15,8 +15,6 @@ InputGuard: the one place where text from outside is checked for NUL, lone surro
 JSON nesting (apps.core.input_checks), before any view or query sees it.
 """
 
-import base64
-import binascii
 import datetime
 from io import BytesIO
 from itertools import chain
@@ -27,7 +25,11 @@ from django.http import HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 
-from apps.accounts.authentication import invalid_login_message, user_for_authorization
+from apps.accounts.authentication import (
+    credentials_from_header,
+    invalid_login_message,
+    user_for_authorization,
+)
 from apps.accounts.services import upload_slot_release, upload_slot_take
 from apps.accounts.throttle import LoginLocked
 from apps.core.errors import InvalidForm, form_error_text
@@ -216,15 +218,11 @@ def header_name(meta_key: str) -> str:
 def credentials_problem(header: str) -> str | None:
     """Basic credentials hide their text in base64; a login or token with NUL is refused here,
     before it is looked up (undecodable ones are left to authentication: a 401)."""
-    parts = header.split()
-    if len(parts) != 2:
-        return None
-    try:
-        decoded = base64.b64decode(parts[1], validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    problem = text_problem(decoded)
-    return f"The credentials: {problem}" if problem else None
+    for text in credentials_from_header(header) or ():
+        problem = text_problem(text)
+        if problem:
+            return f"The credentials: {problem}"
+    return None
 
 
 def body_problems(request) -> dict[str, list[str]]:

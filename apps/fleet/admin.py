@@ -53,19 +53,7 @@ class BuilderPoolForm(forms.ModelForm):
 
     class Meta:
         model = BuilderPool
-        fields = (
-            "name",
-            "kind",
-            "arches",
-            "enabled",
-            "max_builders",
-            "config",
-            "limit_processes",
-            "limit_memory_mib",
-            "limit_cpu_seconds",
-            "limit_disk_mib",
-            "limit_cpu_percent",
-        )
+        fields = POOL_FIELDS  # everything a pool is, each change logged by pool_save
 
     def clean(self):
         cleaned = super().clean()
