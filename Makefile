@@ -38,7 +38,7 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(PY)
 deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (as root)
 	@scripts/install-system-deps
 
-test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and the tools the tests drive (chromium, ruby, svn...)
+test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn)
 	@scripts/install-system-deps --test
 
 lint: $(TEST_STAMP) ## Check code style: ruff check and ruff format --check
