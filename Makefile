@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 RUFF := $(VENV)/bin/ruff
 STAMP := $(VENV)/.requirements.stamp
+TEST_STAMP := $(VENV)/.requirements-test.stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
@@ -22,23 +23,29 @@ $(PY):
 	@CHECK_VENV_PYTHON=$(PYTHON) scripts/install-system-deps
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
-# The stamp makes a second `make` skip pip until requirements.txt changes.
+# The stamps make a second `make` skip pip until a requirements file changes. `make run` installs
+# requirements.txt alone; the test and lint targets add requirements-test.txt (which includes it).
 $(STAMP): requirements.txt | $(PY)
 	@echo "Installing requirements.txt into $(VENV)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+$(TEST_STAMP): requirements-test.txt requirements.txt | $(PY)
+	@echo "Installing requirements-test.txt into $(VENV)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	@touch $@
+
 deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (as root)
 	@scripts/install-system-deps
 
-test-deps: deps ## deps, plus what the tests need (chromium, ruby, subversion, git-svn, wget)
+test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn)
 	@scripts/install-system-deps --test
 
-lint: $(STAMP) ## Check code style: ruff check and ruff format --check
+lint: $(TEST_STAMP) ## Check code style: ruff check and ruff format --check
 	$(RUFF) check .
 	$(RUFF) format --check .
 
-fmt: $(STAMP) ## Fix what ruff can fix, then format the code (make lint shows what is left)
+fmt: $(TEST_STAMP) ## Fix what ruff can fix, then format the code (make lint shows what is left)
 	$(RUFF) check --fix-only .
 	$(RUFF) format .
 

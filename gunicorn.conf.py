@@ -1,6 +1,6 @@
 """gunicorn settings for production: `gunicorn -c gunicorn.conf.py coprsite.wsgi`.
 
-Meant to sit behind nginx with `proxy_request_buffering on` (README, Production): nginx
+Meant to sit behind nginx with `proxy_request_buffering on` (docs/operations.md): nginx
 reads every request body and every response for the client, so a gunicorn thread is busy
 only while Django works, never while a slow client trickles bytes. Without nginx, the
 application itself cuts off a body that arrives too slowly (apps/core/slowbody.py, 408) and

@@ -78,10 +78,6 @@ class ResourceLimits:
             values[key] = value
         return cls(**values)
 
-    def to_dict(self) -> dict[str, int]:
-        """The JSON form carried in the job spec."""
-        return dataclasses.asdict(self)
-
     def describe(self) -> str:
         """The limits as a person reads them."""
         parts = []

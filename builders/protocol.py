@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 KIND_SRPM = "srpm"
 KIND_RPM = "rpm"
-KINDS = (KIND_SRPM, KIND_RPM)
 
 STATE_SUCCEEDED = "succeeded"
 STATE_FAILED = "failed"

@@ -247,7 +247,7 @@ SOCIALACCOUNT_STORE_TOKENS = False
 # HTTPS. An https:// PUBLIC_URL turns on secure-only cookies and HSTS (a year; subdomains
 # and preload only when asked), and allauth's GitHub/GitLab callbacks in https. Django sends
 # HSTS, and SECURE_SSL_REDIRECT judges a request, by whether it *sees* HTTPS: behind a proxy
-# that terminates TLS, that takes TRUST_X_FORWARDED_PROTO (README, Production).
+# that terminates TLS, that takes TRUST_X_FORWARDED_PROTO (docs/operations.md).
 HTTPS = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", HTTPS)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", HTTPS)

@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.builds.models import FINAL_STATES, Batch, Build, BuildTask, State
+from apps.builds.models import Batch, Build, BuildTask, State
 from apps.packages.models import Package
 from apps.projects.models import Project, owner_name
 
@@ -164,10 +164,6 @@ def outcome_of(state: str) -> str:
     if state == State.FAILED:
         return "failed"
     return "other"
-
-
-def is_final(state: str) -> bool:
-    return state in FINAL_STATES
 
 
 # Tasks a backend still has to run or watch: Copr lists running ones too, so a restarted

@@ -519,7 +519,7 @@ def tasks_requeue(*, user, task_ids: list[int]) -> int:
     return requeued
 
 
-# --- APIv3 additions: batches, checks before upload, forks, bulk delete, RPM uploads -------
+# --- batches, checks before an upload, forks, bulk delete, RPM uploads (Copr's APIv3) ------
 
 
 def check_batch_options(user, options: BuildOptions) -> None:

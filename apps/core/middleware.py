@@ -7,7 +7,7 @@ Django reads a body lazily, but views read it early (the APIv3 merges its input 
 anything else, CSRF checks look into forms), so an anonymous client could make a worker
 read hundreds of megabytes just to be told 401, or stall it with a body that never ends.
 This middleware decides from the headers alone: the credentials and the declared
-Content-Length. In production nginx also buffers bodies (README, Production); without it,
+Content-Length. In production nginx also buffers bodies (docs/operations.md); without it,
 each upload holds a gunicorn thread while its body arrives, so one user may hold only a few
 (and apps/core/slowbody.py bounds how long each may take).
 

@@ -57,7 +57,7 @@ def unserved_message(chroots: list, served: set[str]) -> str:
 
 
 def slot_holding_tasks():
-    """Tasks holding a builder slot (signing and publishing no longer do), oldest first."""
+    """Tasks holding a builder slot, oldest first (a task waiting for its publishing holds none)."""
     running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
     return running.select_related("chroot").order_by("pk")
 

@@ -240,7 +240,7 @@ def chroot_mark_end_of_life(*, chroot_ids: list[int]) -> int:
     return Chroot.objects.filter(pk__in=chroot_ids).update(is_active=False, end_of_life=True)
 
 
-# --- APIv3 additions: fork, regenerate, permission requests, webhook secret, chroot edit ---
+# --- fork, regenerate, permission requests, webhook secret, chroot edit (Copr's APIv3) ----
 
 # Settings a fork does not inherit (Copr's ProjectForking): they belong to the original.
 NOT_FORKED_FIELDS = frozenset({"contact", "auto_prune", "persistent"})

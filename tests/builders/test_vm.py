@@ -1,7 +1,8 @@
 """Disposable QEMU builder VMs (builders/vm): a real image, real boots, real builds inside.
 
 The base image is built once per machine (and cached, also between CI runs) by the same
-operator command the README names; each test boots its own VMs from it under its tmp_path.
+operator command docs/operations.md names (VM pools); each test boots its own VMs from it
+under its tmp_path.
 """
 
 from __future__ import annotations

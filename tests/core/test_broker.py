@@ -77,8 +77,8 @@ def test_no_broker_url_is_refused_with_an_example(server, tmp_path):
 @pytest.mark.parametrize("server", SERVERS)
 @pytest.mark.e2e
 def test_an_unquoted_ampersand_in_a_sourced_env_file_is_refused(server, tmp_path, redis_server):
-    # What the issue saw: a shell sources the file, the '&' sends the assignment to the
-    # background, and the server used to start on the in-memory broker.
+    # A shell that sources the file sends the assignment to the background at the '&', so
+    # BROKER_URL stays unset: the server must refuse to start, not use the in-memory broker.
     env_file = tmp_path / "env"
     env_file.write_text(f"BROKER_URL={redis_server.url}?socket_timeout=5&health_check_interval=9\n")
     output = refusal(

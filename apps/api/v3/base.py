@@ -4,7 +4,6 @@ import logging
 from itertools import islice
 
 import orjson
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.utils.decorators import method_decorator
@@ -13,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from apps.accounts.authentication import invalid_login_message, user_for_authorization
 from apps.accounts.throttle import LoginLocked
-from apps.core.errors import InvalidForm, NotFound, ServiceError
+from apps.core.errors import InvalidForm, ServiceError
 from apps.core.input_checks import json_loads
 from apps.core.names import MAX_BIGINT, json_type, name_type_errors, text_errors
 
@@ -236,11 +235,3 @@ def streamed_items(items, meta: dict):
         yield separator + b",".join(orjson.dumps(item) for item in batch)
         separator = b","
     yield b'],"meta":' + orjson.dumps(meta) + b"}"
-
-
-def public_url() -> str:
-    return settings.PUBLIC_URL
-
-
-def not_found(message: str) -> NotFound:
-    return NotFound(message)

@@ -45,7 +45,7 @@ def test_auth_check_needs_credentials(client_for):
         ("post", "/api/v1/nothing-here"),
         ("get", "/api/v1/projects/alice"),
         ("delete", "/api/v1/projects/alice/hello/builds/1"),
-        ("options", "/api/v1/nothing-here"),  # was a 500 (issue 18)
+        ("options", "/api/v1/nothing-here"),  # an unknown path, whatever the method
     ],
 )
 def test_unknown_paths_are_json_404(client_for, method, path):

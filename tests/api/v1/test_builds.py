@@ -318,7 +318,7 @@ def test_both_sources_are_400(client_for, alice, hello_project, package_files, n
         ({"timeout": 0}, "timeout: timeout must be between 1 and 108000 seconds, not 0."),
         ({"timeout": "soon"}, "timeout: A valid integer is required."),
         ({"chroots": ["x", {}]}, "chroots: Expected a list of texts; item 1 is an object."),
-        # Not taken as a chroot named "1" (issue 18).
+        # Not taken as a chroot named "1".
         ({"chroots": [1]}, "chroots: Expected a list of texts; item 0 is a number."),
         ({"enable_net": "perhaps"}, "enable_net: Must be a valid boolean."),
         ({"memory": 4096}, "memory: Unknown or read-only field."),

@@ -198,7 +198,7 @@ def test_chroot_repos_are_checked_too(copr_client, alice, hello_project):
     assert response.json()["error"].startswith("additional_repos: 'file:///etc'")
 
 
-# --- issue 14: every failing field at once, Copr's shape and messages -----------------------
+# --- every failing field at once, in Copr's shape and messages -----------------------------
 
 
 def test_project_add_reports_every_field(copr_client, alice, hello_project):
@@ -241,7 +241,7 @@ def test_project_fork_reports_every_field(copr_client, alice, hello_project):
         "name: '..' is not a valid project name.",
         "confirm: Expected a boolean (true or false), got 'maybe'.",
     }
-    # A name that is not even text is refused before anything else is read (issue 18).
+    # A name that is not even text is refused before anything else is read.
     response = copr_client(alice).post(
         "project/fork/alice/hello", {"name": "..", "ownername": ["x"], "confirm": "maybe"}
     )
