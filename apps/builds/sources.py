@@ -20,14 +20,11 @@ from django.utils.text import get_valid_filename
 from apps.core.errors import ServiceError
 from apps.core.paths import confined
 from apps.packages.sources import METHODS
-from apps.packages.sources.base import (  # noqa: F401 - shared checks, imported from here too
+from apps.packages.sources.base import (  # noqa: F401 - probe_url is imported from here too
     MAX_URL_REDIRECTS,
     SPEC_SUFFIX,
     SRPM_SUFFIXES,
-    check_public_url,
     probe_url,
-    relative_path,
-    text_field,
 )
 from apps.packages.sources.custom import HOOK_PAYLOAD_NAME
 from builders.srpm import NotAnSrpm, read_srpm_header
