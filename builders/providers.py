@@ -1,8 +1,8 @@
-"""SRPM providers: turn a spec, repository, PyPI or gem name, or script into one SRPM.
+"""SRPM providers: run a source method (`builders.sources`) to turn a source into one SRPM.
 
-The work happens in the sandbox (srpm_helper.py, with network, as the build user, under a
-file-size limit and the job's time limit); the runner only prepares inputs, checks the
-checked-out tree between the steps, and takes the single SRPM out without following links.
+The work happens in the sandbox (the method's commands, with network, as the build user,
+under a file-size limit and the job's time limit); the runner only prepares inputs, checks
+the checked-out tree between the steps, and takes the single SRPM out without following links.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from builders.livelog import LiveLog
 from builders.results import UnsafeOutput, copy_out, list_files, safe_file_name
 from builders.rpmbuild import copr_macros
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
+from builders.sources import METHODS
 
-HELPER = Path(__file__).with_name("srpm_helper.py")
+SOURCES_PACKAGE = Path(__file__).with_name("sources")
 ERROR_MARK = "coprsite-error: "
 REPO_MARK = "coprsite-repo: "
 # Where the runner's helper and macros appear in the sandbox (read-only).
@@ -43,18 +44,20 @@ FALLBACK_MACROS = {
         '.. v .. "." .. e)}'
     ),
 }
-RUBYGEMS_URL = "https://rubygems.org"
-SOURCE_TYPES = ("link", "upload", "scm", "pypi", "rubygems", "custom", "distgit")
+# The sandbox's entry point: the package is on a read-only bind, named on sys.path by hand
+# because python -I leaves both the working and the script's directory out.
+SANDBOX_ENTRY = (
+    f"import sys; sys.path.insert(0, {SANDBOX_TOOLS!r}); "
+    "from sources.__main__ import main; sys.exit(main(sys.argv[1:]))"
+)
 
 
 def makes_srpm(source: dict[str, Any]) -> bool:
     """Whether the source task has to build the SRPM (rather than take a ready one)."""
-    source_type = source.get("type")
-    if source_type == "link":
-        return urlsplit(str(source.get("url", ""))).path.endswith(".spec")
-    if source_type == "upload":
-        return str(source.get("path", "")).endswith(".spec")
-    return source_type in SOURCE_TYPES
+    method = METHODS.get(str(source.get("type")))
+    if method is None:
+        return False
+    return method.makes_srpm(source) if hasattr(method, "makes_srpm") else True
 
 
 def build_srpm(
@@ -71,26 +74,15 @@ def build_srpm(
         source, job, workspace, max_file_bytes=max_file_bytes, log=log, watchdog=watchdog
     )
     source_type = source.get("type")
-    if source_type in ("link", "upload"):
-        helper.spec_file()
-    elif source_type == "scm":
-        helper.scm()
-    elif source_type == "distgit":
-        helper.distgit()
-    elif source_type == "custom":
-        helper.custom()
-    elif source_type == "pypi":
-        helper.run("pypi", helper.pypi_params())
-    elif source_type == "rubygems":
-        gem = {"gem_name": source.get("gem_name", ""), "rubygems_url": source.get("rubygems_url")}
-        helper.run("rubygems", {**gem, "rubygems_url": gem["rubygems_url"] or RUBYGEMS_URL})
-    else:
+    method = METHODS.get(str(source_type))
+    if method is None:
         raise BuildFailure(f"unsupported source type {source_type!r}")
+    method.prepare(helper, source)
     return take_srpm(workspace)
 
 
 class Helper:
-    """Runs srpm_helper.py commands in the sandbox of one workspace."""
+    """Runs source-method commands in the sandbox of one workspace (what methods call)."""
 
     def __init__(
         self,
@@ -113,10 +105,13 @@ class Helper:
     def _prepare_tools(self) -> list[tuple[str, str]]:
         tools = self.workspace.root / "tools"
         tools.mkdir(mode=0o755, exist_ok=True)
-        shutil.copyfile(HELPER, tools / HELPER.name)
+        package = tools / SOURCES_PACKAGE.name
+        package.mkdir(mode=0o755, exist_ok=True)
+        for module in SOURCES_PACKAGE.glob("*.py"):
+            shutil.copyfile(module, package / module.name)
+            (package / module.name).chmod(0o644)
         (tools / "macros.coprsite").write_text(missing_macros())
-        for path in tools.iterdir():
-            path.chmod(0o644)
+        (tools / "macros.coprsite").chmod(0o644)
         binds = [(str(tools), SANDBOX_TOOLS)]
         builder_tools = self.source.get("builder_tools")
         if builder_tools and Path(builder_tools, "bin").is_dir():
@@ -143,7 +138,7 @@ class Helper:
         self.workspace.hand_over()
         arguments = json.dumps({**self.common_params(), **params})
         argv = ["prlimit", f"--fsize={self.max_file_bytes}", "--"]
-        argv += ["/usr/bin/python3", "-I", f"{SANDBOX_TOOLS}/{HELPER.name}", command, arguments]
+        argv += ["/usr/bin/python3", "-I", "-B", "-c", SANDBOX_ENTRY, command, arguments]
         self.log.info(f"Source step: {command}")
         outcome = run_sandboxed(
             argv,
@@ -170,13 +165,13 @@ class Helper:
         last = next((line for line in reversed(lines) if line.strip()), "no output")
         return shorten(f"making the SRPM failed (exit {exit_code}): {last}")
 
-    # --- source types ---------------------------------------------------------------------
+    # --- what source methods share -----------------------------------------------------
 
-    def spec_file(self) -> None:
+    def spec_file(self, *, url: str = "", path: str = "") -> None:
+        """Make the SRPM of a spec file downloaded from `url` or copied from `path`."""
         directory = self.workspace.build_dir / "spec"
         directory.mkdir()
-        if self.source.get("type") == "link":
-            url = str(self.source["url"])
+        if url:
             name = safe_file_name(PurePosixPath(urlsplit(url).path).name, "package.spec")
             download(
                 url,
@@ -187,29 +182,15 @@ class Helper:
             )
             copy_into(self.workspace, ("build", DOWNLOAD_NAME), directory / name)
         else:
-            path = Path(str(self.source["path"]))
-            name = safe_file_name(path.name, "package.spec")
+            name = safe_file_name(Path(path).name, "package.spec")
             try:
                 shutil.copyfile(path, directory / name)
             except OSError as exc:
                 raise BuildFailure(f"the uploaded file cannot be read: {exc.strerror}") from exc
         self.run("spec-srpm", {"spec_name": name})
 
-    def scm(self) -> None:
-        repo = self.fetch(
-            clone_url=str(self.source.get("clone_url", "")),
-            committish=str(self.source.get("committish") or ""),
-            scm_type=str(self.source.get("scm_type") or "git"),
-        )
-        params = {
-            "repo": repo,
-            "subdirectory": self.source.get("subdirectory") or "",
-            "spec": self.source.get("spec") or "",
-            "method": self.source.get("srpm_build_method") or "rpkg",
-        }
-        self.run("scm-srpm", params)
-
     def fetch(self, *, clone_url: str, committish: str, scm_type: str = "git") -> str:
+        """Clone and check out in the sandbox, then check the tree here; its directory name."""
         lines = self.run(
             "scm-fetch",
             {
@@ -226,49 +207,6 @@ class Helper:
             raise BuildFailure("the repository checkout did not report its directory")
         check_tree(self.workspace.build_dir / "src" / repo, max_file_bytes=self.max_file_bytes)
         return repo
-
-    def distgit(self) -> None:
-        repo = self.fetch(
-            clone_url=str(self.source.get("clone_url", "")),
-            committish=str(self.source.get("committish") or ""),
-        )
-        params = {
-            "repo": repo,
-            "lookaside_url": self.source.get("lookaside_url", ""),
-            "package_name": self.source.get("package_name", ""),
-            "namespace": self.source.get("namespace", ""),
-        }
-        self.run("distgit-sources", params)
-
-    def custom(self) -> None:
-        (self.workspace.build_dir / "script").write_text(str(self.source.get("script", "")))
-        payload = self.source.get("hook_payload_path")
-        sandbox_payload = ""
-        if payload and Path(payload).is_file():
-            shutil.copyfile(payload, self.workspace.build_dir / "hook_payload")
-            sandbox_payload = "/build/hook_payload"
-        builddeps = self.source.get("builddeps") or []
-        if isinstance(builddeps, str):
-            builddeps = builddeps.split()
-        params = {
-            "owner": self.job["owner"],
-            "project": self.job["project"],
-            "package": self.source.get("package") or "",
-            "chroot": self.source.get("chroot") or "",
-            "builddeps": builddeps,
-            "resultdir": self.source.get("resultdir") or "",
-            "hook_payload": sandbox_payload,
-        }
-        self.run("custom", params)
-
-    def pypi_params(self) -> dict[str, Any]:
-        return {
-            "name": self.source.get("pypi_package_name", ""),
-            "version": self.source.get("pypi_package_version") or "",
-            "generator": self.source.get("spec_generator") or "pyp2spec",
-            "template": self.source.get("spec_template") or "",
-            "python_versions": self.source.get("python_versions") or ["3"],
-        }
 
 
 def copy_into(workspace: Workspace, parts: tuple[str, ...], destination: Path) -> None:

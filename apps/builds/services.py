@@ -185,9 +185,8 @@ def submission_checked(user, project: Project, options: BuildOptions, errors: Fi
 
 def source_field(source_type: str) -> str:
     """The form field a source problem is reported under (Copr's names)."""
-    return {"link": "pkgs", "scm": "clone_url", "pypi": "pypi_package_name"}.get(
-        source_type, "source"
-    )
+    method = sources.METHODS.get(source_type)
+    return method.error_field if method else "source"
 
 
 def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:

@@ -1,4 +1,7 @@
-"""Checking and storing build sources at submit time: one place for every source type."""
+"""Checking and storing build sources: dispatch to the source methods, keep uploads.
+
+Each method's checks and job source live in its module (`apps.packages.sources`).
+"""
 
 import contextlib
 import os
@@ -7,31 +10,28 @@ import shutil
 import tempfile
 import time
 from functools import partial
-from pathlib import Path, PurePosixPath
-from urllib.parse import urljoin, urlsplit
+from pathlib import Path
 
-import requests
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils.text import get_valid_filename
 
-from apps.core import urlcheck
-from apps.core.errors import InvalidForm, ServiceError
+from apps.core.errors import ServiceError
 from apps.core.paths import confined
+from apps.packages.sources import METHODS
+from apps.packages.sources.base import (  # noqa: F401 - probe_url is imported from here too
+    MAX_URL_REDIRECTS,
+    SPEC_SUFFIX,
+    SRPM_SUFFIXES,
+    probe_url,
+)
+from apps.packages.sources.custom import HOOK_PAYLOAD_NAME
 from builders.srpm import NotAnSrpm, read_srpm_header
 
-URL_CHECK_SECONDS = 10
-MAX_URL_REDIRECTS = 5
-SRPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
-SPEC_SUFFIX = ".spec"
 MAX_SPEC_BYTES = 1024 * 1024
-MAX_CUSTOM_SCRIPT_BYTES = 4096  # Copr's limit on the custom method's script
-SCM_TYPES = ("git", "svn")
-SCM_METHODS = ("rpkg", "tito", "tito_test", "make_srpm")
-SCM_URL_SCHEMES = ("http", "https", "git", "ssh", "svn", "svn+ssh")
-SPEC_GENERATORS = ("pyp2spec", "pyp2rpm")
-PYP2RPM_TEMPLATES = ("", "fedora", "epel7", "mageia", "pld")
+# A package that has no source yet; not a method, but a type a package can have.
+UNSET = "unset"
 
 
 class UploadBudgetExceeded(ServiceError):
@@ -55,212 +55,19 @@ def check_source(source_type: str, source_json: dict) -> None:
     """Raise ServiceError with a message a packager understands when the source is unusable.
 
     Used by build_submit and by the package services, so a package can only store a
-    source that a build would accept.
+    source that a build would accept. The method's module holds the checks.
     """
-    checker = SOURCE_CHECKERS.get(source_type)
-    if checker is None:
-        known = ", ".join(sorted(SOURCE_CHECKERS))
+    if source_type != UNSET and source_type not in METHODS:
+        known = ", ".join(sorted([*METHODS, UNSET]))
         raise ServiceError(f"Unsupported source type '{source_type}' (use one of: {known}).")
     if not isinstance(source_json, dict):
         raise ServiceError("The source settings must be a JSON object.")
-    checker(source_json)
+    if source_type == UNSET:
+        raise ServiceError("This package has no source: set one before building it.")
+    METHODS[source_type].check(source_json)
 
 
-def check_link(source_json: dict) -> None:
-    check_srpm_url(text_field(source_json, "url", required=True))
-
-
-def check_srpm_url(url: str) -> None:
-    """An http(s) URL of an SRPM or spec that answers; the builder downloads it later."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ServiceError(f"The source URL must be an http:// or https:// URL, not '{url}'.")
-    if not parts.path.endswith((*SRPM_SUFFIXES, SPEC_SUFFIX)):
-        raise ServiceError(f"The source URL must point to a .src.rpm or .spec file: '{url}'.")
-    if settings.SUBMIT_CHECK_URLS:
-        probe_url(url)
-
-
-def check_upload(source_json: dict) -> None:
-    raise ServiceError("An upload source needs the file itself: submit it as an upload.")
-
-
-def check_scm(source_json: dict) -> None:
-    scm_type = text_field(source_json, "type") or "git"
-    if scm_type not in SCM_TYPES:
-        raise ServiceError(f"SCM type must be one of {', '.join(SCM_TYPES)}, not '{scm_type}'.")
-    check_clone_url(text_field(source_json, "clone_url", required=True))
-    committish = text_field(source_json, "committish")
-    if committish.startswith("-") or any(c.isspace() for c in committish):
-        raise ServiceError(f"Invalid committish '{committish}'.")
-    relative_path(source_json, "subdirectory")
-    relative_path(source_json, "spec")
-    method = text_field(source_json, "srpm_build_method") or "rpkg"
-    if method not in SCM_METHODS:
-        raise ServiceError(
-            f"srpm_build_method must be one of {', '.join(SCM_METHODS)}, not '{method}'."
-        )
-
-
-def check_clone_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in SCM_URL_SCHEMES or not parts.hostname:
-        raise ServiceError(
-            f"clone_url must be a remote repository URL "
-            f"({', '.join(SCM_URL_SCHEMES)}), not '{url}'."
-        )
-
-
-def check_pypi(source_json: dict) -> None:
-    name = text_field(source_json, "pypi_package_name", required=True)
-    if not all(c.isalnum() or c in "-_." for c in name):
-        raise ServiceError(f"Invalid PyPI package name '{name}'.")
-    version = text_field(source_json, "pypi_package_version")
-    if version and not all(c.isalnum() or c in "-_.+!" for c in version):
-        raise ServiceError(f"Invalid PyPI package version '{version}'.")
-    generator = text_field(source_json, "spec_generator") or "pyp2spec"
-    if generator not in SPEC_GENERATORS:
-        raise ServiceError(
-            f"spec_generator must be one of {', '.join(SPEC_GENERATORS)}, not '{generator}'."
-        )
-    template = text_field(source_json, "spec_template")
-    if template not in PYP2RPM_TEMPLATES:
-        raise ServiceError(f"Unknown spec_template '{template}'.")
-    versions = source_json.get("python_versions") or []
-    if not isinstance(versions, list) or not all(
-        isinstance(v, str | int) and str(v).replace(".", "").isdigit() for v in versions
-    ):
-        raise ServiceError('python_versions must be a list of versions such as ["3"].')
-
-
-def check_rubygems(source_json: dict) -> None:
-    name = text_field(source_json, "gem_name", required=True)
-    if not all(c.isalnum() or c in "-_." for c in name):
-        raise ServiceError(f"Invalid gem name '{name}'.")
-
-
-def check_custom(source_json: dict) -> None:
-    script = text_field(source_json, "script", required=True)
-    if len(script.encode()) > MAX_CUSTOM_SCRIPT_BYTES:
-        raise ServiceError(f"The custom script is longer than {MAX_CUSTOM_SCRIPT_BYTES} bytes.")
-    chroot = text_field(source_json, "chroot", required=True)
-    check_custom_chroot(chroot)
-    builddeps = source_json.get("builddeps") or ""
-    if not isinstance(builddeps, str | list):
-        raise ServiceError("builddeps must be a space-separated list of package names.")
-    relative_path(source_json, "resultdir")
-    repos = source_json.get("repos") or []
-    if not isinstance(repos, str | list):
-        raise ServiceError("repos must be a list of repository URLs.")
-
-
-def check_custom_chroot(name: str) -> None:
-    from apps.projects.models import Chroot
-
-    if name.startswith("fedora-latest-"):
-        return  # resolved to the newest Fedora chroot when the build runs
-    if not Chroot.objects.filter(name=name).exists():
-        raise ServiceError(f"Chroot {name} does not exist.")
-
-
-def check_distgit(source_json: dict) -> None:
-    from apps.packages.models import DistGitInstance
-
-    instance_name = text_field(source_json, "distgit")
-    if instance_name and not DistGitInstance.objects.filter(name=instance_name).exists():
-        known = ", ".join(DistGitInstance.objects.values_list("name", flat=True)) or "none"
-        raise ServiceError(f"Unknown DistGit instance '{instance_name}' (configured: {known}).")
-    if not instance_name and not DistGitInstance.objects.exists():
-        raise ServiceError("No DistGit instance is configured on this server.")
-    package_name = text_field(source_json, "package_name")
-    clone_url = text_field(source_json, "clone_url")
-    if not package_name and not clone_url:
-        raise ServiceError("A DistGit source needs the package name.")
-    if package_name and not all(c.isalnum() or c in "-+_." for c in package_name):
-        raise ServiceError(f"Invalid package name '{package_name}'.")
-    namespace = text_field(source_json, "namespace")
-    if ".." in namespace.split("/"):
-        raise ServiceError(f"Invalid DistGit namespace '{namespace}'.")
-    committish = text_field(source_json, "committish")
-    if committish.startswith("-") or any(c.isspace() for c in committish):
-        raise ServiceError(f"Invalid committish '{committish}'.")
-
-
-def check_unset(source_json: dict) -> None:
-    raise ServiceError("This package has no source: set one before building it.")
-
-
-SOURCE_CHECKERS = {
-    "link": check_link,
-    "upload": check_upload,
-    "scm": check_scm,
-    "pypi": check_pypi,
-    "rubygems": check_rubygems,
-    "custom": check_custom,
-    "distgit": check_distgit,
-    "unset": check_unset,
-}
-PACKAGE_SOURCE_TYPES = tuple(t for t in SOURCE_CHECKERS if t != "upload")
-
-
-def text_field(source_json: dict, key: str, *, required: bool = False) -> str:
-    value = source_json.get(key)
-    if value is None or value == "":
-        if required:
-            raise InvalidForm({key: ["This field is required."]})
-        return ""
-    if not isinstance(value, str):
-        raise InvalidForm({key: ["This field must be text."]})
-    return value.strip()
-
-
-def relative_path(source_json: dict, key: str) -> str:
-    """A path inside the checkout: never absolute, never climbing out with '..'."""
-    value = text_field(source_json, key)
-    path = PurePosixPath(value)
-    if value and (path.is_absolute() or ".." in path.parts):
-        raise InvalidForm({key: [f"Must be a path inside the repository, not '{value}'."]})
-    return value
-
-
-def probe_url(url: str) -> None:
-    """Check that the URL answers, following redirects by hand so each hop is checked.
-
-    Runs in the web process, so no hop may aim at a loopback, private or link-local
-    address (unless ALLOW_PRIVATE_URLS), and the messages say nothing about what answered
-    there: they must not turn this check into a scanner of the service's network.
-    Only the status is looked at; the body is never read (the builder fetches it).
-    """
-    for _ in range(MAX_URL_REDIRECTS + 1):
-        check_public_url(url)
-        try:
-            response = requests.get(
-                url, stream=True, timeout=URL_CHECK_SECONDS, allow_redirects=False
-            )
-            response.close()
-        except requests.RequestException as error:
-            raise ServiceError(f"Cannot reach the source URL {url}.") from error
-        if response.is_redirect and response.headers.get("Location"):
-            url = urljoin(url, response.headers["Location"])
-            continue
-        if response.status_code >= 400:
-            raise ServiceError(
-                f"Cannot download the source URL {url}: HTTP {response.status_code}."
-            )
-        return
-    raise ServiceError(f"The source URL redirects more than {MAX_URL_REDIRECTS} times.")
-
-
-def check_public_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ServiceError(f"The source URL redirects to '{url}', which is not http(s).")
-    try:
-        port = parts.port
-    except ValueError as error:
-        raise ServiceError(f"The source URL {url} has an invalid port.") from error
-    if not urlcheck.private_urls_allowed() and urlcheck.is_private_host(parts.hostname, port):
-        raise ServiceError(f"Cannot use the source URL {url}: {urlcheck.PRIVATE_ADDRESS_MESSAGE}.")
+PACKAGE_SOURCE_TYPES = (*(name for name, m in METHODS.items() if m.package_source), UNSET)
 
 
 def check_uploaded_srpm(upload: UploadedFile) -> None:
@@ -387,19 +194,11 @@ def _last_change(path: Path) -> float:
 
 # --- what the source task gets -------------------------------------------------------------
 
-HOOK_PAYLOAD_NAME = "hook_payload"
-
 
 def job_source(build) -> dict:
-    """The JobSpec.source of a build's source task: its type, its settings, what the portal adds.
-
-    Copr's scm `type` (git/svn) travels as `scm_type`, so it cannot hide the source type.
-    """
+    """The JobSpec.source of a build's source task: its type, its settings, what the portal adds
+    (the method's module adds its own, `SourceMethod.job_source`)."""
     source_json = dict(build.source_json)
-    if build.source_type == "upload":
-        return {"type": "upload", "path": str(upload_dir(build.pk) / source_json["pkg"])}
-    if build.source_type == "scm":
-        source_json["scm_type"] = source_json.pop("type", None) or "git"
     source = {
         **source_json,
         "type": build.source_type,
@@ -408,52 +207,10 @@ def job_source(build) -> dict:
         "pypi_index": settings.PYPI_INDEX_URL,
         "rubygems_url": settings.RUBYGEMS_URL,
     }
-    if build.source_type == "distgit":
-        source.update(distgit_locations(source_json))
-    if build.source_type == "custom":
-        source["chroot"] = resolved_custom_chroot(source_json.get("chroot", ""))
-        payload = upload_dir(build.pk) / HOOK_PAYLOAD_NAME
-        if source_json.get("hook_data") and payload.is_file():
-            source["hook_payload_path"] = str(payload)
-    return source
-
-
-def distgit_locations(source_json: dict) -> dict:
-    """Clone and lookaside URLs from the operator's DistGit instance (Copr's patterns)."""
-    from apps.packages.models import DistGitInstance
-
-    instances = DistGitInstance.objects.all()
-    if source_json.get("distgit"):
-        instances = instances.filter(name=source_json["distgit"])
-    instance = instances.first()
-    if instance is None:
-        return {}
-    package_name = source_json.get("package_name", "")
-    namespace = source_json.get("namespace") or instance.default_namespace
-    uri = instance.clone_package_uri.format(pkgname=package_name, namespace=namespace)
-    clone_url = (
-        source_json.get("clone_url") or f"{instance.clone_url.rstrip('/')}/{uri.lstrip('/')}"
-    )
-    return {
-        "clone_url": clone_url,
-        "lookaside_url": instance.lookaside_url,
-        "package_name": package_name,
-        "namespace": namespace,
-    }
-
-
-def resolved_custom_chroot(name: str) -> str:
-    """`fedora-latest-<arch>` is the newest active Fedora release chroot of that arch."""
-    from apps.projects.models import Chroot
-
-    if not name.startswith("fedora-latest-"):
-        return name
-    arch = name.removeprefix("fedora-latest-")
-    releases = Chroot.objects.filter(
-        name__startswith="fedora-", name__endswith=f"-{arch}", is_active=True
-    ).values_list("name", flat=True)
-    numbered = [n for n in releases if n.split("-")[1].isdigit()]
-    return max(numbered, key=lambda n: int(n.split("-")[1]), default=name)
+    method = METHODS.get(build.source_type)
+    if method is None:
+        return source
+    return method.job_source(build, source_json, source, upload_dir=upload_dir(build.pk))
 
 
 def store_hook_payload(build_id: int, payload: bytes) -> None:

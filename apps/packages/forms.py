@@ -2,10 +2,11 @@
 
 from django import forms
 
-from apps.builds.forms import SOURCES, SourceForm
+from apps.builds.forms import SOURCES
 from apps.builds.sources import PACKAGE_SOURCE_TYPES
 from apps.core.names import PACKAGE_LENGTH_MESSAGE
 from apps.packages.models import PACKAGE_NAME_VALIDATOR, Package, SourceType
+from apps.packages.sources.base import SourceForm
 
 # Package.max_builds and Package.timeout carry the same bounds as validators.
 MAX_BUILDS_LIMIT = 100

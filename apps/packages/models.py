@@ -22,6 +22,14 @@ class SourceType(models.TextChoices):
     DISTGIT = "distgit"
 
 
+def source_type_choices() -> list[tuple[str, str]]:
+    """SourceType and any other source method of the registry: a new one needs no migration."""
+    from apps.packages.sources import METHODS  # the methods' modules import this one
+
+    others = [(name, METHODS[name].form.title) for name in METHODS if name not in SourceType]
+    return [*SourceType.choices, *others]
+
+
 class Package(models.Model):
     name = models.CharField(
         max_length=100,
@@ -32,7 +40,7 @@ class Package(models.Model):
         "projects.Project", on_delete=models.CASCADE, related_name="packages"
     )
     source_type = models.CharField(
-        max_length=20, choices=SourceType.choices, default=SourceType.UNSET
+        max_length=20, choices=source_type_choices, default=SourceType.UNSET
     )
     source_json = models.JSONField(default=dict, blank=True)
     webhook_rebuild = models.BooleanField(default=False)

@@ -279,12 +279,11 @@ def checked_denylist(denylist) -> list[str]:
 
 
 def source_with_name(source_type: str, source_json: dict, name: str) -> dict:
-    """A DistGit source names its repository after the package, as Copr does."""
+    """The source as the package keeps it (a DistGit source names its repository after it)."""
     if not isinstance(source_json, dict):
         raise ServiceError("The source settings must be a JSON object.")
-    if source_type == SourceType.DISTGIT and not source_json.get("package_name"):
-        return {**source_json, "package_name": name}
-    return dict(source_json)
+    method = sources.METHODS.get(source_type)
+    return method.with_package_name(source_json, name) if method else dict(source_json)
 
 
 # --- webhooks ------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ BUILD_ORDERS = {
     "package_name": "package_name",
 }
 TASK_ORDERS = {"id": "id", "name": "chroot__name"}
-SOURCE_BUILD_TYPES = ("scm", "pypi", "rubygems", "custom", "distgit")
+# build/create/<type>: the source methods with APIv3 keys (link and upload have their own).
+SOURCE_BUILD_TYPES = tuple(forms.SOURCE_KEYS)
 URL_SOURCE_SUFFIXES = (".src.rpm", ".nosrc.rpm", ".spec")
 
 
@@ -210,7 +211,7 @@ class BuildCreateRpmUpload(BuildSubmitView):
 
 
 class BuildCreateFromSource(BuildSubmitView):
-    """create/scm, create/pypi, create/rubygems, create/custom and create/distgit."""
+    """create/<type> of SOURCE_BUILD_TYPES: create/scm, create/pypi, create/distgit, …"""
 
     def post(self, request, source_type, **kwargs):
         user = self.authenticated_user()

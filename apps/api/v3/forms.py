@@ -8,6 +8,7 @@ from apps.api.v3.base import as_bool, as_int, as_list, as_text
 from apps.builds.services import BuildOptions
 from apps.core.errors import FieldErrors, InvalidForm, ServiceError
 from apps.core.names import json_type
+from apps.packages.sources import METHODS
 from apps.projects.models import BootstrapChoice, IsolationChoice
 
 # Copr's project keys whose value is a list on our side.
@@ -20,33 +21,11 @@ PROJECT_TEXT_KEYS = ("description", "instructions", "homepage", "contact", "boot
 BUILD_ISOLATIONS = ("unchanged", "default", "nspawn", "simple")
 BUILD_BOOTSTRAPS = ("unchanged", "default", "off", "on", "image")
 MAX_DELETE_AFTER_DAYS = 720
-# Package add/edit keys that copr-cli names differently from the stored source_json.
-SOURCE_KEY_RENAMES = {
-    "source_build_method": "srpm_build_method",
-    "script_builddeps": "builddeps",
-    "script_resultdir": "resultdir",
-    "script_chroot": "chroot",
-    "script_repos": "repos",
-    "scm_type": "type",
-}
-SOURCE_KEYS = {
-    "scm": ("type", "clone_url", "committish", "subdirectory", "spec", "srpm_build_method"),
-    "pypi": (
-        "pypi_package_name", "pypi_package_version", "spec_generator", "spec_template",
-        "python_versions",
-    ),
-    "rubygems": ("gem_name",),
-    "custom": ("script", "chroot", "builddeps", "resultdir", "repos"),
-    "distgit": ("distgit", "namespace", "committish", "package_name"),
-}  # fmt: skip
-SOURCE_DEFAULTS = {
-    "scm": {"type": "git", "committish": "", "subdirectory": "", "spec": "",
-            "srpm_build_method": "rpkg"},
-    "pypi": {"pypi_package_version": "", "spec_generator": "pyp2spec", "spec_template": "",
-             "python_versions": ["3"]},
-    "custom": {"chroot": "fedora-latest-x86_64", "builddeps": "", "resultdir": "", "repos": ""},
-    "distgit": {"namespace": "", "committish": ""},
-}  # fmt: skip
+# Each source method's APIv3 keys, Copr's defaults and copr-cli's other names for them
+# (`SourceMethod.api_*`); copr-cli's names are renamed whatever the type, as Copr does.
+SOURCE_KEY_RENAMES = {old: new for m in METHODS.values() for old, new in m.api_renames.items()}
+SOURCE_KEYS = {name: m.api_keys for name, m in METHODS.items() if m.api_keys}
+SOURCE_DEFAULTS = {name: m.api_defaults for name, m in METHODS.items() if m.api_keys}
 
 
 def project_settings(data: dict, errors: FieldErrors) -> dict:
@@ -161,27 +140,12 @@ def source_json(source_type: str, data: dict, *, partial: bool = False) -> dict:
     """
     if source_type not in SOURCE_KEYS:
         raise ServiceError(f"Unsupported package source type {source_type}")
+    method = METHODS[source_type]
     renamed = {SOURCE_KEY_RENAMES.get(key, key): value for key, value in data.items()}
-    if source_type == "distgit" and "packagename" in renamed:
-        renamed.setdefault("package_name", renamed["packagename"])
-    result = {} if partial else dict(SOURCE_DEFAULTS.get(source_type, {}))
-    result.update({k: renamed[k] for k in SOURCE_KEYS[source_type] if k in renamed})
-    return normalized_source(source_type, result)
-
-
-def normalized_source(source_type: str, source: dict) -> dict:
-    if "python_versions" in source:
-        source["python_versions"] = [
-            str(v) for v in as_list(source["python_versions"], "python_versions")
-        ] or ["3"]
-    if source_type == "custom":
-        for key in ("builddeps", "repos"):
-            if key in source and isinstance(source[key], list):
-                source[key] = " ".join(str(item) for item in source[key])
-        script = source.get("script")
-        if isinstance(script, str) and script and not script.endswith("\n"):
-            source["script"] = script + "\n"
-    return source
+    renamed = method.api_input(renamed)
+    result = {} if partial else dict(method.api_defaults)
+    result.update({k: renamed[k] for k in method.api_keys if k in renamed})
+    return method.api_normalized(result)
 
 
 PACKAGE_SETTING_KEYS = ("webhook_rebuild", "max_builds", "timeout", "chroot_denylist")

@@ -62,7 +62,7 @@ urlpatterns = [
     route("build/create/upload", builds.BuildCreateUpload, "v3-build-create-upload"),
     route("build/create/rpm-upload", builds.BuildCreateRpmUpload, "v3-build-create-rpm-upload"),
     route(
-        r"build/create/(?P<source_type>scm|pypi|rubygems|custom|distgit)",
+        rf"build/create/(?P<source_type>{'|'.join(builds.SOURCE_BUILD_TYPES)})",
         builds.BuildCreateFromSource,
     ),
     route("build/delete/list", builds.BuildDeleteList),

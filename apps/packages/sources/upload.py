@@ -1,0 +1,40 @@
+"""Upload: an SRPM or spec file sent with the build (its checks run on the file at submit)."""
+
+from pathlib import Path
+
+from django import forms
+
+from apps.core.errors import ServiceError
+from apps.packages.models import SourceType
+from apps.packages.sources.base import SourceForm, SourceMethod
+
+
+class UploadSource(SourceForm):
+    source_type = SourceType.UPLOAD
+    title = "Upload"
+    description = "Upload an SRPM or a spec file from your computer."
+    source_fields = ("pkgs",)
+    is_multipart = True
+
+    pkgs = forms.FileField(label="SRPM or spec file")
+
+    def source_json(self) -> dict:
+        return {}  # build_submit records the stored file's name
+
+    def upload(self):
+        return self.cleaned_data["pkgs"]
+
+
+class UploadMethod(SourceMethod):
+    name = SourceType.UPLOAD
+    form = UploadSource
+    package_source = False
+
+    def check(self, source_json: dict) -> None:
+        raise ServiceError("An upload source needs the file itself: submit it as an upload.")
+
+    def job_source(self, build, source_json: dict, source: dict, *, upload_dir: Path) -> dict:
+        return {"type": "upload", "path": str(upload_dir / source_json["pkg"])}
+
+
+METHOD = UploadMethod()
