@@ -12,6 +12,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.utils.deconstruct import deconstructible
 
+from apps.core.errors import InvalidForm
+
 MAX_NAME_LENGTH = 100  # Copr's String(100) for project, package and group names
 PROJECT_NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 PACKAGE_NAME_RE = re.compile(r"[-+_.a-zA-Z0-9]+")
@@ -124,6 +126,19 @@ def text_errors(value) -> list[str]:
     if "\x00" in value:
         return [NUL_MESSAGE]
     return []
+
+
+def as_list(value, name: str = "value") -> list[str]:
+    """A JSON list, or text separated by spaces, commas or newlines (as Copr's forms join)."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    if isinstance(value, list | tuple):
+        if not all(isinstance(item, str | int) and not isinstance(item, bool) for item in value):
+            raise InvalidForm({name: ["Expected a list of texts."]})
+        return [str(item).strip() for item in value if str(item).strip()]
+    raise InvalidForm({name: [f"Expected a list of names, got {json_type(value)}."]})
 
 
 def json_type(value) -> str:

@@ -150,19 +150,6 @@ def as_int(value, name: str, *, minimum: int | None = None, maximum: int | None 
     return number
 
 
-def as_list(value, name: str = "value") -> list[str]:
-    """A JSON list, or text separated by spaces, commas or newlines (as Copr's forms join)."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [item for item in value.replace(",", " ").split() if item]
-    if isinstance(value, list | tuple):
-        if not all(isinstance(item, str | int) and not isinstance(item, bool) for item in value):
-            raise InvalidForm({name: ["Expected a list of texts."]})
-        return [str(item).strip() for item in value if str(item).strip()]
-    raise InvalidForm({name: [f"Expected a list of names, got {json_type(value)}."]})
-
-
 def as_text(value, name: str) -> str:
     """Free text: a string (a number is taken as its digits), never an object's repr."""
     if isinstance(value, int | float) and not isinstance(value, bool):

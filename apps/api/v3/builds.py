@@ -4,7 +4,7 @@ from django.db import transaction
 from django.http import JsonResponse
 
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_int, as_list, listed, paginated
+from apps.api.v3.base import CoprView, as_int, listed, paginated
 from apps.api.v3.lookups import build_or_404, build_task_or_404, project_or_404
 from apps.builds.models import Build, State
 from apps.builds.services import (
@@ -16,6 +16,7 @@ from apps.builds.services import (
     build_upload_rpm,
 )
 from apps.core.errors import FieldErrors, InvalidForm, ServiceError
+from apps.core.names import as_list
 from apps.projects.build_config import build_repos
 from apps.projects.models import ProjectChroot
 

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apps.api.v3.base import as_bool, as_int, as_list, as_text
+from apps.api.v3.base import as_bool, as_int, as_text
 from apps.builds.services import BuildOptions
 from apps.core.errors import FieldErrors, InvalidForm, ServiceError
-from apps.core.names import json_type
+from apps.core.names import as_list, json_type
 from apps.packages.sources import METHODS
 from apps.projects.models import BootstrapChoice, IsolationChoice
 

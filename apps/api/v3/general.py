@@ -3,12 +3,13 @@
 from django.http import JsonResponse
 
 from apps.accounts.services import api_token_regenerate
-from apps.api.v3.base import CoprView, as_list
+from apps.api.v3.base import CoprView
 from apps.api.v3.lookups import project_or_404
 from apps.api.v3.shapes import task_result_url
 from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import BuildTask
 from apps.core.errors import NotFound, ServiceError
+from apps.core.names import as_list
 from apps.core.paths import results_url
 from apps.projects.models import Chroot
 from apps.projects.services import project_webhook_secret_regenerate

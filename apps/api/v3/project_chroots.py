@@ -3,10 +3,11 @@
 from django.http import JsonResponse
 
 from apps.api.v3 import shapes
-from apps.api.v3.base import CoprView, as_bool, as_list, as_text
+from apps.api.v3.base import CoprView, as_bool, as_text
 from apps.api.v3.forms import choice
 from apps.api.v3.lookups import project_chroot_or_404, project_or_404
 from apps.core.errors import FieldErrors, InvalidForm
+from apps.core.names import as_list
 from apps.projects.build_config import build_repos
 from apps.projects.services import project_chroot_edit
 

@@ -6,10 +6,10 @@ from django.http import JsonResponse
 
 from apps.accounts.models import User
 from apps.api.v3 import forms, shapes
-from apps.api.v3.base import CoprView, as_bool, as_list, listed, paginated
+from apps.api.v3.base import CoprView, as_bool, listed, paginated
 from apps.api.v3.lookups import project_or_404
 from apps.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ServiceError
-from apps.core.names import project_name_errors
+from apps.core.names import as_list, project_name_errors
 from apps.projects.models import Project
 from apps.projects.permissions import can_build_in, can_edit
 from apps.projects.services import (

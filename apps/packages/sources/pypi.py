@@ -3,6 +3,7 @@
 from django import forms
 
 from apps.core.errors import ServiceError
+from apps.core.names import as_list
 from apps.packages.models import SourceType
 from apps.packages.sources.base import SourceForm, SourceMethod, text_field
 
@@ -82,8 +83,6 @@ class PypiMethod(SourceMethod):
 
     def api_normalized(self, source: dict) -> dict:
         # copr-cli sends the versions as a list or as text ("3 2"); stored as a list of text.
-        from apps.api.v3.base import as_list
-
         if "python_versions" in source:
             source["python_versions"] = [
                 str(v) for v in as_list(source["python_versions"], "python_versions")
