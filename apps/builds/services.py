@@ -403,11 +403,9 @@ def build_delete(*, user, build: Build) -> None:
 def tasks_reconcile() -> dict:
     """Return tasks of dead workers to the queue, and re-nudge work that waits too long."""
     lease = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
-    stale = BuildTask.objects.filter(
-        state__in=list(ACTIVE_STATES), heartbeat_on__lt=lease, publish_serial__isnull=True
-    )
+    stale = BuildTask.objects.before_publishing().filter(heartbeat_on__lt=lease)
     # Built but never signed (the sign message was lost): sign now instead of rebuilding.
-    unsigned = stale.filter(builder__isnull=True).exclude(result_files=[])
+    unsigned = stale.awaiting_signing()
     for task_id in unsigned.values_list("pk", flat=True):
         publish_task.send(task_id)
     lost = stale.exclude(pk__in=unsigned.values("pk")).values_list("pk", "attempt", "build_id")
@@ -497,9 +495,11 @@ def tasks_requeue(*, user, task_ids: list[int]) -> int:
     """
     if not user.is_staff:
         raise PermissionDenied("Only operators requeue tasks.")
-    stuck = BuildTask.objects.filter(
-        pk__in=task_ids, state__in=list(ACTIVE_STATES), publish_serial__isnull=True
-    ).values_list("pk", "attempt", "build_id")
+    stuck = (
+        BuildTask.objects.before_publishing()
+        .filter(pk__in=task_ids)
+        .values_list("pk", "attempt", "build_id")
+    )
     requeued = 0
     for task_id, attempt, build_id in stuck:
         if task_transition(
@@ -589,8 +589,7 @@ def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, Bu
             chroot_id__in=target_chroots,
         )
         .exclude(build__package_name="")
-        # A fork still being copied has no files to give yet.
-        .exclude(state=State.FORKED, ended_on__isnull=True)
+        .without_forked_uncopied()
         .select_related("build", "chroot")
         .order_by("build_id")
     )

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 
 from django.db.models import Prefetch
 
-from apps.builds.models import ACTIVE_STATES, BuildTask
+from apps.builds.models import BuildTask
 from apps.core.errors import ServiceError
 from apps.fleet.models import Builder, BuilderPool
 from apps.fleet.services import LOCAL_POOL_NAME, host_arch
@@ -58,8 +58,7 @@ def unserved_message(chroots: list, served: set[str]) -> str:
 
 def slot_holding_tasks():
     """Tasks holding a builder slot (signing and publishing no longer do), oldest first."""
-    running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
-    return running.select_related("chroot").order_by("pk")
+    return BuildTask.objects.before_publishing().select_related("chroot").order_by("pk")
 
 
 def builders_with_current_tasks():

@@ -142,11 +142,7 @@ def signing_wait(project: Project, oldest: BuildTask | None) -> float:
 
 def more_tasks_building(project: Project) -> bool:
     """Whether tasks of the project are queued or on a builder (they will want signing)."""
-    return (
-        BuildTask.objects.filter(build__project=project, result_files=[])
-        .filter(state__in=[State.PENDING, State.STARTING, State.RUNNING, State.IMPORTING])
-        .exists()
-    )
+    return BuildTask.objects.still_building().filter(build__project=project).exists()
 
 
 def project_publish_session(*, project: Project) -> bool:
@@ -178,13 +174,8 @@ def project_publish_session(*, project: Project) -> bool:
 def tasks_awaiting_signing(project: Project):
     """Tasks built and off their builder, not yet signed (see BuildTask.awaits_signing)."""
     return (
-        BuildTask.objects.filter(
-            build__project=project,
-            state=State.RUNNING,
-            builder__isnull=True,
-            publish_serial__isnull=True,
-        )
-        .exclude(result_files=[])
+        BuildTask.objects.awaiting_signing()
+        .filter(build__project=project)
         .select_related(*TASK_RELATED)
         .order_by("pk")
     )
@@ -382,12 +373,8 @@ def coalescing_wait(repository: Repository) -> float:
 
 
 def more_builds_coming(repository: Repository) -> bool:
-    return (
-        repository_tasks(repository)
-        .filter(state__in=[State.PENDING, State.STARTING, State.RUNNING])
-        .filter(publish_serial__isnull=True)
-        .exists()
-    )
+    tasks = repository_tasks(repository)
+    return (tasks.filter(state=State.PENDING) | tasks.before_publishing()).exists()
 
 
 def regenerate_later(repository_id: int, seconds: float) -> None:
@@ -464,13 +451,9 @@ def repository_tasks(repository: Repository):
 
 def published_files(repository: Repository) -> list[str]:
     """RPMs the repository lists: succeeded tasks and signed ones waiting for this run."""
-    rows = (
-        repository_tasks(repository)
-        .filter(state__in=[State.SUCCEEDED, State.RUNNING, State.FORKED])
-        .exclude(state=State.RUNNING, publish_serial__isnull=True)
-        # Forked files not copied yet (see forked_results_publish).
-        .exclude(state=State.FORKED, ended_on__isnull=True)
-    )
+    tasks = repository_tasks(repository)
+    published = tasks.filter(state__in=[State.SUCCEEDED, State.FORKED]) | tasks.publishing()
+    rows = published.without_forked_uncopied()  # see forked_results_publish
     files = []
     for task in rows.only("result_dir", "result_files", "chroot_id"):
         subdir = task.result_dir.split("/", 1)[1]  # result_dir is "<chroot>/<build dir>"
@@ -482,7 +465,8 @@ def drop_canceled_tasks(repository: Repository) -> None:
     """A build canceled while its RPMs waited for publishing publishes nothing."""
     waiting = (
         repository_tasks(repository)
-        .filter(state=State.RUNNING, publish_serial__isnull=False, build__canceled=True)
+        .publishing()
+        .filter(build__canceled=True)
         .select_related(*TASK_RELATED)
     )
     for task in waiting:
@@ -508,7 +492,8 @@ def tasks_waiting_for(repository: Repository, serial: int):
     # Ended in build order, so that builds are locked in the order a project delete locks them.
     return (
         repository_tasks(repository)
-        .filter(state=State.RUNNING, publish_serial__lte=serial)
+        .publishing()
+        .filter(publish_serial__lte=serial)
         .order_by("build_id", "pk")
     )
 
@@ -610,7 +595,8 @@ def forked_results_publish(*, project: Project, task_pairs: list[list[int]]) -> 
     """
     original_of = {forked_id: original_id for original_id, forked_id in task_pairs}
     copying = list(
-        BuildTask.objects.filter(pk__in=original_of, state=State.FORKED, ended_on__isnull=True)
+        BuildTask.objects.forked_uncopied()
+        .filter(pk__in=original_of)
         .select_related("build", "chroot")
         .order_by("pk")
     )
