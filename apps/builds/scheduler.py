@@ -42,9 +42,7 @@ def schedule_pending_tasks() -> list[int]:
             # Tasks still pending beside a free slot: say why when no builder serves them.
             note_unserved_arches(builders)
         for task_id in assigned:
-            from apps.builds.actors import run_task
-
-            send_on_commit(run_task, task_id)
+            send_on_commit("run_task", task_id)
     if assigned:
         logger.info("scheduled tasks %s", assigned)
     return assigned

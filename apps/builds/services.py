@@ -35,13 +35,11 @@ from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
 from apps.core.tempfiles import worker_temp_sweep
-from apps.fleet.actors import delete_machine
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
-from apps.repos.actors import publish_task
 from apps.repos.services import (
     repositories_reconcile,
     repositories_request_publish,
@@ -208,9 +206,7 @@ def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
         result_dir=f"srpm-builds/{build.pk:08d}",
     )
     if direct:
-        from apps.builds.actors import run_task
-
-        send_on_commit(run_task, task.pk)
+        send_on_commit("run_task", task.pk)
     else:
         send_scheduler_nudge()
     return task
@@ -407,7 +403,7 @@ def tasks_reconcile() -> dict:
     # Built but never signed (the sign message was lost): sign now instead of rebuilding.
     unsigned = stale.awaiting_signing()
     for task_id in unsigned.values_list("pk", flat=True):
-        publish_task.send(task_id)
+        send_on_commit("publish_task", task_id)
     lost = stale.exclude(pk__in=unsigned.values("pk")).values_list("pk", "attempt", "build_id")
     requeued = failed = 0
     for task_id, attempt, build_id in lost:
@@ -439,18 +435,16 @@ def tasks_reconcile() -> dict:
     uploads_reconcile()
     worker_temp_sweep()
     stale_repos = repositories_reconcile()
-    from apps.builds.actors import schedule_tasks
     from apps.builds.scheduler import explain_waiting_tasks
-    from apps.fleet.actors import probe_builder
     from apps.fleet.health import builders_to_probe
     from apps.fleet.services import pools_sync
 
     pools_sync()  # builders for hosts an operator added to an ssh pool's config
     machines_reconcile_send()
     for builder_id in builders_to_probe().values_list("pk", flat=True):
-        probe_builder.send(builder_id)
+        send_on_commit("probe_builder", builder_id)
     explain_waiting_tasks()
-    schedule_tasks.send()
+    send_on_commit("schedule_tasks")
     return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
 
 
@@ -478,7 +472,7 @@ def live_upload_builds(build_ids: list[int]):
 def machines_reconcile_send() -> None:
     """Delete the disposable machines of task attempts that no longer run (dead workers)."""
     for machine_id in machines_reconcile(live=live_task_attempts()):
-        delete_machine.send(machine_id)
+        send_on_commit("delete_machine", machine_id)
 
 
 def live_task_attempts():

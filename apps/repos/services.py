@@ -27,7 +27,7 @@ from apps.core.paths import (
     project_results_dir,
     results_url,
 )
-from apps.core.queue import send_on_commit
+from apps.core.queue import send_later, send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
 from apps.repos.models import KeyState, Repository, SigningKey
@@ -50,10 +50,9 @@ DEVEL_DIR = "devel"  # <chroot>/devel/repodata, Copr's buildroot-only repository
 
 def project_key_request(*, project: Project) -> None:
     """Ask for the project's key to be made off the request path (it takes seconds)."""
-    from apps.repos.actors import generate_project_key
 
     SigningKey.objects.get_or_create(project=project)
-    send_on_commit(generate_project_key, project.pk)
+    send_on_commit("generate_project_key", project.pk)
 
 
 def project_key_ensure(*, project: Project) -> SigningKey:
@@ -114,9 +113,7 @@ def project_publish(*, project: Project, task_id: int | None = None) -> None:
         # call finds it already on its way. Lost with a crashed worker at worst: reconcile
         # re-sends tasks built but not signed.
         if task_id is None or oldest.pk == task_id:
-            from apps.repos.actors import publish_project
-
-            publish_project.send_with_options(args=(project.pk,), delay=int(wait * 1000) + 1)
+            send_later("publish_project", project.pk, delay_seconds=wait)
         return
     while project_publish_session(project=project):
         # Checked after releasing: a task that came in meanwhile either is seen here or
@@ -248,9 +245,8 @@ def repository_bump(repository: Repository, *, main: bool) -> int:
     changes = {"requested_serial": serial, **({"main_requested_serial": serial} if main else {})}
     Repository.objects.filter(pk=repository.pk).update(**changes)
     repository.refresh_from_db(fields=["requested_serial"])
-    from apps.repos.actors import regenerate_repository
 
-    send_on_commit(regenerate_repository, repository.pk)
+    send_on_commit("regenerate_repository", repository.pk)
     return repository.requested_serial
 
 
@@ -378,10 +374,9 @@ def more_builds_coming(repository: Repository) -> bool:
 
 
 def regenerate_later(repository_id: int, seconds: float) -> None:
-    from apps.repos.actors import regenerate_repository
 
     # Lost with a crashed worker at worst: repositories_reconcile finds the repository behind.
-    regenerate_repository.send_with_options(args=(repository_id,), delay=int(seconds * 1000) + 1)
+    send_later("regenerate_repository", repository_id, delay_seconds=seconds)
 
 
 def repository_run(repository: Repository) -> None:
@@ -500,14 +495,13 @@ def tasks_waiting_for(repository: Repository, serial: int):
 
 def repositories_reconcile() -> int:
     """Re-nudge repositories behind their requests whose lease is free; returns how many."""
-    from apps.repos.actors import regenerate_repository
 
     behind = Repository.objects.filter(requested_serial__gt=F("published_serial")).exclude(
         locked_until__gt=timezone.now()
     )
     ids = list(behind.values_list("pk", flat=True))
     for repository_id in ids:
-        regenerate_repository.send(repository_id)
+        send_on_commit("regenerate_repository", repository_id)
     return len(ids)
 
 
@@ -563,7 +557,6 @@ def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
 
     Signing runs on the sign queue after commit, as for RPMs a builder made.
     """
-    from apps.repos.actors import publish_task
 
     for task in tasks:
         build = task.build
@@ -573,16 +566,15 @@ def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
         shutil.copyfile(rpm_path, task_dir / rpm_path.name)
         (task_dir / "results.json").write_text(json.dumps({"packages": task.built_packages}))
         (task_dir / "build.info").write_text(f"build_id={build.pk}\nuploaded=true\n")
-        send_on_commit(publish_task, task.pk)
+        send_on_commit("publish_task", task.pk)
 
 
 def forked_results_request(*, project: Project, tasks: list[tuple[BuildTask, BuildTask]]) -> None:
     """Queue the copy, re-signing and publishing of forked tasks (in the fork's transaction)."""
-    from apps.repos.actors import publish_fork
 
     if tasks:
         pairs = [[original.pk, forked.pk] for original, forked in tasks]
-        send_on_commit(publish_fork, project.pk, pairs)
+        send_on_commit("publish_fork", project.pk, pairs)
 
 
 def forked_results_publish(*, project: Project, task_pairs: list[list[int]]) -> None:
