@@ -4,7 +4,6 @@ from collections.abc import Iterable
 
 from django.db.models import Prefetch
 
-from apps.builds.models import BuildTask
 from apps.core.errors import ServiceError
 from apps.fleet.models import Builder, BuilderPool
 from apps.fleet.services import LOCAL_POOL_NAME, host_arch
@@ -58,7 +57,10 @@ def unserved_message(chroots: list, served: set[str]) -> str:
 
 def slot_holding_tasks():
     """Tasks holding a builder slot (signing and publishing no longer do), oldest first."""
-    return BuildTask.objects.before_publishing().select_related("chroot").order_by("pk")
+    # builds sits above fleet and declares the relation (BuildTask.builder, related_name
+    # "tasks"): the task model is reached through it, never imported from here.
+    tasks = Builder.tasks.rel.related_model
+    return tasks.objects.before_publishing().select_related("chroot").order_by("pk")
 
 
 def builders_with_current_tasks():
