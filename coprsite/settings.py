@@ -332,6 +332,8 @@ INSTALLED_APPS = [
     "apps.repos",
     "apps.fleet",
     "apps.api",
+    # Operations across apps (the reconcile tick): above builds, repos and packages.
+    "apps.workflows",
     # The site's own pages (home, search, status, RSS): on top, beside the APIs.
     "apps.site",
 ]

@@ -34,14 +34,12 @@ from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenie
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
-from apps.core.tempfiles import worker_temp_sweep
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
 from apps.repos.services import (
-    repositories_reconcile,
     repositories_request_publish,
     rpm_upload_publish,
     uploaded_rpm_read,
@@ -396,8 +394,10 @@ def build_delete(*, user, build: Build) -> None:
 # --- recovery -----------------------------------------------------------------------------
 
 
-def tasks_reconcile() -> dict:
-    """Return tasks of dead workers to the queue, and re-nudge work that waits too long."""
+def stale_tasks_reconcile() -> dict:
+    """Return tasks of dead workers to the queue (or fail them after MAX_TASK_ATTEMPTS), and
+    re-send tasks built but never signed; one of the reconcile tick's jobs
+    (apps.workflows.reconcile). Returns how many were requeued and failed."""
     lease = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
     stale = BuildTask.objects.before_publishing().filter(heartbeat_on__lt=lease)
     # Built but never signed (the sign message was lost): sign now instead of rebuilding.
@@ -429,23 +429,7 @@ def tasks_reconcile() -> dict:
                 f"{attempt + 1} attempt(s) made",
             )
         build_refresh_state(build_id=build_id)
-    from apps.builds.workspaces import workspaces_sweep
-
-    workspaces_sweep()
-    uploads_reconcile()
-    worker_temp_sweep()
-    stale_repos = repositories_reconcile()
-    from apps.builds.scheduler import explain_waiting_tasks
-    from apps.fleet.health import builders_to_probe
-    from apps.fleet.services import pools_sync
-
-    pools_sync()  # builders for hosts an operator added to an ssh pool's config
-    machines_reconcile_send()
-    for builder_id in builders_to_probe().values_list("pk", flat=True):
-        send_on_commit("probe_builder", builder_id)
-    explain_waiting_tasks()
-    send_on_commit("schedule_tasks")
-    return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
+    return {"requeued": requeued, "failed": failed}
 
 
 def uploads_reconcile() -> int:
