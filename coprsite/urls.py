@@ -15,7 +15,7 @@ urlpatterns = [
     path("", include("apps.site.urls_status")),
     path("", include("apps.repos.urls")),
     path("", include("apps.projects.urls")),
-    path("", include("apps.projects.urls_copr")),
+    path("", include("apps.site.urls_copr")),
     path("", include("apps.builds.urls")),
     path("", include("apps.packages.urls_web")),
 ]

@@ -27,7 +27,9 @@ from apps.projects.forms import (
     ProjectForkForm,
     ProjectSettingsForm,
 )
+from apps.projects.hub import enable_command, hub_config_path
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
+from apps.projects.repofile import repo_chroots
 from apps.projects.selectors import project_rows
 from apps.projects.services import (
     permission_request,
@@ -39,8 +41,6 @@ from apps.projects.services import (
     project_fork,
     project_webhook_secret_regenerate,
 )
-from apps.repos.hub import enable_command, hub_config_path
-from apps.repos.repofile import repo_chroots
 
 PROJECTS_PER_PAGE = 30
 
