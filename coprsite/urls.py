@@ -14,7 +14,7 @@ urlpatterns = [
     path("", include("apps.site.urls")),
     path("", include("apps.site.urls_status")),
     path("", include("apps.repos.urls")),
-    path("", include("apps.projects.urls")),
+    path("", include("apps.site.urls_projects")),
     path("", include("apps.site.urls_copr")),
     path("", include("apps.builds.urls")),
     path("", include("apps.packages.urls_web")),

@@ -11,8 +11,8 @@ from apps.builds import selectors
 from apps.builds.models import Build
 from apps.packages.models import Package
 from apps.projects.models import Project
+from apps.projects.pages import CappedPaginator, projects_page
 from apps.projects.selectors import project_rows
-from apps.projects.views import CappedPaginator, projects_page
 from apps.site.chart import builds_chart
 
 RECENT_BUILDS = 20

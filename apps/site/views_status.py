@@ -9,7 +9,7 @@ from apps.builds import selectors
 from apps.builds.models import State
 from apps.fleet.selectors import pools_with_builders
 from apps.projects.models import Project
-from apps.projects.views import page_of
+from apps.projects.pages import page_of
 from apps.site.chart import builds_chart
 
 TASKS_PER_PAGE = 100

@@ -19,7 +19,7 @@ from apps.builds.services import (
 from apps.builds.sources import UPLOAD_GRACE_SECONDS, upload_dir
 from apps.fleet.models import Builder
 from apps.fleet.services import local_pool_ensure
-from apps.projects.services import project_delete
+from apps.workflows.projects import project_delete
 from apps.workflows.reconcile import reconcile_all
 from tests.builders.srpm_factory import make_srpm
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory

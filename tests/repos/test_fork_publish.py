@@ -8,9 +8,9 @@ import dramatiq
 import pytest
 
 from apps.builds.models import Build, BuildTask, State
-from apps.projects.services import project_fork
 from apps.repos import services
 from apps.repos.models import KeyState, Repository, SigningKey
+from apps.workflows.projects import project_fork
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
 
