@@ -18,6 +18,7 @@ from apps.projects.pages import (
     abilities,
     page_by_ids,
     project_or_404,
+    projects_for_list,
     require,
     service_error,
 )
@@ -207,8 +208,6 @@ def build_new(request, owner: str, project: str, source_type: str = DEFAULT_SOUR
 
 
 def project_with_chroots(project):
-    from apps.projects.pages import projects_for_list
-
     return projects_for_list().get(pk=project.pk)
 
 

@@ -20,6 +20,7 @@ from django.utils.text import get_valid_filename
 from apps.builds.lifecycle import task_end
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.core.errors import ServiceError
 from apps.core.gone import Gone
 from apps.core.paths import (
     chroot_results_dir,
@@ -525,8 +526,6 @@ def uploaded_rpm_read(upload) -> Iterator[tuple[Path, dict]]:
     Yields (path, nevra + filename). Source RPMs and anything that is not an intact RPM
     are refused with a message, before any row is written.
     """
-    from apps.core.errors import ServiceError
-
     filename = get_valid_filename(Path(upload.name).name)
     if not filename.endswith(".rpm") or filename.endswith(SOURCE_RPM_SUFFIXES):
         raise ServiceError(

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.accounts.models import Group, User
+from apps.builds.models import Build, State
 from apps.core.errors import ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
@@ -88,8 +89,6 @@ def project_detail(request, owner: str, project: str):
 
 def fork_copying(project: Project) -> int:
     """Forked builds whose RPMs the sign queue is still copying and re-signing."""
-    from apps.builds.models import Build, State
-
     return Build.objects.filter(project=project, state=State.FORKED, ended_on__isnull=True).count()
 
 
