@@ -54,10 +54,10 @@ from apps.builds.models import FINAL_STATES, Build  # noqa: E402
 from apps.builds.services import BuildOptions, build_submit  # noqa: E402
 from apps.builds.workspaces import workspaces_root  # noqa: E402
 from apps.core.embedded import start_embedded_worker  # noqa: E402
-from apps.projects.services import project_create  # noqa: E402
 from apps.repos import gpg  # noqa: E402
 from apps.repos.models import Repository  # noqa: E402
 from apps.repos.services import project_key_ensure  # noqa: E402
+from apps.workflows.projects import project_create  # noqa: E402
 from builders.protocol import KIND_RPM, STATE_SUCCEEDED, JobSpec  # noqa: E402
 from builders.runner import run_job  # noqa: E402
 from tests.builders.srpm_factory import make_srpm  # noqa: E402

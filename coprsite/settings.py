@@ -332,6 +332,10 @@ INSTALLED_APPS = [
     "apps.repos",
     "apps.fleet",
     "apps.api",
+    # Operations across apps (the reconcile tick): above builds, repos and packages.
+    "apps.workflows",
+    # The site's own pages (home, search, status, RSS): on top, beside the APIs.
+    "apps.site",
 ]
 
 MIDDLEWARE = [
@@ -339,13 +343,13 @@ MIDDLEWARE = [
     # Right after security: static files skip sessions, auth and the rest of the chain.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before sessions and auth look anything up: NUL, lone surrogates and deep JSON are a 400.
-    "apps.core.middleware.InputGuard",
+    "apps.site.middleware.InputGuard",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Before anything that reads the body (CSRF checks read forms): needs only the user.
-    "apps.core.middleware.RequestBodyGuard",
+    "apps.site.middleware.RequestBodyGuard",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -399,7 +403,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-# Request bodies. apps.core.middleware.RequestBodyGuard refuses, from the headers alone, a
+# Request bodies. apps.site.middleware.RequestBodyGuard refuses, from the headers alone, a
 # body over MAX_SRPM_BYTES (plus multipart framing) on the upload routes and over
 # DATA_UPLOAD_MAX_MEMORY_SIZE (plus framing) elsewhere, and anonymous uploads.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # form fields and JSON bodies
@@ -408,7 +412,7 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 10  # an upload carries a package and a `json` pa
 # REQUEST_BODY_GRACE_SECONDS a body must arrive at REQUEST_BODY_MIN_RATE bytes/s on average
 # (8 KiB/s: a 64 kbit/s link), and in full within REQUEST_BODY_TIMEOUT seconds (a 512 MB
 # package at 300 KB/s); else 408. One user has at most UPLOADS_PER_USER package uploads in
-# flight across every web process; more get 429 (apps/core/middleware.py).
+# flight across every web process; more get 429 (apps/site/middleware.py).
 REQUEST_BODY_MIN_RATE = int(env("REQUEST_BODY_MIN_RATE", "8192"))
 REQUEST_BODY_GRACE_SECONDS = float(env("REQUEST_BODY_GRACE_SECONDS", "10"))
 REQUEST_BODY_TIMEOUT = float(env("REQUEST_BODY_TIMEOUT", "1800"))

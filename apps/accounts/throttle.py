@@ -136,7 +136,7 @@ def login_allowed_check(request: HttpRequest, attempt: dict) -> None:
 def login_failure_record(request: HttpRequest, attempt: dict) -> None:
     """Count a failed API attempt; LoginLocked when it was the one that reached the limit."""
     # Axes keeps a failed request's form fields. An API request's body is no login form, and
-    # may be an upload that apps/core/middleware.py refuses unread: axes gets a copy without.
+    # may be an upload that apps/site/middleware.py refuses unread: axes gets a copy without.
     record = copy.copy(request)
     record._post, record._files = QueryDict(), MultiValueDict()
     user_login_failed.send(sender=__name__, credentials=attempt, request=record)

@@ -3,7 +3,7 @@
 import dramatiq
 from django.conf import settings
 
-from apps.builds import execution, scheduler, services
+from apps.builds import execution, scheduler
 
 # A build may run up to MAX_BUILD_TIMEOUT; the runner enforces that itself, so the actor's
 # limit is only a backstop above it.
@@ -20,9 +20,3 @@ def schedule_tasks() -> None:
 def run_task(task_id: int) -> None:
     """Run one claimed task; build failures are the user's and are never retried."""
     execution.task_run(task_id=task_id)
-
-
-@dramatiq.actor(queue_name="default", max_retries=0, time_limit=120_000)
-def reconcile() -> None:
-    """Requeue tasks of dead workers and re-nudge work that waits too long."""
-    services.tasks_reconcile()

@@ -27,7 +27,6 @@ from apps.core.gone import quiet_when_gone
 from apps.core.queue import send_on_commit
 from apps.fleet import services as fleet_services
 from apps.fleet.transports import transport_for
-from apps.repos.actors import publish_task
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
 
@@ -160,7 +159,7 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
             builder=None,
             heartbeat_on=timezone.now(),
         )
-        send_on_commit(publish_task, task.pk)
+        send_on_commit("publish_task", task.pk)
 
 
 def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:

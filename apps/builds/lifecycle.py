@@ -124,6 +124,5 @@ def send_scheduler_nudge() -> None:
     """Ask the scheduler, after the commit, to hand pending tasks to free slots."""
     # The actors module sits above this one (its actors run execution and services, which
     # import this module): it is imported when a nudge is sent, not when this one loads.
-    from apps.builds.actors import schedule_tasks
 
-    send_on_commit(schedule_tasks)
+    send_on_commit("schedule_tasks")

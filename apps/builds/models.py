@@ -121,6 +121,51 @@ class Build(models.Model):
         return self.state in FINAL_STATES
 
 
+# A fork's task ends (ended_on) once its results are copied and signed with the fork's key.
+FORKED_UNCOPIED = Q(state=State.FORKED, ended_on__isnull=True)
+
+
+class BuildTaskQuerySet(models.QuerySet):
+    """A running task's phase, named once: the nullable columns that spell it stay here.
+
+    An active task goes through acquiring and using a builder, then (RPM tasks) waiting to
+    be signed with `builder` cleared and its `result_files` set, then publishing with a
+    `publish_serial`: the repository run that lists its RPMs ends it.
+    """
+
+    def before_publishing(self):
+        """Active and not yet handed to a repository run: on a builder or awaiting signing."""
+        return self.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
+
+    def on_builder(self):
+        """Holding a builder's slot: acquiring it or building there."""
+        return self.before_publishing().filter(builder__isnull=False)
+
+    def awaiting_signing(self):
+        """Built and off its builder, not yet signed and queued for publishing."""
+        return (
+            self.before_publishing()
+            .filter(state=State.RUNNING, builder__isnull=True)
+            .exclude(result_files=[])
+        )
+
+    def still_building(self):
+        """Queued or on a builder: the RPMs (and their signing) are yet to come."""
+        return self.filter(state__in=[State.PENDING, *ACTIVE_STATES], result_files=[])
+
+    def forked_uncopied(self):
+        """Copied by a fork, its results not yet copied and signed with the fork's key."""
+        return self.filter(FORKED_UNCOPIED)
+
+    def without_forked_uncopied(self):
+        """Everything but forked tasks still being copied: those have no files to give yet."""
+        return self.exclude(FORKED_UNCOPIED)
+
+    def publishing(self):
+        """Signed, its RPMs waiting for the repository run that publishes them."""
+        return self.filter(state=State.RUNNING, publish_serial__isnull=False)
+
+
 class BuildTask(models.Model):
     """One unit of builder work: the source task (chroot is null) or one chroot's RPM build."""
 
@@ -164,6 +209,8 @@ class BuildTask(models.Model):
     buildroot = models.CharField(max_length=300, blank=True)
     # Set when the task's signed RPMs wait for the repository run that publishes them.
     publish_serial = models.PositiveIntegerField(null=True, blank=True)
+
+    objects = BuildTaskQuerySet.as_manager()
 
     class Meta:
         ordering = ["build_id", "chroot__name"]

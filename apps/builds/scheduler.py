@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Q
 from django.utils import timezone
 
-from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Batch, BuildTask, Priority, State
+from apps.builds.models import FINAL_STATES, Batch, BuildTask, Priority, State
 from apps.core.queue import send_on_commit
 from apps.fleet.models import RUNNABLE_POOL_KINDS, Builder, BuilderState
 from apps.fleet.services import local_pool_ensure
@@ -42,9 +42,7 @@ def schedule_pending_tasks() -> list[int]:
             # Tasks still pending beside a free slot: say why when no builder serves them.
             note_unserved_arches(builders)
         for task_id in assigned:
-            from apps.builds.actors import run_task
-
-            send_on_commit(run_task, task_id)
+            send_on_commit("run_task", task_id)
     if assigned:
         logger.info("scheduled tasks %s", assigned)
     return assigned
@@ -72,9 +70,7 @@ def claim_next_task(builder_id: int) -> int | None:
 
 def slot_usage() -> tuple[Counter, Counter]:
     """Tasks holding a slot, counted per builder and per owner."""
-    running = BuildTask.objects.filter(
-        state__in=list(ACTIVE_STATES), publish_serial__isnull=True
-    ).values_list("builder_id", "owner_key")
+    running = BuildTask.objects.before_publishing().values_list("builder_id", "owner_key")
     active, per_owner = Counter(), Counter()
     for builder_id, owner_key in running:
         active[builder_id] += 1
@@ -84,9 +80,7 @@ def slot_usage() -> tuple[Counter, Counter]:
 
 def has_work_and_room() -> bool:
     slots = sum(ready_builders().values_list("slots", flat=True))
-    busy = BuildTask.objects.filter(
-        state__in=list(ACTIVE_STATES), publish_serial__isnull=True, builder__isnull=False
-    ).count()
+    busy = BuildTask.objects.on_builder().count()
     return busy < slots and BuildTask.objects.filter(state=State.PENDING).exists()
 
 

@@ -34,17 +34,12 @@ from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenie
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
-from apps.core.tempfiles import worker_temp_sweep
-from apps.fleet.actors import delete_machine
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
-from apps.repos.actors import publish_task
 from apps.repos.services import (
-    forked_copies_reconcile,
-    repositories_reconcile,
     repositories_request_publish,
     rpm_upload_publish,
     uploaded_rpm_read,
@@ -208,9 +203,7 @@ def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
         result_dir=f"srpm-builds/{build.pk:08d}",
     )
     if direct:
-        from apps.builds.actors import run_task
-
-        send_on_commit(run_task, task.pk)
+        send_on_commit("run_task", task.pk)
     else:
         send_scheduler_nudge()
     return task
@@ -400,16 +393,16 @@ def build_delete(*, user, build: Build) -> None:
 # --- recovery -----------------------------------------------------------------------------
 
 
-def tasks_reconcile() -> dict:
-    """Return tasks of dead workers to the queue, and re-nudge work that waits too long."""
+def stale_tasks_reconcile() -> dict:
+    """Return tasks of dead workers to the queue (or fail them after MAX_TASK_ATTEMPTS), and
+    re-send tasks built but never signed; one of the reconcile tick's jobs
+    (apps.workflows.reconcile). Returns how many were requeued and failed."""
     lease = timezone.now() - timedelta(seconds=settings.TASK_LEASE_SECONDS)
-    stale = BuildTask.objects.filter(
-        state__in=list(ACTIVE_STATES), heartbeat_on__lt=lease, publish_serial__isnull=True
-    )
+    stale = BuildTask.objects.before_publishing().filter(heartbeat_on__lt=lease)
     # Built but never signed (the sign message was lost): sign now instead of rebuilding.
-    unsigned = stale.filter(builder__isnull=True).exclude(result_files=[])
+    unsigned = stale.awaiting_signing()
     for task_id in unsigned.values_list("pk", flat=True):
-        publish_task.send(task_id)
+        send_on_commit("publish_task", task_id)
     lost = stale.exclude(pk__in=unsigned.values("pk")).values_list("pk", "attempt", "build_id")
     requeued = failed = 0
     for task_id, attempt, build_id in lost:
@@ -435,26 +428,7 @@ def tasks_reconcile() -> dict:
                 f"{attempt + 1} attempt(s) made",
             )
         build_refresh_state(build_id=build_id)
-    from apps.builds.workspaces import workspaces_sweep
-
-    workspaces_sweep()
-    uploads_reconcile()
-    worker_temp_sweep()
-    stale_repos = repositories_reconcile()
-    forked_copies_reconcile()
-    from apps.builds.actors import schedule_tasks
-    from apps.builds.scheduler import explain_waiting_tasks
-    from apps.fleet.actors import probe_builder
-    from apps.fleet.health import builders_to_probe
-    from apps.fleet.services import pools_sync
-
-    pools_sync()  # builders for hosts an operator added to an ssh pool's config
-    machines_reconcile_send()
-    for builder_id in builders_to_probe().values_list("pk", flat=True):
-        probe_builder.send(builder_id)
-    explain_waiting_tasks()
-    schedule_tasks.send()
-    return {"requeued": requeued, "failed": failed, "repositories": stale_repos}
+    return {"requeued": requeued, "failed": failed}
 
 
 def uploads_reconcile() -> int:
@@ -481,7 +455,7 @@ def live_upload_builds(build_ids: list[int]):
 def machines_reconcile_send() -> None:
     """Delete the disposable machines of task attempts that no longer run (dead workers)."""
     for machine_id in machines_reconcile(live=live_task_attempts()):
-        delete_machine.send(machine_id)
+        send_on_commit("delete_machine", machine_id)
 
 
 def live_task_attempts():
@@ -498,9 +472,11 @@ def tasks_requeue(*, user, task_ids: list[int]) -> int:
     """
     if not user.is_staff:
         raise PermissionDenied("Only operators requeue tasks.")
-    stuck = BuildTask.objects.filter(
-        pk__in=task_ids, state__in=list(ACTIVE_STATES), publish_serial__isnull=True
-    ).values_list("pk", "attempt", "build_id")
+    stuck = (
+        BuildTask.objects.before_publishing()
+        .filter(pk__in=task_ids)
+        .values_list("pk", "attempt", "build_id")
+    )
     requeued = 0
     for task_id, attempt, build_id in stuck:
         if task_transition(
@@ -590,8 +566,7 @@ def builds_fork(*, source: Project, target: Project) -> list[tuple[BuildTask, Bu
             chroot_id__in=target_chroots,
         )
         .exclude(build__package_name="")
-        # A fork still being copied has no files to give yet.
-        .exclude(state=State.FORKED, ended_on__isnull=True)
+        .without_forked_uncopied()
         .select_related("build", "chroot")
         .order_by("build_id")
     )

@@ -14,10 +14,11 @@ from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import ServiceError
 from apps.core.paths import project_results_dir, results_url
 from apps.projects import permissions
-from apps.projects.views import (
+from apps.projects.pages import (
     abilities,
     page_by_ids,
     project_or_404,
+    projects_for_list,
     require,
     service_error,
 )
@@ -207,8 +208,6 @@ def build_new(request, owner: str, project: str, source_type: str = DEFAULT_SOUR
 
 
 def project_with_chroots(project):
-    from apps.projects.views import projects_for_list
-
     return projects_for_list().get(pk=project.pk)
 
 

@@ -6,6 +6,10 @@ table inside the caller's transaction, sent after the commit, and its row delete
 broker has it. While the broker is down the rows stay; each worker's reconcile tick sends
 them later (`outbox_drain`). A request that committed its rows has therefore succeeded,
 whatever the broker's state.
+
+Callers name the actor (`send_on_commit("publish_task", task.pk)`): the name is resolved at
+send time, so no app imports another app's actors module (ARCHITECTURE.md, imports run one
+way). Each app's AppConfig.ready imports its own actors, so every process knows every name.
 """
 
 import logging
@@ -24,8 +28,10 @@ OUTBOX_GRACE_SECONDS = 10
 OUTBOX_BATCH = 200
 
 
-def send_on_commit(actor, *args, **kwargs) -> None:
+def send_on_commit(actor: str | dramatiq.Actor, *args, **kwargs) -> None:
     """Send `actor(*args, **kwargs)` once the current transaction has committed.
+
+    `actor` is the actor's name (or the actor itself, from its own app).
 
     A message sent inside a transaction may reach a worker before the row it names is
     visible, or name a row that a rollback removed; waiting for the commit avoids both.
@@ -33,12 +39,30 @@ def send_on_commit(actor, *args, **kwargs) -> None:
     commit time delays it instead of losing it. Outside one, there is nothing to wait for:
     it is sent now, and kept in the outbox only if the broker refuses it.
     """
+    actor = actor_named(actor)
     if not connection.in_atomic_block:
         if not _try_send(actor, args, kwargs):
             _outbox_store(actor, args, kwargs, available_on=timezone.now())
         return
     message = _outbox_store(actor, args, kwargs, available_on=_grace_end())
     transaction.on_commit(lambda: _send_and_forget(message.pk, actor, args, kwargs))
+
+
+def send_later(actor: str, *args, delay_seconds: float) -> None:
+    """Send `actor(*args)` after a delay, now, without the outbox.
+
+    For worker code that holds back work it has already committed (the signing and
+    createrepo spacing): the outbox has no delays, and a delayed nudge lost with its worker
+    is re-sent by reconcile, which finds the row still waiting.
+    """
+    actor_named(actor).send_with_options(args=args, delay=int(delay_seconds * 1000) + 1)
+
+
+def actor_named(actor: str | dramatiq.Actor) -> dramatiq.Actor:
+    """The registered actor of that name (resolved when sending: the broker knows them all)."""
+    if isinstance(actor, str):
+        return dramatiq.get_broker().get_actor(actor)
+    return actor
 
 
 def outbox_drain(*, broker: dramatiq.Broker | None = None, limit: int = OUTBOX_BATCH) -> int:

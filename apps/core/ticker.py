@@ -29,8 +29,7 @@ def start_reconcile_ticker() -> None:
 
 
 def _tick_forever() -> None:
-    from apps.builds.actors import reconcile
-    from apps.core.queue import outbox_drain
+    from apps.core.queue import actor_named, outbox_drain
 
     while True:
         time.sleep(settings.RECONCILE_SECONDS)
@@ -43,7 +42,9 @@ def _tick_forever() -> None:
         with contextlib.suppress(Exception):
             connections.close_all()
         try:
-            reconcile.send()
+            # Plainly, not through the outbox: no transaction here, and a refused nudge needs
+            # no row (the next tick sends another).
+            actor_named("reconcile").send()
         except Exception:  # a broker hiccup must not end the ticker
             logger.exception("could not send the reconcile nudge")
 

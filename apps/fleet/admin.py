@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from apps.core.errors import ServiceError
-from apps.fleet.actors import delete_machine
+from apps.core.queue import send_on_commit
 from apps.fleet.models import Builder, BuilderPool, Machine, PoolChange
 from apps.fleet.selectors import builders_with_current_tasks, slot_holding_tasks
 from apps.fleet.services import (
@@ -304,5 +304,5 @@ class MachineAdmin(admin.ModelAdmin):
     @admin.action(description="Run the pool's delete for the selected machines now")
     def delete_machines_now(self, request, queryset):
         for machine_id in queryset.values_list("pk", flat=True):
-            delete_machine.send(machine_id)
+            send_on_commit("delete_machine", machine_id)
         messages.success(request, f"Deleting {queryset.count()} machine(s).")

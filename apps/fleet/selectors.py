@@ -4,7 +4,6 @@ from collections.abc import Iterable
 
 from django.db.models import Prefetch
 
-from apps.builds.models import ACTIVE_STATES, BuildTask
 from apps.core.errors import ServiceError
 from apps.fleet.models import Builder, BuilderPool
 from apps.fleet.services import LOCAL_POOL_NAME, host_arch
@@ -57,9 +56,11 @@ def unserved_message(chroots: list, served: set[str]) -> str:
 
 
 def slot_holding_tasks():
-    """Tasks holding a builder slot, oldest first (a task waiting for its publishing holds none)."""
-    running = BuildTask.objects.filter(state__in=list(ACTIVE_STATES), publish_serial__isnull=True)
-    return running.select_related("chroot").order_by("pk")
+    """Tasks holding a builder slot (signing and publishing no longer do), oldest first."""
+    # builds sits above fleet and declares the relation (BuildTask.builder, related_name
+    # "tasks"): the task model is reached through it, never imported from here.
+    tasks = Builder.tasks.rel.related_model
+    return tasks.objects.before_publishing().select_related("chroot").order_by("pk")
 
 
 def builders_with_current_tasks():

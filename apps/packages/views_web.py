@@ -20,7 +20,7 @@ from apps.packages.services import (
     package_reset,
 )
 from apps.projects import permissions
-from apps.projects.views import (
+from apps.projects.pages import (
     abilities,
     page_by_ids,
     page_of,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.core.names import validate_chroot_name, validate_project_name
 from apps.core.urlcheck import validate_repo_urls
+from apps.projects.choices import PermissionLevel
 from apps.projects.querysets import ProjectQuerySet
 
 PROJECT_NAME_VALIDATOR = validate_project_name
@@ -189,12 +190,6 @@ class ProjectChroot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id}/{self.chroot_id}"
-
-
-class PermissionLevel(models.TextChoices):
-    NOTHING = "nothing"
-    REQUEST = "request"
-    APPROVED = "approved"
 
 
 class ProjectPermission(models.Model):

@@ -3,6 +3,8 @@
 from django.db import models
 from django.db.models import Prefetch, Q
 
+from apps.projects.choices import PermissionLevel
+
 
 class ProjectQuerySet(models.QuerySet):
     def with_owner(self):
@@ -36,8 +38,6 @@ class ProjectQuerySet(models.QuerySet):
             return self.none()
         if user.is_staff:
             return self.all()
-        from apps.projects.models import PermissionLevel
-
         approved = PermissionLevel.APPROVED
         return self.filter(
             Q(owner_user=user)

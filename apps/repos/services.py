@@ -20,6 +20,7 @@ from django.utils.text import get_valid_filename
 from apps.builds.lifecycle import task_end
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.core.errors import ServiceError
 from apps.core.gone import Gone
 from apps.core.paths import (
     chroot_results_dir,
@@ -27,7 +28,7 @@ from apps.core.paths import (
     project_results_dir,
     results_url,
 )
-from apps.core.queue import send_on_commit
+from apps.core.queue import send_later, send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
 from apps.repos.models import KeyState, Repository, SigningKey
@@ -50,10 +51,9 @@ DEVEL_DIR = "devel"  # <chroot>/devel/repodata, Copr's buildroot-only repository
 
 def project_key_request(*, project: Project) -> None:
     """Ask for the project's key to be made off the request path (it takes seconds)."""
-    from apps.repos.actors import generate_project_key
 
     SigningKey.objects.get_or_create(project=project)
-    send_on_commit(generate_project_key, project.pk)
+    send_on_commit("generate_project_key", project.pk)
 
 
 def project_key_ensure(*, project: Project) -> SigningKey:
@@ -114,9 +114,7 @@ def project_publish(*, project: Project, task_id: int | None = None) -> None:
         # call finds it already on its way. Lost with a crashed worker at worst: reconcile
         # re-sends tasks built but not signed.
         if task_id is None or oldest.pk == task_id:
-            from apps.repos.actors import publish_project
-
-            publish_project.send_with_options(args=(project.pk,), delay=int(wait * 1000) + 1)
+            send_later("publish_project", project.pk, delay_seconds=wait)
         return
     while project_publish_session(project=project):
         # Checked after releasing: a task that came in meanwhile either is seen here or
@@ -142,11 +140,7 @@ def signing_wait(project: Project, oldest: BuildTask | None) -> float:
 
 def more_tasks_building(project: Project) -> bool:
     """Whether tasks of the project are queued or on a builder (they will want signing)."""
-    return (
-        BuildTask.objects.filter(build__project=project, result_files=[])
-        .filter(state__in=[State.PENDING, State.STARTING, State.RUNNING, State.IMPORTING])
-        .exists()
-    )
+    return BuildTask.objects.still_building().filter(build__project=project).exists()
 
 
 def project_publish_session(*, project: Project) -> bool:
@@ -178,13 +172,8 @@ def project_publish_session(*, project: Project) -> bool:
 def tasks_awaiting_signing(project: Project):
     """Tasks built and off their builder, not yet signed (see BuildTask.awaits_signing)."""
     return (
-        BuildTask.objects.filter(
-            build__project=project,
-            state=State.RUNNING,
-            builder__isnull=True,
-            publish_serial__isnull=True,
-        )
-        .exclude(result_files=[])
+        BuildTask.objects.awaiting_signing()
+        .filter(build__project=project)
         .select_related(*TASK_RELATED)
         .order_by("pk")
     )
@@ -257,9 +246,8 @@ def repository_bump(repository: Repository, *, main: bool) -> int:
     changes = {"requested_serial": serial, **({"main_requested_serial": serial} if main else {})}
     Repository.objects.filter(pk=repository.pk).update(**changes)
     repository.refresh_from_db(fields=["requested_serial"])
-    from apps.repos.actors import regenerate_repository
 
-    send_on_commit(regenerate_repository, repository.pk)
+    send_on_commit("regenerate_repository", repository.pk)
     return repository.requested_serial
 
 
@@ -382,19 +370,14 @@ def coalescing_wait(repository: Repository) -> float:
 
 
 def more_builds_coming(repository: Repository) -> bool:
-    return (
-        repository_tasks(repository)
-        .filter(state__in=[State.PENDING, State.STARTING, State.RUNNING])
-        .filter(publish_serial__isnull=True)
-        .exists()
-    )
+    tasks = repository_tasks(repository)
+    return (tasks.filter(state=State.PENDING) | tasks.before_publishing()).exists()
 
 
 def regenerate_later(repository_id: int, seconds: float) -> None:
-    from apps.repos.actors import regenerate_repository
 
     # Lost with a crashed worker at worst: repositories_reconcile finds the repository behind.
-    regenerate_repository.send_with_options(args=(repository_id,), delay=int(seconds * 1000) + 1)
+    send_later("regenerate_repository", repository_id, delay_seconds=seconds)
 
 
 def repository_run(repository: Repository) -> None:
@@ -464,13 +447,9 @@ def repository_tasks(repository: Repository):
 
 def published_files(repository: Repository) -> list[str]:
     """RPMs the repository lists: succeeded tasks and signed ones waiting for this run."""
-    rows = (
-        repository_tasks(repository)
-        .filter(state__in=[State.SUCCEEDED, State.RUNNING, State.FORKED])
-        .exclude(state=State.RUNNING, publish_serial__isnull=True)
-        # Forked files not copied yet (see forked_results_publish).
-        .exclude(state=State.FORKED, ended_on__isnull=True)
-    )
+    tasks = repository_tasks(repository)
+    published = tasks.filter(state__in=[State.SUCCEEDED, State.FORKED]) | tasks.publishing()
+    rows = published.without_forked_uncopied()  # see forked_results_publish
     files = []
     for task in rows.only("result_dir", "result_files", "chroot_id"):
         subdir = task.result_dir.split("/", 1)[1]  # result_dir is "<chroot>/<build dir>"
@@ -482,7 +461,8 @@ def drop_canceled_tasks(repository: Repository) -> None:
     """A build canceled while its RPMs waited for publishing publishes nothing."""
     waiting = (
         repository_tasks(repository)
-        .filter(state=State.RUNNING, publish_serial__isnull=False, build__canceled=True)
+        .publishing()
+        .filter(build__canceled=True)
         .select_related(*TASK_RELATED)
     )
     for task in waiting:
@@ -508,21 +488,21 @@ def tasks_waiting_for(repository: Repository, serial: int):
     # Ended in build order, so that builds are locked in the order a project delete locks them.
     return (
         repository_tasks(repository)
-        .filter(state=State.RUNNING, publish_serial__lte=serial)
+        .publishing()
+        .filter(publish_serial__lte=serial)
         .order_by("build_id", "pk")
     )
 
 
 def repositories_reconcile() -> int:
     """Re-nudge repositories behind their requests whose lease is free; returns how many."""
-    from apps.repos.actors import regenerate_repository
 
     behind = Repository.objects.filter(requested_serial__gt=F("published_serial")).exclude(
         locked_until__gt=timezone.now()
     )
     ids = list(behind.values_list("pk", flat=True))
     for repository_id in ids:
-        regenerate_repository.send(repository_id)
+        send_on_commit("regenerate_repository", repository_id)
     return len(ids)
 
 
@@ -546,8 +526,6 @@ def uploaded_rpm_read(upload) -> Iterator[tuple[Path, dict]]:
     Yields (path, nevra + filename). Source RPMs and anything that is not an intact RPM
     are refused with a message, before any row is written.
     """
-    from apps.core.errors import ServiceError
-
     filename = get_valid_filename(Path(upload.name).name)
     if not filename.endswith(".rpm") or filename.endswith(SOURCE_RPM_SUFFIXES):
         raise ServiceError(
@@ -578,7 +556,6 @@ def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
 
     Signing runs on the sign queue after commit, as for RPMs a builder made.
     """
-    from apps.repos.actors import publish_task
 
     for task in tasks:
         build = task.build
@@ -588,16 +565,15 @@ def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
         shutil.copyfile(rpm_path, task_dir / rpm_path.name)
         (task_dir / "results.json").write_text(json.dumps({"packages": task.built_packages}))
         (task_dir / "build.info").write_text(f"build_id={build.pk}\nuploaded=true\n")
-        send_on_commit(publish_task, task.pk)
+        send_on_commit("publish_task", task.pk)
 
 
 def forked_results_request(*, project: Project, tasks: list[tuple[BuildTask, BuildTask]]) -> None:
     """Queue the copy, re-signing and publishing of forked tasks (in the fork's transaction)."""
-    from apps.repos.actors import publish_fork
 
     if tasks:
         pairs = [[original.pk, forked.pk] for original, forked in tasks]
-        send_on_commit(publish_fork, project.pk, pairs)
+        send_on_commit("publish_fork", project.pk, pairs)
 
 
 # A fork's copy is one sign message of at most an hour (publish_fork's time limit) plus its
@@ -609,8 +585,6 @@ def forked_copies_reconcile() -> int:
     """Ask again for forked tasks' copies that waited past FORK_COPY_PATIENCE, up to
     MAX_TASK_ATTEMPTS times; then end them without files, saying why. Returns how many
     were asked for again."""
-    from apps.repos.actors import publish_fork
-
     now = timezone.now()
     overdue = BuildTask.objects.filter(
         state=State.FORKED, ended_on__isnull=True, heartbeat_on__lt=now - FORK_COPY_PATIENCE
@@ -638,7 +612,7 @@ def forked_copies_reconcile() -> int:
                 pk__in=[forked for _, forked in pairs], ended_on__isnull=True
             ).update(heartbeat_on=now, attempt=F("attempt") + 1)
             if asked:
-                send_on_commit(publish_fork, project_id, pairs)
+                send_on_commit("publish_fork", project_id, pairs)
     return sum(len(pairs) for pairs in pairs_by_project.values())
 
 
@@ -652,7 +626,8 @@ def forked_results_publish(*, project: Project, task_pairs: list[list[int]]) -> 
     """
     original_of = {forked_id: original_id for original_id, forked_id in task_pairs}
     copying = list(
-        BuildTask.objects.filter(pk__in=original_of, state=State.FORKED, ended_on__isnull=True)
+        BuildTask.objects.forked_uncopied()
+        .filter(pk__in=original_of)
         .select_related("build", "chroot")
         .order_by("pk")
     )

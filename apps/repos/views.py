@@ -8,9 +8,9 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseNotFound
 from django.views.decorators.http import require_safe
 
+from apps.projects.hub import hub_config_text, hub_name
 from apps.projects.models import Project
-from apps.repos.hub import hub_config_text, hub_name
-from apps.repos.repofile import find_repo_chroot, repo_chroots, repo_file_text, repo_filename
+from apps.projects.repofile import find_repo_chroot, repo_chroots, repo_file_text, repo_filename
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
 

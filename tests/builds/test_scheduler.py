@@ -8,9 +8,9 @@ from django.test import override_settings
 
 from apps.builds.models import BuildTask, Priority, State
 from apps.builds.scheduler import schedule_pending_tasks
-from apps.builds.services import tasks_reconcile
 from apps.fleet.models import Builder
 from apps.fleet.services import local_pool_ensure
+from apps.workflows.reconcile import reconcile_all
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 
 pytestmark = pytest.mark.django_db
@@ -171,7 +171,7 @@ def test_unserved_arch_gets_its_reason_from_reconcile_while_all_slots_are_busy()
     project = ProjectFactory(chroot_names=["fedora-43-aarch64"])
     task = pending_task(project, chroot_name="fedora-43-aarch64")
     assert schedule_pending_tasks() == []
-    tasks_reconcile()
+    reconcile_all()
     task.refresh_from_db()
     assert "no builder pool serves this architecture" in task.state_reason
 

@@ -14,13 +14,13 @@ from apps.builds.services import (
     build_cancel,
     build_delete,
     build_submit,
-    tasks_reconcile,
     uploads_reconcile,
 )
 from apps.builds.sources import UPLOAD_GRACE_SECONDS, upload_dir
 from apps.fleet.models import Builder
 from apps.fleet.services import local_pool_ensure
-from apps.projects.services import project_delete
+from apps.workflows.projects import project_delete
+from apps.workflows.reconcile import reconcile_all
 from tests.builders.srpm_factory import make_srpm
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory
 
@@ -146,7 +146,7 @@ def test_reconcile_removes_old_uploads_nothing_will_read(uploads_root):
 
 def test_periodic_reconcile_sweeps_uploads(broker):
     leftover = leftover_upload(777_777, UPLOAD_GRACE_SECONDS + 60)
-    tasks_reconcile()
+    reconcile_all()
     assert not leftover.exists()
 
 

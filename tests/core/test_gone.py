@@ -7,9 +7,9 @@ from django.db import IntegrityError
 
 from apps.core.gone import Gone, quiet_when_gone
 from apps.projects.models import Project
-from apps.projects.services import project_delete
 from apps.repos.models import SigningKey
 from apps.repos.services import project_key_ensure
+from apps.workflows.projects import project_delete
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -112,3 +112,27 @@ def test_drain_sends_due_messages_and_leaves_fresh_ones(live_actor):
     broker = dramatiq.get_broker()
     if isinstance(broker, StubBroker):
         assert [m.args for m in queued(broker, "default")] == [(1,)]
+
+
+@uses_stub_broker
+def test_an_actor_named_is_sent_like_the_actor_itself(live_actor):
+    """Callers in other apps name the actor: nobody imports another app's actors module."""
+    broker = dramatiq.get_broker()
+    with transaction.atomic():
+        send_on_commit("outbox_test_live", 7)
+        assert OutboxMessage.objects.get().actor_name == "outbox_test_live"
+    assert [m.args for m in queued(broker, "default")] == [(7,)]
+    assert not OutboxMessage.objects.exists()
+
+
+def test_an_unknown_actor_name_fails_where_it_is_sent():
+    """A misspelt name fails in the caller's transaction, not later in a worker's log."""
+    with pytest.raises(dramatiq.errors.ActorNotFound), transaction.atomic():
+        send_on_commit("no_such_actor", 1)
+    assert not OutboxMessage.objects.exists()
+
+
+def test_every_app_registers_its_actors_for_sends_by_name():
+    broker = dramatiq.get_broker()
+    for name in ("run_task", "schedule_tasks", "reconcile", "publish_task", "delete_machine"):
+        assert broker.get_actor(name).actor_name == name

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from apps.builds.services import tasks_reconcile
 from apps.core import ticker
 from apps.core.tempfiles import (
     stale_after_seconds,
@@ -17,6 +16,7 @@ from apps.core.tempfiles import (
     worker_temp_file,
     worker_temp_sweep,
 )
+from apps.workflows.reconcile import reconcile_all
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # A worker in the middle of signing and of a createrepo run: both files made by the real
@@ -113,7 +113,7 @@ def test_periodic_reconcile_sweeps_the_worker_temp_dir(temp_dir: Path, keys: Pat
     aged(signing_home, stale_after_seconds() + 60)
     aged(pkglist, stale_after_seconds() + 60)
 
-    tasks_reconcile()
+    reconcile_all()
 
     assert not signing_home.exists() and not pkglist.exists()
 

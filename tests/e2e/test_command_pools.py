@@ -23,12 +23,12 @@ from apps.builds.services import (
     build_cancel,
     build_submit,
     live_task_attempts,
-    tasks_reconcile,
 )
 from apps.fleet.health import builder_probe
 from apps.fleet.machines import RECONCILE_GRACE_SECONDS, machine_delete_leaked, machines_reconcile
 from apps.fleet.models import Builder, BuilderPool, BuilderState, Machine, PoolKind
 from apps.fleet.services import local_pool_ensure, machine_pool_sync
+from apps.workflows.reconcile import reconcile_all
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import finished_build, wait_for
 from tests.e2e.test_pipeline import install_from_served_repo, submit_upload
@@ -220,7 +220,7 @@ def test_reconcile_deletes_the_machine_of_a_killed_worker(
     (machine,) = Machine.objects.all()
     assert calls(log)["delete"] == []  # the worker died before it could delete it
 
-    tasks_reconcile()  # the task goes back to the queue, attempt 1
+    reconcile_all()  # the task goes back to the queue, attempt 1
     # A minute later (the grace period that lets a live worker delete its own machine):
     Machine.objects.update(updated_on=timezone.now() - timedelta(seconds=RECONCILE_GRACE_SECONDS))
     sent = reconcile_machines_now()

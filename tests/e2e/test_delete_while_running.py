@@ -15,8 +15,8 @@ from apps.builds.models import FINAL_STATES, Build, BuildTask, State
 from apps.builds.services import build_cancel, build_delete_many
 from apps.core.errors import Conflict
 from apps.projects.models import Project
-from apps.projects.services import project_create, project_delete
 from apps.repos.models import Repository
+from apps.workflows.projects import project_create, project_delete
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import wait_for
 from tests.e2e.test_pipeline import submit_upload

@@ -16,12 +16,13 @@ from django.db import connection, connections
 from apps.builds import execution
 from apps.builds.models import BuildTask, State
 from apps.builds.scheduler import schedule_pending_tasks
-from apps.builds.services import BuildOptions, build_submit, tasks_reconcile
+from apps.builds.services import BuildOptions, build_submit
 from apps.builds.workspaces import workspaces_root
 from apps.fleet.services import local_pool_ensure
 from apps.repos import gpg
 from apps.repos.models import Repository
 from apps.repos.services import project_key_ensure, project_publish, repository_regenerate
+from apps.workflows.reconcile import reconcile_all
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import wait_for
 from tests.factories import ProjectFactory, UserFactory
@@ -112,14 +113,14 @@ def test_killed_worker_task_is_retried_then_failed(e2e_settings, tmp_path, setti
 
     kill_worker_mid_build(task, settings)
     assert [path.name.split("-")[2] for path in workspaces_left()] == [f"task{task.pk}.0"]
-    tasks_reconcile()
+    reconcile_all()
     assert workspaces_left() == []  # swept: the task's attempt 0 no longer runs
     task.refresh_from_db()
     assert task.state == State.PENDING and task.attempt == 1
     assert "builder lost" in task.state_reason
 
     kill_worker_mid_build(task, settings)
-    tasks_reconcile()
+    reconcile_all()
     assert workspaces_left() == []
     task.refresh_from_db()
     assert task.state == State.FAILED
@@ -205,7 +206,7 @@ def test_repository_of_a_worker_killed_mid_createrepo_is_published_again(
     idle_worker.resume()  # the surviving workers
 
     def later_published() -> bool:
-        tasks_reconcile()  # what the reconcile tick of every worker does
+        reconcile_all()  # what the reconcile tick of every worker does
         later.refresh_from_db()
         return later.state == State.SUCCEEDED
 

@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from apps.builds.models import Build, BuildTask, State
-from apps.builds.services import tasks_reconcile
-from apps.projects.services import project_fork
 from apps.repos import services
 from apps.repos.models import KeyState, Repository, SigningKey
+from apps.workflows.projects import project_fork
+from apps.workflows.reconcile import reconcile_all
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
 
@@ -137,10 +137,10 @@ def test_a_copy_that_never_finishes_ends_after_the_last_attempt(original, broker
     assert Build.objects.get(project=fork).ended_on is not None
 
 
-def test_tasks_reconcile_asks_for_overdue_copies(original, broker):
+def test_the_reconcile_tick_asks_for_overdue_copies(original, broker):
     bob = UserFactory(username="bob")
     fork, _ = project_fork(user=bob, project=original, ownername="bob", name="fork")
     broker.flush_all()
     overdue(fork)
-    tasks_reconcile()
+    reconcile_all()
     assert BuildTask.objects.get(build__project=fork).attempt == 1

@@ -74,7 +74,7 @@ def client_as(client):
 def settings_post(project: Project, **changes) -> dict:
     """The settings form as a browser posts it for `project`, with `changes` applied."""
     from apps.projects.forms import ProjectSettingsForm
-    from apps.projects.views import projects_for_list
+    from apps.projects.pages import projects_for_list
 
     initial = ProjectSettingsForm.initial_for(projects_for_list().get(pk=project.pk))
     initial.update(changes)

@@ -3,10 +3,10 @@
 import pytest
 from django.urls import reverse
 
-from apps.core.views import SEARCH_RESULTS_PER_PAGE
 from apps.packages.models import Package
 from apps.projects.models import Project
-from apps.projects.views import PROJECTS_PER_PAGE, CappedPaginator
+from apps.projects.pages import PROJECTS_PER_PAGE, CappedPaginator
+from apps.site.views import SEARCH_RESULTS_PER_PAGE
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db

@@ -29,7 +29,7 @@ from apps.api.v1.serializers import (
 from apps.builds.services import build_cancel, build_delete, build_submit
 from apps.core.errors import InvalidForm, NotFound
 from apps.core.names import MAX_BIGINT, name_type_errors
-from apps.projects.services import project_create, project_delete, project_edit
+from apps.workflows.projects import project_create, project_delete, project_edit
 
 ERROR = inline_serializer("Error", {"error": serializers.CharField()})
 # What a write may answer besides success; 400s add "fields" for invalid input.

@@ -37,7 +37,7 @@ class CoprView(View):
 
     @method_decorator(csrf_exempt)
     def dispatch(self, request, *args, **kwargs):
-        # NUL, lone surrogates and deep JSON never get here (apps.core.middleware.InputGuard).
+        # NUL, lone surrogates and deep JSON never get here (apps.site.middleware.InputGuard).
         try:
             self.data = request_data(request)
             if self.body_has_name_fields and (errors := name_type_errors(self.data)):

@@ -12,9 +12,8 @@ from apps.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, 
 from apps.core.names import as_list, project_name_errors
 from apps.projects.models import Project
 from apps.projects.permissions import can_build_in, can_edit
-from apps.projects.services import (
-    permission_request,
-    permission_set,
+from apps.projects.services import permission_request, permission_set
+from apps.workflows.projects import (
     project_create,
     project_delete,
     project_edit,

@@ -1,8 +1,8 @@
-"""Copr's status subpages and RSS URLs (see views_status); `/status/` is in core.urls."""
+"""Copr's status subpages and RSS URLs (see views_status); `/status/` is in site.urls."""
 
 from django.urls import path
 
-from apps.core import views_status
+from apps.site import views_status
 
 urlpatterns = [
     path("status/pending/", views_status.status_pending, name="status-pending"),

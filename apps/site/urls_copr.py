@@ -3,7 +3,7 @@
 from django.urls import path
 
 import apps.core.converters  # noqa: F401 (registers the owner and project converters)
-from apps.projects import views_copr
+from apps.site import views_copr
 
 PROJECT = "coprs/<owner:owner>/<project:project>"
 

@@ -3,7 +3,7 @@
 from django.urls import path
 
 import apps.core.converters  # noqa: F401 (registers the owner and project converters)
-from apps.projects import views
+from apps.site import views_projects as views
 
 PROJECT = "coprs/<owner:owner>/<project:project>"
 

@@ -5,18 +5,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.views.decorators.http import require_http_methods, require_safe
 
 from apps.accounts.models import Group, User
-from apps.core.errors import InvalidForm, ServiceError
+from apps.builds.models import Build, State
+from apps.core.errors import ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
     PermissionDecisionForm,
@@ -27,116 +25,23 @@ from apps.projects.forms import (
     ProjectForkForm,
     ProjectSettingsForm,
 )
+from apps.projects.hub import enable_command, hub_config_path
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
-from apps.projects.selectors import project_rows
+from apps.projects.pages import (
+    abilities,
+    project_or_404,
+    projects_page,
+    require,
+    service_error,
+)
+from apps.projects.repofile import repo_chroots
 from apps.projects.services import (
     permission_request,
     permission_set,
     project_chroot_edit,
-    project_create,
-    project_delete,
-    project_edit,
-    project_fork,
     project_webhook_secret_regenerate,
 )
-from apps.repos.hub import enable_command, hub_config_path
-from apps.repos.repofile import repo_chroots
-
-PROJECTS_PER_PAGE = 30
-
-
-# --- shared by the project, build and package pages ---------------------------------------
-
-
-def projects_for_list():
-    """Projects with their owner and enabled chroots, ready for a list page."""
-    return Project.objects.with_owner().with_chroot_names()
-
-
-def project_or_404(owner: str, name: str) -> Project:
-    project = Project.objects.with_owner().by_ownername(owner).filter(name=name).first()
-    if project is None:
-        raise Http404(f"Project {owner}/{name} does not exist.")
-    return project
-
-
-def abilities(user, project: Project) -> dict:
-    """What `user` may do here; templates show buttons only for these."""
-    can_edit = permissions.can_edit(user, project)
-    return {
-        "can_edit": can_edit,
-        "can_build": can_edit or permissions.can_build_in(user, project),
-        # Any logged-in user may fork into their own namespace.
-        "can_fork": bool(user and user.is_authenticated),
-    }
-
-
-def require(allowed: bool, message: str) -> None:
-    """Turn a failed permission rule into a 403 page (the login redirect comes earlier)."""
-    if not allowed:
-        raise DjangoPermissionDenied(message)
-
-
-def page_of(request, items, per_page: int, *, paginator=Paginator):
-    return paginator(items, per_page).get_page(request.GET.get("page"))
-
-
-class CappedPaginator(Paginator):
-    """Pages through the first `CAP` rows only, counting no further than that.
-
-    A broad search matches a third of all projects; counting them all reads the whole
-    table, and nobody pages past the first thousand: the page says there are more.
-    """
-
-    CAP = 1000
-
-    @cached_property
-    def counted(self) -> int:
-        return self.object_list[: self.CAP + 1].count()
-
-    @cached_property
-    def count(self) -> int:
-        return min(self.counted, self.CAP)
-
-    @property
-    def more(self) -> bool:
-        return self.counted > self.CAP
-
-
-def projects_page(request, projects, per_page: int = PROJECTS_PER_PAGE, *, paginator=Paginator):
-    """A page of the projects table, its rows read as plain values (`project_rows`)."""
-    page = page_of(request, projects, per_page, paginator=paginator)
-    page.object_list = project_rows(page.object_list)
-    return page
-
-
-def page_by_ids(request, rows, per_page: int, *, read=list):
-    """A page of `rows` whose ids are found first, then read (by `read`) with their joins.
-
-    The ids of a page come from an index alone ((project, -id) for a project's builds);
-    asked for whole joined rows, PostgreSQL may instead walk the primary key backwards
-    through every newer build of other projects to reach an old project's page. `rows`
-    is ordered, so the rows read keep the page's order.
-    """
-    page = page_of(request, rows.values_list("pk", flat=True), per_page)
-    ids = list(page.object_list)
-    page.object_list = read(rows.filter(pk__in_array=ids)) if ids else []
-    return page
-
-
-def service_error(form, error: ServiceError) -> int:
-    """Show the service's message on the form (beside each field it names, when the form
-    has that field); returns the status for the re-rendered page."""
-    if not isinstance(error, InvalidForm):
-        form.add_error(None, error.message)
-        return error.status
-    for field, problems in error.errors.items():
-        if field in form.fields:
-            form.add_error(field, problems)
-        else:
-            form.add_error(None, [f"{field}: {problem}" for problem in problems])
-    return error.status
-
+from apps.workflows.projects import project_create, project_delete, project_edit, project_fork
 
 # --- lists ---------------------------------------------------------------------------------
 
@@ -184,8 +89,6 @@ def project_detail(request, owner: str, project: str):
 
 def fork_copying(project: Project) -> int:
     """Forked builds whose RPMs the sign queue is still copying and re-signing."""
-    from apps.builds.models import Build, State
-
     return Build.objects.filter(project=project, state=State.FORKED, ended_on__isnull=True).count()
 
 

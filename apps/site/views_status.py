@@ -7,10 +7,10 @@ from django.views.decorators.http import require_safe
 
 from apps.builds import selectors
 from apps.builds.models import State
-from apps.core.chart import builds_chart
 from apps.fleet.selectors import pools_with_builders
 from apps.projects.models import Project
-from apps.projects.views import page_of
+from apps.projects.pages import page_of
+from apps.site.chart import builds_chart
 
 TASKS_PER_PAGE = 100
 RSS_DEFAULT_LIMIT = 200  # Copr's default for /rss/
@@ -52,7 +52,7 @@ def task_page(request, name: str):
             else None
         ),
     )
-    return render(request, "core/status_tasks.html", context)
+    return render(request, "site/status_tasks.html", context)
 
 
 @require_safe
@@ -78,13 +78,13 @@ def status_importing(request):
 @require_safe
 def status_pending_all(request):
     context = status_context("pending-all", rows=selectors.queue_by_owner())
-    return render(request, "core/status_pending_all.html", context)
+    return render(request, "site/status_pending_all.html", context)
 
 
 @require_safe
 def status_batches(request):
     context = status_context("batches", batches=selectors.unfinished_batches())
-    return render(request, "core/status_batches.html", context)
+    return render(request, "site/status_batches.html", context)
 
 
 @require_safe
@@ -97,7 +97,7 @@ def status_stats(request):
         per_chroot=selectors.tasks_per_chroot(days=STATS_DAYS),
         submitters=selectors.active_submitters(days=STATS_DAYS),
     )
-    return render(request, "core/status_stats.html", context)
+    return render(request, "site/status_stats.html", context)
 
 
 @require_safe
@@ -111,7 +111,7 @@ def status_builders(request):
     context = status_context(
         "builders", pools=pools_with_builders(), show_reasons=request.user.is_staff
     )
-    return render(request, "core/status_builders.html", context)
+    return render(request, "site/status_builders.html", context)
 
 
 @require_safe
@@ -122,4 +122,4 @@ def rss(request, limit: int = RSS_DEFAULT_LIMIT, everything: bool = False):
     if not everything:
         projects = projects.listed().filter(Q(delete_after__isnull=True))
     context = {"projects": projects[: min(limit, RSS_MAX_LIMIT)]}
-    return render(request, "core/rss.xml", context, content_type="text/xml; charset=utf-8")
+    return render(request, "site/rss.xml", context, content_type="text/xml; charset=utf-8")

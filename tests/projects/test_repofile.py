@@ -1,9 +1,9 @@
-"""Tests for apps/repos/repofile.py: chroot lookup and the .repo text."""
+"""Tests for apps/projects/repofile.py: chroot lookup and the .repo text."""
 
 import pytest
 
 from apps.projects.models import Chroot, ProjectChroot
-from apps.repos.repofile import find_repo_chroot, repo_file_text
+from apps.projects.repofile import find_repo_chroot, repo_file_text
 from tests.factories import GroupFactory, ProjectFactory, UserFactory, chroot
 
 pytestmark = pytest.mark.django_db

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from apps.core import views
+from apps.site import views
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -9,8 +9,9 @@ from apps.builds.selectors import monitor_cells
 from apps.core.paths import results_url
 from apps.packages.models import Package
 from apps.projects.models import ProjectChroot
-from apps.projects.views import abilities, owner_projects, project_or_404, repo_links
-from apps.repos.repofile import repo_chroots
+from apps.projects.pages import abilities, project_or_404
+from apps.projects.repofile import repo_chroots
+from apps.site.views_projects import owner_projects, repo_links
 
 MONITOR_VARIANTS = ("simple", "detailed")
 

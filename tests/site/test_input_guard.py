@@ -1,4 +1,4 @@
-"""InputGuard (apps/core/middleware.py): NUL, lone surrogates and deep JSON are a 400 anywhere.
+"""InputGuard (apps/site/middleware.py): NUL, lone surrogates and deep JSON are a 400 anywhere.
 
 The walk sends every route of the URLconf, filled with working names and with hostile ones,
 GET, POST and OPTIONS, anonymous and logged in: nothing answers 5xx, and what carries NUL,
@@ -18,8 +18,8 @@ from django.urls.exceptions import Resolver404
 
 from apps.accounts.services import api_token_regenerate
 from apps.core.input_checks import MAX_JSON_DEPTH
-from apps.core.middleware import UPLOAD_PAGES, UPLOAD_ROUTES
 from apps.packages.models import Package
+from apps.site.middleware import UPLOAD_PAGES, UPLOAD_ROUTES
 from tests.factories import (
     BuildFactory,
     BuildTaskFactory,

@@ -9,11 +9,11 @@ from django.views.decorators.http import require_safe
 from apps.accounts.models import Group, User
 from apps.builds import selectors
 from apps.builds.models import Build
-from apps.core.chart import builds_chart
 from apps.packages.models import Package
 from apps.projects.models import Project
+from apps.projects.pages import CappedPaginator, projects_page
 from apps.projects.selectors import project_rows
-from apps.projects.views import CappedPaginator, projects_page
+from apps.site.chart import builds_chart
 
 RECENT_BUILDS = 20
 RECENT_PROJECTS = 10
@@ -29,7 +29,7 @@ def home(request):
             Project.objects.listed().order_by("-id")[:RECENT_PROJECTS], with_chroots=False
         ),
     }
-    return render(request, "core/home.html", context)
+    return render(request, "site/home.html", context)
 
 
 @require_safe
@@ -43,7 +43,7 @@ def search(request):
         projects = Project.objects.listed().filter(search_filter(query)).order_by("-id")
     page = projects_page(request, projects, SEARCH_RESULTS_PER_PAGE, paginator=CappedPaginator)
     context = {"query": query, "page": page, "query_string": urlencode({"q": query})}
-    return render(request, "core/search.html", context)
+    return render(request, "site/search.html", context)
 
 
 def search_filter(query: str) -> Q:
@@ -92,7 +92,7 @@ def status(request):
         "days": days,
         "chart_days": CHART_DAYS,
     }
-    return render(request, "core/status.html", context)
+    return render(request, "site/status.html", context)
 
 
 @require_safe
@@ -111,4 +111,4 @@ def user_detail(request, username: str):
         ),
         "is_self": request.user.pk == person.pk,
     }
-    return render(request, "core/user.html", context)
+    return render(request, "site/user.html", context)
