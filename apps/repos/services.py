@@ -586,9 +586,7 @@ def forked_copies_reconcile() -> int:
     MAX_TASK_ATTEMPTS times; then end them without files, saying why. Returns how many
     were asked for again."""
     now = timezone.now()
-    overdue = BuildTask.objects.filter(
-        state=State.FORKED, ended_on__isnull=True, heartbeat_on__lt=now - FORK_COPY_PATIENCE
-    )
+    overdue = BuildTask.objects.forked_uncopied().filter(heartbeat_on__lt=now - FORK_COPY_PATIENCE)
     given_up = overdue.filter(attempt__gte=settings.MAX_TASK_ATTEMPTS - 1)
     for task_id, build_id in given_up.values_list("pk", "build_id"):
         with transaction.atomic():
