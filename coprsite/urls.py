@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.api.v1.urls")),
-    path("webhooks/", include("apps.packages.urls")),
+    path("webhooks/", include("apps.api.webhooks.urls")),
     path("backend/", include("apps.api.backend.urls")),
     re_path(r"^api_3(?:/|$)", include("apps.api.v3.urls")),
     path("", include("apps.api.v3.web_links")),
@@ -17,5 +17,5 @@ urlpatterns = [
     path("", include("apps.site.urls_projects")),
     path("", include("apps.site.urls_copr")),
     path("", include("apps.builds.urls")),
-    path("", include("apps.packages.urls_web")),
+    path("", include("apps.site.urls_packages")),
 ]

@@ -4,7 +4,7 @@ A `SourceForm` subclass in a source method's module (`apps.packages.sources`) ho
 type's fields and turns them into Copr's `source_json`; it is the only definition of that
 type's fields. New builds mix in `BuildForm` (chroots, network, timeout, background) and go
 to `build_submit`; packages mix in their settings (`apps.packages.forms`).
-`apps.builds.sources.check_source` checks the result.
+`apps.packages.sources.check_source` checks the result.
 """
 
 from django import forms

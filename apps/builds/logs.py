@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.utils import timezone
 
+from apps.builds.models import FINAL_STATES
 from apps.core.paths import project_results_dir
 from builders.livelog import LOG_NAME
 from builders.results import BUILD_LOG, ROOT_LOG
@@ -27,8 +28,6 @@ FINISHED_LOGS = (LOG_NAME, BACKEND_LOG, BUILD_LOG, ROOT_LOG)
 def log_link_name(task, name: str) -> str:
     """The file a link to the log `name` points at: `<name>.gz` once the task is final,
     as Copr's pages and monitor link (the plain URL keeps working: see static_results)."""
-    from apps.builds.models import FINAL_STATES
-
     return f"{name}.gz" if task.state in FINAL_STATES else name
 
 

@@ -116,6 +116,12 @@ def packages_with_latest_build(project: Project) -> QuerySet[Package]:
     )
 
 
+def latest_builds(package: Package) -> tuple[Build | None, Build | None]:
+    """(latest build, latest succeeded build) of one package."""
+    builds = Build.objects.filter(package=package).order_by("-id")
+    return builds.first(), builds.filter(state=State.SUCCEEDED).first()
+
+
 def queue_summary() -> list[dict]:
     """Unfinished tasks counted per chroot (source tasks as `srpm-builds`), arch and state."""
     rows = (

@@ -37,13 +37,9 @@ from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
+from apps.packages.sources import check_source, source_field
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
-from apps.repos.services import (
-    repositories_request_publish,
-    rpm_upload_publish,
-    uploaded_rpm_read,
-)
 from builders.protocol import JobResult
 from builders.srpm import NotAnSrpm, read_srpm_header
 
@@ -94,7 +90,7 @@ def build_submit(
     if upload is not None:
         errors.check("pkgs", sources.check_uploaded_srpm, upload)
     else:
-        errors.check(source_field(source_type), sources.check_source, source_type, source_json)
+        errors.check(source_field(source_type), check_source, source_type, source_json)
     errors.raise_if_any()
 
     stored_upload_of = None
@@ -176,12 +172,6 @@ def submission_checked(user, project: Project, options: BuildOptions, errors: Fi
     batch_field = "with_build_id" if options.with_build_id else "after_build_id"
     errors.check(batch_field, check_batch_options, user, options)
     return chroots, timeout, dirname
-
-
-def source_field(source_type: str) -> str:
-    """The form field a source problem is reported under (Copr's names)."""
-    method = sources.METHODS.get(source_type)
-    return method.error_field if method else "source"
 
 
 def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
@@ -369,17 +359,17 @@ def build_delete(*, user, build: Build) -> None:
     tasks = list(build.tasks.select_related("chroot"))
     build_id = build.pk
     with transaction.atomic():
-        # The workers' lock order: repositories, then the build, then its tasks (which the
-        # cascade deletes before the build); any other order deadlocks with a publishing run.
-        repositories_request_publish(
-            project=build.project,
-            project_dirname=build.project_dirname,
-            chroots=[t.chroot for t in tasks if t.chroot and t.result_files],
-        )
+        # The build, then its tasks (which the cascade deletes before the build): the
+        # workers' lock order.
         Build.objects.select_for_update().filter(pk=build.pk).first()
         build.delete()
         # Normally gone with its source task; this catches one a dead process left.
         sources.discard_upload_on_commit(build_id)
+        published = sorted({t.chroot_id for t in tasks if t.chroot_id and t.result_files})
+        if published:
+            send_on_commit(
+                "regenerate_repositories", build.project_id, build.project_dirname, published
+            )
     for task in tasks:
         if task.result_dir:
             confined_rmtree(
@@ -638,73 +628,3 @@ def build_delete_many(*, user, build_ids: list[int]) -> list[int]:
     for build_id in build_ids:
         build_delete(user=user, build=builds[build_id])
     return list(build_ids)
-
-
-def build_upload_rpm(
-    *,
-    user,
-    project: Project,
-    upload: UploadedFile,
-    options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
-) -> Build:
-    """Publish an already-built binary RPM (copr-cli `uploadrpm`): no source or RPM build runs.
-
-    One task per chosen chroot whose arch matches the RPM (or any, for noarch). The tasks
-    wait, `running`, until the RPM is signed and in the repository, like built ones.
-    """
-    if not can_build_in(user, project):
-        raise PermissionDenied(
-            f"User '{user.username}' is not allowed to build in the project {project.full_name}."
-        )
-    dirname = checked_dirname(project, options.project_dirname)
-    chroots = select_chroots(project, options.chroots, options.exclude_chroots)
-    with uploaded_rpm_read(upload) as (rpm_path, nevra):
-        matching = [c for c in chroots if nevra["arch"] in ("noarch", c.arch)]
-        if not matching:
-            raise ServiceError(
-                f"{upload.name} is built for {nevra['arch']}; none of the chosen chroots "
-                f"({', '.join(c.name for c in chroots)}) has that architecture."
-            )
-        with transaction.atomic():
-            build = rpm_upload_build_create(user, project, dirname, nevra, matching)
-            tasks = [
-                rpm_upload_task_create(build, chroot, rpm_path.name, nevra) for chroot in matching
-            ]
-            build_refresh_state(build_id=build.pk)
-            rpm_upload_publish(tasks=tasks, rpm_path=rpm_path)
-    build.refresh_from_db()
-    return build
-
-
-def rpm_upload_build_create(user, project: Project, dirname: str, nevra: dict, chroots) -> Build:
-    package, _ = Package.objects.get_or_create(project=project, name=nevra["name"])
-    epoch = f"{nevra['epoch']}:" if nevra.get("epoch") else ""
-    return Build.objects.create(
-        project=project,
-        project_dirname=dirname,
-        package=package,
-        submitter=user,
-        source_type="rpm_upload",
-        source_json={"pkg": nevra["filename"]},
-        package_name=nevra["name"],
-        package_version=f"{epoch}{nevra['version']}-{nevra['release']}",
-        requested_chroots=[chroot.name for chroot in chroots],
-        state=State.RUNNING,
-        started_on=timezone.now(),
-    )
-
-
-def rpm_upload_task_create(build: Build, chroot: Chroot, filename: str, nevra: dict) -> BuildTask:
-    now = timezone.now()
-    return BuildTask.objects.create(
-        build=build,
-        chroot=chroot,
-        state=State.RUNNING,
-        priority=Priority.NORMAL,
-        owner_key=build.project.ownername,
-        result_dir=f"{chroot.name}/{build.pk:08d}-{build.package_name}",
-        result_files=[filename],
-        built_packages=[{k: nevra[k] for k in ("name", "epoch", "version", "release", "arch")}],
-        started_on=now,
-        heartbeat_on=now,
-    )

@@ -30,8 +30,6 @@ from apps.packages.sources.custom import HOOK_PAYLOAD_NAME
 from builders.srpm import NotAnSrpm, read_srpm_header
 
 MAX_SPEC_BYTES = 1024 * 1024
-# A package that has no source yet; not a method, but a type a package can have.
-UNSET = "unset"
 
 
 class UploadBudgetExceeded(ServiceError):
@@ -49,25 +47,6 @@ def size_text(size: int) -> str:
         if size < 1024 or unit == "GiB":
             break
     return f"{size:.1f} {unit}"
-
-
-def check_source(source_type: str, source_json: dict) -> None:
-    """Raise ServiceError with a message a packager understands when the source is unusable.
-
-    Used by build_submit and by the package services, so a package can only store a
-    source that a build would accept. The method's module holds the checks.
-    """
-    if source_type != UNSET and source_type not in METHODS:
-        known = ", ".join(sorted([*METHODS, UNSET]))
-        raise ServiceError(f"Unsupported source type '{source_type}' (use one of: {known}).")
-    if not isinstance(source_json, dict):
-        raise ServiceError("The source settings must be a JSON object.")
-    if source_type == UNSET:
-        raise ServiceError("This package has no source: set one before building it.")
-    METHODS[source_type].check(source_json)
-
-
-PACKAGE_SOURCE_TYPES = (*(name for name, m in METHODS.items() if m.package_source), UNSET)
 
 
 def check_uploaded_srpm(upload: UploadedFile) -> None:

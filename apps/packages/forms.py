@@ -2,10 +2,9 @@
 
 from django import forms
 
-from apps.builds.forms import SOURCES
-from apps.builds.sources import PACKAGE_SOURCE_TYPES
 from apps.core.names import PACKAGE_LENGTH_MESSAGE
 from apps.packages.models import PACKAGE_NAME_VALIDATOR, Package, SourceType
+from apps.packages.sources import METHODS, PACKAGE_SOURCE_TYPES
 from apps.packages.sources.base import SourceForm
 
 # Package.max_builds and Package.timeout carry the same bounds as validators.
@@ -91,7 +90,7 @@ def package_form(source: type[SourceForm], base: type[PackageForm]) -> type[Pack
 
 
 # Source types a package can keep (an upload is one build's file, not a default source).
-PACKAGE_SOURCES = {name: SOURCES[name] for name in SOURCES if name in PACKAGE_SOURCE_TYPES}
+PACKAGE_SOURCES = {name: m.form for name, m in METHODS.items() if name in PACKAGE_SOURCE_TYPES}
 PACKAGE_ADD_FORMS = {name: package_form(s, PackageAddForm) for name, s in PACKAGE_SOURCES.items()}
 PACKAGE_EDIT_FORMS = {name: package_form(s, PackageForm) for name, s in PACKAGE_SOURCES.items()}
 DEFAULT_SOURCE_TYPE = SourceType.SCM

@@ -1,5 +1,6 @@
 """Package (a default source for builds), DistGit instances, and received webhooks."""
 
+from django.apps import apps as django_apps
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -24,9 +25,8 @@ class SourceType(models.TextChoices):
 
 def source_type_choices() -> list[tuple[str, str]]:
     """SourceType and any other source method of the registry: a new one needs no migration."""
-    from apps.packages.sources import METHODS  # the methods' modules import this one
-
-    others = [(name, METHODS[name].form.title) for name in METHODS if name not in SourceType]
+    methods = django_apps.get_app_config("packages").source_methods
+    others = [(name, methods[name].form.title) for name in methods if name not in SourceType]
     return [*SourceType.choices, *others]
 
 

@@ -1,6 +1,7 @@
 """Every write to projects, their chroots and permissions, and the chroot catalog."""
 
 import copy
+import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -15,7 +16,7 @@ from apps.core.errors import (
     ServiceError,
 )
 from apps.projects.models import Chroot, PermissionLevel, Project, ProjectChroot, ProjectPermission
-from apps.projects.permissions import can_admin, can_edit, can_own_as
+from apps.projects.permissions import can_admin, can_edit, can_own_as, is_owner
 
 # Settings a user may change with project_create / project_edit.
 EDITABLE_FIELDS = frozenset(
@@ -222,7 +223,7 @@ def permission_request(
     """Ask for (True) or give up (False) builder/admin rights; returns whether anything changed."""
     if not user.is_authenticated:
         raise PermissionDenied("Log in to request permissions.")
-    if is_project_owner(user, project):
+    if is_owner(user, project):
         raise ServiceError(f"You own {project.full_name}; owners have all rights already.")
     current = ProjectPermission.objects.filter(project=project, user=user).first()
     wanted = {}
@@ -241,16 +242,8 @@ def permission_request(
     return True
 
 
-def is_project_owner(user: User, project: Project) -> bool:
-    from apps.projects.permissions import is_owner
-
-    return is_owner(user, project)
-
-
 def project_webhook_secret_regenerate(*, user: User, project: Project) -> str:
     """A new webhook secret; webhooks configured with the old one stop working."""
-    import uuid
-
     if not can_edit(user, project):
         raise PermissionDenied(f"You are not allowed to change webhooks of {project.full_name}.")
     secret = str(uuid.uuid4())

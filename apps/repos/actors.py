@@ -1,10 +1,11 @@
 """Dramatiq actors for repositories and signing keys."""
 
 import dramatiq
+from django.db import transaction
 
 from apps.builds.models import TASK_RELATED, BuildTask
 from apps.core.gone import quiet_when_gone
-from apps.projects.models import Project
+from apps.projects.models import Chroot, Project
 from apps.repos import services
 from apps.repos.models import Repository
 
@@ -19,6 +20,19 @@ def regenerate_repository(repository_id: int) -> None:
     with quiet_when_gone(f"repository {repository_id}", repository.exists):
         if repository.exists():
             services.repository_regenerate(repository_id=repository_id)
+
+
+@dramatiq.actor(queue_name="repos", max_retries=3)
+def regenerate_repositories(project_id: int, project_dirname: str, chroot_ids: list[int]) -> None:
+    """Regenerate chroot repositories, main repodata included, after RPMs left them (a
+    deleted build)."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is not None:  # else its results went with it
+        chroots = list(Chroot.objects.filter(pk__in=chroot_ids))
+        with transaction.atomic():
+            services.repositories_request_publish(
+                project=project, project_dirname=project_dirname, chroots=chroots
+            )
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)

@@ -1,13 +1,10 @@
 """Every write to published repositories: signing keys, signing RPMs, createrepo runs."""
 
 import contextlib
-import json
 import logging
 import shutil
-import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,12 +12,10 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.text import get_valid_filename
 
 from apps.builds.lifecycle import task_end
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import TASK_RELATED, Build, BuildTask, State
-from apps.core.errors import ServiceError
 from apps.core.gone import Gone
 from apps.core.paths import (
     chroot_results_dir,
@@ -32,12 +27,10 @@ from apps.core.queue import send_later, send_on_commit
 from apps.projects.models import Chroot, Project
 from apps.repos import createrepo, gpg
 from apps.repos.models import KeyState, Repository, SigningKey
-from builders.srpm import BadRpm, read_rpm_nevra
 
 logger = logging.getLogger(__name__)
 # While more builds of a repository are on their way, its runs are at least this far apart.
 RUN_SPACING_SECONDS = 2.0
-SOURCE_RPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 # Tasks signed in one rpmsign run at most; the rest wait for the next session.
 SIGN_BATCH_MAX = 50
 # While more builds of a project are on their way, its built tasks wait this long for
@@ -517,55 +510,6 @@ def project_results_remove(*, ownername: str, dirnames: list[str]) -> None:
 
 
 # --- RPMs that arrive already built: copr-cli uploadrpm, forks ------------------------------
-
-
-@contextlib.contextmanager
-def uploaded_rpm_read(upload) -> Iterator[tuple[Path, dict]]:
-    """Save an uploaded binary RPM to a private temporary file and read its header.
-
-    Yields (path, nevra + filename). Source RPMs and anything that is not an intact RPM
-    are refused with a message, before any row is written.
-    """
-    filename = get_valid_filename(Path(upload.name).name)
-    if not filename.endswith(".rpm") or filename.endswith(SOURCE_RPM_SUFFIXES):
-        raise ServiceError(
-            f"'{upload.name}' is not a binary RPM: uploadrpm takes a built .rpm; "
-            "submit source RPMs with `copr-cli build`."
-        )
-    if upload.size > settings.MAX_SRPM_BYTES:
-        raise ServiceError(f"'{upload.name}' is larger than {settings.MAX_SRPM_BYTES} bytes.")
-    Path(settings.UPLOADS_ROOT).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=settings.UPLOADS_ROOT, prefix="rpm-") as directory:
-        path = Path(directory) / filename
-        with open(path, "wb") as target:
-            for chunk in upload.chunks():
-                target.write(chunk)
-        try:
-            nevra = read_rpm_nevra(path)
-        except BadRpm as error:
-            raise ServiceError(f"'{upload.name}' is not a usable RPM: {error}") from error
-        if nevra["arch"] == "src":
-            raise ServiceError(
-                f"'{upload.name}' is a source RPM; uploadrpm publishes built binary RPMs only."
-            )
-        yield path, {**nevra, "filename": filename}
-
-
-def rpm_upload_publish(*, tasks: list[BuildTask], rpm_path: Path) -> None:
-    """Place an uploaded RPM in each task's results dir (Copr's layout), then sign and publish.
-
-    Signing runs on the sign queue after commit, as for RPMs a builder made.
-    """
-
-    for task in tasks:
-        build = task.build
-        result_dir = project_results_dir(build.project.ownername, build.project_dirname)
-        task_dir = result_dir / task.result_dir
-        task_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(rpm_path, task_dir / rpm_path.name)
-        (task_dir / "results.json").write_text(json.dumps({"packages": task.built_packages}))
-        (task_dir / "build.info").write_text(f"build_id={build.pk}\nuploaded=true\n")
-        send_on_commit("publish_task", task.pk)
 
 
 def forked_results_request(*, project: Project, tasks: list[tuple[BuildTask, BuildTask]]) -> None:

@@ -15,7 +15,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.builds.models import Build, State
-from apps.builds.services import BuildOptions, build_upload_rpm
+from apps.builds.rpm_uploads import build_upload_rpm
+from apps.builds.services import BuildOptions
 from tests.e2e.conftest import wait_for
 from tests.factories import ProjectFactory, UserFactory
 from tests.repos.rpm_helpers import build_rpm, dnf_install_into

@@ -18,9 +18,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.builds.models import Build, BuildTask, State
+from apps.builds.package_builds import package_build
 from apps.builds.services import BuildOptions, build_submit
 from apps.packages.models import DistGitInstance
-from apps.packages.services import package_add, package_build
+from apps.packages.services import package_add
 from tests.builders.pypi_helpers import publish
 from tests.builders.scm_helpers import (
     PACKED_SPEC,

@@ -3,13 +3,12 @@
 import pytest
 
 from apps.builds.models import Build, BuildTask, State
+from apps.builds.package_builds import package_build, package_delete
 from apps.builds.services import BuildOptions
 from apps.core.errors import Conflict, PermissionDenied, ServiceError
 from apps.packages.models import Package
 from apps.packages.services import (
     package_add,
-    package_build,
-    package_delete,
     package_edit,
     package_reset,
 )

@@ -8,11 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import django.conf
+import dramatiq
 import pytest
 from django.utils import timezone
 
 from apps.builds.models import BuildTask, State
-from apps.repos import gpg, services
+from apps.builds.services import build_delete
+from apps.repos import actors, gpg, services
 from apps.repos.models import Repository
 from apps.repos.services import (
     RUN_SPACING_SECONDS,
@@ -218,3 +220,31 @@ def test_the_repository_lease_is_renewed_while_createrepo_runs(
     assert repository.locked_until is None  # released at the end, not left to run out
     task.refresh_from_db()
     assert task.state == State.SUCCEEDED
+
+
+def test_a_deleted_build_leaves_the_repository_it_was_published_in(project, tmp_path, stub_broker):
+    rpm = build_rpm(tmp_path / "rpms")[0]
+    kept, deleted = (
+        built_task(project, rpm),
+        built_task(project, build_rpm(tmp_path / "w", name="world")[0]),
+    )
+    project_publish(project=project)
+    repository = Repository.objects.get(project=project)
+    repository_regenerate(repository_id=repository.pk)
+    repository.refresh_from_db()
+    assert repository.package_count == 2
+    stub_broker.flush_all()
+    deleted.build.refresh_from_db()
+
+    build_delete(user=project.owner_user, build=deleted.build)
+
+    # builds knows no repos: it asks for the regeneration by the actor's name.
+    [raw] = list(stub_broker.queues["repos"].queue)
+    message = dramatiq.Message.decode(raw)
+    assert message.actor_name == "regenerate_repositories"
+    actors.regenerate_repositories.fn(*message.args)
+    repository_regenerate(repository_id=repository.pk)
+    repository.refresh_from_db()
+    assert (repository.package_count, repository.is_current) == (1, True)
+    kept.refresh_from_db()
+    assert kept.state == State.SUCCEEDED

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from apps.builds.models import Build, BuildTask, Priority, State
 from apps.packages.models import Package
-from apps.packages.views_web import PACKAGES_PER_PAGE
+from apps.site.views_packages import PACKAGES_PER_PAGE
 from tests.factories import chroot
 
 pytestmark = pytest.mark.django_db

@@ -7,13 +7,13 @@ from apps.api.v3 import forms, shapes
 from apps.api.v3.base import CoprView, as_int, listed, paginated
 from apps.api.v3.lookups import build_or_404, build_task_or_404, project_or_404
 from apps.builds.models import Build, State
+from apps.builds.rpm_uploads import build_upload_rpm
 from apps.builds.services import (
     build_cancel,
     build_check,
     build_delete,
     build_delete_many,
     build_submit,
-    build_upload_rpm,
 )
 from apps.core.errors import FieldErrors, InvalidForm, ServiceError
 from apps.core.names import as_list

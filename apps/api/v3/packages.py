@@ -6,13 +6,12 @@ from apps.api.v3 import forms, shapes
 from apps.api.v3.base import CoprView, as_bool, listed
 from apps.api.v3.builds import rendered_build
 from apps.api.v3.lookups import package_or_404, project_or_404
+from apps.builds.package_builds import package_build, package_delete
 from apps.core.errors import Conflict, FieldErrors
 from apps.core.names import package_name_errors
 from apps.packages.models import Package
 from apps.packages.services import (
     package_add,
-    package_build,
-    package_delete,
     package_edit,
     package_reset,
 )

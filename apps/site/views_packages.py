@@ -8,17 +8,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.builds import selectors
+from apps.builds.package_builds import package_build, package_delete
 from apps.core.errors import ServiceError
 from apps.packages.forms import DEFAULT_SOURCE_TYPE, PACKAGE_ADD_FORMS, PACKAGE_EDIT_FORMS
 from apps.packages.models import Package, SourceType
-from apps.packages.selectors import latest_builds
-from apps.packages.services import (
-    package_add,
-    package_build,
-    package_delete,
-    package_edit,
-    package_reset,
-)
+from apps.packages.services import package_add, package_edit, package_reset
 from apps.projects import permissions
 from apps.projects.pages import (
     abilities,
@@ -58,7 +52,7 @@ def package_detail(request, owner: str, project: str, package: str):
 
 def package_page(request, found, row: Package, error: ServiceError | None = None):
     """The package page; after a refused rebuild or reset, with the service's message on top."""
-    latest, latest_succeeded = latest_builds(row)
+    latest, latest_succeeded = selectors.latest_builds(row)
     builds = selectors.builds_for_list().filter(package=row)
     context = {
         "project": found,

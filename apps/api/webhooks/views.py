@@ -6,12 +6,13 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from apps.api.webhooks import forges
+from apps.builds.package_builds import custom_webhook_build, webhook_rebuild
 from apps.core.errors import ServiceError
 from apps.core.input_checks import NotJSON, json_loads
 from apps.core.names import MAX_BIGINT
-from apps.packages import webhooks
 from apps.packages.models import Package
-from apps.packages.services import custom_webhook_build, webhook_rebuild, webhook_record
+from apps.packages.services import webhook_record
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Hook:
     def check_project_and_secret(self) -> HttpResponse | None:
         if self.project is None:
             return text("PROJECT_NOT_FOUND", 404)
-        if not webhooks.token_valid(self.project.webhook_secret, self.uuid):
+        if not forges.token_valid(self.project.webhook_secret, self.uuid):
             message = "BAD_UUID: the webhook secret in the URL is wrong"
             return self.reject(message, 403, secret_valid=False)
         if len(self.request.body) > MAX_PAYLOAD_BYTES:
@@ -77,18 +78,18 @@ class Hook:
         try:
             data = json_loads(self.request.body or b"{}")
         except NotJSON as error:
-            raise webhooks.WebhookRejected("the payload is not JSON") from error
+            raise forges.WebhookRejected("the payload is not JSON") from error
         except ServiceError as error:  # too deep, or NUL in its text
-            raise webhooks.WebhookRejected(error.message) from error
+            raise forges.WebhookRejected(error.message) from error
         if not isinstance(data, dict):
-            raise webhooks.WebhookRejected("the payload is not a JSON object")
+            raise forges.WebhookRejected("the payload is not a JSON object")
         return data
 
-    def rebuild(self, push: webhooks.Push | None, package_name: str | None) -> HttpResponse:
+    def rebuild(self, push: forges.Push | None, package_name: str | None) -> HttpResponse:
         if push is None:
             self.record("ignored: this event builds nothing")
             return text("OK")
-        packages = webhooks.packages_to_rebuild(self.project, push, package_name)
+        packages = forges.packages_to_rebuild(self.project, push, package_name)
         if not packages:
             self.record(f"no package matches {push.ref or push.tag}")
             return text("OK")
@@ -111,7 +112,7 @@ def handle(request, provider, copr_id, uuid, pkg_name, authenticate, parse) -> H
     try:
         authenticate(hook)
         push = parse(hook.event, hook.payload())
-    except webhooks.WebhookRejected as rejected:
+    except forges.WebhookRejected as rejected:
         return hook.reject(rejected.message, rejected.status)
     if hook.event == "ping":
         hook.record("ping")
@@ -129,16 +130,16 @@ def parse_event(request: HttpRequest) -> str:
 def github_authenticate(hook: Hook) -> None:
     """The URL secret admits the request; a signature, when GitHub sends one, must match."""
     signature = hook.request.headers.get("X-Hub-Signature-256")
-    if signature is not None and not webhooks.github_signature_valid(
+    if signature is not None and not forges.github_signature_valid(
         hook.project.webhook_secret, hook.request.body, signature
     ):
-        raise webhooks.WebhookRejected("bad X-Hub-Signature-256 signature", 403)
+        raise forges.WebhookRejected("bad X-Hub-Signature-256 signature", 403)
 
 
 def gitlab_authenticate(hook: Hook) -> None:
     token = hook.request.headers.get("X-Gitlab-Token")
-    if token is not None and not webhooks.token_valid(hook.project.webhook_secret, token):
-        raise webhooks.WebhookRejected("bad X-Gitlab-Token", 403)
+    if token is not None and not forges.token_valid(hook.project.webhook_secret, token):
+        raise forges.WebhookRejected("bad X-Gitlab-Token", 403)
 
 
 def no_extra_authentication(hook: Hook) -> None:
@@ -149,7 +150,7 @@ def no_extra_authentication(hook: Hook) -> None:
 @require_POST
 def github(request, copr_id: int, uuid: str, pkg_name: str | None = None) -> HttpResponse:
     return handle(
-        request, "github", copr_id, uuid, pkg_name, github_authenticate, webhooks.github_push
+        request, "github", copr_id, uuid, pkg_name, github_authenticate, forges.github_push
     )
 
 
@@ -163,7 +164,7 @@ def gitlab(request, copr_id: int, uuid: str, pkg_name: str | None = None) -> Htt
         uuid,
         pkg_name,
         gitlab_authenticate,
-        lambda event, payload: webhooks.gitlab_push(payload),
+        lambda event, payload: forges.gitlab_push(payload),
     )
 
 
@@ -177,7 +178,7 @@ def bitbucket(request, copr_id: int, uuid: str, pkg_name: str | None = None) -> 
         uuid,
         pkg_name,
         no_extra_authentication,
-        lambda event, payload: webhooks.bitbucket_push(payload),
+        lambda event, payload: forges.bitbucket_push(payload),
     )
 
 
@@ -191,7 +192,7 @@ def pagure(request, copr_id: int, uuid: str, pkg_name: str | None = None) -> Htt
         uuid,
         pkg_name,
         no_extra_authentication,
-        lambda event, payload: webhooks.pagure_push(payload),
+        lambda event, payload: forges.pagure_push(payload),
     )
 
 

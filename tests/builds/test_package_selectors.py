@@ -3,8 +3,8 @@
 import pytest
 
 from apps.builds.models import State
+from apps.builds.selectors import latest_builds, packages_with_latest_build
 from apps.packages.models import Package
-from apps.packages.selectors import latest_builds, packages_with_latest_builds
 from tests.factories import BuildFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -17,11 +17,11 @@ def test_latest_and_latest_succeeded_builds():
     good = BuildFactory(project=project, package=package, state=State.SUCCEEDED)
     failed = BuildFactory(project=project, package=package, state=State.FAILED)
 
-    rows = {p.name: p for p in packages_with_latest_builds(project)}
+    rows = {p.name: p for p in packages_with_latest_build(project)}
 
-    assert (rows["hello"].latest_build_id, rows["hello"].latest_succeeded_build_id) == (
+    assert (rows["hello"].latest_build_id, rows["hello"].latest_build_state) == (
         failed.pk,
-        good.pk,
+        State.FAILED,
     )
     assert rows["never-built"].latest_build_id is None
     assert latest_builds(package) == (failed, good)

@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from apps.packages import views
+from apps.api.webhooks import views
 
 app_name = "webhooks"
 FORGE = r"^(?P<copr_id>\d+)/(?P<uuid>[^/]+)(?:/(?P<pkg_name>[-+_.a-zA-Z0-9]+))?/?$"

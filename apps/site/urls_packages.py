@@ -3,7 +3,7 @@
 from django.urls import path
 
 import apps.core.converters  # noqa: F401 (registers the owner and project converters)
-from apps.packages import views_web
+from apps.site import views_packages as views_web
 
 PROJECT = "coprs/<owner:owner>/<project:project>"
 PACKAGE = f"{PROJECT}/package/<str:package>"
