@@ -11,7 +11,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps test-deps builder-tools lint layers fmt migrate run worker test bench clean fresh-check
+.PHONY: help deps test-deps builder-tools lint fmt migrate run worker test bench clean fresh-check
 
 help: ## List the targets
 	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_ARGS='-n 2']"
@@ -41,15 +41,11 @@ deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (
 test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn)
 	@scripts/install-system-deps --test
 
-# lint-imports: the app layers and Django-free builders/ (.importlinter; ARCHITECTURE.md,
-# "Imports run one way"). The acyclic contract joins once builds, packages and repos no
-# longer import each other both ways (`make layers` shows what is left).
-lint: $(TEST_STAMP) ## Check code style (ruff check, ruff format --check) and the import layers
+# lint-imports: the app layers, Django-free builders/ and no import cycle (.importlinter;
+# ARCHITECTURE.md, "Imports run one way").
+lint: $(TEST_STAMP) ## Check code style (ruff check, ruff format --check) and the import contracts
 	$(RUFF) check .
 	$(RUFF) format --check .
-	$(VENV)/bin/lint-imports --contract layers --contract builders
-
-layers: $(TEST_STAMP) ## Check every import contract, the cycles between modules included
 	$(VENV)/bin/lint-imports
 
 fmt: $(TEST_STAMP) ## Fix what ruff can fix, then format the code (make lint shows what is left)
