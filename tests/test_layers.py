@@ -63,7 +63,7 @@ def test_a_lower_app_importing_a_higher_one_is_reported(tree_copy):
 def test_builds_importing_repos_is_reported(tree_copy):
     # Repositories publish what builds made: builds ask for a publish by the actor's name.
     (tree_copy / "apps" / "builds" / "wrong_way.py").write_text(
-        '"""Deliberately wrong: builds may not know repos."""\n\nimport apps.repos.services  # noqa\n'
+        '"""Wrong: builds ask repos by name."""\n\nimport apps.repos.services  # noqa\n'
     )
     result = lint_imports(tree_copy, "layers")
     assert result.returncode != 0
