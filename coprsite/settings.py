@@ -475,3 +475,14 @@ LOGGING = {
     # django-axes says "no failures to clear" at every login: only its warnings.
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Copr's messages on the fedora-messaging bus (apps/builds/announce.py) ---------------------
+# Off unless an AMQP broker is named: FEDORA_MESSAGING_URL (amqp://user:pass@host/vhost, read
+# at a worker's first message), or FEDORA_MESSAGING_CONF, fedora-messaging's own TOML file
+# (TLS client certificates and the rest; the URL, exchange and prefix below override it).
+FEDORA_MESSAGING_URL = env("FEDORA_MESSAGING_URL")
+FEDORA_MESSAGING_CONF = env("FEDORA_MESSAGING_CONF")
+# Unset: fedora-messaging's publish_exchange (amq.topic unless its TOML file names another).
+FEDORA_MESSAGING_EXCHANGE = env("FEDORA_MESSAGING_EXCHANGE")
+# Fedora's bus prefixes Copr's topics (`org.fedoraproject.prod.copr.build.end`).
+FEDORA_MESSAGING_TOPIC_PREFIX = env("FEDORA_MESSAGING_TOPIC_PREFIX")

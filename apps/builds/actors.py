@@ -3,7 +3,7 @@
 import dramatiq
 from django.conf import settings
 
-from apps.builds import execution, scheduler
+from apps.builds import announce, execution, scheduler
 
 # A build may run up to MAX_BUILD_TIMEOUT; the runner enforces that itself, so the actor's
 # limit is only a backstop above it.
@@ -20,3 +20,22 @@ def schedule_tasks() -> None:
 def run_task(task_id: int) -> None:
     """Run one claimed task; build failures are the user's and are never retried."""
     execution.task_run(task_id=task_id)
+
+
+# While the bus is down or refuses messages, retry for about a day (backoff doubles from 10 s
+# up to 15 min): an announcement is delayed, never lost by a short outage, and never fails
+# or holds up a build (only this actor waits for the bus).
+@dramatiq.actor(
+    queue_name="default",
+    max_retries=100,
+    min_backoff=10_000,
+    max_backoff=15 * 60_000,
+    time_limit=60_000,
+)
+def announce_task(topic: str, body: dict) -> None:
+    """Publish one of Copr's build messages on the fedora-messaging bus.
+
+    Unlike other actors it carries the message, not an id: it tells what happened then (the
+    task's state and builder at its start or end), which the row no longer says later.
+    """
+    announce.message_publish(topic=topic, body=body)

@@ -10,6 +10,7 @@ from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from apps.builds import cancel_push, services
+from apps.builds.announce import task_announce_start
 from apps.builds.lifecycle import (
     build_refresh_state,
     send_scheduler_nudge,
@@ -76,6 +77,9 @@ def task_run_one(*, task_id: int) -> int | None:
     ):
         return None
     build_refresh_state(build_id=task.build_id)
+    if task.started_on is None:
+        # Copr announces a task's start once, not again on the builder of a next attempt.
+        task_announce_start(task_id=task.pk)
     result_dir = task_result_dir(task)
     result_dir.mkdir(parents=True, exist_ok=True)
     backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.builds.announce import task_announce_end
 from apps.builds.logs import task_logs_finish
 from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Build, BuildTask, State
 from apps.builds.states import derive_build_state
@@ -39,6 +40,7 @@ def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
             ended_on=timezone.now(),
         )
         if ended:
+            task_announce_end(task_id=task.pk, state=state)
             state, batch_id = build_refresh_state(build_id=task.build_id)
             # The scheduler has something new only when a slot frees or a build that
             # other batches may wait for ends.

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.builds import cancel_push, sources
+from apps.builds.announce import task_announce_end
 from apps.builds.lifecycle import (
     build_refresh_state,
     send_scheduler_nudge,
@@ -285,6 +286,7 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
             srpm_url=f"{build.project.ownername}/{build.project_dirname}/"
             f"{task.result_dir}/{srpm_path.name}",
         )
+        task_announce_end(task_id=task.pk, state=State.SUCCEEDED)
         chroot_tasks_create(build=build, header=header)
         build_refresh_state(build_id=build.pk)
         send_scheduler_nudge()

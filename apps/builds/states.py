@@ -4,6 +4,12 @@ from collections.abc import Iterable
 
 from apps.builds.models import State
 
+# Copr's StatusEnum numbers (copr_common.enums): `monitor` reports them beside the names, and
+# the bus messages (apps/builds/announce.py) carry them.
+STATUS_NUMBERS = {
+    "failed": 0, "succeeded": 1, "canceled": 2, "running": 3, "pending": 4, "skipped": 5,
+    "starting": 6, "importing": 7, "forked": 8, "waiting": 9, "unknown": 1000,
+}  # fmt: skip
 SOURCE_STATES_SHOWN = (State.STARTING, State.PENDING, State.RUNNING, State.IMPORTING, State.FAILED)
 CHROOT_STATE_ORDER = (
     State.RUNNING,

@@ -8,6 +8,7 @@ from apps.api.v3.lookups import project_or_404
 from apps.api.v3.shapes import task_result_url
 from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import BuildTask
+from apps.builds.states import STATUS_NUMBERS
 from apps.core.errors import NotFound, ServiceError
 from apps.core.names import as_list
 from apps.core.paths import results_url
@@ -15,11 +16,6 @@ from apps.projects.models import Chroot
 from apps.projects.services import project_webhook_secret_regenerate
 from builders.livelog import LOG_NAME
 
-# Copr's StatusEnum numbers, which `monitor` reports beside the names.
-STATUS_NUMBERS = {
-    "failed": 0, "succeeded": 1, "canceled": 2, "running": 3, "pending": 4, "skipped": 5,
-    "starting": 6, "importing": 7, "forked": 8, "waiting": 9, "unknown": 1000,
-}  # fmt: skip
 MONITOR_FIELDS = ("url_build_log", "url_backend_log", "url_build")
 
 
