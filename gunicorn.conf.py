@@ -52,3 +52,19 @@ def on_starting(server) -> None:
     problem = startup_problem(env("BROKER_URL", ""), "gunicorn")
     if problem:
         raise RuntimeError(problem)  # gunicorn prints "Error: <problem>" and exits 1
+
+
+def when_ready(server) -> None:
+    """Warn when PUBLIC_URL, which every absolute link starts with, misses the bound address."""
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coprsite.settings")
+    from django.conf import settings
+
+    from coprsite.public_url import public_url_mismatch
+
+    for address in server.cfg.address:
+        if isinstance(address, tuple):  # (host, port); a unix socket sits behind a proxy
+            problem = public_url_mismatch(settings.PUBLIC_URL, address[0], address[1])
+            if problem:
+                server.log.warning("%s", problem)
