@@ -11,7 +11,7 @@ from apps.packages.models import Package
 from apps.projects.models import ProjectChroot
 from apps.projects.pages import abilities, project_or_404
 from apps.projects.repofile import repo_chroots
-from apps.site.views_projects import owner_projects, repo_links
+from apps.site.views_projects import enable_instructions, owner_projects, repo_links
 
 MONITOR_VARIANTS = ("simple", "detailed")
 
@@ -55,6 +55,7 @@ def project_repositories(request, owner: str, project: str):
         "project": found,
         "repositories": repositories,
         "repo_links": repo_links(found, chroots),
+        **enable_instructions(found),
         **abilities(request.user, found),
     }
     return render(request, "projects/repositories.html", context)

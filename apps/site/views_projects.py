@@ -78,13 +78,21 @@ def project_detail(request, owner: str, project: str):
         "project": found,
         "chroots": chroots,
         "repo_links": repo_links(found, chroots),
-        "hub_config_url": settings.PUBLIC_URL + reverse("hub-config"),
-        "hub_config_path": hub_config_path(),
-        "enable_command": enable_command(found.full_name),
+        **enable_instructions(found),
         "fork_copying": found.forked_from_id is not None and fork_copying(found),
         **abilities(request.user, found),
     }
     return render(request, "projects/detail.html", context)
+
+
+def enable_instructions(project: Project) -> dict:
+    """What `projects/_enable.html` shows: the hub config to save, then `dnf copr enable
+    HUB/owner/project` (a bare owner/project would ask Fedora's Copr)."""
+    return {
+        "hub_config_url": settings.PUBLIC_URL + reverse("hub-config"),
+        "hub_config_path": hub_config_path(),
+        "enable_command": enable_command(project.full_name),
+    }
 
 
 def fork_copying(project: Project) -> int:

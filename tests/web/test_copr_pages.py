@@ -64,6 +64,22 @@ def test_repositories_page_lists_each_chroots_repository(client, personal_projec
     assert '<a href="/coprs/alice/hello/repositories/" class="active">' in text
 
 
+def test_repositories_page_enables_the_project_from_this_service_as_the_overview_does(
+    client, personal_project, settings
+):
+    settings.PUBLIC_URL = "https://copr.example.org"
+    command = "dnf copr enable copr.example.org/alice/hello"
+    for page in ("/coprs/alice/hello/", "/coprs/alice/hello/repositories/"):
+        text = client.get(page).content.decode()
+        assert f'<pre id="enable-command">{command}</pre>' in text, page
+        # `dnf copr enable alice/hello` alone would go to Fedora's Copr.
+        assert "<code>dnf copr enable alice/hello</code>" not in text, page
+        assert (
+            '<pre id="hub-config-command">curl -o /etc/dnf/plugins/copr.d/copr.example.org.conf'
+            " https://copr.example.org/dnf/copr-hub.conf</pre>"
+        ) in text, page
+
+
 def test_status_subpages(client, personal_project):
     package = Package.objects.create(project=personal_project, name="hello")
     pending = build_in(personal_project, package, states={X86: State.PENDING})
