@@ -31,8 +31,8 @@ WHAT = {
     "build.end": "build end: user:{user} copr:{copr} build:{build} pkg:{pkg} version:{version}"
     " ip:{ip} pid:{pid} status:{status}",
 }
-# A publish that gets no broker confirmation in this time is retried by the actor; while the
-# bus is down, each attempt holds one worker thread this long.
+# A connection or confirmation that takes longer fails the attempt (the actor retries); while
+# the bus is down, each attempt holds one worker thread at most this long.
 PUBLISH_TIMEOUT_SECONDS = 10
 
 
@@ -81,16 +81,26 @@ def message_body(task: BuildTask, topic: str, state: str) -> dict:
 
 
 def message_publish(*, topic: str, body: dict) -> None:
-    """Publish one message with fedora-messaging; its errors reach the actor, which retries."""
-    # Imported here: Twisted and crochet load only in the worker that publishes.
+    """Publish one message as fedora-messaging does; its errors reach the actor, which retries.
+
+    copr-messaging's class makes and validates the message, and fedora-messaging's own
+    configuration (URL, TLS, client properties, topic prefix) and serialization (routing key,
+    body, schema headers) go on the wire. The transport is a short pika connection with
+    publisher confirms rather than fedora-messaging's Twisted publisher: that one keeps
+    retrying in its reactor after the caller's timeout (a missing exchange makes it loop
+    for good) and runs a reactor thread in every worker.
+    """
+    import pika
     from copr_messaging import schema
-    from fedora_messaging import api, config, exceptions
+    from fedora_messaging import config, exceptions
+    from fedora_messaging.twisted.service import _configure_tls_parameters
 
     classes = {
         "build.start": schema.BuildChrootStartedV1,
         "chroot.start": schema.BuildChrootStartedV1DontUse,
         "build.end": schema.BuildChrootEndedV1,
     }
+    conf = _configured(config.conf)
     message = classes[topic](body=body)
     try:
         message.validate()
@@ -98,26 +108,46 @@ def message_publish(*, topic: str, body: dict) -> None:
         # Our bug, not the bus's: sending it again would fail again.
         logger.exception("announce: %s message for build %s is not valid", topic, body["build"])
         return
-    _configure(config.conf)
-    api.publish(
-        message,
-        exchange=settings.FEDORA_MESSAGING_EXCHANGE or None,
-        timeout=PUBLISH_TIMEOUT_SECONDS,
-    )
+    parameters = pika.URLParameters(conf["amqp_url"])
+    if conf["amqp_url"].startswith("amqps"):
+        _configure_tls_parameters(parameters)  # fedora-messaging's own TLS set-up
+    if parameters.client_properties is None:
+        parameters.client_properties = conf["client_properties"]
+    parameters.socket_timeout = parameters.blocked_connection_timeout = PUBLISH_TIMEOUT_SECONDS
+    exchange = settings.FEDORA_MESSAGING_EXCHANGE or conf["publish_exchange"]
+    try:
+        connection = pika.BlockingConnection(parameters)
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(
+                exchange=exchange,
+                routing_key=message._encoded_routing_key,
+                body=message._encoded_body,
+                properties=message._properties,
+            )
+        finally:
+            if connection.is_open:
+                connection.close()
+    except pika.exceptions.AMQPError as error:  # down, refused, closed, not confirmed
+        logger.warning(
+            "announce: the bus did not take %s of build %s (%r); sent again later",
+            topic,
+            body["build"],
+            error,
+        )
+        raise
 
 
-def _configure(conf) -> None:
-    """fedora-messaging's configuration: its TOML file, then what settings override.
-
-    The library connects once per process, at the first message: a changed URL takes effect
-    in a new worker.
-    """
+def _configured(conf):
+    """fedora-messaging's configuration: its TOML file, then what settings override."""
     if not conf.loaded:
         conf.load_config(settings.FEDORA_MESSAGING_CONF or None)
     if settings.FEDORA_MESSAGING_URL:
         conf["amqp_url"] = settings.FEDORA_MESSAGING_URL
     if settings.FEDORA_MESSAGING_TOPIC_PREFIX:
         conf["topic_prefix"] = settings.FEDORA_MESSAGING_TOPIC_PREFIX
+    return conf
 
 
 def _task_loaded(task_id: int) -> BuildTask:
