@@ -21,6 +21,8 @@ from apps.core.queue import send_on_commit
 
 logger = logging.getLogger(__name__)
 
+# The source type of copr-cli `uploadrpm` builds, which no worker runs.
+UPLOADED_RPM_SOURCE = "rpm_upload"
 # Copr names a source build's chroot so in its messages.
 SOURCE_CHROOT = "srpm-builds"
 # Copr's `what` lines, field for field (backend/copr_backend/msgbus.py).
@@ -53,7 +55,8 @@ def task_announce_end(*, task_id: int, state: str) -> None:
     """`build.end` for a task that ran and ended; tasks no worker took end unannounced."""
     if announcing():
         task = _task_loaded(task_id)
-        if task.started_on is not None:
+        # An uploaded RPM's task starts "running" without a worker (apps.builds.rpm_uploads).
+        if task.started_on is not None and task.build.source_type != UPLOADED_RPM_SOURCE:
             send_on_commit("announce_task", "build.end", message_body(task, "build.end", state))
 
 
