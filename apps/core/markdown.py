@@ -6,6 +6,8 @@ schemes below: no script, no event handlers, no style, no `javascript:` or `data
 whatever the parser lets through.
 """
 
+from html import unescape
+
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
@@ -26,6 +28,8 @@ ATTRIBUTES = {
     "th": {"align"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+# A one-line summary reads only the start of the text: a list page renders thirty of them.
+SUMMARY_SOURCE_CHARS = 2000
 
 
 def markdown_html(text: str) -> SafeString:
@@ -44,3 +48,10 @@ def html_sanitized(html: str) -> SafeString:
         link_rel="nofollow noopener noreferrer",
     )
     return mark_safe(cleaned)  # noqa: S308 (nh3 has just sanitized it)
+
+
+def markdown_text(text: str) -> str:
+    """What a reader sees of the owner's Markdown, as plain text on one line (list summaries:
+    `**fast** [tools](https://...)` reads "fast tools"). Plain text: the page escapes it."""
+    html = PARSER.render((text or "")[:SUMMARY_SOURCE_CHARS])
+    return " ".join(unescape(nh3.clean(html, tags=set())).split())

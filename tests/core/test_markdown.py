@@ -2,7 +2,7 @@
 
 from html.parser import HTMLParser
 
-from apps.core.markdown import html_sanitized, markdown_html
+from apps.core.markdown import html_sanitized, markdown_html, markdown_text
 
 
 def parsed(html: str) -> list[tuple[str, dict]]:
@@ -63,3 +63,8 @@ def test_sanitizing_holds_for_html_that_the_parser_would_let_through():
 
 def test_empty_text_is_empty_html():
     assert markdown_html("") == ""
+
+
+def test_summaries_read_the_text_without_its_markup():
+    text = "Tools for **packagers**, see [the docs](https://x.example/d).\n\n# Next\n<b>x</b> &amp;"
+    assert markdown_text(text) == "Tools for packagers, see the docs. Next <b>x</b> &"

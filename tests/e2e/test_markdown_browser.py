@@ -64,3 +64,14 @@ def test_description_and_instructions_render_as_markdown_and_run_nothing(live_se
     assert page.locator(".description script, .instructions script").count() == 0
     assert page.locator("[onerror], [onclick]").count() == 0
     assert dialogs == []
+
+
+def test_project_lists_show_the_description_as_text_without_markup(live_server, browser_page):
+    ProjectFactory(owner_user=UserFactory(username="bob"), name="kit", description=DESCRIPTION)
+    page = browser_page
+    for url in (f"{live_server.url}/", f"{live_server.url}/coprs/bob/"):
+        page.goto(url)
+        summary = page.get_by_text("Tools for packagers, see the docs.")
+        expect(summary.first).to_be_visible()
+        assert "**" not in summary.first.inner_text(), url
+    assert page.evaluate("typeof window.pwned") == "undefined"

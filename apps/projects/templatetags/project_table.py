@@ -8,6 +8,7 @@ as the template had it.
 from django import template
 from django.utils.text import Truncator
 
+from apps.core.markdown import markdown_text
 from apps.core.rowhtml import row_html, row_links
 
 register = template.Library()
@@ -26,6 +27,6 @@ def project_row(context, project: dict) -> str:
         ROW,
         url=row_links(context).url("project-detail", project["ownername"], project["name"]),
         full_name=project["full_name"],
-        description=Truncator(project["description"]).chars(DESCRIPTION_CHARS),
+        description=Truncator(markdown_text(project["description"])).chars(DESCRIPTION_CHARS),
         chroots=", ".join(project["chroots"]),
     )
