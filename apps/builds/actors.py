@@ -22,12 +22,13 @@ def run_task(task_id: int) -> None:
     execution.task_run(task_id=task_id)
 
 
-# While the bus is down or refuses messages, retry for about a day (backoff doubles from 10 s
-# up to 15 min): an announcement is delayed, never lost by a short outage, and never fails
-# or holds up a build (only this actor waits for the bus).
+# While the bus is down or refuses messages, retry for about a day: Dramatiq's backoff doubles
+# from 10 s up to 15 min, jittered to 7.5-15 min, so 130 retries span some 24 hours. An
+# announcement is delayed, not lost, by an outage shorter than that, and never fails or holds
+# up a build (only this actor waits for the bus).
 @dramatiq.actor(
     queue_name="default",
-    max_retries=100,
+    max_retries=130,
     min_backoff=10_000,
     max_backoff=15 * 60_000,
     time_limit=60_000,
