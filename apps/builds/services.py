@@ -2,6 +2,7 @@
 
 import fnmatch
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -127,6 +128,8 @@ def build_submit(
             sources.discard_upload(stored_upload_of)
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
+    if upload is not None:
+        uploads_reconcile_now_and_then()
     return build
 
 
@@ -431,6 +434,35 @@ def uploads_reconcile() -> int:
         logger.info("removing the left-over upload %s", path)
         sources.remove_upload_path(path)
     return len(left_over)
+
+
+# How often a process that stores uploads sweeps the left-over ones itself (see below).
+UPLOAD_SWEEP_SECONDS = 600
+_last_upload_sweep = [0.0]
+
+
+def uploads_reconcile_now_and_then() -> None:
+    """Sweep left-over uploads from the process that stores them, at most every
+    UPLOAD_SWEEP_SECONDS: when the roles run on separate hosts, the reconcile tick runs on
+    the backend and cannot see the web's UPLOADS_ROOT. A failed sweep waits for the next."""
+    now = time.monotonic()
+    if now - _last_upload_sweep[0] < UPLOAD_SWEEP_SECONDS:
+        return
+    _last_upload_sweep[0] = now
+    try:
+        uploads_reconcile()
+    except Exception:  # the submit has succeeded; a sweep's trouble is not the user's
+        logger.exception("could not sweep the left-over uploads")
+
+
+def upload_discard_when_done(*, build_id: int) -> bool:
+    """Remove a build's stored upload once nothing will read it (its source task has ended,
+    or the build is gone): what the backend asks of the web role when its task ends.
+    Returns whether it was removed; a task still running keeps it."""
+    if list(live_upload_builds([build_id])):
+        return False
+    sources.discard_upload(build_id)
+    return True
 
 
 def live_upload_builds(build_ids: list[int]):
