@@ -1,5 +1,6 @@
 """Build pages: the builds list with filters, one build with its tasks and logs, new builds."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -172,9 +173,17 @@ def build_state(request, build_id: int):
             "tasks": {str(task.pk): task.state for task in tasks},
             # The live log page asks for bytes only when there are new ones: a Range request
             # past the end (416) or for a log not written yet (404) is an error in the console.
-            "log_sizes": {str(task.pk): live_log_size(build, task) for task in tasks},
+            "log_sizes": live_log_sizes(build, tasks),
         }
     )
+
+
+def live_log_sizes(build, tasks) -> dict | None:
+    """Bytes of each task's builder-live.log so far, when this host holds the results; None
+    when they are served from elsewhere (RESULTS_URL), where the page asks for new bytes itself."""
+    if settings.RESULTS_URL:
+        return None
+    return {str(task.pk): live_log_size(build, task) for task in tasks}
 
 
 def live_log_size(build, task: BuildTask) -> int | None:
