@@ -3,7 +3,7 @@
 import dramatiq
 from django.conf import settings
 
-from apps.builds import execution, scheduler
+from apps.builds import execution, rpm_uploads, scheduler
 
 # A build may run up to MAX_BUILD_TIMEOUT; the runner enforces that itself, so the actor's
 # limit is only a backstop above it.
@@ -20,3 +20,9 @@ def schedule_tasks() -> None:
 def run_task(task_id: int) -> None:
     """Run one claimed task; build failures are the user's and are never retried."""
     execution.task_run(task_id=task_id)
+
+
+@dramatiq.actor(queue_name="builds", max_retries=3, time_limit=1800_000)
+def place_uploaded_rpm(build_id: int) -> None:
+    """Fetch an uploaded binary RPM from the web role into its tasks' results (uploadrpm)."""
+    rpm_uploads.rpm_upload_place(build_id=build_id)

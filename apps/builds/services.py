@@ -396,7 +396,15 @@ def stale_tasks_reconcile() -> dict:
     unsigned = stale.awaiting_signing()
     for task_id in unsigned.values_list("pk", flat=True):
         send_on_commit("publish_task", task_id)
-    lost = stale.exclude(pk__in=unsigned.values("pk")).values_list("pk", "attempt", "build_id")
+    # An uploaded RPM not placed yet (the web role was out of reach): place it, never rebuild.
+    unplaced = stale.filter(build__source_type="rpm_upload", result_files=[])
+    for build_id in set(unplaced.values_list("build_id", flat=True)):
+        send_on_commit("place_uploaded_rpm", build_id)
+    lost = (
+        stale.exclude(pk__in=unsigned.values("pk"))
+        .exclude(pk__in=unplaced.values("pk"))
+        .values_list("pk", "attempt", "build_id")
+    )
     requeued = failed = 0
     for task_id, attempt, build_id in lost:
         if attempt + 1 < settings.MAX_TASK_ATTEMPTS:
@@ -466,12 +474,20 @@ def upload_discard_when_done(*, build_id: int) -> bool:
 
 
 def live_upload_builds(build_ids: list[int]):
-    """Which of these builds have a source task that may still read their upload."""
-    return (
+    """Which of these builds have a source task that may still read their upload, or an
+    uploaded RPM (copr-cli uploadrpm) that the backend has not placed yet."""
+    sources_waiting = (
         BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=True)
         .exclude(state__in=list(FINAL_STATES))
         .values_list("build_id", flat=True)
     )
+    rpms_waiting = BuildTask.objects.filter(
+        build_id__in=build_ids,
+        build__source_type="rpm_upload",
+        state=State.RUNNING,
+        result_files=[],
+    ).values_list("build_id", flat=True)
+    return {*sources_waiting, *rpms_waiting}
 
 
 def machines_reconcile_send() -> None:

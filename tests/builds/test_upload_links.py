@@ -3,16 +3,20 @@ refused with a clear message when forged or expired, and the upload removed at t
 role's end once the source task has ended."""
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
-from apps.builds import execution, upload_links
+from apps.builds import execution, services, upload_links
+from apps.builds.logs import task_result_dir
 from apps.builds.models import BuildTask, State
-from apps.builds.services import build_submit
+from apps.builds.rpm_uploads import build_upload_rpm, rpm_upload_place
+from apps.builds.services import build_submit, stale_tasks_reconcile
 from apps.builds.sources import upload_dir
 from apps.builds.upload_links import (
     FETCH_SALT,
@@ -21,7 +25,7 @@ from apps.builds.upload_links import (
     link_token,
     upload_fetch,
 )
-from tests.builders.srpm_factory import make_srpm
+from tests.builders.srpm_factory import make_binary_rpm, make_srpm
 from tests.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -173,5 +177,67 @@ def test_an_upload_the_web_no_longer_has_fails_the_source_task_with_a_reason(
     execution.task_run(task_id=task.pk)
 
     task.refresh_from_db()
+    assert task.state == State.FAILED
+    assert "is gone from the web role" in task.state_reason
+
+
+# --- copr-cli uploadrpm: the backend places the RPM it fetched from the web ---------------
+
+
+@pytest.fixture
+def binary_rpm(tmp_path):
+    return make_binary_rpm(tmp_path)
+
+
+def upload_rpm(rpm):
+    project = ProjectFactory(chroot_names=["fedora-43-x86_64"])
+    return build_upload_rpm(
+        user=project.owner_user,
+        project=project,
+        upload=SimpleUploadedFile(rpm.name, rpm.read_bytes(), "application/x-rpm"),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploaded_rpm_reaches_the_results_over_http(settings, live_server, binary_rpm):
+    settings.WEB_INTERNAL_URL = live_server.url
+    build = upload_rpm(binary_rpm)
+    task = BuildTask.objects.get(build=build)
+    assert task.result_files == []  # waits for the backend
+
+    rpm_upload_place(build_id=build.pk)
+
+    task.refresh_from_db()
+    assert task.result_files == [binary_rpm.name]
+    placed = task_result_dir(task) / binary_rpm.name
+    assert placed.read_bytes() == binary_rpm.read_bytes()
+    assert not upload_dir(build.pk).exists()  # the web removed it at the backend's word
+
+
+def test_an_rpm_the_web_cannot_hand_over_waits_for_reconcile(settings, binary_rpm, monkeypatch):
+    settings.WEB_INTERNAL_URL = "http://127.0.0.1:9"  # nothing listens: the web is down
+    build = upload_rpm(binary_rpm)
+    task = BuildTask.objects.get(build=build)
+    monkeypatch.setattr(upload_links.time, "sleep", lambda seconds: None)
+    rpm_upload_place(build_id=build.pk)
+    task.refresh_from_db()
+    assert task.state == State.RUNNING and task.result_files == []
+    assert (upload_dir(build.pk) / binary_rpm.name).is_file()
+
+    # Past its lease, reconcile asks for the placing again; it never rebuilds the task.
+    BuildTask.objects.filter(pk=task.pk).update(heartbeat_on=timezone.now() - timedelta(days=1))
+    sent = []
+    monkeypatch.setattr(services, "send_on_commit", lambda actor, *args: sent.append((actor, args)))
+    stale_tasks_reconcile()
+    assert ("place_uploaded_rpm", (build.pk,)) in sent
+    task.refresh_from_db()
+    assert task.state == State.RUNNING and task.attempt == 0
+
+
+def test_an_rpm_gone_from_the_web_fails_its_tasks(binary_rpm):
+    build = upload_rpm(binary_rpm)
+    (upload_dir(build.pk) / binary_rpm.name).unlink()
+    rpm_upload_place(build_id=build.pk)
+    task = BuildTask.objects.get(build=build)
     assert task.state == State.FAILED
     assert "is gone from the web role" in task.state_reason
