@@ -8,13 +8,14 @@ to the web succeeds, its upload leaves the web once its source task ended, and e
 the web hands out reaches the results on the backend's side.
 """
 
+import json
 import secrets
 import time
 
 import pytest
 import requests
 
-from tests.builders.srpm_factory import make_srpm
+from tests.builders.srpm_factory import make_binary_rpm, make_srpm
 from tests.e2e.processes import CoprApi, RedisServer, Service
 from tests.e2e.test_broker_outage import wait_for_final_states
 
@@ -86,6 +87,33 @@ def test_an_upload_builds_with_the_roles_on_separate_hosts(roles, tmp_path):
     assert f"baseurl={baseurl}" in repo
     repodata = baseurl.replace("$releasever", "43").replace("$basearch", "x86_64")
     assert requests.get(repodata + "repodata/repomd.xml", timeout=30).status_code == 200
+
+
+def test_uploadrpm_reaches_the_backend_with_the_roles_apart(roles, tmp_path):
+    """copr-cli uploadrpm: the web keeps the RPM, the backend fetches, signs and publishes it."""
+    web, backend, api = roles
+    api.project_add("binaries", [CHROOT])
+    rpm = make_binary_rpm(tmp_path, name="prebuilt", auto_req_prov=False)
+    data = {"ownername": "alice", "projectname": "binaries", "chroots": [CHROOT]}
+    answer = api.session.post(
+        f"{api.url}/build/create/rpm-upload",
+        files={
+            "json": ("json", json.dumps(data), "application/json"),
+            "pkgs": (rpm.name, rpm.read_bytes(), "application/x-rpm"),
+        },
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text
+    build_id = answer.json()["id"]
+
+    states = wait_for_final_states(api, "binaries", {build_id}, timeout=300)
+    assert states == {build_id: "succeeded"}, backend_log(backend)
+    assert wait_until(lambda: not (web.var_dir / "uploads" / f"{build_id:08d}").exists())
+    task = api.session.get(
+        f"{api.url}/build-chroot", params={"build_id": build_id, "chrootname": CHROOT}, timeout=30
+    ).json()
+    published = requests.get(task["result_url"] + rpm.name, timeout=30)
+    assert published.status_code == 200 and len(published.content) > 0
 
 
 def wait_until(predicate, timeout: float = 30) -> bool:
