@@ -17,7 +17,7 @@ from apps.builds.logs import task_result_dir
 from apps.builds.models import BuildTask, State
 from apps.builds.rpm_uploads import build_upload_rpm, rpm_upload_place
 from apps.builds.services import build_submit, stale_tasks_reconcile
-from apps.builds.sources import upload_dir
+from apps.builds.sources import store_hook_payload, upload_dir
 from apps.builds.upload_links import (
     FETCH_SALT,
     RELEASE_SALT,
@@ -26,7 +26,7 @@ from apps.builds.upload_links import (
     upload_fetch,
 )
 from tests.builders.srpm_factory import make_binary_rpm, make_srpm
-from tests.factories import ProjectFactory
+from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -241,3 +241,27 @@ def test_an_rpm_gone_from_the_web_fails_its_tasks(binary_rpm):
     task = BuildTask.objects.get(build=build)
     assert task.state == State.FAILED
     assert "is gone from the web role" in task.state_reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_custom_webhook_payload_reaches_the_script_over_http(settings, live_server, tmp_path):
+    settings.WEB_INTERNAL_URL = live_server.url
+    build = BuildFactory(
+        source_type="custom",
+        source_json={
+            "script": "#!/bin/sh\ntrue\n",
+            "chroot": "fedora-43-x86_64",
+            "hook_data": True,
+        },
+        state=State.PENDING,
+    )
+    task = BuildTaskFactory(build=build, chroot=None, state=State.RUNNING)
+    store_hook_payload(build.pk, b"payload!")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+
+    spec = execution.job_spec(task, tmp_path / "results", inputs=inputs)
+
+    payload = Path(spec.source["hook_payload_path"])
+    assert payload.parent == inputs  # the backend's own copy, not the web's UPLOADS_ROOT
+    assert payload.read_bytes() == b"payload!"
