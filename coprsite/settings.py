@@ -96,6 +96,15 @@ BROKER_URL = env("BROKER_URL")
 RESULTS_ROOT = Path(env("RESULTS_ROOT", str(VAR_DIR / "results")))
 KEYS_ROOT = Path(env("KEYS_ROOT", str(VAR_DIR / "keys")))
 UPLOADS_ROOT = Path(env("UPLOADS_ROOT", str(VAR_DIR / "uploads")))
+# Roles on separate hosts (docs/operations.md): the URL by which the backend reaches the web
+# role to fetch uploads (signed links that expire after UPLOAD_LINK_SECONDS); empty means
+# one host, where the backend reads UPLOADS_ROOT itself. SECRET_KEY must then be the same on
+# the web and backend hosts (the backend signs the links, the web checks them).
+WEB_INTERNAL_URL = env("WEB_INTERNAL_URL").rstrip("/")
+UPLOAD_LINK_SECONDS = int(env("UPLOAD_LINK_SECONDS", "600"))
+# Where browsers and clients find results, logs and repositories (the backend's results
+# server when it runs on another host); empty: PUBLIC_URL's own /results/ (apps.core.paths).
+RESULTS_URL = env("RESULTS_URL").rstrip("/")
 # Local builds' workspaces (one per task, removed when it ends, swept by reconcile after a
 # crash). The build uid must be able to pass through every parent; when it cannot (a
 # checkout in a mode-0700 directory), a private directory in the temp dir is used instead
@@ -281,8 +290,8 @@ def login_form_targets() -> list[str]:
 
 # Content-Security-Policy on every page (django-csp): scripts, styles, fonts, images and
 # fetches from this site only, no inline script or style (the Redoc page's styles carry a
-# per-request nonce), no plugins, no framing, no <base>. PUBLIC_URL's origin too, for the
-# live log's fetches of results when the page was reached under another name.
+# per-request nonce), no plugins, no framing, no <base>. PUBLIC_URL's and RESULTS_URL's
+# origins too, for the live log's fetches of results (another name, another host).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -290,7 +299,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF, NONCE],
         "img-src": [SELF, "data:"],
         "font-src": [SELF, "data:"],
-        "connect-src": [SELF, origin(PUBLIC_URL)],
+        "connect-src": [SELF, *sorted({origin(PUBLIC_URL), origin(RESULTS_URL or PUBLIC_URL)})],
         "object-src": [NONE],
         "base-uri": [NONE],
         "frame-ancestors": [NONE],

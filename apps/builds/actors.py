@@ -3,7 +3,7 @@
 import dramatiq
 from django.conf import settings
 
-from apps.builds import announce, execution, scheduler
+from apps.builds import announce, execution, rpm_uploads, scheduler
 
 # A build may run up to MAX_BUILD_TIMEOUT; the runner enforces that itself, so the actor's
 # limit is only a backstop above it.
@@ -40,3 +40,9 @@ def announce_task(topic: str, body: dict) -> None:
     task's state and builder at its start or end), which the row no longer says later.
     """
     announce.message_publish(topic=topic, body=body)
+
+
+@dramatiq.actor(queue_name="builds", max_retries=3, time_limit=1800_000)
+def place_uploaded_rpm(build_id: int) -> None:
+    """Fetch an uploaded binary RPM from the web role into its tasks' results (uploadrpm)."""
+    rpm_uploads.rpm_upload_place(build_id=build_id)

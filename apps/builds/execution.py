@@ -1,8 +1,10 @@
 """Run one claimed task on its builder (any pool kind): job spec in, results and state out."""
 
 import logging
+import shutil
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -22,10 +24,13 @@ from apps.builds.lifecycle import (
 from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import FINAL_STATES, TASK_RELATED, Build, BuildTask, State
 from apps.builds.scheduler import claim_next_task
-from apps.builds.sources import discard_upload, job_source
+from apps.builds.sources import job_source
+from apps.builds.upload_links import upload_fetch, upload_release
 from apps.builds.workspaces import workspace_name, workspaces_root
+from apps.core.errors import ServiceError
 from apps.core.gone import quiet_when_gone
 from apps.core.queue import send_on_commit
+from apps.core.tempfiles import worker_temp_dir
 from apps.fleet import services as fleet_services
 from apps.fleet.transports import transport_for
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
@@ -97,18 +102,27 @@ def task_run_one(*, task_id: int) -> int | None:
         services.source_task_finish(task=task, result=result, result_dir=result_dir)
         # Not when reconcile queued the task again meanwhile: its next attempt reads it.
         if BuildTask.objects.filter(pk=task.pk, state__in=FINAL_STATES).exists():
-            discard_upload(task.build_id)
+            upload_release(task.build_id)
     else:
         rpm_task_finish(task=task, result=result, result_dir=result_dir)
     return builder_id
 
 
 def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
-    """Run the job with the transport of the task's builder; BuilderLost passes through."""
+    """Run the job with the transport of the task's builder; BuilderLost passes through.
+
+    A source task's inputs from the web role (an upload, a webhook payload) are fetched
+    into a directory of this task's own, removed when the runner is done with them.
+    """
+    inputs = worker_temp_dir("inputs") if task.is_source else None
     try:
         transport = transport_for(task.builder, task=task)
         with TaskWatch(task) as watch:
-            result = transport.run(job_spec(task, result_dir), should_cancel=watch.should_cancel)
+            spec = job_spec(task, result_dir, inputs=inputs)
+            result = transport.run(spec, should_cancel=watch.should_cancel)
+    except ServiceError as error:  # the inputs could not be had: the web role says why
+        backend_log(result_dir, f"source input unavailable: {error.message}")
+        return JobResult(state=State.FAILED, failure_reason=error.message)
     except BuilderRefused as refused:
         # The host cannot be used as configured: no other attempt would fare better there.
         if task.builder_id is not None:
@@ -119,6 +133,9 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
     except Exception as error:  # a bug or a broken host must not leave the task running
         logger.exception("task %s crashed", task.task_id)
         return JobResult(state=State.FAILED, failure_reason=f"internal error: {error}")
+    finally:
+        if inputs is not None:
+            shutil.rmtree(inputs, ignore_errors=True)
     if task.builder_id is not None:
         version = getattr(transport, "version", "")
         fleet_services.builder_seen(builder_id=task.builder_id, runner_version=version)
@@ -145,7 +162,7 @@ def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
             state = task_builder_lost(task=task, reason=reason)
     backend_log(result_dir, f"builder lost ({reason}): task is now {state}")
     if state == State.FAILED and task.is_source:
-        discard_upload(task.build_id)
+        upload_release(task.build_id)
 
 
 def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:
@@ -166,7 +183,8 @@ def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> 
         send_on_commit("publish_task", task.pk)
 
 
-def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
+def job_spec(task: BuildTask, result_dir: Path, *, inputs: Path | None = None) -> JobSpec:
+    """The job of a task; a source task's stored files are fetched into `inputs`."""
     build = task.build
     common = {
         "task_id": task.task_id,
@@ -182,7 +200,7 @@ def job_spec(task: BuildTask, result_dir: Path) -> JobSpec:
         return JobSpec(
             **common,
             kind=KIND_SRPM,
-            source=source_for_job(build),
+            source=source_for_job(build, inputs=inputs),
             enable_net=True,  # downloading the source needs the network; building does not
             timeout=settings.SOURCE_TASK_TIMEOUT,
             max_download_bytes=settings.MAX_SRPM_BYTES,
@@ -221,8 +239,10 @@ def job_limits(task: BuildTask) -> dict[str, int]:
     return limits
 
 
-def source_for_job(build: Build) -> dict:
-    return job_source(build)
+def source_for_job(build: Build, *, inputs: Path | None = None) -> dict:
+    if inputs is None:
+        return job_source(build)
+    return job_source(build, upload_file=partial(upload_fetch, build.pk, into=inputs))
 
 
 class TaskWatch:

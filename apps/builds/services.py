@@ -2,6 +2,7 @@
 
 import fnmatch
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -128,6 +129,8 @@ def build_submit(
             sources.discard_upload(stored_upload_of)
         raise
     logger.info("build %s submitted to %s by %s", build.pk, project.full_name, user)
+    if upload is not None:
+        uploads_reconcile_now_and_then()
     return build
 
 
@@ -395,7 +398,15 @@ def stale_tasks_reconcile() -> dict:
     unsigned = stale.awaiting_signing()
     for task_id in unsigned.values_list("pk", flat=True):
         send_on_commit("publish_task", task_id)
-    lost = stale.exclude(pk__in=unsigned.values("pk")).values_list("pk", "attempt", "build_id")
+    # An uploaded RPM not placed yet (the web role was out of reach): place it, never rebuild.
+    unplaced = stale.filter(build__source_type="rpm_upload", result_files=[])
+    for build_id in set(unplaced.values_list("build_id", flat=True)):
+        send_on_commit("place_uploaded_rpm", build_id)
+    lost = (
+        stale.exclude(pk__in=unsigned.values("pk"))
+        .exclude(pk__in=unplaced.values("pk"))
+        .values_list("pk", "attempt", "build_id")
+    )
     requeued = failed = 0
     for task_id, attempt, build_id in lost:
         if attempt + 1 < settings.MAX_TASK_ATTEMPTS:
@@ -435,13 +446,50 @@ def uploads_reconcile() -> int:
     return len(left_over)
 
 
+# How often a process that stores uploads sweeps the left-over ones itself (see below).
+UPLOAD_SWEEP_SECONDS = 600
+_last_upload_sweep = [0.0]
+
+
+def uploads_reconcile_now_and_then() -> None:
+    """Sweep left-over uploads from the process that stores them, at most every
+    UPLOAD_SWEEP_SECONDS: when the roles run on separate hosts, the reconcile tick runs on
+    the backend and cannot see the web's UPLOADS_ROOT. A failed sweep waits for the next."""
+    now = time.monotonic()
+    if now - _last_upload_sweep[0] < UPLOAD_SWEEP_SECONDS:
+        return
+    _last_upload_sweep[0] = now
+    try:
+        uploads_reconcile()
+    except Exception:  # the submit has succeeded; a sweep's trouble is not the user's
+        logger.exception("could not sweep the left-over uploads")
+
+
+def upload_discard_when_done(*, build_id: int) -> bool:
+    """Remove a build's stored upload once nothing will read it (its source task has ended,
+    or the build is gone): what the backend asks of the web role when its task ends.
+    Returns whether it was removed; a task still running keeps it."""
+    if list(live_upload_builds([build_id])):
+        return False
+    sources.discard_upload(build_id)
+    return True
+
+
 def live_upload_builds(build_ids: list[int]):
-    """Which of these builds have a source task that may still read their upload."""
-    return (
+    """Which of these builds have a source task that may still read their upload, or an
+    uploaded RPM (copr-cli uploadrpm) that the backend has not placed yet."""
+    sources_waiting = (
         BuildTask.objects.filter(build_id__in=build_ids, chroot__isnull=True)
         .exclude(state__in=list(FINAL_STATES))
         .values_list("build_id", flat=True)
     )
+    rpms_waiting = BuildTask.objects.filter(
+        build_id__in=build_ids,
+        build__source_type="rpm_upload",
+        state=State.RUNNING,
+        result_files=[],
+    ).values_list("build_id", flat=True)
+    return {*sources_waiting, *rpms_waiting}
 
 
 def machines_reconcile_send() -> None:

@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -174,9 +175,13 @@ def _last_change(path: Path) -> float:
 # --- what the source task gets -------------------------------------------------------------
 
 
-def job_source(build) -> dict:
+def job_source(build, *, upload_file: Callable[[str], Path | None] | None = None) -> dict:
     """The JobSpec.source of a build's source task: its type, its settings, what the portal adds
-    (the method's module adds its own, `SourceMethod.job_source`)."""
+    (the method's module adds its own, `SourceMethod.job_source`).
+
+    `upload_file(name)` gives a local path of a file the web role stored for the build (the
+    upload, a webhook's payload), or None; by default the one in this host's UPLOADS_ROOT.
+    """
     source_json = dict(build.source_json)
     source = {
         **source_json,
@@ -189,7 +194,14 @@ def job_source(build) -> dict:
     method = METHODS.get(build.source_type)
     if method is None:
         return source
-    return method.job_source(build, source_json, source, upload_dir=upload_dir(build.pk))
+    if upload_file is None:
+        upload_file = partial(_local_upload_file, build.pk)
+    return method.job_source(build, source_json, source, upload_file=upload_file)
+
+
+def _local_upload_file(build_id: int, name: str) -> Path | None:
+    path = upload_dir(build_id) / name
+    return path if path.is_file() else None
 
 
 def store_hook_payload(build_id: int, payload: bytes) -> None:

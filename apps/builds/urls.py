@@ -15,6 +15,9 @@ urlpatterns = [
     path("builds/<int:build_id>/live/<int:task_id>/", views.build_live_log, name="build-live-log"),
     path(f"{PROJECT}/builds/", views.build_list, name="build-list"),
     path(f"{PROJECT}/build/<int:build_id>/", views.build_detail, name="project-build-detail"),
+    # The backend's way to an upload when it runs on another host (apps/builds/upload_links.py).
+    path("internal/uploads/<str:token>/", views.upload_fetch, name="upload-fetch"),
+    path("internal/uploads/<str:token>/release/", views.upload_release, name="upload-release"),
     path(f"{PROJECT}/add_build/", views.build_new, name="build-new"),
     path(f"{PROJECT}/add_build/<str:source_type>/", views.build_new, name="build-new-type"),
 ]

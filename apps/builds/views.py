@@ -1,16 +1,31 @@
 """Build pages: the builds list with filters, one build with its tasks and logs, new builds."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.builds import selectors
 from apps.builds.forms import SOURCE_FORMS
 from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import FINAL_STATES, BuildTask, State
-from apps.builds.services import build_cancel, build_delete, build_submit
+from apps.builds.services import (
+    build_cancel,
+    build_delete,
+    build_submit,
+    upload_discard_when_done,
+    uploads_reconcile_now_and_then,
+)
+from apps.builds.upload_links import (
+    FETCH_SALT,
+    RELEASE_SALT,
+    UploadLinkRefused,
+    link_read,
+    stored_upload_path,
+)
 from apps.core.errors import ServiceError
 from apps.core.paths import project_results_dir, results_url
 from apps.projects import permissions
@@ -158,9 +173,17 @@ def build_state(request, build_id: int):
             "tasks": {str(task.pk): task.state for task in tasks},
             # The live log page asks for bytes only when there are new ones: a Range request
             # past the end (416) or for a log not written yet (404) is an error in the console.
-            "log_sizes": {str(task.pk): live_log_size(build, task) for task in tasks},
+            "log_sizes": live_log_sizes(build, tasks),
         }
     )
+
+
+def live_log_sizes(build, tasks) -> dict | None:
+    """Bytes of each task's builder-live.log so far, when this host holds the results; None
+    when they are served from elsewhere (RESULTS_URL), where the page asks for new bytes itself."""
+    if settings.RESULTS_URL:
+        return None
+    return {str(task.pk): live_log_size(build, task) for task in tasks}
 
 
 def live_log_size(build, task: BuildTask) -> int | None:
@@ -245,3 +268,41 @@ def after_write(request, build, write, next_url: str):
         context = build_page_context(request, build, error=error.message)
         return render(request, "builds/detail.html", context, status=error.status)
     return redirect(next_url)
+
+
+# --- uploads handed to the backend (apps/builds/upload_links.py) --------------------------
+
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+
+@require_safe
+def upload_fetch(request, token: str):
+    """One build's stored file, for the backend that holds a signed, unexpired link to it."""
+    try:
+        build_id, name = link_read(token, salt=FETCH_SALT)
+    except UploadLinkRefused as error:
+        return HttpResponse(error.message + "\n", status=error.status, content_type=TEXT_PLAIN)
+    path = stored_upload_path(build_id, name)
+    if path is None:
+        message = (
+            f"Build {build_id} has no stored file {name}: its source task has ended, or the "
+            "build was deleted.\n"
+        )
+        return HttpResponse(message, status=404, content_type=TEXT_PLAIN)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name)
+
+
+@csrf_exempt  # called by the backend, not a browser; the signed link is the credential
+@require_POST
+def upload_release(request, token: str):
+    """The backend's word that a build's source task has ended: remove its upload here."""
+    try:
+        build_id, _ = link_read(token, salt=RELEASE_SALT)
+    except UploadLinkRefused as error:
+        return HttpResponse(error.message + "\n", status=error.status, content_type=TEXT_PLAIN)
+    removed = upload_discard_when_done(build_id=build_id)
+    uploads_reconcile_now_and_then()
+    if not removed:
+        message = f"The source task of build {build_id} still runs; its upload stays.\n"
+        return HttpResponse(message, status=409, content_type=TEXT_PLAIN)
+    return HttpResponse(status=204)

@@ -66,4 +66,7 @@ def confined_rmtree(root: str | Path, ownername: str, *parts: str) -> bool:
 
 
 def results_url(relative: str = "") -> str:
-    return f"{settings.PUBLIC_URL}/results/{relative}"
+    """The public URL of a path in the results tree: RESULTS_URL (the backend's results
+    server when the roles run apart), else this site's own /results/."""
+    base = settings.RESULTS_URL or f"{settings.PUBLIC_URL}/results"
+    return f"{base}/{relative}"

@@ -28,7 +28,17 @@ class RangeNotSatisfiable(Exception):
 
 @require_safe
 def serve_results(request, path: str = ""):
-    """A file, or an index of a directory so `wget -r` (copr-cli download-build) can walk it."""
+    """A file, or an index of a directory so `wget -r` (copr-cli download-build) can walk it.
+
+    Results are public; any origin may read them, so the live log page of a web role on
+    another host (RESULTS_URL names this one) can follow a log with its own requests.
+    """
+    response = results_response(request, path)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def results_response(request, path: str):
     target = resolve_results_path(path)
     if target is not None and not target.exists() and path.endswith(".log"):
         compressed = resolve_results_path(path + ".gz")

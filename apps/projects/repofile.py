@@ -2,6 +2,7 @@
 
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from apps.projects.models import Chroot, Project
@@ -74,7 +75,9 @@ def repo_section(
 ) -> str:
     """One `[copr:…]` section; `arch` is only given for the multilib (`:ml`) twin."""
     hostname = urlsplit(public_url).hostname
-    project_url = f"{public_url}/results/{project.ownername}/{project.name}"
+    # The repository is where the results are served (RESULTS_URL), the id names the site.
+    results = settings.RESULTS_URL or f"{public_url}/results"
+    project_url = f"{results}/{project.ownername}/{project.name}"
     repo_id = f"copr:{hostname}:{project.ownername.replace('@', 'group_')}:{project.name}"
     name = f"Copr repo for {project.name} owned by {project.ownername}"
     lines = [

@@ -417,7 +417,7 @@ class SshTransport:
         """
         host_job_dir = self.absolute(connection, job_dir)
         source, inputs = dict(spec.source), {}
-        for key in ("path", "srpm_path"):
+        for key in ("path", "srpm_path", "hook_payload_path"):
             if isinstance(source.get(key), str):
                 local = Path(source[key])
                 name = safe_file_name(local.name, "source.src.rpm")

@@ -1,6 +1,8 @@
 // Live log: fetch builder-live.log from the byte offset already shown (HTTP Range) until the task ends.
 // The state endpoint tells the log's current size, so a read is made only when there are new
 // bytes: no 404 before the log exists and no 416 past its end (both show as console errors).
+// When the results are served from another host (RESULTS_URL) the size is unknown here
+// (`log_sizes` is null): every poll then asks for the bytes past the offset.
 (function () {
   "use strict";
   var POLL_MS = 2000;
@@ -15,8 +17,11 @@
   var offset = 0;
   var decoder = new TextDecoder("utf-8");
 
-  function readMore(size) {
-    if (size === null || size === undefined || size <= offset) { return Promise.resolve(false); }
+  function readMore(task) {
+    var size = task.size;
+    if (task.sized && (size === null || size === undefined || size <= offset)) {
+      return Promise.resolve(false);
+    }
     var headers = offset > 0 ? { Range: "bytes=" + offset + "-" } : {};
     return fetch(logUrl, { headers: headers, cache: "no-store" }).then(function (response) {
       if (response.status === 206 || (response.status === 200 && offset === 0)) {
@@ -49,7 +54,8 @@
     return fetch(stateUrl, { cache: "no-store" })
       .then(function (response) { return response.json(); })
       .then(function (data) {
-        return { state: data.tasks[taskId], size: (data.log_sizes || {})[taskId] };
+        var sized = data.log_sizes !== null && data.log_sizes !== undefined;
+        return { state: data.tasks[taskId], sized: sized, size: sized ? data.log_sizes[taskId] : null };
       });
   }
 
@@ -64,7 +70,7 @@
           pre.dataset.complete = "1";
         });
       }
-      return readMore(task.size).then(function (grew) {
+      return readMore(task).then(function (grew) {
         window.setTimeout(step, grew ? 500 : POLL_MS);
       });
     }).catch(function () { window.setTimeout(step, POLL_MS); });

@@ -17,6 +17,8 @@ print(json.dumps({
     "db": db["ENGINE"], "name": str(db["NAME"]), "broker": s.DRAMATIQ_BROKER["BROKER"],
     "results": str(s.RESULTS_ROOT), "keys": str(s.KEYS_ROOT), "debug": s.DEBUG,
     "public": s.PUBLIC_URL, "hosts": s.ALLOWED_HOSTS, "key": s.SECRET_KEY,
+    "results_url": s.RESULTS_URL, "web_internal": s.WEB_INTERNAL_URL,
+    "connect": s.CONTENT_SECURITY_POLICY["DIRECTIVES"]["connect-src"],
 }))
 """
 VARIABLES = (
@@ -28,6 +30,8 @@ VARIABLES = (
     "SECRET_KEY",
     "ALLOWED_HOSTS",
     "DEBUG",
+    "RESULTS_URL",
+    "WEB_INTERNAL_URL",
 )
 
 
@@ -102,3 +106,21 @@ def test_env_example_lists_every_variable():
     text = (ROOT / ".env.example").read_text()
     for name in VARIABLES:
         assert f"\n{name}=" in "\n" + text or f"\n# {name}=" in "\n" + text, name
+
+
+def test_one_host_needs_no_role_urls(tmp_path):
+    loaded = settings_with(tmp_path)
+    assert loaded["results_url"] == ""  # the site's own /results/
+    assert loaded["web_internal"] == ""  # the backend reads UPLOADS_ROOT itself
+    assert loaded["connect"] == ["'self'", "http://127.0.0.1:8000"]
+
+
+def test_results_on_another_host_may_be_fetched_by_the_live_log(tmp_path):
+    loaded = settings_with(
+        tmp_path,
+        RESULTS_URL="https://backend.example.net/results/",
+        WEB_INTERNAL_URL="http://web.internal:8000/",
+    )
+    assert loaded["results_url"] == "https://backend.example.net/results"
+    assert loaded["web_internal"] == "http://web.internal:8000"
+    assert "https://backend.example.net" in loaded["connect"]

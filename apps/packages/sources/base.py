@@ -4,6 +4,7 @@ A method module defines one `SourceMethod` subclass and `METHOD`, an instance of
 registry in `apps.packages.sources` lists the modules. The shared checks live here too.
 """
 
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 from urllib.parse import urljoin, urlsplit
@@ -18,6 +19,8 @@ URL_CHECK_SECONDS = 10
 MAX_URL_REDIRECTS = 5
 SRPM_SUFFIXES = (".src.rpm", ".nosrc.rpm")
 SPEC_SUFFIX = ".spec"
+# A build's stored file (its upload, a webhook payload) by name, as a local path, or None.
+UploadFile = Callable[[str], Path | None]
 
 
 class SourceForm(forms.Form):
@@ -83,8 +86,14 @@ class SourceMethod:
         """A package's source, given the package name (DistGit names its repository so)."""
         return dict(source_json)
 
-    def job_source(self, build, source_json: dict, source: dict, *, upload_dir: Path) -> dict:
-        """The JobSpec.source of a build's source task; `source` holds the common keys."""
+    def job_source(
+        self, build, source_json: dict, source: dict, *, upload_file: UploadFile
+    ) -> dict:
+        """The JobSpec.source of a build's source task; `source` holds the common keys.
+
+        `upload_file(name)` is a local path of a file the web stored for the build (fetched
+        over HTTP when the roles run on separate hosts), or None when there is none.
+        """
         return source
 
 

@@ -1,12 +1,16 @@
 """Custom script: the user's script writes the spec and sources in a chroot-like sandbox."""
 
-from pathlib import Path
-
 from django import forms
 
 from apps.core.errors import ServiceError
 from apps.packages.models import SourceType
-from apps.packages.sources.base import SourceForm, SourceMethod, relative_path, text_field
+from apps.packages.sources.base import (
+    SourceForm,
+    SourceMethod,
+    UploadFile,
+    relative_path,
+    text_field,
+)
 from apps.projects.models import Chroot
 
 MAX_CUSTOM_SCRIPT_BYTES = 4096  # Copr's limit on the custom method's script
@@ -82,10 +86,12 @@ class CustomMethod(SourceMethod):
             source["script"] = script + "\n"
         return source
 
-    def job_source(self, build, source_json: dict, source: dict, *, upload_dir: Path) -> dict:
+    def job_source(
+        self, build, source_json: dict, source: dict, *, upload_file: UploadFile
+    ) -> dict:
         source["chroot"] = resolved_custom_chroot(source_json.get("chroot", ""))
-        payload = upload_dir / HOOK_PAYLOAD_NAME
-        if source_json.get("hook_data") and payload.is_file():
+        payload = upload_file(HOOK_PAYLOAD_NAME) if source_json.get("hook_data") else None
+        if payload is not None:
             source["hook_payload_path"] = str(payload)
         return source
 

@@ -1,12 +1,16 @@
 """DistGit: a package's repository on a configured dist-git and its lookaside cache."""
 
-from pathlib import Path
-
 from django import forms
 
 from apps.core.errors import ServiceError
 from apps.packages.models import DistGitInstance, SourceType
-from apps.packages.sources.base import SourceForm, SourceMethod, check_committish, text_field
+from apps.packages.sources.base import (
+    SourceForm,
+    SourceMethod,
+    UploadFile,
+    check_committish,
+    text_field,
+)
 
 
 class DistGitSource(SourceForm):
@@ -63,7 +67,9 @@ class DistGitMethod(SourceMethod):
             return {**source_json, "package_name": name}
         return dict(source_json)
 
-    def job_source(self, build, source_json: dict, source: dict, *, upload_dir: Path) -> dict:
+    def job_source(
+        self, build, source_json: dict, source: dict, *, upload_file: UploadFile
+    ) -> dict:
         return {**source, **distgit_locations(source_json)}
 
 

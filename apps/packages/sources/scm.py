@@ -1,6 +1,5 @@
 """SCM: a git or Subversion repository, made into an SRPM with rpkg, tito or make_srpm."""
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from django import forms
@@ -10,6 +9,7 @@ from apps.packages.models import SourceType
 from apps.packages.sources.base import (
     SourceForm,
     SourceMethod,
+    UploadFile,
     check_committish,
     relative_path,
     text_field,
@@ -67,7 +67,9 @@ class ScmMethod(SourceMethod):
                 f"srpm_build_method must be one of {', '.join(SCM_METHODS)}, not '{method}'."
             )
 
-    def job_source(self, build, source_json: dict, source: dict, *, upload_dir: Path) -> dict:
+    def job_source(
+        self, build, source_json: dict, source: dict, *, upload_file: UploadFile
+    ) -> dict:
         # Copr's scm `type` (git/svn) travels as `scm_type`, so it cannot hide the source type.
         return {**source, "scm_type": source_json.get("type") or "git"}
 

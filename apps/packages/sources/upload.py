@@ -1,12 +1,10 @@
 """Upload: an SRPM or spec file sent with the build (its checks run on the file at submit)."""
 
-from pathlib import Path
-
 from django import forms
 
 from apps.core.errors import ServiceError
 from apps.packages.models import SourceType
-from apps.packages.sources.base import SourceForm, SourceMethod
+from apps.packages.sources.base import SourceForm, SourceMethod, UploadFile
 
 
 class UploadSource(SourceForm):
@@ -33,8 +31,16 @@ class UploadMethod(SourceMethod):
     def check(self, source_json: dict) -> None:
         raise ServiceError("An upload source needs the file itself: submit it as an upload.")
 
-    def job_source(self, build, source_json: dict, source: dict, *, upload_dir: Path) -> dict:
-        return {"type": "upload", "path": str(upload_dir / source_json["pkg"])}
+    def job_source(
+        self, build, source_json: dict, source: dict, *, upload_file: UploadFile
+    ) -> dict:
+        path = upload_file(source_json["pkg"])
+        if path is None:
+            raise ServiceError(
+                f"the uploaded file {source_json['pkg']} is gone from the web role's "
+                "UPLOADS_ROOT (when the web runs on another host, set WEB_INTERNAL_URL)"
+            )
+        return {"type": "upload", "path": str(path)}
 
 
 METHOD = UploadMethod()

@@ -3,6 +3,8 @@
 import pytest
 
 from apps.builds.models import Batch, Build, BuildTask, State
+from apps.builds.rpm_uploads import rpm_upload_place
+from apps.builds.sources import upload_dir
 from apps.packages.models import DistGitInstance
 from tests.factories import BuildFactory, BuildTaskFactory, PermissionFactory, ProjectFactory
 
@@ -202,8 +204,15 @@ def test_rpm_upload_creates_running_tasks_per_matching_chroot(
     assert sorted(t.chroot.name for t in tasks) == [X86, "fedora-44-x86_64"]
     assert {t.state for t in tasks} == {State.RUNNING}
     task = tasks.get(chroot__name=X86)
+    # The web keeps the RPM; the backend places it in the results (apps/builds/rpm_uploads.py).
+    kept = upload_dir(build.pk) / package_files["rpm"].name
     placed = settings.RESULTS_ROOT / "alice/hello" / task.result_dir / package_files["rpm"].name
-    assert placed.exists()
+    assert kept.exists() and not placed.exists()
+    with django_capture_on_commit_callbacks():
+        rpm_upload_place(build_id=build.pk)
+    assert placed.exists() and not kept.exists()
+    task.refresh_from_db()
+    assert task.result_files == [package_files["rpm"].name]
     assert build.package_name == "hello" and build.source_type == "rpm_upload"
 
 
