@@ -38,8 +38,9 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(PY)
 deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (as root)
 	@scripts/install-system-deps
 
-test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn)
+test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn, Pulp)
 	@scripts/install-system-deps --test
+	@scripts/install-pulp
 
 # lint-imports: the app layers, Django-free builders/ and no import cycle (.importlinter;
 # ARCHITECTURE.md, "Imports run one way").
