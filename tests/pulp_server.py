@@ -81,6 +81,8 @@ class PulpServer:
     content_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
+    admin_password: str = ADMIN_PASSWORD
+
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
@@ -94,7 +96,13 @@ class PulpServer:
         return self.workdir / "settings.py"
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "PULP_SETTINGS": str(self.settings_file)}
+        # Not the test run's Django settings module: Pulp sets its own when none is given.
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")
+        }
+        return {**inherited, "PULP_SETTINGS": str(self.settings_file)}
 
     def write_settings(self) -> None:
         server = postgres_server()
@@ -124,14 +132,17 @@ class PulpServer:
         )
 
     def manager(self, *args: str) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(pulp_venv() / "bin" / "pulpcore-manager"), *args],
             env=self.environment(),
-            check=True,
+            cwd=self.workdir,
             capture_output=True,
             text=True,
             timeout=600,
+            check=False,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"pulpcore-manager {' '.join(args)} failed: {done.stderr[-3000:]}")
 
     def start(self) -> None:
         bin_dir = pulp_venv() / "bin"
@@ -151,6 +162,8 @@ class PulpServer:
             self.processes[name] = subprocess.Popen(
                 [str(part) for part in command],
                 env=self.environment(),
+                # Not the checkout: gunicorn would read coprsite's gunicorn.conf.py there.
+                cwd=self.workdir,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # stop() ends the process group, gunicorn's workers too
