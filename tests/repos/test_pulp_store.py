@@ -6,10 +6,13 @@ import shutil
 from pathlib import Path
 
 import django.conf
+import dramatiq
 import pytest
 import requests
 
 from apps.builds.models import BuildTask, State
+from apps.builds.services import build_delete
+from apps.repos import actors
 from apps.repos.models import Repository
 from apps.repos.services import project_key_ensure, project_publish, repository_regenerate
 from apps.repos.stores.pulp import pulp_context, repository_name
@@ -141,3 +144,73 @@ def test_a_published_build_installs_from_pulp_with_gpgcheck(project, tmp_path, c
 
 def project_url(project) -> str:
     return f"{django.conf.settings.PULP_CONTENT_URL}/{project.ownername}/{project.name}"
+
+
+def test_a_deleted_build_leaves_the_pulp_repository(project, tmp_path):
+    kept = built_task(project, build_rpm(tmp_path / "hello"))
+    deleted = built_task(project, build_rpm(tmp_path / "world", name="world"))
+    repository = publish(project)
+    assert sorted(p["name"] for p in pulp_packages(repository)) == ["hello", "world"]
+    deleted.build.refresh_from_db()
+
+    build_delete(user=project.owner_user, build=deleted.build)
+    # What the regenerate_repositories message that build_delete sends does (by name).
+    actors.regenerate_repositories.fn(project.pk, project.name, [deleted.chroot_id])
+    repository_regenerate(repository_id=repository.pk)
+
+    repository.refresh_from_db()
+    assert (repository.package_count, repository.is_current) == (1, True)
+    assert [(p["name"], p["pulp_labels"]["build_id"]) for p in pulp_packages(repository)] == [
+        ("hello", str(kept.build_id))
+    ]
+    served = requests.get(f"{project_url(project)}/{CHROOT}/repodata/repomd.xml", timeout=10)
+    assert served.status_code == 200
+
+
+def test_publishing_waits_while_pulp_is_down_and_ends_when_it_is_back(
+    project, tmp_path, pulp_store, broker
+):
+    first = built_task(project, build_rpm(tmp_path / "hello"))
+    repository = publish(project)
+    first.refresh_from_db()
+    assert first.state == State.SUCCEEDED
+
+    pulp_store.stop()
+    try:
+        waiting = built_task(project, build_rpm(tmp_path / "world", name="world"))
+        project_publish(project=project)  # signing needs no Pulp
+        for attempt in range(3):  # the retries the backoff sends, run at once here
+            assert repository_regenerate(repository_id=repository.pk, attempt=attempt) == 0
+            waiting.refresh_from_db()
+            repository.refresh_from_db()
+            assert waiting.state == State.RUNNING and waiting.publish_serial is not None
+            assert "Pulp is unavailable" in repository.last_error
+            assert not repository.is_current
+    finally:
+        pulp_store.start()
+
+    assert repository_regenerate(repository_id=repository.pk, attempt=3) == 1
+    waiting.refresh_from_db()
+    repository.refresh_from_db()
+    assert waiting.state == State.SUCCEEDED
+    assert (repository.package_count, repository.is_current, repository.last_error) == (2, True, "")
+    assert sorted(p["name"] for p in pulp_packages(repository)) == ["hello", "world"]
+
+
+def test_an_unavailable_store_sends_its_retry_later_with_backoff(
+    project, tmp_path, pulp_store, stub_broker
+):
+    built_task(project, build_rpm(tmp_path / "hello"))
+    project_publish(project=project)
+    repository = Repository.objects.get(project=project)
+    stub_broker.flush_all()
+    pulp_store.stop()
+    try:
+        assert repository_regenerate(repository_id=repository.pk, attempt=2) == 0
+    finally:
+        pulp_store.start()
+
+    [raw] = list(stub_broker.queues["repos.DQ"].queue)
+    message = dramatiq.Message.decode(raw)
+    assert (message.actor_name, message.args) == ("regenerate_repository", [repository.pk, 3])
+    assert message.options["eta"] - message.message_timestamp >= 8000  # 2 ** 3 seconds
