@@ -212,5 +212,5 @@ def test_an_unavailable_store_sends_its_retry_later_with_backoff(
 
     [raw] = list(stub_broker.queues["repos.DQ"].queue)
     message = dramatiq.Message.decode(raw)
-    assert (message.actor_name, message.args) == ("regenerate_repository", [repository.pk, 3])
+    assert (message.actor_name, message.args) == ("regenerate_repository", (repository.pk, 3))
     assert message.options["eta"] - message.message_timestamp >= 8000  # 2 ** 3 seconds
