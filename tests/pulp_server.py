@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -212,31 +213,41 @@ def _fernet_key() -> bytes:
 
 
 def template_database() -> str:
-    digest = hashlib.sha256((REPO_ROOT / "requirements-pulp.txt").read_bytes()).hexdigest()
+    # A new requirements-pulp.txt (other migrations) or password makes a new template.
+    made_from = (REPO_ROOT / "requirements-pulp.txt").read_bytes() + ADMIN_PASSWORD.encode()
+    digest = hashlib.sha256(made_from).hexdigest()
     return f"pulp_test_template_{digest[:12]}"
 
 
-def ensure_template(workdir: Path) -> str:
-    """The migrated template database, made once per requirements-pulp.txt (under a lock:
-    parallel test workers wait for the first one's migration)."""
-    name = template_database()
-    lock_path = Path("/tmp") / f"coprsite-{name}.lock"
+def clone_template(workdir: Path, database: str) -> None:
+    """Make `database` a copy of the migrated template, which is made first if it is missing
+    (once per requirements-pulp.txt). Under a lock: parallel test workers wait for the first
+    one's migration, and PostgreSQL copies a template for one CREATE DATABASE at a time."""
+    template = template_database()
+    lock_path = Path(tempfile.gettempdir()) / f"coprsite-{template}.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if database_exists(name):
-            return name
-        building = f"{name}_building"
-        drop_database(building)
+        if not database_exists(template):
+            migrate_template(workdir, template)
+        drop_database(database)
         with admin_connection() as connection:
-            connection.execute(f'CREATE DATABASE "{building}"')
-        migrating = PulpServer(workdir=workdir / "template", database=building)
-        migrating.workdir.mkdir(parents=True, exist_ok=True)
-        migrating.write_settings()
-        migrating.manager("migrate", "--noinput")
-        with admin_connection() as connection:
-            connection.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
-        shutil.rmtree(migrating.workdir, ignore_errors=True)
-    return name
+            connection.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+
+
+def migrate_template(workdir: Path, template: str) -> None:
+    building = f"{template}_building"
+    drop_database(building)
+    with admin_connection() as connection:
+        connection.execute(f'CREATE DATABASE "{building}"')
+    migrating = PulpServer(workdir=workdir / "template", database=building)
+    migrating.workdir.mkdir(parents=True, exist_ok=True)
+    migrating.write_settings()
+    migrating.manager("migrate", "--noinput")
+    # Cloned along with the rest: each run's Pulp has this admin password already.
+    migrating.manager("reset-admin-password", "--password", ADMIN_PASSWORD)
+    with admin_connection() as connection:
+        connection.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+    shutil.rmtree(migrating.workdir, ignore_errors=True)
 
 
 def start_pulp(workdir: Path) -> PulpServer:
@@ -244,14 +255,13 @@ def start_pulp(workdir: Path) -> PulpServer:
     venv = pulp_venv()
     if not (venv / "bin" / "pulpcore-api").exists():
         raise RuntimeError(f"Pulp is not installed in {venv}: run scripts/install-pulp")
+    # One database per checkout and xdist worker: two checkouts testing on one machine (or
+    # two workers of one run) never drop each other's Pulp.
+    checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:8]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    database = f"pulp_test_{worker}"
-    template = ensure_template(workdir)
-    drop_database(database)
-    with admin_connection() as connection:
-        connection.execute(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
+    database = f"pulp_test_{checkout}_{worker}"
+    clone_template(workdir, database)
     server = PulpServer(workdir=workdir, database=database)
     server.write_settings()
-    server.manager("reset-admin-password", "--password", ADMIN_PASSWORD)
     server.start()
     return server
