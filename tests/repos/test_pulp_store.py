@@ -12,11 +12,20 @@ import requests
 
 from apps.builds.models import BuildTask, State
 from apps.builds.services import build_delete
+from apps.projects.build_config import build_repos
+from apps.projects.models import Project
 from apps.repos import actors
 from apps.repos.models import Repository
-from apps.repos.services import project_key_ensure, project_publish, repository_regenerate
+from apps.repos.services import (
+    forked_results_publish,
+    project_key_ensure,
+    project_publish,
+    repositories_request_publish,
+    repository_regenerate,
+)
 from apps.repos.stores.pulp import pulp_context, repository_name
-from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
+from apps.workflows.projects import project_fork
+from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import HELLO_OUTPUT, build_rpm, dnf_install_into
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -214,3 +223,78 @@ def test_an_unavailable_store_sends_its_retry_later_with_backoff(
     message = dramatiq.Message.decode(raw)
     assert (message.actor_name, message.args) == ("regenerate_repository", (repository.pk, 3))
     assert message.options["eta"] - message.message_timestamp >= 8000  # 2 ** 3 seconds
+
+
+def distributed_packages(name: str) -> list[str]:
+    """Names of the packages the distribution `name` serves (through its publication)."""
+    context = pulp_context()
+    [distribution] = context.call("distributions_rpm_rpm_list", parameters={"name": name})[
+        "results"
+    ]
+    publication = context.call(
+        "publications_rpm_rpm_read",
+        parameters={"rpm_rpm_publication_href": distribution["publication"]},
+    )
+    listing = context.call(
+        "content_rpm_packages_list",
+        parameters={"repository_version": publication["repository_version"], "fields": ["name"]},
+    )
+    return sorted(package["name"] for package in listing["results"])
+
+
+def test_devel_mode_publishes_into_the_devel_distribution_until_regenerated(project, tmp_path):
+    Project.objects.filter(pk=project.pk).update(devel_mode=True)
+    project.refresh_from_db()
+    built_task(project, build_rpm(tmp_path / "hello"))
+    repository = publish(project)
+    public = repository_name(repository)
+    devel = f"{public}-devel"
+    assert distributed_packages(devel) == ["hello"]
+    assert distributed_packages(public) == []  # the public repository waits for a regenerate
+
+    # Builds of the project see the devel repository (Pulp has no subdirectories).
+    project_chroot = project.project_chroots.get()
+    devel_repo = build_repos(project_chroot)[1]
+    assert devel_repo["baseurl"] == f"{project_url(project)}/{CHROOT}-devel/"
+    served = requests.get(f"{devel_repo['baseurl']}repodata/repomd.xml", timeout=10)
+    assert served.status_code == 200
+
+    repositories_request_publish(
+        project=project, project_dirname=project.name, chroots=[chroot(CHROOT)]
+    )
+    repository_regenerate(repository_id=repository.pk)
+    assert distributed_packages(public) == ["hello"]
+
+    built_task(project, build_rpm(tmp_path / "world", name="world"))
+    publish(project)
+    assert distributed_packages(devel) == ["hello", "world"]
+    # Still served although newer versions came: the distributed version is kept.
+    assert distributed_packages(public) == ["hello"]
+    served = requests.get(f"{project_url(project)}/{CHROOT}/repodata/repomd.xml", timeout=10)
+    assert served.status_code == 200
+
+
+def test_a_fork_publishes_its_copies_into_its_own_pulp_repository(
+    project, tmp_path, client, settings
+):
+    original_task = built_task(project, build_rpm(tmp_path / "hello"))
+    publish(project)
+    fork, _ = project_fork(
+        user=UserFactory(username="bob"), project=project, ownername="bob", name="fork"
+    )
+    forked = BuildTask.objects.get(build__project=fork)
+    assert forked.forked_from_id == original_task.pk
+
+    # What the publish_fork message does: copy, re-sign with the fork's key, publish.
+    forked_results_publish(project=fork, task_pairs=[[original_task.pk, forked.pk]])
+    repository = Repository.objects.get(project=fork)
+    repository_regenerate(repository_id=repository.pk)
+
+    forked.refresh_from_db()
+    assert forked.state == State.FORKED and forked.ended_on is not None
+    assert [(p["name"], p["pulp_labels"]["build_id"]) for p in pulp_packages(repository)] == [
+        ("hello", str(forked.build_id))
+    ]
+    repos_dir = served_repo_file(client, fork, tmp_path)
+    installed = dnf_install_into(tmp_path / "root", repos_dir, "hello")
+    assert installed.returncode == 0, installed.stderr  # signed with the fork's own key

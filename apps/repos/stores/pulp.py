@@ -118,6 +118,10 @@ class PulpStore:
             context = pulp_context()
             pulp_repository = ensure_repository(context, repository_name(repository))
             version = pulp_repository.entity["latest_version_href"]
+            if repository.project.devel_mode:
+                # The public repository starts as it was before devel builds came (empty
+                # for a new one), as createrepo's main repodata does.
+                keep_public_distribution(context, repository, version)
             present = content_by_build(context, version)
             wanted: set[str] = set()
             for task in content:
@@ -213,6 +217,20 @@ def point_distributions(context: PulpContext, repository: Repository, publicatio
     ensure_distribution(context, devel_name(repository), publication)
     main_requested = repository.main_requested_serial > repository.published_serial
     ensure_distribution(context, public, publication, keep_existing=not main_requested)
+
+
+def keep_public_distribution(context: PulpContext, repository: Repository, version: str) -> None:
+    """Give a devel-mode repository's public distribution a publication before new content
+    comes in. A distributed version is protected from `retain_repo_versions`, so the
+    publication the public distribution keeps stays served until a regenerate moves it."""
+    distribution = PulpRpmDistributionContext(context)
+    try:
+        distribution.entity = {"name": repository_name(repository)}
+        if distribution.entity.get("publication"):
+            return
+    except PulpEntityNotFound:
+        pass
+    ensure_distribution(context, repository_name(repository), ensure_publication(context, version))
 
 
 def ensure_distribution(
