@@ -61,6 +61,15 @@ def admin_connection() -> psycopg.Connection:
     return psycopg.connect(dbname="postgres", autocommit=True, **server)
 
 
+def postgres_answers() -> bool:
+    try:
+        with admin_connection() as connection:
+            connection.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
 def database_exists(name: str) -> bool:
     with admin_connection() as connection:
         found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
