@@ -116,6 +116,7 @@ class PulpServer:
 
     def write_settings(self) -> None:
         server = postgres_server()
+        self.workdir.mkdir(parents=True, exist_ok=True)
         key_file = self.workdir / "database_fields.symmetric.key"
         key_file.write_bytes(_fernet_key())
         for name in ("media", "working"):
@@ -259,8 +260,9 @@ def migrate_template(workdir: Path, template: str) -> None:
     shutil.rmtree(migrating.workdir, ignore_errors=True)
 
 
-def start_pulp(workdir: Path) -> PulpServer:
-    """Clone the template into this process's database, configure, start, wait for status."""
+def start_pulp(workdir: Path, purpose: str = "test") -> PulpServer:
+    """Clone the template into this process's database, configure, start, wait for status.
+    `purpose` names the database (`bench` for bench/pulp_publish.py)."""
     venv = pulp_venv()
     if not (venv / "bin" / "pulpcore-api").exists():
         raise RuntimeError(f"Pulp is not installed in {venv}: run scripts/install-pulp")
@@ -268,7 +270,7 @@ def start_pulp(workdir: Path) -> PulpServer:
     # two workers of one run) never drop each other's Pulp.
     checkout = hashlib.sha256(str(REPO_ROOT).encode()).hexdigest()[:8]
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    database = f"pulp_test_{checkout}_{worker}"
+    database = f"pulp_{purpose}_{checkout}_{worker}"
     clone_template(workdir, database)
     server = PulpServer(workdir=workdir, database=database)
     server.write_settings()

@@ -131,15 +131,11 @@ class PulpStore:
                 wanted.update(hrefs)
             held = {href for hrefs in present.values() for href in hrefs}
             if wanted != held:
-                pulp_repository.modify(
-                    add_content=sorted(wanted - held), remove_content=sorted(held - wanted)
-                )
-                pulp_repository.entity = {"name": repository_name(repository)}
-                version = pulp_repository.entity["latest_version_href"]
+                version = new_version(pulp_repository, add=wanted - held, remove=held - wanted)
             publication = ensure_publication(context, version)
             point_distributions(context, repository, publication)
-            count = package_count(context, version)
-        return RunInfo(duration=time.monotonic() - started, package_count=count)
+        # The version holds exactly what was wanted (rpm packages are all this store adds).
+        return RunInfo(duration=time.monotonic() - started, package_count=len(wanted))
 
 
 def ensure_repository(context: PulpContext, name: str) -> PulpRpmRepositoryContext:
@@ -151,6 +147,17 @@ def ensure_repository(context: PulpContext, name: str) -> PulpRpmRepositoryConte
         # Older versions are of no use: a publication is made from each new one at once.
         pulp_repository.create(body={"name": name, "retain_repo_versions": 1})
     return pulp_repository
+
+
+def new_version(pulp_repository: PulpRpmRepositoryContext, *, add: set, remove: set) -> str:
+    """One new repository version with `add` in and `remove` out; returns its href."""
+    created = pulp_repository.modify(add_content=sorted(add), remove_content=sorted(remove))
+    # Pulp answers with the task's result (the new version), or the task record itself.
+    for href in [created.get("pulp_href", ""), *created.get("created_resources", [])]:
+        if "/versions/" in href:
+            return href
+    pulp_repository.entity = {"name": pulp_repository.entity["name"]}
+    return pulp_repository.entity["latest_version_href"]
 
 
 def content_by_build(context: PulpContext, version_href: str) -> dict[str, list[str]]:
@@ -248,11 +255,3 @@ def ensure_distribution(
     if keep_existing and current.get("publication"):
         return
     distribution.update(body={"publication": publication})
-
-
-def package_count(context: PulpContext, version_href: str) -> int:
-    version = context.call(
-        "content_rpm_packages_list",
-        parameters={"repository_version": version_href, "limit": 1, "fields": ["pulp_href"]},
-    )
-    return int(version["count"])
