@@ -28,6 +28,13 @@ VARIABLES = (
     "SECRET_KEY",
     "ALLOWED_HOSTS",
     "DEBUG",
+    "REPOSITORY_STORE",
+    "PULP_URL",
+    "PULP_API_ROOT",
+    "PULP_USERNAME",
+    "PULP_PASSWORD",
+    "PULP_CONTENT_URL",
+    "PULP_TASK_TIMEOUT",
 )
 
 
@@ -102,3 +109,10 @@ def test_env_example_lists_every_variable():
     text = (ROOT / ".env.example").read_text()
     for name in VARIABLES:
         assert f"\n{name}=" in "\n" + text or f"\n# {name}=" in "\n" + text, name
+
+
+def test_the_repository_store_is_filesystem_or_pulp(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        settings_with(tmp_path, REPOSITORY_STORE="s3")
+    assert "REPOSITORY_STORE must be filesystem or pulp, not 's3'" in failure.value.stderr
+    settings_with(tmp_path, REPOSITORY_STORE="pulp")  # loads
