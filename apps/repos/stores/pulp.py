@@ -151,7 +151,7 @@ def ensure_repository(context: PulpContext, name: str) -> PulpRpmRepositoryConte
 
 def new_version(pulp_repository: PulpRpmRepositoryContext, *, add: set, remove: set) -> str:
     """One new repository version with `add` in and `remove` out; returns its href."""
-    created = pulp_repository.modify(add_content=sorted(add), remove_content=sorted(remove))
+    created = pulp_repository.modify(add_content=sorted(add), remove_content=sorted(remove)) or {}
     # Pulp answers with the task's result (the new version), or the task record itself.
     for href in [created.get("pulp_href", ""), *created.get("created_resources", [])]:
         if "/versions/" in href:
