@@ -11,7 +11,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help deps test-deps builder-tools lint fmt migrate run worker test bench clean fresh-check
+.PHONY: help deps test-deps builder-tools lint fmt migrate run worker test bench bench-pulp clean fresh-check
 
 help: ## List the targets
 	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_ARGS='-n 2']"
@@ -38,8 +38,9 @@ $(TEST_STAMP): requirements-test.txt requirements.txt | $(PY)
 deps: $(STAMP) ## Create .venv, install requirements.txt, install system tools (as root)
 	@scripts/install-system-deps
 
-test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn)
+test-deps: deps $(TEST_STAMP) ## deps, plus requirements-test.txt and what the tests drive (chromium, ruby, svn, Pulp)
 	@scripts/install-system-deps --test
+	@scripts/install-pulp
 
 # lint-imports: the app layers, Django-free builders/ and no import cycle (.importlinter;
 # ARCHITECTURE.md, "Imports run one way").
@@ -72,6 +73,10 @@ test: test-deps lint builder-tools ## Lint, check that migrations are complete, 
 
 bench: deps ## Run the pipeline benchmark (bench/pipeline.py)
 	$(PY) bench/pipeline.py
+
+bench-pulp: deps ## Run the repository store benchmark (bench/pulp_publish.py; Pulp and PostgreSQL)
+	@scripts/install-pulp
+	$(PY) bench/pulp_publish.py
 
 fresh-check: ## As root: make run and make test in a fresh minimal Debian (scripts/fresh-machine-check)
 	scripts/fresh-machine-check $(FRESH_CHECK_ARGS)

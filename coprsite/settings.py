@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from coprsite.broker import broker_backend
 
@@ -151,6 +152,22 @@ SCHEDULER_AGING_SECONDS = int(env("SCHEDULER_AGING_SECONDS", "120"))
 # runs; a dead worker's lease runs out and the reconcile tick hands the repository on.
 # Keep it within TASK_LEASE_SECONDS: a repository recovers as fast as a lost task.
 REPOSITORY_LEASE_SECONDS = int(env("REPOSITORY_LEASE_SECONDS", "60"))
+# Where published repositories live (apps/repos/stores): `filesystem` (createrepo_c writes
+# repodata/ into RESULTS_ROOT, served from /results/) or `pulp` (pulp_rpm repositories and
+# distributions, served by Pulp's content app at PULP_CONTENT_URL). One per instance.
+REPOSITORY_STORE = env("REPOSITORY_STORE", "filesystem")
+if REPOSITORY_STORE not in ("filesystem", "pulp"):
+    raise ImproperlyConfigured(
+        f"REPOSITORY_STORE must be filesystem or pulp, not {REPOSITORY_STORE!r}"
+    )
+# Pulp's API (the backend role talks to it) and its content app (what .repo files name).
+PULP_URL = env("PULP_URL", "http://127.0.0.1:24817").rstrip("/")
+PULP_API_ROOT = env("PULP_API_ROOT", "/pulp/")
+PULP_USERNAME = env("PULP_USERNAME", "admin")
+PULP_PASSWORD = env("PULP_PASSWORD")
+PULP_CONTENT_URL = env("PULP_CONTENT_URL", "http://127.0.0.1:24816/pulp/content").rstrip("/")
+# Seconds to wait for one Pulp task (an upload, a new version, a publication) to end.
+PULP_TASK_TIMEOUT = int(env("PULP_TASK_TIMEOUT", "600"))
 # How often each worker process nudges the reconcile and scheduling actors.
 RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.

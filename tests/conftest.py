@@ -16,6 +16,7 @@ from builders.network import HOST_NETWORK_ENV
 from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
 from tests.builders.vm_helpers import BuiltImage, build_vm_image
 from tests.factories import UserFactory, catalog_ensure
+from tests.pulp_server import PulpServer, drop_database, postgres_answers, start_pulp
 
 # The fixtures that sources come from (web, git, PyPI servers, the live server) listen on
 # this host's loopback, which a build's own network namespace cannot reach; those tests
@@ -127,3 +128,16 @@ def ssh_hosts(tmp_path: Path) -> Iterator[Callable[[int], list[SshTestHost]]]:
     yield make
     for host in made:
         remove_host(host)
+
+
+@pytest.fixture(scope="session")
+def pulp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulpServer]:
+    """A real Pulp (API, content app, worker) for this test process, from scripts/install-pulp:
+    its own database and ports, so parallel workers (pytest -n) each have one."""
+    if not postgres_answers():
+        # Pulp runs on PostgreSQL only; .ci/run (and scripts/ensure-services) provide it.
+        pytest.skip("Pulp needs PostgreSQL on 127.0.0.1:5432 (or PULP_TEST_DATABASE_URL)")
+    server = start_pulp(tmp_path_factory.mktemp("pulp"))
+    yield server
+    server.stop()
+    drop_database(server.database)

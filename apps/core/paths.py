@@ -70,3 +70,19 @@ def results_url(relative: str = "") -> str:
     server when the roles run apart), else this site's own /results/."""
     base = settings.RESULTS_URL or f"{settings.PUBLIC_URL}/results"
     return f"{base}/{relative}"
+
+
+def repository_url(relative: str = "") -> str:
+    """Where published repositories are served (`<owner>/<dirname>/<chroot>/` below it): the
+    results tree, or Pulp's content app on an instance with the Pulp store."""
+    if settings.REPOSITORY_STORE == "pulp":
+        return f"{settings.PULP_CONTENT_URL}/{relative}"
+    return results_url(relative)
+
+
+def devel_repository_url(ownername: str, dirname: str, chroot_name: str) -> str:
+    """The devel-mode repository builds see: `<chroot>/devel/` in the results tree, the
+    `<chroot>-devel` distribution in Pulp (Pulp has no subdirectories)."""
+    if settings.REPOSITORY_STORE == "pulp":
+        return repository_url(f"{ownername}/{dirname}/{chroot_name}-devel/")
+    return repository_url(f"{ownername}/{dirname}/{chroot_name}/devel/")

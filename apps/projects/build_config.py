@@ -5,7 +5,7 @@ where a build overrides its chroot, which overrides its project."""
 import re
 from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
-from apps.core.paths import results_url
+from apps.core.paths import devel_repository_url, repository_url
 from apps.projects.models import Project, ProjectChroot
 
 # Values that mean "take it from the level above" in chroot and build settings.
@@ -14,7 +14,7 @@ REPO_PARAMS = ("priority", "module_hotfixes")
 
 
 def project_repo_url(project: Project, dirname: str | None = None) -> str:
-    return results_url(f"{project.ownername}/{dirname or project.name}")
+    return repository_url(f"{project.ownername}/{dirname or project.name}")
 
 
 def repo_name(url: str) -> str:
@@ -41,7 +41,7 @@ def expand_repo_url(url: str, chroot_name: str) -> str:
     query = parse_qs(parsed.query)
     if parsed.scheme == "copr":
         project = parsed.path.strip("/").split("/")[0]
-        url = results_url(f"{parsed.netloc}/{project}/{chroot_name}/")
+        url = repository_url(f"{parsed.netloc}/{project}/{chroot_name}/")
     elif "priority" in query:
         query.pop("priority")
         url = urlunparse(parsed._replace(query=urlencode(query, doseq=True)))
@@ -80,7 +80,7 @@ def build_repos(project_chroot: ProjectChroot, dirname: str | None = None) -> li
         repos.append(
             {
                 "id": "copr_base_devel",
-                "baseurl": f"{project_repo_url(project)}/{chroot_name}/devel/",
+                "baseurl": devel_repository_url(project.ownername, project.name, chroot_name),
                 "name": "Copr buildroot",
             }
         )

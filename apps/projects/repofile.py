@@ -78,12 +78,18 @@ def repo_section(
     # The repository is where the results are served (RESULTS_URL), the id names the site.
     results = settings.RESULTS_URL or f"{public_url}/results"
     project_url = f"{results}/{project.ownername}/{project.name}"
+    # The packages come from the repository store (Pulp's content app with the Pulp store);
+    # pubkey.gpg is always in the results tree.
+    if settings.REPOSITORY_STORE == "pulp":
+        repos_url = f"{settings.PULP_CONTENT_URL}/{project.ownername}/{project.name}"
+    else:
+        repos_url = project_url
     repo_id = f"copr:{hostname}:{project.ownername.replace('@', 'group_')}:{project.name}"
     name = f"Copr repo for {project.name} owned by {project.ownername}"
     lines = [
         f"[{repo_id}:ml]" if arch else f"[{repo_id}]",
         f"name={name} ({arch})" if arch else f"name={name}",
-        f"baseurl={project_url}/{results_dirname(chroot, arch)}/",
+        f"baseurl={repos_url}/{results_dirname(chroot, arch)}/",
         "type=rpm-md",
         "skip_if_unavailable=True",
         "gpgcheck=1",

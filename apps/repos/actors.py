@@ -14,12 +14,13 @@ REGENERATE_LIMIT_MS = 3600 * 1000
 
 
 @dramatiq.actor(queue_name="repos", max_retries=3, time_limit=REGENERATE_LIMIT_MS)
-def regenerate_repository(repository_id: int) -> None:
-    """Bring one chroot repository up to date (coalesced; see services)."""
+def regenerate_repository(repository_id: int, attempt: int = 0) -> None:
+    """Bring one chroot repository up to date (coalesced; see services). `attempt` counts
+    earlier runs that found the store unavailable; their retries back off."""
     repository = Repository.objects.filter(pk=repository_id)
     with quiet_when_gone(f"repository {repository_id}", repository.exists):
         if repository.exists():
-            services.repository_regenerate(repository_id=repository_id)
+            services.repository_regenerate(repository_id=repository_id, attempt=attempt)
 
 
 @dramatiq.actor(queue_name="repos", max_retries=3)

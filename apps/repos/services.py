@@ -1,4 +1,5 @@
-"""Every write to published repositories: signing keys, signing RPMs, createrepo runs."""
+"""Every write to published repositories: signing keys, signing RPMs, store runs (createrepo_c
+or Pulp, apps/repos/stores)."""
 
 import contextlib
 import logging
@@ -21,12 +22,13 @@ from apps.core.paths import (
     chroot_results_dir,
     confined_rmtree,
     project_results_dir,
-    results_url,
 )
 from apps.core.queue import send_later, send_on_commit
 from apps.projects.models import Chroot, Project
-from apps.repos import createrepo, gpg
+from apps.repos import gpg
 from apps.repos.models import KeyState, Repository, SigningKey
+from apps.repos.stores import configured_store
+from apps.repos.stores.base import StoreError, StoreUnavailable, TaskContent
 
 logger = logging.getLogger(__name__)
 # While more builds of a repository are on their way, its runs are at least this far apart.
@@ -36,7 +38,9 @@ SIGN_BATCH_MAX = 50
 # While more builds of a project are on their way, its built tasks wait this long for
 # company before they are signed (see signing_wait).
 SIGN_SPACING_SECONDS = 2.0
-DEVEL_DIR = "devel"  # <chroot>/devel/repodata, Copr's buildroot-only repository
+# A store that cannot be reached (Pulp down) is tried again after 2, 4, 8… seconds, at most
+# this far apart; reconcile's tick nudges a repository that waits too.
+STORE_RETRY_MAX_SECONDS = 120
 
 
 # --- signing keys -------------------------------------------------------------------------
@@ -253,15 +257,16 @@ def repositories_request_publish(
         repository_bump(repository_for(project, project_dirname, chroot), main=True)
 
 
-# --- createrepo runs, serialized per repository and coalesced -----------------------------
+# --- store runs, serialized per repository and coalesced ----------------------------------
 
 
-def repository_regenerate(*, repository_id: int) -> int:
-    """Run createrepo_c until the repository has caught up with every request; returns runs.
+def repository_regenerate(*, repository_id: int, attempt: int = 0) -> int:
+    """Publish the repository until it has caught up with every request; returns runs.
 
     Only one process works on a repository at a time (a lease in its row). Requests that
     arrive during a run are picked up by the same process in its next loop, so many builds
-    finishing together cause few runs.
+    finishing together cause few runs. `attempt` counts the runs before this one that
+    found the store unavailable (the retry's backoff).
     """
     runs = 0
     while (lease := RepositoryLease.take(repository_id)) is not None:
@@ -274,9 +279,10 @@ def repository_regenerate(*, repository_id: int) -> int:
             elif (wait := coalescing_wait(repository)) > 0:
                 regenerate_later(repository_id, wait)
                 return runs
-            else:
-                repository_run(repository)
+            elif repository_run(repository, attempt=attempt):
                 runs += 1
+            else:
+                return runs  # the store is unavailable: a later message tries again
         # Checked after releasing: a request that came in meanwhile either is seen here or
         # finds the lease free and starts its own run.
         if Repository.objects.get(pk=repository_id).is_current:
@@ -367,32 +373,43 @@ def more_builds_coming(repository: Repository) -> bool:
     return (tasks.filter(state=State.PENDING) | tasks.before_publishing()).exists()
 
 
-def regenerate_later(repository_id: int, seconds: float) -> None:
+def regenerate_later(repository_id: int, seconds: float, attempt: int = 0) -> None:
 
     # Lost with a crashed worker at worst: repositories_reconcile finds the repository behind.
-    send_later("regenerate_repository", repository_id, delay_seconds=seconds)
+    send_later("regenerate_repository", repository_id, attempt, delay_seconds=seconds)
 
 
-def repository_run(repository: Repository) -> None:
+def store_retry_seconds(attempt: int) -> float:
+    return float(min(STORE_RETRY_MAX_SECONDS, 2 ** (attempt + 1)))
+
+
+def repository_run(repository: Repository, *, attempt: int = 0) -> bool:
+    """One run of the configured store; False when the store could not be reached (the
+    tasks stay in publishing and a retry is on its way)."""
     serial = repository.requested_serial
     project = repository.project
     directory = chroot_results_dir(
         project.ownername, repository.project_dirname, repository.chroot.name
     )
-    directory.mkdir(parents=True, exist_ok=True)
     drop_canceled_tasks(repository)
     try:
-        info = run_createrepo(repository, directory, published_files(repository))
-    except createrepo.CreaterepoError as error:
+        info = configured_store().publish(repository, directory, published_content(repository))
+    except StoreUnavailable as error:
+        wait = store_retry_seconds(attempt)
+        logger.warning("repository %s waits %.0f s for its store: %s", repository, wait, error)
+        Repository.objects.filter(pk=repository.pk).update(last_error=str(error))
+        regenerate_later(repository.pk, wait, attempt=attempt + 1)
+        return False
+    except StoreError as error:
         if not Repository.objects.filter(pk=repository.pk).exists():
             # Its project was deleted and its directory removed under the run.
-            raise Gone(f"repository {directory} was deleted during createrepo") from error
-        logger.error("createrepo failed for %s: %s", directory, error)
+            raise Gone(f"repository {directory} was deleted during its run") from error
+        logger.error("publishing failed for %s: %s", directory, error)
         tasks_fail_publishing(repository, serial, str(error))
         Repository.objects.filter(pk=repository.pk).update(
             published_serial=serial, last_error=str(error)
         )
-        return
+        return True
     with transaction.atomic():
         Repository.objects.filter(pk=repository.pk).update(
             published_serial=serial,
@@ -403,24 +420,7 @@ def repository_run(repository: Repository) -> None:
             last_error="",
         )
         tasks_mark_published(repository, serial)
-
-
-def run_createrepo(repository: Repository, directory: Path, files: list[str]):
-    """Regenerate the main repodata, or in devel mode devel/repodata (Copr's `--devel`),
-    and the main one only when a request asked for it (or it does not exist yet: empty)."""
-    project = repository.project
-    # Copr composes AppStream metadata for the main repository only, never for devel/.
-    origin = f"{project.ownername}-{repository.project_dirname}" if project.appstream else None
-    if not project.devel_mode:
-        return createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
-    if repository.main_requested_serial > repository.published_serial:
-        createrepo.regenerate_repository(directory, pkglist=files, appstream_origin=origin)
-    elif not (directory / "repodata" / "repomd.xml").is_file():
-        createrepo.regenerate_repository(directory, pkglist=[])
-    baseurl = results_url(f"{project.ownername}/{repository.project_dirname}/{directory.name}/")
-    return createrepo.regenerate_repository(
-        directory, pkglist=files, outputdir=directory / DEVEL_DIR, baseurl=baseurl
-    )
+    return True
 
 
 def tasks_fail_publishing(repository: Repository, serial: int, error: str) -> None:
@@ -438,16 +438,19 @@ def repository_tasks(repository: Repository):
     )
 
 
-def published_files(repository: Repository) -> list[str]:
+def published_content(repository: Repository) -> list[TaskContent]:
     """RPMs the repository lists: succeeded tasks and signed ones waiting for this run."""
     tasks = repository_tasks(repository)
     published = tasks.filter(state__in=[State.SUCCEEDED, State.FORKED]) | tasks.publishing()
     rows = published.without_forked_uncopied()  # see forked_results_publish
-    files = []
-    for task in rows.only("result_dir", "result_files", "chroot_id"):
+    content = []
+    for task in rows.only("build_id", "result_dir", "result_files", "chroot_id").order_by("pk"):
+        if not task.result_files:
+            continue
         subdir = task.result_dir.split("/", 1)[1]  # result_dir is "<chroot>/<build dir>"
-        files += [f"{subdir}/{name}" for name in task.result_files]
-    return files
+        paths = tuple(f"{subdir}/{name}" for name in task.result_files)
+        content.append(TaskContent(build_id=task.build_id, relative_paths=paths))
+    return content
 
 
 def drop_canceled_tasks(repository: Repository) -> None:

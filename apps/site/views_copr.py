@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from apps.builds.selectors import monitor_cells
-from apps.core.paths import results_url
+from apps.core.paths import repository_url
 from apps.packages.models import Package
 from apps.projects.models import ProjectChroot
 from apps.projects.pages import abilities, project_or_404
@@ -49,7 +49,7 @@ def project_repositories(request, owner: str, project: str):
     """Each chroot's published repository: its URL, .repo file, and whether it is still built."""
     found = project_or_404(owner, project)
     chroots = list(repo_chroots(found))
-    base = results_url(f"{found.ownername}/{found.name}")
+    base = repository_url(f"{found.ownername}/{found.name}")
     repositories = [{"chroot": chroot, "baseurl": f"{base}/{chroot.name}/"} for chroot in chroots]
     context = {
         "project": found,

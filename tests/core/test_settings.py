@@ -32,6 +32,13 @@ VARIABLES = (
     "DEBUG",
     "RESULTS_URL",
     "WEB_INTERNAL_URL",
+    "REPOSITORY_STORE",
+    "PULP_URL",
+    "PULP_API_ROOT",
+    "PULP_USERNAME",
+    "PULP_PASSWORD",
+    "PULP_CONTENT_URL",
+    "PULP_TASK_TIMEOUT",
 )
 
 
@@ -124,3 +131,10 @@ def test_results_on_another_host_may_be_fetched_by_the_live_log(tmp_path):
     assert loaded["results_url"] == "https://backend.example.net/results"
     assert loaded["web_internal"] == "http://web.internal:8000"
     assert "https://backend.example.net" in loaded["connect"]
+
+
+def test_the_repository_store_is_filesystem_or_pulp(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        settings_with(tmp_path, REPOSITORY_STORE="s3")
+    assert "REPOSITORY_STORE must be filesystem or pulp, not 's3'" in failure.value.stderr
+    settings_with(tmp_path, REPOSITORY_STORE="pulp")  # loads

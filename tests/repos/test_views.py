@@ -128,3 +128,19 @@ def test_hub_config_defaults_to_the_scheme_port(client, settings):
     settings.PUBLIC_URL = "https://copr.example.org"
     text = client.get("/dnf/copr-hub.conf").content.decode()
     assert "protocol = https\nport = 443\n" in text
+
+
+def test_with_the_pulp_store_the_repo_file_points_at_pulps_content_app(
+    client, alice_project, settings
+):
+    settings.REPOSITORY_STORE = "pulp"
+    settings.PULP_CONTENT_URL = "https://pulp.example.org/pulp/content"
+
+    text = client.get("/coprs/alice/hello/repo/fedora-43/").content.decode()
+
+    assert (
+        "baseurl=https://pulp.example.org/pulp/content/alice/hello/fedora-$releasever-$basearch/\n"
+        in text
+    )
+    # The key stays in the results tree, which the service serves with the Pulp store too.
+    assert "gpgkey=http://copr.example.org:8000/results/alice/hello/pubkey.gpg\n" in text

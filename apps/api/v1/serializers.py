@@ -15,7 +15,7 @@ from apps.api.v1.fields import (
 )
 from apps.builds.models import Build, BuildTask
 from apps.builds.services import BuildOptions
-from apps.core.paths import results_url
+from apps.core.paths import repository_url, results_url
 from apps.projects.models import Project, ProjectChroot
 from apps.projects.services import EDITABLE_FIELDS, STAFF_ONLY_FIELDS
 
@@ -100,7 +100,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     def get_chroot_repos(self, project: Project) -> dict[str, str]:
         """Base URL of the published repository of each enabled chroot."""
         return {
-            name: results_url(f"{project.ownername}/{project.name}/{name}/")
+            name: repository_url(f"{project.ownername}/{project.name}/{name}/")
             for name in project.chroot_names
         }
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from apps.api.v3.base import as_bool, as_int, as_text
@@ -92,8 +93,12 @@ def delete_after(days) -> object:
 
 
 def check_storage(storage) -> None:
-    if storage not in (None, "", "backend"):
-        raise InvalidForm({"storage": [f"'{storage}' is not available here; only 'backend' is."]})
+    """Copr names the stores `backend` and `pulp`; an instance has one (REPOSITORY_STORE)."""
+    available = "pulp" if settings.REPOSITORY_STORE == "pulp" else "backend"
+    if storage not in (None, "", available):
+        raise InvalidForm(
+            {"storage": [f"'{storage}' is not available here; only '{available}' is."]}
+        )
 
 
 def build_options(data: dict, errors: FieldErrors) -> BuildOptions:

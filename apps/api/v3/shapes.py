@@ -6,13 +6,14 @@ from datetime import datetime
 from itertools import islice
 
 import orjson
+from django.conf import settings
 from django.contrib.postgres.aggregates import ArrayAgg
 from django.db import connection
 from django.db.models import F, Func, IntegerField, OuterRef, QuerySet, Subquery, TextField
 from django.db.models.functions import Cast
 
 from apps.builds.models import Build, BuildTask, State
-from apps.core.paths import results_url
+from apps.core.paths import repository_url, results_url
 from apps.packages.models import Package
 from apps.projects.models import Project, ProjectChroot, ProjectPermission, owner_name
 
@@ -57,7 +58,7 @@ def project_shape(project: Project, chroot_names: list[str] | None = None) -> di
 
 def project_row_shape(row: dict, chroot_names: list[str]) -> dict:
     """Copr's project shape from the `PROJECT_SHAPE_COLUMNS` of a project and its ownername."""
-    repo_url = results_url(f"{row['ownername']}/{row['name']}")
+    repo_url = repository_url(f"{row['ownername']}/{row['name']}")
     return {
         "id": row["id"],
         "name": row["name"],
@@ -81,7 +82,7 @@ def project_row_shape(row: dict, chroot_names: list[str]) -> dict:
         "packit_forge_projects_allowed": list(row["packit_forge_projects_allowed"]),
         "follow_fedora_branching": row["follow_fedora_branching"],
         "repo_priority": row["repo_priority"],
-        "storage": "backend",
+        "storage": "pulp" if settings.REPOSITORY_STORE == "pulp" else "backend",
     }
 
 
@@ -195,7 +196,7 @@ def build_row_shape(row: dict, chroots: list[str], results: str | None = None) -
         "state": row["state"],
         "projectname": row["project__name"],
         "ownername": row["ownername"],
-        "repo_url": f"{results}{row['ownername']}/{row['project_dirname']}",
+        "repo_url": repository_url(f"{row['ownername']}/{row['project_dirname']}"),
         "source_package": {
             "name": row["package_name"] or None,
             "version": row["package_version"] or None,
