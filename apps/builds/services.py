@@ -34,7 +34,6 @@ from apps.builds.models import (
 )
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
-from apps.core.paths import confined_rmtree
 from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
@@ -370,19 +369,16 @@ def build_delete(*, user, build: Build) -> None:
         build.delete()
         # Normally gone with its source task; this catches one a dead process left.
         sources.discard_upload_on_commit(build_id)
-        published = sorted({t.chroot_id for t in tasks if t.chroot_id and t.result_files})
-        if published:
-            send_on_commit(
-                "regenerate_repositories", build.project_id, build.project_dirname, published
-            )
-    for task in tasks:
-        if task.result_dir:
-            confined_rmtree(
-                settings.RESULTS_ROOT,
-                build.project.ownername,
-                build.project_dirname,
-                task.result_dir,
-            )
+        # The results are the backend's (RESULTS_ROOT, the repository store): it removes
+        # them and regenerates the repositories they were published in.
+        send_on_commit(
+            "remove_build_results",
+            build.project_id,
+            build.project.ownername,
+            build.project_dirname,
+            sorted({t.result_dir for t in tasks if t.result_dir}),
+            sorted({t.chroot_id for t in tasks if t.chroot_id and t.result_files}),
+        )
 
 
 # --- recovery -----------------------------------------------------------------------------

@@ -24,9 +24,18 @@ def regenerate_repository(repository_id: int, attempt: int = 0) -> None:
 
 
 @dramatiq.actor(queue_name="repos", max_retries=3)
-def regenerate_repositories(project_id: int, project_dirname: str, chroot_ids: list[int]) -> None:
-    """Regenerate chroot repositories, main repodata included, after RPMs left them (a
-    deleted build)."""
+def remove_build_results(
+    project_id: int,
+    ownername: str,
+    project_dirname: str,
+    result_dirs: list[str],
+    chroot_ids: list[int],
+) -> None:
+    """Remove a deleted build's result directories, then regenerate the chroot repositories
+    it was published in (main repodata included)."""
+    services.build_results_remove(
+        ownername=ownername, project_dirname=project_dirname, result_dirs=result_dirs
+    )
     project = Project.objects.filter(pk=project_id).first()
     if project is not None:  # else its results went with it
         chroots = list(Chroot.objects.filter(pk__in=chroot_ids))
@@ -34,6 +43,12 @@ def regenerate_repositories(project_id: int, project_dirname: str, chroot_ids: l
             services.repositories_request_publish(
                 project=project, project_dirname=project_dirname, chroots=chroots
             )
+
+
+@dramatiq.actor(queue_name="repos", max_retries=3)
+def remove_project_results(ownername: str, dirnames: list[str]) -> None:
+    """Remove a deleted project's result directories."""
+    services.project_results_remove(ownername=ownername, dirnames=dirnames)
 
 
 @dramatiq.actor(queue_name="sign", max_retries=3, time_limit=600_000)

@@ -502,6 +502,12 @@ def repositories_reconcile() -> int:
     return len(ids)
 
 
+def build_results_remove(*, ownername: str, project_dirname: str, result_dirs: list[str]) -> None:
+    """Remove a deleted build's task directories (`<chroot>/<build dir>`, `srpm-builds/…`)."""
+    for result_dir in result_dirs:
+        confined_rmtree(settings.RESULTS_ROOT, ownername, project_dirname, result_dir)
+
+
 def project_results_remove(*, ownername: str, dirnames: list[str]) -> None:
     """Remove a deleted project's directories (its main dir and its `:custom:`/`:pr:` dirs).
 

@@ -8,6 +8,7 @@ from apps.builds.models import FINAL_STATES, Build
 from apps.builds.services import builds_fork
 from apps.builds.sources import UPLOADED_SOURCE_TYPES, discard_upload_on_commit
 from apps.core.errors import Conflict, FieldErrors, PermissionDenied, ServiceError
+from apps.core.queue import send_on_commit
 from apps.packages.models import Package
 from apps.projects import services as projects
 from apps.projects.models import Project
@@ -22,7 +23,6 @@ from apps.repos.models import Repository
 from apps.repos.services import (
     forked_results_request,
     project_key_request,
-    project_results_remove,
     repositories_request_publish,
 )
 
@@ -91,7 +91,8 @@ def project_delete(*, user: User, project: Project) -> None:
         # Uploads normally go with their source task; this catches any a dead process left.
         for build_id in uploaded_build_ids:
             discard_upload_on_commit(build_id)
-    project_results_remove(ownername=ownername, dirnames=dirnames)
+        # The results are the backend's (RESULTS_ROOT): it removes them.
+        send_on_commit("remove_project_results", ownername, dirnames)
 
 
 def project_lock_for_delete(project: Project) -> None:

@@ -23,6 +23,7 @@ from apps.repos.services import (
     project_publish,
     repository_regenerate,
 )
+from apps.workflows.projects import project_delete
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 from tests.queues import queued_actor_names
 from tests.repos.rpm_helpers import build_rpm, import_public_key, rpm_checksig
@@ -238,13 +239,33 @@ def test_a_deleted_build_leaves_the_repository_it_was_published_in(project, tmp_
 
     build_delete(user=project.owner_user, build=deleted.build)
 
-    # builds knows no repos: it asks for the regeneration by the actor's name.
+    # The results are the backend's: builds asks it by the actor's name, and removes nothing
+    # itself (a web host apart has no RESULTS_ROOT of the backend's).
+    assert task_dir(project, deleted).exists()
     [raw] = list(stub_broker.queues["repos"].queue)
     message = dramatiq.Message.decode(raw)
-    assert message.actor_name == "regenerate_repositories"
-    actors.regenerate_repositories.fn(*message.args)
+    assert message.actor_name == "remove_build_results"
+    actors.remove_build_results.fn(*message.args)
+    assert not task_dir(project, deleted).exists() and task_dir(project, kept).exists()
     repository_regenerate(repository_id=repository.pk)
     repository.refresh_from_db()
     assert (repository.package_count, repository.is_current) == (1, True)
     kept.refresh_from_db()
     assert kept.state == State.SUCCEEDED
+
+
+def test_a_deleted_projects_results_are_removed_by_the_backend(project, tmp_path, stub_broker):
+    task = built_task(project, build_rpm(tmp_path / "rpms")[0])
+    BuildTask.objects.filter(pk=task.pk).update(state=State.SUCCEEDED)
+    type(task.build).objects.filter(pk=task.build_id).update(state=State.SUCCEEDED)
+    project_dir = task_dir(project, task).parent.parent
+    stub_broker.flush_all()
+
+    project_delete(user=project.owner_user, project=project)
+
+    assert project_dir.exists()  # the web process removes nothing of the backend's
+    [raw] = list(stub_broker.queues["repos"].queue)
+    message = dramatiq.Message.decode(raw)
+    assert message.actor_name == "remove_project_results"
+    actors.remove_project_results.fn(*message.args)
+    assert not project_dir.exists()

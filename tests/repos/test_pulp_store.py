@@ -163,8 +163,10 @@ def test_a_deleted_build_leaves_the_pulp_repository(project, tmp_path):
     deleted.build.refresh_from_db()
 
     build_delete(user=project.owner_user, build=deleted.build)
-    # What the regenerate_repositories message that build_delete sends does (by name).
-    actors.regenerate_repositories.fn(project.pk, project.name, [deleted.chroot_id])
+    # What the remove_build_results message that build_delete sends does (by name).
+    actors.remove_build_results.fn(
+        project.pk, project.ownername, project.name, [deleted.result_dir], [deleted.chroot_id]
+    )
     repository_regenerate(repository_id=repository.pk)
 
     repository.refresh_from_db()
