@@ -9,12 +9,16 @@ TEST_STAMP := $(VENV)/.requirements-test.stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); 0 runs the tests in pytest's own process, one after another.
+# Two: CI's machine has 2 CPUs, and each process takes a Redis database of BROKER_URL's
+# downwards (tests/settings.py), so BROKER_URL must name database 1 or higher.
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help deps test-deps builder-tools lint fmt migrate run worker test bench bench-pulp clean fresh-check
 
 help: ## List the targets
-	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_ARGS='-n 2']"
+	@echo "Usage: make <target> [HOST=$(HOST)] [PORT=$(PORT)] [PYTEST_WORKERS=2] [PYTEST_ARGS='-x']"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # A new venv needs the system tools checked first: on Debian, `python3 -m venv` needs
@@ -67,9 +71,11 @@ worker: deps builder-tools ## Run Dramatiq workers (production setup: needs BROK
 	$(PY) manage.py rundramatiq
 
 # pytest's exit code 5 (no tests collected) fails this target like any other failure.
-test: test-deps lint builder-tools ## Lint, check that migrations are complete, run pytest (PYTEST_ARGS)
+# worksteal: a process that runs out of tests takes some of the other's, so a few long tests
+# (VM boots, end-to-end builds) do not leave one CPU idle at the end.
+test: test-deps lint builder-tools ## Lint, check that migrations are complete, run pytest (PYTEST_WORKERS processes, PYTEST_ARGS)
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: deps ## Run the pipeline benchmark (bench/pipeline.py)
 	$(PY) bench/pipeline.py

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
-import random
 import re
 import shutil
 import socket
@@ -24,6 +24,7 @@ from builders.runner import run_job
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
 from tests.builders.helpers import LocalServer, world_readable_dir
 from tests.builders.srpm_factory import make_srpm
+from tests.builders.ssh_helpers import SUBNET_LOCK
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces for the test need root"),
@@ -87,21 +88,28 @@ class OutsideServer:
         suffix = uuid.uuid4().hex[:8]
         self.namespace = f"coprsite-out-{suffix}"
         self.host_side = f"cso{suffix}"
-        # A /30 of 198.51.100.0/24 of its own, so parallel test runs do not collide.
-        base = 4 * random.randrange(1, 63)  # noqa: S311 - not cryptography
-        self.host_address = f"198.51.100.{base + 1}"
-        self.address = f"198.51.100.{base + 2}"
+        self.host_address = self.address = ""  # a free /30 of 198.51.100.0/24, at start()
         self.port = 8080
         self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         inside = f"csi{self.host_side[3:]}"
+        # Parallel test processes (pytest -n) each take a /30 that no other one has: chosen
+        # and given to the link under the lock the SSH test hosts take their subnets under.
+        with open(SUBNET_LOCK, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            base = min(set(range(4, 252, 4)) - used_outside_subnets())
+            self.host_address = f"198.51.100.{base + 1}"
+            self.address = f"198.51.100.{base + 2}"
+            for command in (
+                ["ip", "netns", "add", self.namespace],
+                ["ip", "link", "add", self.host_side, "type", "veth", "peer", "name", inside],
+                ["ip", "link", "set", inside, "netns", self.namespace],
+                ["ip", "addr", "add", f"{self.host_address}/30", "dev", self.host_side],
+            ):
+                subprocess.run(command, check=True, capture_output=True)
         for command in (
-            ["ip", "netns", "add", self.namespace],
-            ["ip", "link", "add", self.host_side, "type", "veth", "peer", "name", inside],
-            ["ip", "link", "set", inside, "netns", self.namespace],
-            ["ip", "addr", "add", f"{self.host_address}/30", "dev", self.host_side],
             ["ip", "link", "set", self.host_side, "up"],
             ["ip", "-n", self.namespace, "addr", "add", f"{self.address}/30", "dev", inside],
             ["ip", "-n", self.namespace, "link", "set", inside, "up"],
@@ -150,6 +158,12 @@ def outside() -> Iterator[OutsideServer]:
     finally:
         server.stop()
         shutil.rmtree(directory)
+
+
+def used_outside_subnets() -> set[int]:
+    """The first address of every 198.51.100.0/30 this machine has an address in."""
+    listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True)
+    return {int(n) // 4 * 4 for n in re.findall(r"inet 198\.51\.100\.(\d+)/", listing.stdout)}
 
 
 def probe_lines(listener: Listener, outside: OutsideServer) -> list[str]:
