@@ -252,9 +252,13 @@ def oidc_login_with_client(client, provider: OidcProvider, username: str, passwo
     return client.get(callback.removeprefix("http://testserver"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Debian chromium for the session."""
+    """One headless Debian chromium for a test module.
+
+    Not for the session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, and other modules' code (pulp-glue's asyncio.run) cannot run then.
+    """
     if not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed (scripts/install-system-deps --test, as root)")
     from playwright.sync_api import sync_playwright

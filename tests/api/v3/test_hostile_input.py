@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.builds.models import Build
 from apps.projects.models import Project
 from tests.factories import BuildFactory, ProjectFactory, UserFactory
+from tests.queues import run_outbox_messages
 
 pytestmark = pytest.mark.django_db
 X86 = "fedora-43-x86_64"
@@ -40,6 +41,7 @@ def test_deleting_a_project_named_dotdot_leaves_other_users_files(copr_client, a
 
     assert response.status_code == 200, response.content
     assert not Project.objects.filter(pk=hostile.pk).exists()
+    assert run_outbox_messages("remove_project_results") == 1  # the backend's removal
     assert (others / "repomd.xml").read_text() == "bob's repository"
     assert own.is_dir()  # alice's other project is outside `alice/..` too: untouched
 
@@ -54,6 +56,8 @@ def test_deleting_a_project_removes_its_own_directories(copr_client, alice, sett
         directory.mkdir(parents=True)
     response = copr_client(alice).post("project/delete/alice/tools", {"verify": True})
     assert response.status_code == 200
+    assert main.exists()  # the results are the backend's: it removes them
+    assert run_outbox_messages("remove_project_results") == 1
     assert not main.exists() and not custom.exists()
     assert sibling.is_dir()
     assert not Project.objects.filter(pk=project.pk).exists()
