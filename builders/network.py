@@ -176,9 +176,15 @@ class OutboundNetwork:
         if not _read_line(self._ns_ready_read, READY_TIMEOUT_SECONDS):
             raise BuildFailure("the build's network namespace could not be set up")
         ready_read, ready_write = os.pipe()
+        # slirp4netns's sandbox makes a mount namespace and lets go of the old root's mounts;
+        # in the host's namespace (as root) /run/netns is shared, so that unmounted every
+        # `ip netns` name of the host. A private copy keeps it from reaching them. (Not
+        # root: its namespace belongs to the job's user namespace, where mounts are slaves.)
+        private_mounts = ["unshare", "--mount", "--propagation", "private"]
         try:
             self._slirp_process = subprocess.Popen(
                 [
+                    *(private_mounts if os.geteuid() == 0 else []),
                     self.slirp,
                     "--configure",
                     "--mtu=65520",

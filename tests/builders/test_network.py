@@ -296,3 +296,25 @@ def test_the_operator_can_block_further_networks(
 
     assert code != 0
     assert "pong" not in output
+
+
+def test_a_build_with_network_leaves_the_hosts_named_namespaces_alone(tmp_path: Path) -> None:
+    """slirp4netns's sandbox lets go of the mounts it was started with; as root in the host's
+    mount namespace that unmounted every `ip netns` name of the host (/run/netns is shared)."""
+    name = f"coprsite-keep-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        workspace = Workspace.create()
+        try:
+            with LiveLog(tmp_path / "log") as log:
+                outcome = run_sandboxed(
+                    ["true"], workspace, network=True, log=log, watchdog=Watchdog(lambda: False, 60)
+                )
+        finally:
+            workspace.cleanup()
+
+        assert outcome.exit_code == 0
+        still_there = subprocess.run(["ip", "netns", "exec", name, "true"], capture_output=True)
+        assert still_there.returncode == 0, still_there.stderr
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
