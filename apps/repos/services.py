@@ -516,6 +516,7 @@ def project_results_remove(*, ownername: str, dirnames: list[str]) -> None:
     """
     for dirname in dirnames:
         confined_rmtree(settings.RESULTS_ROOT, ownername, dirname)
+    configured_store().remove_project(ownername, dirnames)
 
 
 # --- RPMs that arrive already built: copr-cli uploadrpm, forks ------------------------------

@@ -24,7 +24,7 @@ from apps.repos.services import (
     repository_regenerate,
 )
 from apps.repos.stores.pulp import pulp_context, repository_name
-from apps.workflows.projects import project_fork
+from apps.workflows.projects import project_delete, project_fork
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import HELLO_OUTPUT, build_rpm, dnf_install_into
 
@@ -300,3 +300,37 @@ def test_a_fork_publishes_its_copies_into_its_own_pulp_repository(
     repos_dir = served_repo_file(client, fork, tmp_path)
     installed = dnf_install_into(tmp_path / "root", repos_dir, "hello")
     assert installed.returncode == 0, installed.stderr  # signed with the fork's own key
+
+
+def test_a_deleted_project_leaves_pulp_and_spares_its_neighbour(project, tmp_path):
+    built_task(project, build_rpm(tmp_path / "hello"))
+    project.devel_mode = True  # a devel distribution too
+    project.save(update_fields=["devel_mode"])
+    publish(project)
+    neighbour = ProjectFactory(owner_user=project.owner_user, name=f"{project.name}-2")
+    project_key_ensure(project=neighbour)
+    built_task(neighbour, build_rpm(tmp_path / "world", name="world"))
+    publish(neighbour)
+    assert pulp_names(project) == {f"{CHROOT}", f"{CHROOT}-devel"}
+
+    project_delete(user=project.owner_user, project=project)
+    # What the remove_project_results message that project_delete sends does (by name).
+    actors.remove_project_results.fn(project.ownername, [project.name])
+
+    assert pulp_names(project) == set()
+    assert pulp_names(neighbour) == {CHROOT}
+    served = requests.get(f"{project_url(project)}/{CHROOT}/repodata/repomd.xml", timeout=10)
+    assert served.status_code == 404
+    served = requests.get(f"{project_url(neighbour)}/{CHROOT}/repodata/repomd.xml", timeout=10)
+    assert served.status_code == 200
+
+
+def pulp_names(project) -> set[str]:
+    """The chroot part of the project's Pulp repositories' and distributions' names."""
+    context = pulp_context()
+    prefix = f"{project.ownername}/{project.name}/"
+    names = set()
+    for listing in ("repositories_rpm_rpm_list", "distributions_rpm_rpm_list"):
+        page = context.call(listing, parameters={"name__startswith": prefix, "limit": 100})
+        names |= {found["name"].removeprefix(prefix) for found in page["results"]}
+    return names

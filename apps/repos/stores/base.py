@@ -44,3 +44,8 @@ class RepositoryStore(Protocol):
         publish it: the main repository, or in devel mode the devel one, and the main one
         too when `repository.main_requested_serial` asks for it."""
         ...
+
+    def remove_project(self, ownername: str, dirnames: list[str]) -> None:
+        """Remove what the store keeps of a deleted project's directories (its main one and
+        its `:custom:`/`:pr:` ones)."""
+        ...

@@ -25,6 +25,10 @@ class FilesystemStore:
             raise StoreError(str(error)) from error
         return RunInfo(duration=info.duration, package_count=info.package_count)
 
+    def remove_project(self, ownername: str, dirnames: list[str]) -> None:
+        """Nothing of its own: the repodata lives in the project's results directories,
+        which are removed with them."""
+
 
 def run_createrepo(repository: Repository, directory: Path, files: list[str]):
     """Regenerate the main repodata, or in devel mode devel/repodata (Copr's `--devel`),

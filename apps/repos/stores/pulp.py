@@ -137,6 +137,39 @@ class PulpStore:
         # The version holds exactly what was wanted (rpm packages are all this store adds).
         return RunInfo(duration=time.monotonic() - started, package_count=len(wanted))
 
+    def remove_project(self, ownername: str, dirnames: list[str]) -> None:
+        """Delete the project's distributions (public and devel), then its repositories.
+
+        Their packages become orphans that Pulp's orphan cleanup removes. A name left over
+        (Pulp down past the retries) does no harm: a project of the same name made later
+        reconciles that repository to its own builds at its first run.
+        """
+        with pulp_errors():
+            context = pulp_context()
+            for dirname in dirnames:
+                prefix = f"{ownername}/{dirname}/"
+                for entity_class in (PulpRpmDistributionContext, PulpRpmRepositoryContext):
+                    for href in hrefs_named_under(context, entity_class, prefix):
+                        entity_class(context, pulp_href=href).delete()
+
+
+def hrefs_named_under(context: PulpContext, entity_class: type, prefix: str) -> list[str]:
+    """Every entity of the class whose name starts with `prefix`."""
+    hrefs: list[str] = []
+    while True:
+        page = entity_class(context).call(
+            "list",
+            parameters={
+                "name__startswith": prefix,
+                "fields": ["pulp_href"],
+                "limit": PAGE_SIZE,
+                "offset": len(hrefs),
+            },
+        )
+        hrefs += [found["pulp_href"] for found in page["results"]]
+        if page["next"] is None:
+            return hrefs
+
 
 def ensure_repository(context: PulpContext, name: str) -> PulpRpmRepositoryContext:
     pulp_repository = PulpRpmRepositoryContext(context)
