@@ -117,21 +117,25 @@ def packed_files(name: str = "hello", version: str = "1.0") -> dict[str, str | b
 
 
 class GitDaemon:
-    """`git daemon` on 127.0.0.1 exporting every repository under `base`."""
+    """`git daemon` on `address` (127.0.0.1) exporting every repository under `base`; in
+    the network namespace `netns` when given."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, address: str = "127.0.0.1", netns: str | None = None) -> None:
         self.base = base
+        self.address = address
         self.port = free_port()
+        self.prefix = ["ip", "netns", "exec", netns] if netns else []
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 "git",
                 "daemon",
                 "--reuseaddr",
                 "--export-all",
-                "--listen=127.0.0.1",
+                f"--listen={self.address}",
                 f"--port={self.port}",
                 f"--base-path={self.base}",
                 "--enable=upload-pack",
@@ -143,7 +147,7 @@ class GitDaemon:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             probe = subprocess.run(
-                ["git", "ls-remote", f"git://127.0.0.1:{self.port}/"],
+                [*self.prefix, "git", "ls-remote", f"git://{self.address}:{self.port}/"],
                 capture_output=True,
                 check=False,
             )
@@ -152,7 +156,7 @@ class GitDaemon:
             time.sleep(0.1)
 
     def url(self, name: str) -> str:
-        return f"git://127.0.0.1:{self.port}/{name}"
+        return f"git://{self.address}:{self.port}/{name}"
 
     def stop(self) -> None:
         if self.process is not None:

@@ -9,6 +9,7 @@ import configparser
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -90,17 +91,74 @@ class RedisServer:
         self.process = None
 
 
+def role_user(name: str) -> pwd.struct_passwd:
+    """A system user of its own for one role (made the first time; needs root)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    subprocess.run(
+        ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
+         "--shell", "/usr/sbin/nologin", name],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    return pwd.getpwnam(name)  # made here, or by a parallel test process just now
+
+
+def closed_ancestor(path: Path) -> Path | None:
+    """The first directory above `path` that other users may not enter (root's home)."""
+    for parent in reversed(path.parents):
+        if not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def as_user_command(user: pwd.struct_passwd, stage: Path, args: list[str]) -> list[str]:
+    """`args` run as `user` by setpriv. When this Python lives in a directory others cannot
+    enter (pyenv in /root), the command gets a mount namespace of its own in which that
+    directory is an empty tmpfs holding only the interpreter's prefix: the role can run
+    this Python and still sees nothing else of root's home."""
+    switch = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
+    prefix = Path(sys.base_prefix).resolve()
+    closed = closed_ancestor(prefix)
+    if closed is None:
+        return [*switch, "--", *args]
+    script = (
+        'mkdir -p "$3" && mount --bind "$2" "$3" && mount -t tmpfs -o mode=0755 tmpfs "$1" '
+        '&& mkdir -p "$2" && mount --bind "$3" "$2" && shift 3 && exec "$@"'
+    )
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script,
+            "sh", str(closed), str(prefix), str(stage), *switch, "--", *args]  # fmt: skip
+
+
 class Service:
     """coprsite served by gunicorn with `rundramatiq` workers, on a fresh VAR_DIR.
 
     SQLite in VAR_DIR unless `database_url` names a database of its own (it is migrated).
+    With `user` (a role_user), every process of it runs as that user, and VAR_DIR is that
+    user's alone (mode 0700).
     """
 
-    def __init__(self, var_dir: Path, broker_url: str, *, database_url: str = "", **settings):
+    def __init__(
+        self,
+        var_dir: Path,
+        broker_url: str,
+        *,
+        database_url: str = "",
+        user: pwd.struct_passwd | None = None,
+        **settings,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.var_dir = var_dir
+        self.user = user
         self.env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BROKER_URL")}
+        if user is not None:
+            var_dir.mkdir(parents=True, exist_ok=True)
+            self.give(var_dir, mode=0o700)
+            # Temporary files stay in the system's temp dir: gpg-agent's socket paths must be
+            # short; the workers make their directory there private (WORKER_TEMP_DIR).
+            self.env["HOME"] = str(var_dir)
         self.env.update(
             VAR_DIR=str(var_dir),
             BROKER_URL=broker_url,
@@ -113,10 +171,30 @@ class Service:
         self.web: subprocess.Popen | None = None
         self.workers: subprocess.Popen | None = None
 
+    def give(self, path: Path, *, mode: int | None = None) -> None:
+        """Make a path this service's user's (and no one else's, with `mode`)."""
+        if self.user is not None:
+            os.chown(path, self.user.pw_uid, self.user.pw_gid)
+            if mode is not None:
+                path.chmod(mode)
+
+    def command(self, *args: str) -> list[str]:
+        """The command line that runs `args` as the service's user (as is without one)."""
+        if self.user is None:
+            return list(args)
+        return as_user_command(
+            self.user, self.var_dir.with_name(f"{self.var_dir.name}.python"), list(args)
+        )
+
+    def log_file(self, name: str):
+        log = open(self.var_dir / name, "a")  # noqa: SIM115 (the process keeps it)
+        self.give(self.var_dir / name)
+        return log
+
     def manage(self, *args: str) -> str:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True,
-            capture_output=True, text=True, timeout=300,
+            self.command(sys.executable, "manage.py", *args), cwd=ROOT, env=self.env,
+            check=True, capture_output=True, text=True, timeout=300,
         ).stdout  # fmt: skip
 
     def prepare(self, username: str) -> tuple[str, str]:
@@ -128,13 +206,13 @@ class Service:
 
     def start_web(self, *, workers: int | None = 2, threads: int | None = 8) -> None:
         """gunicorn with gunicorn.conf.py; None keeps that file's value."""
-        log = open(self.var_dir / "gunicorn.log", "a")  # noqa: SIM115 (the process keeps it)
+        log = self.log_file("gunicorn.log")
         sizes = [*(["--workers", str(workers)] if workers else []),
                  *(["--threads", str(threads)] if threads else [])]  # fmt: skip
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.port}", *sizes, "--access-logfile", "/dev/null",
-             "coprsite.wsgi"],
+            self.command(sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+                         "--bind", f"127.0.0.1:{self.port}", *sizes,
+                         "--access-logfile", "/dev/null", "coprsite.wsgi"),
             cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -149,10 +227,11 @@ class Service:
         raise RuntimeError("gunicorn did not answer within 60 s")
 
     def start_workers(self, *, processes: int = 1, threads: int = 6) -> None:
-        log = open(self.var_dir / "workers.log", "a")  # noqa: SIM115 (the process keeps it)
+        log = self.log_file("workers.log")
         self.workers = subprocess.Popen(
-            [sys.executable, "manage.py", "rundramatiq", "--processes", str(processes),
-             "--threads", str(threads), "--worker-shutdown-timeout", "5000"],
+            self.command(sys.executable, "manage.py", "rundramatiq",
+                         "--processes", str(processes), "--threads", str(threads),
+                         "--worker-shutdown-timeout", "5000"),
             cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
         )  # fmt: skip
 
