@@ -116,6 +116,17 @@ def test_exclude_chroots_and_background(copr_client, alice, hello_project):
     assert build.is_background and build.timeout == 1000
 
 
+def test_isolation_and_bootstrap_are_kept_on_the_build(copr_client, alice, hello_project):
+    client = copr_client(alice)
+    response = submit(client, "rubygems", gem_name="rake", isolation="simple", bootstrap="off")
+    build = Build.objects.get(pk=response.json()["id"])
+    assert (build.isolation, build.bootstrap) == ("simple", "off")
+    # copr-cli sends `unchanged` when the option is not given: the chroot's settings hold.
+    response = submit(client, "rubygems", gem_name="rake", isolation="unchanged")
+    build = Build.objects.get(pk=response.json()["id"])
+    assert (build.isolation, build.bootstrap) == ("unchanged", "unchanged")
+
+
 def test_with_and_after_build_id_make_batches(copr_client, alice, hello_project):
     client = copr_client(alice)
     first = submit(client, "rubygems", gem_name="a").json()["id"]
