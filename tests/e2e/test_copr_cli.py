@@ -235,6 +235,8 @@ def test_list_chroots_get_chroot_edit_chroot_mock_config(cli, tools, tmp_path):
     assert "config_opts['chroot_additional_packages'] = 'make gcc'" in mock
     assert f"/results/alice/tools/{X86}/" in mock
     assert "https://example.org/extra/" in mock
+    assert "config_opts['isolation'] = 'simple'" in mock
+    assert "use_bootstrap" not in mock  # the project's `default` bootstrap: mock's own
 
 
 def test_unknown_chroot_and_project_messages(cli, tools):

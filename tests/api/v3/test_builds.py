@@ -264,6 +264,17 @@ def test_get_list_cancel_and_build_chroots(copr_client, alice, hello_project):
     assert copr_client().get("build/999").json() == {"error": "Build 999 does not exist."}
 
 
+def test_build_config_gives_the_builds_bootstrap(copr_client, alice, hello_project):
+    build = BuildFactory(project=hello_project, bootstrap="image")
+    BuildTaskFactory(build=build)
+    params = {"build_id": build.pk, "chrootname": X86}
+    config = copr_client().get("build-chroot/build-config", params).json()
+    assert config["bootstrap"] == "image" and "bootstrap_image" not in config
+    Build.objects.filter(pk=build.pk).update(bootstrap="default")
+    config = copr_client().get("build-chroot/build-config", params).json()
+    assert "bootstrap" not in config  # mock's own default, left out as Copr does
+
+
 def test_delete_list_is_all_or_nothing(copr_client, alice, bob, hello_project):
     done = BuildFactory(project=hello_project, state=State.SUCCEEDED)
     running = BuildFactory(project=hello_project, state=State.RUNNING)
