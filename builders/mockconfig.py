@@ -43,7 +43,9 @@ def child_config(spec: JobSpec, macros: dict[str, str]) -> str:
     """The text of child.cfg; `macros` are the build's (Copr's and the chroot's)."""
     config = spec.build_config
     lines = [
-        f"# mock configuration of build {spec.build_id} of {spec.owner}/{spec.project}",
+        safe(
+            f"# mock configuration of build {spec.build_id} of {spec.owner}/{spec.project}", "name"
+        ),
         f"include({safe(base_config(spec), 'base config')!r})",
         "",
         "config_opts.setdefault('plugin_conf', {})",
