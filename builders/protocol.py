@@ -42,6 +42,9 @@ class JobSpec:
     timeout: int = 18000
     max_download_bytes: int = 1 << 30
     mock_config: str | None = None
+    # What mock's child.cfg is made of, in the names of Copr's build task record: repos,
+    # buildroot_pkgs, with_opts, without_opts, isolation, modules, bootstrap, bootstrap_image.
+    build_config: dict[str, Any] = field(default_factory=dict)
     # Where the runner makes the job's workspace (default: the temp dir), and a name that
     # lets the portal's reconcile tell whose workspace a leftover one was.
     workspaces_root: str | None = None

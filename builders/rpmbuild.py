@@ -23,6 +23,7 @@ from builders.failures import (
     shorten,
 )
 from builders.livelog import LiveLog
+from builders.mockconfig import CHILD_CONFIG, base_config, child_config
 from builders.protocol import JobSpec
 from builders.results import (
     BUILD_LOG,
@@ -39,6 +40,7 @@ RPMBUILD_DIR = "rpmbuild"
 # Where the builder's RPM database (if it has one) appears, read-only, in the sandbox.
 SANDBOX_RPMDB = "/var/lib/rpm"
 MOCK_RESULTS_DIR = "mock-results"
+CONFIGS_DIR = "configs"  # the directory configs.tar.gz unpacks to, as Copr's
 _MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_QUERY_TIMEOUT_SECONDS = 120
 # Packages are installed on a builder between builds, not during them.
@@ -104,7 +106,7 @@ def job_macros(spec: JobSpec) -> dict[str, str]:
 
 
 def define_args(macros: dict[str, str]) -> list[str]:
-    """`--define "name value"` arguments for rpmbuild and mock."""
+    """`--define "name value"` arguments for rpmbuild (mock gets them in child.cfg)."""
     args: list[str] = []
     for name, value in macros.items():
         args += ["--define", f"{name} {value}"]
@@ -224,8 +226,9 @@ def rpmbuild_rebuild(
     write_root_log(result_dir / ROOT_LOG, spec, [requirements, "Command: " + shlex.join(command)])
     write_configs(
         result_dir / CONFIGS_ARCHIVE,
-        spec.chroot or "buildroot",
         {
+            # What a builder with mock would have built in: the same settings, for the record.
+            CHILD_CONFIG: child_config(spec, macros),
             "buildroot.macros": BUILDROOT_MACROS,
             "job.macros": macros_file_text(macros),
             "rpmbuild.cmdline": shlex.join(command) + "\n",
@@ -280,7 +283,7 @@ def write_root_log(path: Path, spec: JobSpec, details: list[str]) -> None:
         f"Buildroot for {spec.chroot}: NOT a mock chroot. rpmbuild runs on this builder's own",
         "system in a bubblewrap sandbox (read-only /usr, private /tmp, the build's workspace),",
         "with the chroot's macros on the command line and Fedora's buildroot defaults (debug",
-        "packages) in ~/.rpmmacros; configs.tar.gz holds both.",
+        "packages) in ~/.rpmmacros; configs.tar.gz holds both, and the child.cfg mock would use.",
         *host_description(),
         *details,
     ]
@@ -292,12 +295,12 @@ def macros_file_text(macros: dict[str, str]) -> str:
     return "".join(f"%{name} {value}\n" for name, value in macros.items())
 
 
-def write_configs(path: Path, chroot: str, files: dict[str, str]) -> None:
-    """configs.tar.gz: the build's chroot configuration, under `<chroot>/` as Copr has it."""
+def write_configs(path: Path, files: dict[str, str]) -> None:
+    """configs.tar.gz: the build's chroot configuration, under `configs/` as Copr has it."""
     with tarfile.open(path, "w:gz") as archive:
         for name, text in files.items():
             data = text.encode()
-            member = tarfile.TarInfo(f"{chroot}/{name}")
+            member = tarfile.TarInfo(f"{CONFIGS_DIR}/{name}")
             member.size = len(data)
             member.mtime = int(time.time())
             member.mode = 0o644
@@ -351,24 +354,30 @@ def mock_rebuild(
     watchdog: Watchdog,
     result_dir: Path,
 ) -> list[OutputPath]:
-    """Run `mock -r <config> --rebuild`; return the packages it wrote.
+    """Run `mock -r child.cfg --rebuild`; return the packages it wrote.
 
-    Not covered by the tests: this Debian host has no mock. mock isolates the build itself
-    (its own chroot and systemd-nspawn, run by a user of the mock group), so it is not
-    wrapped in bubblewrap.
+    child.cfg includes the chroot's mock config and adds the build's settings, as on
+    Copr's builders. mock isolates the build itself (its own chroot and systemd-nspawn, run
+    by a user of the mock group), so it is not wrapped in bubblewrap.
     """
-    assert spec.mock_config is not None
+    mock = shutil.which("mock")
+    assert mock is not None
     results = workspace.root / MOCK_RESULTS_DIR
     results.mkdir(exist_ok=True)
-    command = ["mock", "-r", spec.mock_config, "--rebuild", str(workspace.build_dir / srpm_name)]
-    command += ["--resultdir", str(results), *define_args(job_macros(spec))]
-    if spec.enable_net:
-        command.append("--enable-network")
+    configs = workspace.root / CONFIGS_DIR
+    configs.mkdir(exist_ok=True)
+    child = configs / CHILD_CONFIG
+    child.write_text(child_config(spec, job_macros(spec)))
+    command = [mock, "-r", str(child), "--rebuild", str(workspace.build_dir / srpm_name)]
+    command += ["--resultdir", str(results)]
+    for option in spec.build_config.get("with_opts", []):
+        command += ["--with", option]
+    for option in spec.build_config.get("without_opts", []):
+        command += ["--without", option]
     log.info("Running: " + shlex.join(command))
     write_configs(
         result_dir / CONFIGS_ARCHIVE,
-        spec.chroot or "buildroot",
-        {**mock_config_files(spec.mock_config), "job.macros": macros_file_text(job_macros(spec))},
+        {CHILD_CONFIG: child.read_text(), **mock_config_files(base_config(spec))},
     )
     try:
         outcome = run_streamed(command, log=log, watchdog=watchdog)
@@ -383,8 +392,8 @@ def mock_rebuild(
 
 
 def mock_config_files(config: str) -> dict[str, str]:
-    """The mock config the build ran with (a name in /etc/mock or a path), for configs.tar.gz."""
-    path = Path(config) if "/" in config else Path("/etc/mock") / f"{config}.cfg"
+    """The base config child.cfg includes, for configs.tar.gz (Copr copies all of /etc/mock)."""
+    path = Path(config)
     try:
         return {path.name: path.read_text()}
     except (OSError, UnicodeDecodeError):

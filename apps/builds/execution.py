@@ -33,6 +33,8 @@ from apps.core.queue import send_on_commit
 from apps.core.tempfiles import worker_temp_dir
 from apps.fleet import services as fleet_services
 from apps.fleet.transports import transport_for
+from apps.projects.build_config import chroot_build_config
+from apps.projects.models import ProjectChroot
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
 
@@ -215,6 +217,22 @@ def job_spec(task: BuildTask, result_dir: Path, *, inputs: Path | None = None) -
         enable_net=build.enable_net,
         timeout=build.timeout,
         mock_config=task.chroot.mock_config or None,
+        build_config=task_build_config(task),
+    )
+
+
+def task_build_config(task: BuildTask) -> dict:
+    """The project chroot's settings for mock, with the build's isolation and bootstrap."""
+    build = task.build
+    project_chroot = build.project.project_chroots.filter(chroot=task.chroot).first()
+    # A chroot dropped from the project since still builds with the project's settings.
+    project_chroot = project_chroot or ProjectChroot(chroot=task.chroot)
+    project_chroot.project = build.project
+    return chroot_build_config(
+        project_chroot,
+        dirname=build.project_dirname,
+        isolation=build.isolation,
+        bootstrap=build.bootstrap,
     )
 
 

@@ -60,6 +60,9 @@ class BuildOptions:
     project_dirname: str | None = None
     after_build_id: int | None = None  # run after that build's batch has finished
     with_build_id: int | None = None  # run in the same batch as that build
+    # Copr's per-build mock settings; `unchanged` takes the chroot's, then the project's.
+    isolation: str = "unchanged"  # or default, nspawn, simple
+    bootstrap: str = "unchanged"  # or default, off, on, image
 
 
 # --- submit -------------------------------------------------------------------------------
@@ -113,6 +116,8 @@ def build_submit(
                 repos=list(project.additional_repos),
                 timeout=timeout,
                 is_background=options.background,
+                isolation=options.isolation,
+                bootstrap=options.bootstrap,
                 requested_chroots=[chroot.name for chroot in chroots],
                 state=State.PENDING,
             )
@@ -632,6 +637,8 @@ def forked_build_create(target: Project, original: Build, chroot_names: list[str
         built_packages=original.built_packages,
         enable_net=original.enable_net,
         timeout=original.timeout,
+        isolation=original.isolation,
+        bootstrap=original.bootstrap,
         requested_chroots=sorted(chroot_names),
         state=State.FORKED,
         submitted_on=now,

@@ -50,15 +50,34 @@ def expand_repo_url(url: str, chroot_name: str) -> str:
 
 
 def additional_repo_views(urls: list[str], chroot_name: str) -> list[dict]:
-    return [
-        {
+    views = []
+    for url in urls:
+        view = {
             "id": repo_name(url),
             "baseurl": expand_repo_url(url, chroot_name),
             "name": f"Additional repo {repo_name(url)}",
             **repo_params(url),
         }
-        for url in urls
-    ]
+        if copr_repo_has_module_hotfixes(url):
+            view["module_hotfixes"] = True
+        views.append(view)
+    return views
+
+
+def copr_repo_has_module_hotfixes(url: str) -> bool:
+    """Whether `copr://owner/project` names a project here that sets module_hotfixes.
+
+    Its packages then override modular ones in the build, as they do for that project's own
+    builds (Copr's get_additional_repo_views). An unknown project is still a repository:
+    the build says so when dnf cannot reach it.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme != "copr":
+        return False
+    name = parsed.path.strip("/").split("/")[0]
+    return (
+        Project.objects.by_ownername(parsed.netloc).filter(name=name, module_hotfixes=True).exists()
+    )
 
 
 def build_repos(project_chroot: ProjectChroot, dirname: str | None = None) -> list[dict]:
@@ -104,6 +123,49 @@ def effective(*levels: str | None) -> str | None:
         if level not in INHERIT:
             value = level
     return value
+
+
+def isolation_setup(project: Project, project_chroot: ProjectChroot, build_isolation: str) -> str:
+    """Copr's build isolation: the build's own, else the chroot's, else the project's;
+    `default` (at any level) leaves it to the builder's mock configuration."""
+    return effective(project.isolation, project_chroot.isolation, build_isolation) or "default"
+
+
+def bootstrap_setup(project: Project, project_chroot: ProjectChroot, build_bootstrap: str) -> dict:
+    """Copr's `bootstrap` (and `bootstrap_image` for a custom image) of a build, as the job
+    record carries them: nothing when it is `default` (the mock configuration decides).
+
+    Only the chroot names a custom image (Copr's project `bootstrap_image` is unused).
+    """
+    bootstrap = effective(project.bootstrap, project_chroot.bootstrap, build_bootstrap)
+    if bootstrap in (None, "default"):
+        return {}
+    if bootstrap == "custom_image":
+        return {"bootstrap": bootstrap, "bootstrap_image": project_chroot.bootstrap_image}
+    return {"bootstrap": bootstrap}
+
+
+def chroot_build_config(
+    project_chroot: ProjectChroot, *, dirname: str | None, isolation: str, bootstrap: str
+) -> dict:
+    """What a builder needs of the project chroot to configure mock for one build, in the
+    names of Copr's build task record (copr-rpmbuild renders its child.cfg from them).
+
+    `isolation` and `bootstrap` are the build's own (`unchanged` inherits).
+    """
+    project = project_chroot.project
+    config = {
+        "repos": build_repos(project_chroot, dirname),
+        "buildroot_pkgs": list(project_chroot.additional_packages),
+        "with_opts": list(project_chroot.with_opts),
+        "without_opts": list(project_chroot.without_opts),
+        "isolation": isolation_setup(project, project_chroot, isolation),
+        **bootstrap_setup(project, project_chroot, bootstrap),
+    }
+    modules = module_toggle(list(project_chroot.additional_modules))
+    if modules:
+        config["modules"] = {"toggle": modules}
+    return config
 
 
 def module_toggle(modules: list[str]) -> list[dict]:

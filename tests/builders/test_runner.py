@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import tarfile
 import threading
 import time
 import uuid
@@ -18,6 +20,7 @@ import rpmfile
 from builders.protocol import JobResult, JobSpec
 from builders.runner import run_job, runs_in_sandbox
 from tests.builders.srpm_factory import make_binary_rpm, make_srpm
+from tests.builders.test_mockconfig import dnf_repos, load_mock_config
 
 RpmJob = Callable[..., JobSpec]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -448,8 +451,88 @@ def test_mock_config_uses_mock_when_the_builder_has_it(
     result = run_job(rpm_job(hello_srpm, mock_config="fedora-rawhide-x86_64", macros={}))
 
     assert result.state == "succeeded", result.failure_reason
-    assert "Running: mock -r fedora-rawhide-x86_64 --rebuild" in live_log(result_dir)
+    assert "/configs/child.cfg --rebuild" in live_log(result_dir)
     assert any(package["arch"] == "x86_64" for package in result.packages)
+
+
+BUILD_CONFIG = {
+    "repos": [
+        {"id": "copr_base", "name": "Copr repository",
+         "baseurl": "http://copr.example.org/results/alice/hello-project/fedora-43-x86_64/"},
+        {"id": "copr_bob_lib", "name": "Additional repo copr_bob_lib",
+         "baseurl": "http://copr.example.org/results/bob/lib/fedora-43-x86_64/",
+         "module_hotfixes": True},
+    ],
+    "with_opts": ["docs"],
+    "isolation": "simple",
+    "bootstrap": "off",
+}  # fmt: skip
+
+
+def configs_archive(result_dir: Path) -> dict[str, str]:
+    with tarfile.open(result_dir / "configs.tar.gz") as archive:
+        return {
+            member.name: archive.extractfile(member).read().decode()
+            for member in archive.getmembers()
+        }
+
+
+def test_configs_archive_holds_the_child_cfg_of_the_build(
+    hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    result = run_job(rpm_job(hello_srpm, mock_config="fedora-43-x86_64", build_config=BUILD_CONFIG))
+
+    assert result.state == "succeeded", result.failure_reason
+    configs = configs_archive(result_dir)
+    assert sorted(configs) == [
+        "configs/buildroot.macros", "configs/child.cfg", "configs/job.macros",
+        "configs/rpmbuild.cmdline",
+    ]  # fmt: skip
+    config_opts, included = load_mock_config(configs["configs/child.cfg"])
+    assert included == ["/etc/mock/fedora-43-x86_64.cfg"]
+    assert config_opts["isolation"] == "simple" and config_opts["use_bootstrap"] is False
+    assert config_opts["macros"]["%buildtag"] == ".copr7"
+    assert dnf_repos(config_opts)["copr_bob_lib"]["module_hotfixes"] == "1"
+
+
+FAKE_MOCK = """#!{python}
+# Stands in for mock on a builder without it: says how it was called, and fails.
+import json, pathlib, sys
+args = sys.argv[1:]
+config = pathlib.Path(args[args.index("-r") + 1]).read_text()
+results = pathlib.Path(args[args.index("--resultdir") + 1])
+(results / "root.log").write_text(json.dumps({{"args": args, "config": config}}))
+sys.exit(1)
+"""
+
+
+def test_the_mock_path_runs_mock_with_the_child_cfg(
+    hello_srpm: Path,
+    rpm_job: RpmJob,
+    result_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The host has no mock: a stand-in records what the runner hands to it.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "mock").write_text(FAKE_MOCK.format(python=sys.executable))
+    (tools / "mock").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+
+    result = run_job(rpm_job(hello_srpm, mock_config="fedora-43-x86_64", build_config=BUILD_CONFIG))
+
+    assert result.state == "failed" and result.buildroot == "mock: fedora-43-x86_64"
+    call = json.loads((result_dir / "root.log").read_text())
+    args = call["args"]
+    assert args[0] == "-r" and args[1].endswith("/configs/child.cfg")
+    assert args[2] == "--rebuild" and args[-2:] == ["--with", "docs"]
+    # mock read the same child.cfg that configs.tar.gz keeps.
+    assert configs_archive(result_dir)["configs/child.cfg"] == call["config"]
+    config_opts, included = load_mock_config(call["config"])
+    assert included == ["/etc/mock/fedora-43-x86_64.cfg"]
+    assert config_opts["isolation"] == "simple"
+    assert dnf_repos(config_opts).sections()[-2:] == ["copr_base", "copr_bob_lib"]
 
 
 @pytest.mark.parametrize(

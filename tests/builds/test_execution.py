@@ -11,9 +11,10 @@ from apps.builds.scheduler import schedule_pending_tasks
 from apps.builds.services import build_submit
 from apps.fleet.models import Builder, BuilderPool, BuilderState
 from apps.fleet.services import local_pool_ensure
+from apps.projects.models import ProjectChroot
 from builders.limits import ResourceLimits
 from tests.builders.srpm_factory import make_srpm
-from tests.factories import BuildTaskFactory, ProjectFactory
+from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 from tests.queues import queued_actor_names
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +75,23 @@ def test_the_builder_pool_overrides_some_limits(limit_settings, tmp_path) -> Non
         "disk_mib": 4096,
         "cpu_percent": 50,
     }
+
+
+def test_an_rpm_job_carries_its_chroots_mock_settings_and_the_builds_own(tmp_path) -> None:
+    project = ProjectFactory(chroot_names=["fedora-43-x86_64"], module_hotfixes=True)
+    ProjectChroot.objects.filter(project=project).update(
+        additional_packages=["make"], bootstrap="on", with_opts=["docs"]
+    )
+    build = BuildFactory(project=project, isolation="simple", bootstrap="unchanged")
+    task = BuildTaskFactory(build=build, chroot=chroot("fedora-43-x86_64"))
+
+    spec = job_spec(task, tmp_path)
+
+    config = type(spec).from_json(spec.to_json()).build_config
+    assert (config["isolation"], config["bootstrap"]) == ("simple", "on")
+    assert config["buildroot_pkgs"] == ["make"] and config["with_opts"] == ["docs"]
+    assert config["repos"][0]["id"] == "copr_base"
+    assert config["repos"][0]["module_hotfixes"] is True
 
 
 def submitted_upload(project, srpm: Path) -> BuildTask:

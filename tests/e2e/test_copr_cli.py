@@ -7,9 +7,11 @@ command changed: rows, files, and what it printed.
 import json
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 
 from apps.accounts.models import ApiToken
@@ -18,6 +20,7 @@ from apps.builds.models import Build, BuildTask, State
 from apps.packages.models import Package
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
 from tests.builders.srpm_factory import make_srpm
+from tests.builders.test_mockconfig import dnf_repos, load_mock_config
 from tests.e2e.conftest import finished_build, wait_for
 from tests.factories import ProjectFactory, UserFactory, chroot
 from tests.repos.rpm_helpers import build_rpm, dnf_install_into
@@ -232,6 +235,8 @@ def test_list_chroots_get_chroot_edit_chroot_mock_config(cli, tools, tmp_path):
     assert "config_opts['chroot_additional_packages'] = 'make gcc'" in mock
     assert f"/results/alice/tools/{X86}/" in mock
     assert "https://example.org/extra/" in mock
+    assert "config_opts['isolation'] = 'simple'" in mock
+    assert "use_bootstrap" not in mock  # the project's `default` bootstrap: mock's own
 
 
 def test_unknown_chroot_and_project_messages(cli, tools):
@@ -431,6 +436,38 @@ def test_build_status_watch_list_download_monitor_fork_delete(
     assert not Build.objects.filter(pk=build_id).exists()
     missing = cli("status", str(build_id), ok=False)
     assert f"Build {build_id} does not exist." in missing.stderr
+
+
+def test_build_isolation_and_bootstrap_reach_the_builder(
+    cli, worker, alice, tools, tmp_path, live_server
+):
+    ProjectFactory(owner_user=alice, name="lib", module_hotfixes=True, chroot_names=[X86])
+    tools.additional_repos = ["copr://alice/lib"]
+    tools.save()
+    srpm = make_srpm(tmp_path, name="hello", auto_req_prov=False)
+    submitted = cli(
+        "build", "--nowait", "-r", X86, "--isolation", "simple", "--bootstrap", "off",
+        "tools", str(srpm),
+    )  # fmt: skip
+    build = finished_build(created_build_id(submitted.stdout))
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+
+    # What Copr's backend reads of the task...
+    record = requests.get(f"{live_server.url}/backend/get-build-task/{build.pk}-{X86}/", timeout=30)
+    record = record.json()
+    assert (record["isolation"], record["bootstrap"]) == ("simple", "off")
+    lib = next(repo for repo in record["repos"] if repo["id"] == "copr_alice_lib")
+    assert lib["module_hotfixes"] is True
+    # ...and the mock configuration the builder wrote, as mock reads it.
+    task = build.tasks.get(chroot__name=X86)
+    configs = Path(settings.RESULTS_ROOT) / "alice/tools" / task.result_dir / "configs.tar.gz"
+    with tarfile.open(configs) as archive:
+        child = archive.extractfile("configs/child.cfg").read().decode()
+    config_opts, included = load_mock_config(child)
+    assert included == [f"/etc/mock/{X86}.cfg"]
+    assert config_opts["isolation"] == "simple" and config_opts["use_bootstrap"] is False
+    assert config_opts["macros"]["%copr_username"] == "alice"
+    assert dnf_repos(config_opts)["copr_alice_lib"]["module_hotfixes"] == "1"
 
 
 def test_build_from_url_and_cancel(cli, worker, tools, tmp_path, served_directory):

@@ -56,8 +56,8 @@ def test_finished_build_has_copr_results_layout(live_server, worker, packager, t
     configs = requests.get(base + "configs.tar.gz", timeout=30)
     with tarfile.open(fileobj=io.BytesIO(configs.content)) as archive:
         names = archive.getnames()
-        job_macros = archive.extractfile("fedora-43-x86_64/job.macros").read().decode()
-    assert "fedora-43-x86_64/buildroot.macros" in names
+        job_macros = archive.extractfile("configs/job.macros").read().decode()
+    assert "configs/buildroot.macros" in names and "configs/child.cfg" in names
     assert "%copr_username packager" in job_macros and "%dist .fc43" in job_macros
 
     # The build page links the compressed logs, as Copr's does, and they open.

@@ -131,12 +131,11 @@ def build_task_record(task: BuildTask, project_chroot) -> dict:
     build = task.build
     project = build.project
     srpm_url = results_url(build.srpm_url) if build.srpm_url else None
-    record = {
+    return {
         **job_summary(task),
         "project_name": project.name,
         "project_dirname": build.project_dirname,
         "submitter": submitter_name(build) or None,
-        "repos": build_config.build_repos(project_chroot, build.project_dirname),
         "memory_reqs": DEFAULT_MEMORY_MB,
         "timeout": build.timeout,
         "enable_net": build.enable_net,
@@ -148,23 +147,16 @@ def build_task_record(task: BuildTask, project_chroot) -> dict:
         "package_name": build.package_name or None,
         "package_version": build.package_version or None,
         "uses_devel_repo": project.devel_mode,
-        "isolation": build_config.effective(
-            project.isolation, project_chroot.isolation, build.isolation
-        ),
         "fedora_review": project.fedora_review,
         "appstream": project.appstream,
         "repo_priority": project.repo_priority,
         "ssh_public_keys": None,
         "storage": "backend",
-        "buildroot_pkgs": list(project_chroot.additional_packages),
-        "with_opts": list(project_chroot.with_opts),
-        "without_opts": list(project_chroot.without_opts),
+        # repos, buildroot_pkgs, with/without_opts, isolation, modules, bootstrap[_image]
+        **build_config.chroot_build_config(
+            project_chroot,
+            dirname=build.project_dirname,
+            isolation=build.isolation,
+            bootstrap=build.bootstrap,
+        ),
     }
-    modules = build_config.module_toggle(list(project_chroot.additional_modules))
-    if modules:
-        record["modules"] = {"toggle": modules}
-    bootstrap = build_config.effective(project.bootstrap, project_chroot.bootstrap, build.bootstrap)
-    record["bootstrap"] = bootstrap
-    if bootstrap in ("image", "custom_image"):
-        record["bootstrap_image"] = project_chroot.bootstrap_image or project.bootstrap_image
-    return record

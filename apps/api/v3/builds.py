@@ -17,7 +17,7 @@ from apps.builds.services import (
 )
 from apps.core.errors import FieldErrors, InvalidForm, ServiceError
 from apps.core.names import as_list
-from apps.projects.build_config import build_repos
+from apps.projects.build_config import bootstrap_setup, build_repos
 from apps.projects.models import ProjectChroot
 
 BUILD_ORDERS = {
@@ -275,6 +275,8 @@ class BuildChrootBuildConfig(CoprView):
                 "timeout": build.timeout,
                 "enable_net": build.enable_net,
                 "is_background": build.is_background,
+                # bootstrap[, bootstrap_image]: the build's, else the chroot's, else the project's
+                **bootstrap_setup(build.project, repos_of, build.bootstrap),
             }
         )
 

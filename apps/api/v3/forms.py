@@ -106,10 +106,10 @@ def build_options(data: dict, errors: FieldErrors) -> BuildOptions:
 
     Bad values are recorded in `errors` and left at their defaults.
     """
-    if data.get("isolation") is not None:
-        errors.check("isolation", choice, data["isolation"], "isolation", BUILD_ISOLATIONS)
-    if data.get("bootstrap") is not None:
-        errors.check("bootstrap", choice, data["bootstrap"], "bootstrap", BUILD_BOOTSTRAPS)
+    mock_settings = {}
+    for key, allowed in (("isolation", BUILD_ISOLATIONS), ("bootstrap", BUILD_BOOTSTRAPS)):
+        if data.get(key) is not None:
+            mock_settings[key] = errors.check(key, choice, data[key], key, allowed)
     dirname = data.get("project_dirname") or None
     if dirname is not None and not isinstance(dirname, str):
         errors.add("project_dirname", f"Expected text, got {json_type(dirname)}.")
@@ -134,6 +134,8 @@ def build_options(data: dict, errors: FieldErrors) -> BuildOptions:
         with_build_id=errors.check(
             "with_build_id", as_int, data.get("with_build_id"), "with_build_id", minimum=1
         ),
+        # A bad value was recorded in `errors`; the build is not created then.
+        **{key: value for key, value in mock_settings.items() if value is not None},
     )
 
 

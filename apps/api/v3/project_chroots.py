@@ -8,7 +8,8 @@ from apps.api.v3.forms import choice
 from apps.api.v3.lookups import project_chroot_or_404, project_or_404
 from apps.core.errors import FieldErrors, InvalidForm
 from apps.core.names import as_list
-from apps.projects.build_config import build_repos
+from apps.projects.build_config import bootstrap_setup, build_repos, isolation_setup
+from apps.projects.models import ProjectChroot
 from apps.projects.services import project_chroot_edit
 
 CHROOT_LIST_KEYS = (
@@ -47,9 +48,19 @@ class ProjectChrootBuildConfig(ProjectChrootView):
                 "enable_net": project.enable_net,
                 "with_opts": list(project_chroot.with_opts),
                 "without_opts": list(project_chroot.without_opts),
-                "isolation": project_chroot.isolation,
+                **mock_settings(project_chroot),
             }
         )
+
+
+def mock_settings(project_chroot: ProjectChroot) -> dict:
+    """The chroot's isolation and bootstrap over the project's, left out when `default`
+    (copr-cli's mock profile then keeps the base config's), as Copr's build-config has them."""
+    settings = bootstrap_setup(project_chroot.project, project_chroot, "unchanged")
+    isolation = isolation_setup(project_chroot.project, project_chroot, "unchanged")
+    if isolation != "default":
+        settings["isolation"] = isolation
+    return settings
 
 
 class ProjectChrootEdit(ProjectChrootView):

@@ -112,6 +112,7 @@ def test_pending_actions_lists_repository_work(project):
 
 
 def test_get_build_task_gives_the_full_job_description(project):
+    ProjectFactory(owner_user=UserFactory(username="bob"), name="lib", module_hotfixes=True)
     project.additional_repos = ["copr://bob/lib", "https://example.org/$chroot/?priority=5"]
     project.module_hotfixes = True
     project.devel_mode = True
@@ -150,6 +151,7 @@ def test_get_build_task_gives_the_full_job_description(project):
             "id": "copr_bob_lib",
             "name": "Additional repo copr_bob_lib",
             "baseurl": f"{results}/bob/lib/{X86}/",
+            "module_hotfixes": True,  # bob/lib's own setting, as Copr resolves copr:// repos
         },
         {
             "id": "https_example_org_chroot_priority_5",
@@ -178,6 +180,79 @@ def test_get_build_task_gives_the_full_job_description(project):
     assert json.loads(record["source_json"]) == {"url": f"{results}/{build.srpm_url}"}
     body = json.dumps(record)
     assert str(project.webhook_secret) not in body  # nothing secret in a public endpoint
+
+
+def test_copr_repos_carry_only_their_own_projects_module_hotfixes(project):
+    bob = UserFactory(username="bob")
+    ProjectFactory(owner_user=bob, name="lib", module_hotfixes=True)
+    ProjectFactory(owner_user=bob, name="plain")
+    project.additional_repos = ["copr://bob/lib", "copr://bob/plain", "copr://bob/missing"]
+    project.save()
+    build = queued_build(
+        project, source_state=State.SUCCEEDED, chroot_states=[(X86, State.PENDING)]
+    )
+    repos = get(f"/backend/get-build-task/{build.pk}-{X86}/").json()["repos"]
+    assert [(repo["id"], repo.get("module_hotfixes")) for repo in repos] == [
+        ("copr_base", None),
+        ("copr_bob_lib", True),
+        ("copr_bob_plain", None),
+        ("copr_bob_missing", None),  # still a repository: dnf says so if it is not there
+    ]
+
+
+@pytest.mark.parametrize(
+    ("levels", "isolation"),
+    [
+        # (project, chroot, build) isolation settings, as Copr layers them.
+        (("default", "unchanged", "unchanged"), "default"),
+        (("nspawn", "unchanged", "unchanged"), "nspawn"),
+        (("simple", "nspawn", "unchanged"), "nspawn"),
+        (("simple", "nspawn", "default"), "default"),
+        (("nspawn", "unchanged", "simple"), "simple"),
+    ],
+)
+def test_build_isolation_overrides_chroot_and_project(project, levels, isolation):
+    project.isolation = levels[0]
+    project.save()
+    ProjectChroot.objects.filter(project=project, chroot__name=X86).update(isolation=levels[1])
+    build = queued_build(
+        project,
+        source_state=State.SUCCEEDED,
+        chroot_states=[(X86, State.PENDING)],
+        isolation=levels[2],
+    )
+    assert get(f"/backend/get-build-task/{build.pk}-{X86}/").json()["isolation"] == isolation
+
+
+@pytest.mark.parametrize(
+    ("project_bootstrap", "chroot_bootstrap", "build_bootstrap", "expected"),
+    [
+        ("default", "unchanged", "unchanged", {}),
+        ("on", "unchanged", "unchanged", {"bootstrap": "on"}),
+        ("on", "off", "unchanged", {"bootstrap": "off"}),
+        ("on", "off", "image", {"bootstrap": "image"}),
+        ("on", "off", "default", {}),  # the builder's mock configuration decides
+        ("off", "custom_image", "unchanged", {"bootstrap": "custom_image", "bootstrap_image": "i"}),
+        ("off", "custom_image", "on", {"bootstrap": "on"}),
+    ],
+)
+def test_build_bootstrap_overrides_chroot_and_project(
+    project, project_bootstrap, chroot_bootstrap, build_bootstrap, expected
+):
+    project.bootstrap = project_bootstrap
+    project.save()
+    ProjectChroot.objects.filter(project=project, chroot__name=X86).update(
+        bootstrap=chroot_bootstrap, bootstrap_image="i"
+    )
+    build = queued_build(
+        project,
+        source_state=State.SUCCEEDED,
+        chroot_states=[(X86, State.PENDING)],
+        bootstrap=build_bootstrap,
+    )
+    record = get(f"/backend/get-build-task/{build.pk}-{X86}/").json()
+    shown = {key: record[key] for key in ("bootstrap", "bootstrap_image") if key in record}
+    assert shown == expected
 
 
 def test_get_build_task_null_for_eol_chroot_and_404_for_unknown(project):

@@ -116,6 +116,17 @@ def test_exclude_chroots_and_background(copr_client, alice, hello_project):
     assert build.is_background and build.timeout == 1000
 
 
+def test_isolation_and_bootstrap_are_kept_on_the_build(copr_client, alice, hello_project):
+    client = copr_client(alice)
+    response = submit(client, "rubygems", gem_name="rake", isolation="simple", bootstrap="off")
+    build = Build.objects.get(pk=response.json()["id"])
+    assert (build.isolation, build.bootstrap) == ("simple", "off")
+    # copr-cli sends `unchanged` when the option is not given: the chroot's settings hold.
+    response = submit(client, "rubygems", gem_name="rake", isolation="unchanged")
+    build = Build.objects.get(pk=response.json()["id"])
+    assert (build.isolation, build.bootstrap) == ("unchanged", "unchanged")
+
+
 def test_with_and_after_build_id_make_batches(copr_client, alice, hello_project):
     client = copr_client(alice)
     first = submit(client, "rubygems", gem_name="a").json()["id"]
@@ -251,6 +262,17 @@ def test_get_list_cancel_and_build_chroots(copr_client, alice, hello_project):
     assert canceled.json()["state"] == "canceled"
     assert copr_client(alice).put(f"build/cancel/{build.pk}").status_code == 409
     assert copr_client().get("build/999").json() == {"error": "Build 999 does not exist."}
+
+
+def test_build_config_gives_the_builds_bootstrap(copr_client, alice, hello_project):
+    build = BuildFactory(project=hello_project, bootstrap="image")
+    BuildTaskFactory(build=build)
+    params = {"build_id": build.pk, "chrootname": X86}
+    config = copr_client().get("build-chroot/build-config", params).json()
+    assert config["bootstrap"] == "image" and "bootstrap_image" not in config
+    Build.objects.filter(pk=build.pk).update(bootstrap="default")
+    config = copr_client().get("build-chroot/build-config", params).json()
+    assert "bootstrap" not in config  # mock's own default, left out as Copr does
 
 
 def test_delete_list_is_all_or_nothing(copr_client, alice, bob, hello_project):

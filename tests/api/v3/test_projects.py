@@ -154,6 +154,13 @@ def test_project_chroot_get_edit_build_config(copr_client, alice, bob, hello_pro
     assert chroot.additional_packages == []
     config = copr_client().get("project-chroot/build-config", params).json()
     assert config["repos"][0]["baseurl"].endswith(f"/results/alice/hello/{X86}/")
+    # copr-cli mock-config writes these into its mock profile; `unchanged` is not mock's.
+    assert (config["bootstrap"], config["bootstrap_image"]) == ("custom_image", "img")
+    assert "isolation" not in config  # the project's `default`: the base config decides
+    hello_project.isolation = "nspawn"
+    hello_project.save()
+    config = copr_client().get("project-chroot/build-config", params).json()
+    assert config["isolation"] == "nspawn"
     missing = copr_client().get("project-chroot", {**params, "chrootname": "no-1-x"})
     assert missing.json() == {"error": "Chroot no-1-x does not exist"}
 
