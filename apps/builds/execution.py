@@ -104,7 +104,7 @@ def task_run_one(*, task_id: int) -> int | None:
         services.source_task_finish(task=task, result=result, result_dir=result_dir)
         # Not when reconcile queued the task again meanwhile: its next attempt reads it.
         if BuildTask.objects.filter(pk=task.pk, state__in=FINAL_STATES).exists():
-            upload_release(task.build_id)
+            upload_release(task.build_id, task.build.web_host)
     else:
         rpm_task_finish(task=task, result=result, result_dir=result_dir)
     return builder_id
@@ -164,7 +164,7 @@ def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
             state = task_builder_lost(task=task, reason=reason)
     backend_log(result_dir, f"builder lost ({reason}): task is now {state}")
     if state == State.FAILED and task.is_source:
-        upload_release(task.build_id)
+        upload_release(task.build_id, task.build.web_host)
 
 
 def rpm_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) -> None:
@@ -260,7 +260,7 @@ def job_limits(task: BuildTask) -> dict[str, int]:
 def source_for_job(build: Build, *, inputs: Path | None = None) -> dict:
     if inputs is None:
         return job_source(build)
-    return job_source(build, upload_file=partial(upload_fetch, build.pk, into=inputs))
+    return job_source(build, upload_file=partial(upload_fetch, build, into=inputs))
 
 
 class TaskWatch:

@@ -39,6 +39,11 @@ class Priority(models.IntegerChoices):
     BACKGROUND = 2
 
 
+def accepting_web_host() -> str:
+    """The internal URL of the web host that takes a new build (WEB_INTERNAL_URL)."""
+    return settings.WEB_INTERNAL_URL
+
+
 class Batch(models.Model):
     """Builds that run together; a batch blocked by another waits for it to finish."""
 
@@ -76,6 +81,9 @@ class Build(models.Model):
     )
     source_type = models.CharField(max_length=20)
     source_json = models.JSONField(default=dict, blank=True)
+    # The web host that keeps the build's upload or webhook payload, as the backend reaches
+    # it; empty: the backend reads UPLOADS_ROOT itself (one host) or uses its own setting.
+    web_host = models.CharField(max_length=200, blank=True, default=accepting_web_host)
     srpm_url = models.CharField(max_length=500, blank=True)
     package_name = models.CharField(max_length=100, blank=True, db_index=True)
     package_version = models.CharField(max_length=100, blank=True)

@@ -177,13 +177,13 @@ def rpm_upload_place(*, build_id: int) -> None:
     build = Build.objects.select_related("project").filter(pk=build_id).first()
     tasks = list(tasks_awaiting_placing().filter(build_id=build_id))
     if build is None or not tasks:
-        upload_release(build_id)
+        upload_release(build_id, build.web_host if build else "")
         return
     filename = build.source_json.get("pkg", "")
     inputs = worker_temp_dir("inputs")
     try:
         try:
-            rpm_path = upload_fetch(build_id, filename, into=inputs)
+            rpm_path = upload_fetch(build, filename, into=inputs)
         except UploadFetchFailed as error:
             logger.warning("build %s waits for its uploaded RPM: %s", build_id, error.message)
             return
@@ -194,7 +194,7 @@ def rpm_upload_place(*, build_id: int) -> None:
         else:
             for task in tasks:
                 rpm_upload_place_one(build, task, rpm_path)
-        upload_release(build_id)
+        upload_release(build_id, build.web_host)
     finally:
         shutil.rmtree(inputs, ignore_errors=True)
 

@@ -7,6 +7,9 @@ roles; a build that waited for a stopped backend still gets a fresh link), and t
 web to remove it once the task has ended. A link names one build and one file name, never
 a path, and expires after UPLOAD_LINK_SECONDS. With WEB_INTERNAL_URL unset (one host) the
 backend reads UPLOADS_ROOT itself, as it always did.
+
+With several web hosts, each sets WEB_INTERNAL_URL to its own address: a build records the
+one that took it (Build.web_host), and the backend fetches from that host.
 """
 
 import logging
@@ -85,36 +88,43 @@ def stored_upload_path(build_id: int, name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def fetch_url(build_id: int, name: str) -> str:
+def web_url(web_host: str) -> str:
+    """The web host that keeps a build's files: the one that took it, else this host's
+    WEB_INTERNAL_URL (a build made before the web host recorded itself); empty on one host."""
+    return web_host or settings.WEB_INTERNAL_URL
+
+
+def fetch_url(web_host: str, build_id: int, name: str) -> str:
     token = link_token(build_id, name, salt=FETCH_SALT)
-    return settings.WEB_INTERNAL_URL + reverse("upload-fetch", args=[token])
+    return web_url(web_host) + reverse("upload-fetch", args=[token])
 
 
-def release_url(build_id: int) -> str:
+def release_url(web_host: str, build_id: int) -> str:
     token = link_token(build_id, "", salt=RELEASE_SALT)
-    return settings.WEB_INTERNAL_URL + reverse("upload-release", args=[token])
+    return web_url(web_host) + reverse("upload-release", args=[token])
 
 
-def upload_fetch(build_id: int, name: str, *, into: Path) -> Path | None:
+def upload_fetch(build, name: str, *, into: Path) -> Path | None:
     """A local path of the build's stored file `name`, None when the web has none.
 
     On one host (no WEB_INTERNAL_URL) that is the file in UPLOADS_ROOT itself; otherwise
-    it is downloaded into `into` (the task's own directory, removed after the task).
-    UploadFetchFailed when the web role cannot be reached or refuses the link.
+    it is downloaded from the build's web host into `into` (the task's own directory,
+    removed after the task). UploadFetchFailed when that host cannot be reached or refuses
+    the link.
     """
-    if not settings.WEB_INTERNAL_URL:
-        return stored_upload_path(build_id, name)
+    if not web_url(build.web_host):
+        return stored_upload_path(build.pk, name)
     target = into / get_valid_filename(name)
     for attempt in range(1, FETCH_ATTEMPTS + 1):
         try:
-            return _download(build_id, name, target)
+            return _download(fetch_url(build.web_host, build.pk, name), build.pk, target)
         except (requests.ConnectionError, requests.Timeout, _WebUnavailable) as error:
             if attempt == FETCH_ATTEMPTS:
                 raise UploadFetchFailed(
                     f"could not fetch the upload {name} from the web role at "
-                    f"{settings.WEB_INTERNAL_URL} (WEB_INTERNAL_URL): {error}"
+                    f"{web_url(build.web_host)}: {error}"
                 ) from error
-            logger.warning("fetching the upload of build %s: %s; retrying", build_id, error)
+            logger.warning("fetching the upload of build %s: %s; retrying", build.pk, error)
             time.sleep(FETCH_RETRY_SECONDS * attempt)
     return None  # not reached
 
@@ -123,10 +133,8 @@ class _WebUnavailable(Exception):
     """A 5xx answer: the web role is restarting or overloaded."""
 
 
-def _download(build_id: int, name: str, target: Path) -> Path | None:
-    with requests.get(
-        fetch_url(build_id, name), stream=True, timeout=FETCH_TIMEOUT_SECONDS
-    ) as response:
+def _download(url: str, build_id: int, target: Path) -> Path | None:
+    with requests.get(url, stream=True, timeout=FETCH_TIMEOUT_SECONDS) as response:
         if response.status_code == 404:
             return None
         if response.status_code >= 500:
@@ -150,15 +158,15 @@ def _download(build_id: int, name: str, target: Path) -> Path | None:
     return target
 
 
-def upload_release(build_id: int) -> None:
-    """The source task has ended: remove the build's upload here, and ask the web role to
-    remove its copy (it checks the task itself). A failed request only leaves the upload
-    to the web's sweep (`uploads_reconcile`)."""
+def upload_release(build_id: int, web_host: str = "") -> None:
+    """The source task has ended: remove the build's upload here, and ask its web host
+    (Build.web_host) to remove its copy (it checks the task itself). A failed request only
+    leaves the upload to that host's sweep (`uploads_reconcile`)."""
     discard_upload(build_id)
-    if not settings.WEB_INTERNAL_URL:
+    if not web_url(web_host):
         return
     try:
-        response = requests.post(release_url(build_id), timeout=RELEASE_TIMEOUT_SECONDS)
+        response = requests.post(release_url(web_host, build_id), timeout=RELEASE_TIMEOUT_SECONDS)
     except requests.RequestException as error:
         logger.warning("could not ask the web role to remove the upload of %s: %s", build_id, error)
         return

@@ -134,7 +134,7 @@ def test_fetch_over_http_reports_a_refusal(settings, live_server, srpm, tmp_path
 
     monkeypatch.setattr(upload_links, "link_token", signed_with_another_key)
     with pytest.raises(UploadFetchFailed, match="HTTP 403.*SECRET_KEY"):
-        upload_fetch(build.pk, srpm.name, into=tmp_path)
+        upload_fetch(build, srpm.name, into=tmp_path)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,5 +1,5 @@
 """The web and backend roles as if on separate hosts: nothing shared but the database, the
-broker and HTTP.
+broker and HTTP; two web hosts.
 
 Each role has its own VAR_DIR (uploads, results, keys, temp dirs): the web role's gunicorn
 keeps uploads, the backend's `rundramatiq` workers fetch them over HTTP (WEB_INTERNAL_URL)
@@ -32,41 +32,55 @@ def roles(tmp_path):
         "SECRET_KEY": secrets.token_urlsafe(40),
         "RECONCILE_SECONDS": 2,
     }
-    for role in ("web", "backend"):
+    for role in ("web", "web2", "backend"):
         (tmp_path / role).mkdir()
     backend = Service(tmp_path / "backend", redis.url, **shared)
-    web = Service(tmp_path / "web", redis.url, RESULTS_URL=f"{backend.url}/results", **shared)
-    # The backend knows the site by its public URL, and reaches it for uploads.
+    # Two web hosts, each naming itself in WEB_INTERNAL_URL (where it keeps its uploads).
+    webs = [
+        Service(tmp_path / name, redis.url, RESULTS_URL=f"{backend.url}/results", **shared)
+        for name in ("web", "web2")
+    ]
+    for web in webs:
+        web.env.update(WEB_INTERNAL_URL=web.url, PUBLIC_URL=webs[0].url)
+    web, second_web = webs
+    # The backend knows the site by its public URL, and reaches the first web host.
     backend.env.update(PUBLIC_URL=web.url, WEB_INTERNAL_URL=web.url)
     try:
         credentials = web.prepare("alice")
         web.manage("collectstatic", "--noinput")  # the web role's pages
+        second_web.manage("collectstatic", "--noinput")
         web.start_web()
+        second_web.start_web(workers=1, threads=4)
         backend.start_web(workers=1, threads=4)  # the backend's results server
         backend.start_workers()
-        yield web, backend, CoprApi(web.url, "alice", credentials)
+        yield web, backend, CoprApi(web.url, "alice", credentials), second_web
     finally:
         backend.stop()
+        second_web.stop()
         web.stop()
         redis.stop()
 
 
 def test_an_upload_builds_with_the_roles_on_separate_hosts(roles, tmp_path):
-    web, backend, api = roles
+    web, backend, api, second_web = roles
     api.project_add("apart", [CHROOT])
     srpm = make_srpm(tmp_path, name="apart", auto_req_prov=False)
 
-    answer = api.upload("apart", srpm, [CHROOT])
+    # Through the second web host: the backend fetches from the host that took the upload,
+    # not from the one its own WEB_INTERNAL_URL names.
+    through_second = CoprApi(second_web.url, "alice", api.session.auth)
+    answer = through_second.upload("apart", srpm, [CHROOT])
     assert answer.status_code == 200, answer.text
     build_id = answer.json()["id"]
     # The web keeps the upload until the source task has it; the backend never sees its dir.
-    assert (web.var_dir / "uploads" / f"{build_id:08d}" / srpm.name).is_file()
+    upload = second_web.var_dir / "uploads" / f"{build_id:08d}"
+    assert (upload / srpm.name).is_file()
 
     states = wait_for_final_states(api, "apart", {build_id}, timeout=300)
     assert states == {build_id: "succeeded"}, backend_log(backend)
 
-    # The upload left the web role once its source task ended (the backend said so).
-    assert wait_until(lambda: not (web.var_dir / "uploads" / f"{build_id:08d}").exists())
+    # The upload left that web host once its source task ended (the backend said so).
+    assert wait_until(lambda: not upload.exists())
     assert not (backend.var_dir / "uploads" / f"{build_id:08d}").exists()
 
     # Every link leads to the backend's results server; the web holds no results.
@@ -91,7 +105,7 @@ def test_an_upload_builds_with_the_roles_on_separate_hosts(roles, tmp_path):
 
 def test_uploadrpm_reaches_the_backend_with_the_roles_apart(roles, tmp_path):
     """copr-cli uploadrpm: the web keeps the RPM, the backend fetches, signs and publishes it."""
-    web, backend, api = roles
+    web, backend, api, _ = roles
     api.project_add("binaries", [CHROOT])
     rpm = make_binary_rpm(tmp_path, name="prebuilt", auto_req_prov=False)
     data = {"ownername": "alice", "projectname": "binaries", "chroots": [CHROOT]}
