@@ -27,6 +27,7 @@ from builders.sources import METHODS
 SOURCES_PACKAGE = Path(__file__).with_name("sources")
 ERROR_MARK = "coprsite-error: "
 REPO_MARK = "coprsite-repo: "
+COMMIT_MARK = "coprsite-commit: "
 # Where the runner's helper and macros appear in the sandbox (read-only).
 SANDBOX_TOOLS = "/coprsite"
 # A checkout with more entries than this is refused before anything runs from it.
@@ -68,8 +69,9 @@ def build_srpm(
     max_file_bytes: int,
     log: LiveLog,
     watchdog: Watchdog,
-) -> Path:
-    """Produce the SRPM of `source` in the sandbox; return it copied into staging."""
+) -> tuple[Path, str]:
+    """Produce the SRPM of `source` in the sandbox; return it copied into staging, and the
+    commit it was made from (SCM and DistGit sources; "" for the others)."""
     helper = Helper(
         source, job, workspace, max_file_bytes=max_file_bytes, log=log, watchdog=watchdog
     )
@@ -78,7 +80,7 @@ def build_srpm(
     if method is None:
         raise BuildFailure(f"unsupported source type {source_type!r}")
     method.prepare(helper, source)
-    return take_srpm(workspace)
+    return take_srpm(workspace), helper.commit
 
 
 class Helper:
@@ -101,6 +103,7 @@ class Helper:
         self.log = log
         self.watchdog = watchdog
         self.binds = self._prepare_tools()
+        self.commit = ""  # what `fetch` checked out
 
     def _prepare_tools(self) -> list[tuple[str, str]]:
         tools = self.workspace.root / "tools"
@@ -206,6 +209,9 @@ class Helper:
         if not repo or "/" in repo or repo.startswith("."):
             raise BuildFailure("the repository checkout did not report its directory")
         check_tree(self.workspace.build_dir / "src" / repo, max_file_bytes=self.max_file_bytes)
+        self.commit = next(
+            (line.removeprefix(COMMIT_MARK) for line in lines if line.startswith(COMMIT_MARK)), ""
+        ).strip()
         return repo
 
 

@@ -77,6 +77,8 @@ class Build(models.Model):
     source_type = models.CharField(max_length=20)
     source_json = models.JSONField(default=dict, blank=True)
     srpm_url = models.CharField(max_length=500, blank=True)
+    # The commit an SCM or DistGit source task checked out (its committish resolved).
+    source_commit = models.CharField(max_length=64, blank=True)
     package_name = models.CharField(max_length=100, blank=True, db_index=True)
     package_version = models.CharField(max_length=100, blank=True)
     built_packages = models.JSONField(default=list, blank=True)
