@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from builders.failures import BuildFailure, shorten
 from builders.fetch import DOWNLOAD_NAME, download
 from builders.livelog import LiveLog
+from builders.network import unreachable_host_hint
 from builders.results import UnsafeOutput, copy_out, list_files, safe_file_name
 from builders.rpmbuild import copr_macros
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
@@ -194,15 +195,21 @@ class Helper:
 
     def fetch(self, *, clone_url: str, committish: str, scm_type: str = "git") -> str:
         """Clone and check out in the sandbox, then check the tree here; its directory name."""
-        lines = self.run(
-            "scm-fetch",
-            {
-                "clone_url": clone_url,
-                "committish": committish,
-                "scm_type": scm_type,
-                "subdirectory": self.source.get("subdirectory") or "",
-            },
-        )
+        params = {
+            "clone_url": clone_url,
+            "committish": committish,
+            "scm_type": scm_type,
+            "subdirectory": self.source.get("subdirectory") or "",
+        }
+        try:
+            lines = self.run("scm-fetch", params)
+        except BuildFailure as failure:
+            # The portal accepted a local URL (ALLOW_PRIVATE_URLS), but the sandbox's network
+            # cannot reach it: say what to set, first, before git's own words are cut.
+            hint = unreachable_host_hint(clone_url)
+            if hint:
+                raise BuildFailure(shorten(f"{hint}. {failure.reason}")) from failure
+            raise
         repo = next(
             (line.removeprefix(REPO_MARK) for line in lines if line.startswith(REPO_MARK)), ""
         )
