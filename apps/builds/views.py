@@ -1,7 +1,5 @@
 """Build pages: the builds list with filters, one build with its tasks and logs, new builds."""
 
-import json
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -33,6 +31,7 @@ from apps.builds.upload_links import (
 )
 from apps.core.errors import ServiceError
 from apps.core.paths import project_results_dir, results_url
+from apps.packages.source_display import source_items
 from apps.projects import permissions
 from apps.projects.pages import (
     abilities,
@@ -103,50 +102,10 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "error": error,
         "srpm_url": results_url(build.srpm_url) if build.srpm_url else None,
         "srpm_name": build.srpm_url.rsplit("/", 1)[-1],
-        "source_items": source_items(build),
+        "source_items": source_items(build.source_json, commit=build.source_commit),
         "resubmittable": resubmittable(build),
         **abilities(request.user, build.project),
     }
-
-
-# How the build page names Copr's source_json keys; others are shown with their own name.
-SOURCE_LABELS = {
-    "type": "Repository type",
-    "clone_url": "Clone URL",
-    "committish": "Committish",
-    "subdirectory": "Subdirectory",
-    "spec": "Spec file",
-    "srpm_build_method": "SRPM build method",
-    "url": "URL",
-    "pkg": "File",
-    "distgit": "DistGit instance",
-    "namespace": "Namespace",
-    "package_name": "Package",
-    "pypi_package_name": "PyPI package",
-    "pypi_package_version": "PyPI version",
-    "gem_name": "Gem",
-    "builddeps": "Build dependencies",
-    "chroot": "Script chroot",
-    "resultdir": "Result directory",
-}
-# Internal bookkeeping of uploads and webhooks, not something the user chose.
-HIDDEN_SOURCE_KEYS = {"tmp", "hook_data"}
-URL_KEYS = {"clone_url", "url"}
-
-
-def source_items(build) -> list[dict]:
-    """The build's source as labelled lines, in Copr's key order, plus the resolved commit."""
-    items = []
-    for key, value in build.source_json.items():
-        if key in HIDDEN_SOURCE_KEYS or value in ("", None, [], {}):
-            continue
-        text = value if isinstance(value, str) else json.dumps(value)
-        link = text if key in URL_KEYS and text.startswith(("https://", "http://")) else None
-        label = SOURCE_LABELS.get(key, key.replace("_", " ").capitalize())
-        items.append({"label": label, "value": text, "url": link})
-    if build.source_commit:
-        items.append({"label": "Commit", "value": build.source_commit, "url": None})
-    return items
 
 
 def built_rpms(build, tasks) -> list[dict]:

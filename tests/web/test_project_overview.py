@@ -149,3 +149,18 @@ def test_api_page_links_the_api_docs(client, alice):
     for name in ("v1-docs", "v1-redoc", "v1-schema"):
         assert f'href="{reverse(name)}"' in page
     assert client.get(reverse("v1-docs")).status_code == 200
+
+
+def test_package_page_shows_its_source_as_labelled_lines(client, personal_project):
+    Package.objects.create(
+        project=personal_project,
+        name="hello",
+        source_type="scm",
+        source_json={"clone_url": "https://example.org/hello.git", "committish": "v1"},
+    )
+    page = client.get(reverse("package-detail", args=["alice", "hello", "hello"])).content.decode()
+    assert (
+        '<tr><th>Clone URL</th><td><a href="https://example.org/hello.git" '
+        'rel="nofollow noopener">https://example.org/hello.git</a></td></tr>'
+    ) in page
+    assert "<tr><th>Committish</th><td><code>v1</code></td></tr>" in page
