@@ -1,5 +1,6 @@
 """Every write to builds and their tasks: submit, source results, cancel, delete, recovery."""
 
+import contextlib
 import fnmatch
 import logging
 import re
@@ -35,6 +36,7 @@ from apps.builds.models import (
 )
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
+from apps.core.paths import PathEscape, results_path
 from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
@@ -142,20 +144,27 @@ def build_resubmit(
     errors: FieldErrors | None = None,
 ) -> Build:
     """Submit an earlier build's source again, with its own chroots and options (Copr's
-    resubmit); the new build keeps the old one's package."""
+    resubmit); the new build keeps the old one's package. An upload build is resubmitted
+    with the source RPM its source task filed in the results, as Copr does."""
     if not can_build_in(user, build.project):
         raise PermissionDenied(f"You are not allowed to resubmit build {build.pk}.")
     if not resubmittable(build):
         raise Conflict(
-            f"Build {build.pk} was built from an uploaded file, which is kept only until its "
-            "source task ends: submit the file again as a new build."
+            f"Build {build.pk} was built from an uploaded file that is no longer kept here: "
+            "submit the file again as a new build."
         )
-    with transaction.atomic():
+    srpm = kept_srpm(build) if build.source_type == "upload" else None
+    with contextlib.ExitStack() as stack, transaction.atomic():
+        upload = None
+        if srpm is not None:
+            stream = stack.enter_context(srpm.open("rb"))
+            upload = UploadedFile(stream, name=srpm.name, size=srpm.stat().st_size)
         resubmitted = build_submit(
             user=user,
             project=build.project,
             source_type=build.source_type,
-            source_json=dict(build.source_json),
+            source_json={} if upload else dict(build.source_json),
+            upload=upload,
             options=options,
             errors=errors,
         )
@@ -168,9 +177,23 @@ def build_resubmit(
 
 
 def resubmittable(build: Build) -> bool:
-    # An upload (or a custom script's webhook payload) is removed once the source task has
-    # used it: that file has to come again.
-    return build.source_type != "upload" and not build.source_json.get("hook_data")
+    # A custom script's webhook payload is removed once the source task has used it; an
+    # upload is removed too, but its source RPM stays in the results (on this host).
+    if build.source_json.get("hook_data"):
+        return False
+    return build.source_type != "upload" or kept_srpm(build) is not None
+
+
+def kept_srpm(build: Build) -> Path | None:
+    """The source RPM a build's source task filed, when the results are on this host."""
+    if not build.srpm_url:
+        return None
+    ownername, *parts = build.srpm_url.split("/")
+    try:
+        path = results_path(ownername, *parts)
+    except PathEscape:
+        return None
+    return path if path.is_file() else None
 
 
 def upload_budget_check(user, size: int) -> None:

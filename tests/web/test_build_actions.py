@@ -1,10 +1,13 @@
 """Resubmit on a build page and bulk delete on the builds list, role by role (issue 23)."""
 
+import shutil
+
 import pytest
 from django.urls import reverse
 
 from apps.builds.models import Build, State
 from apps.projects.models import Project
+from tests.builders.srpm_factory import make_srpm
 from tests.factories import BuildFactory, BuildTaskFactory, chroot
 from tests.web.conftest import ROLES, user_in_role
 
@@ -82,6 +85,32 @@ def test_an_upload_build_is_not_resubmitted(client, alice, personal_project):
     response = client.post(reverse("build-resubmit", args=[build.pk]), {})
     assert response.status_code == 409
     assert "submit the file again" in response.content.decode()
+
+
+def test_an_upload_build_is_resubmitted_with_its_filed_srpm(
+    client, alice, personal_project, settings, tmp_path
+):
+    srpm = make_srpm(tmp_path)
+    build = BuildFactory(
+        project=personal_project,
+        source_type="upload",
+        source_json={"pkg": srpm.name, "tmp": "00000001"},
+    )
+    build.srpm_url = f"alice/hello/srpm-builds/{build.pk:08d}/{srpm.name}"
+    build.save(update_fields=["srpm_url"])
+    filed = settings.RESULTS_ROOT / build.srpm_url
+    filed.parent.mkdir(parents=True)
+    shutil.copyfile(srpm, filed)
+    client.force_login(alice)
+    page = client.get(reverse("build-detail", args=[build.pk])).content.decode()
+    assert reverse("build-resubmit", args=[build.pk]) in page
+    response = client.post(reverse("build-resubmit", args=[build.pk]), {})
+    assert response.status_code == 302, response.content.decode()[-1500:]
+    resubmitted = Build.objects.exclude(pk=build.pk).get()
+    assert resubmitted.source_type == "upload"
+    assert resubmitted.source_json["pkg"] == srpm.name
+    stored = settings.UPLOADS_ROOT / resubmitted.source_json["tmp"] / srpm.name
+    assert stored.read_bytes() == srpm.read_bytes()
 
 
 def two_finished_builds(project: Project) -> list[Build]:
