@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-# Long enough for a compiler message with its file and line, short enough for a table cell.
-REASON_LIMIT = 200
+# Long enough for a compiler message with its file and line, or a tool's error after a hint
+# of what to set (a clone from this machine), short enough for a table cell.
+REASON_LIMIT = 400
 
 _BAD_EXIT = re.compile(r"^error: Bad exit status from \S+ \((%\w+)\)")
 _STAGE_START = re.compile(r"^Executing\((%\w+)\):")

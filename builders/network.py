@@ -22,10 +22,12 @@ import json
 import os
 import select
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from builders.failures import BuildFailure
 
@@ -60,6 +62,37 @@ EXTRA_BLOCKED_ENV = "COPRSITE_BUILD_BLOCKED_NETWORKS"
 def host_network_allowed() -> bool:
     """Whether the builder's operator chose the unsafe host network (tests, development)."""
     return os.environ.get(HOST_NETWORK_ENV, "") in ("1", "true", "yes")
+
+
+def unreachable_host_hint(url: str) -> str:
+    """What to set when a job on the isolated network failed to reach `url`'s host because it
+    is this machine or a private network (a git server beside a development setup); "" when
+    the builder uses the host network or the host is public."""
+    if host_network_allowed():
+        return ""
+    host = repository_host(url)
+    if not host:
+        return ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        blocked = [ipaddress.ip_network(network) for network in blocked_destinations()]
+    except (OSError, BuildFailure, ValueError):
+        return ""
+    if not any(ipaddress.ip_address(a.split("%")[0]) in n for a in addresses for n in blocked):
+        return ""
+    return (
+        f"{host} is this machine or a private network, which builds do not reach (their "
+        f"network is outbound only): in a development setup, set {HOST_NETWORK_ENV}=1 for "
+        "the builder"
+    )
+
+
+def repository_host(url: str) -> str:
+    """The host of a clone URL, including git's scp-like `user@host:path` form."""
+    if "://" in url:
+        return urlsplit(url).hostname or ""
+    before_path = url.split(":", 1)[0] if ":" in url else ""
+    return before_path.rpartition("@")[2]
 
 
 def host_addresses() -> list[str]:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from builders.failures import BuildFailure, shorten
 from builders.fetch import DOWNLOAD_NAME, download
 from builders.livelog import LiveLog
+from builders.network import unreachable_host_hint
 from builders.results import UnsafeOutput, copy_out, list_files, safe_file_name
 from builders.rpmbuild import copr_macros
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
@@ -27,6 +28,7 @@ from builders.sources import METHODS
 SOURCES_PACKAGE = Path(__file__).with_name("sources")
 ERROR_MARK = "coprsite-error: "
 REPO_MARK = "coprsite-repo: "
+COMMIT_MARK = "coprsite-commit: "
 # Where the runner's helper and macros appear in the sandbox (read-only).
 SANDBOX_TOOLS = "/coprsite"
 # A checkout with more entries than this is refused before anything runs from it.
@@ -68,8 +70,9 @@ def build_srpm(
     max_file_bytes: int,
     log: LiveLog,
     watchdog: Watchdog,
-) -> Path:
-    """Produce the SRPM of `source` in the sandbox; return it copied into staging."""
+) -> tuple[Path, str]:
+    """Produce the SRPM of `source` in the sandbox; return it copied into staging, and the
+    commit it was made from (SCM and DistGit sources; "" for the others)."""
     helper = Helper(
         source, job, workspace, max_file_bytes=max_file_bytes, log=log, watchdog=watchdog
     )
@@ -78,7 +81,7 @@ def build_srpm(
     if method is None:
         raise BuildFailure(f"unsupported source type {source_type!r}")
     method.prepare(helper, source)
-    return take_srpm(workspace)
+    return take_srpm(workspace), helper.commit
 
 
 class Helper:
@@ -101,6 +104,7 @@ class Helper:
         self.log = log
         self.watchdog = watchdog
         self.binds = self._prepare_tools()
+        self.commit = ""  # what `fetch` checked out
 
     def _prepare_tools(self) -> list[tuple[str, str]]:
         tools = self.workspace.root / "tools"
@@ -191,21 +195,30 @@ class Helper:
 
     def fetch(self, *, clone_url: str, committish: str, scm_type: str = "git") -> str:
         """Clone and check out in the sandbox, then check the tree here; its directory name."""
-        lines = self.run(
-            "scm-fetch",
-            {
-                "clone_url": clone_url,
-                "committish": committish,
-                "scm_type": scm_type,
-                "subdirectory": self.source.get("subdirectory") or "",
-            },
-        )
+        params = {
+            "clone_url": clone_url,
+            "committish": committish,
+            "scm_type": scm_type,
+            "subdirectory": self.source.get("subdirectory") or "",
+        }
+        try:
+            lines = self.run("scm-fetch", params)
+        except BuildFailure as failure:
+            # The portal accepted a local URL (ALLOW_PRIVATE_URLS), but the sandbox's network
+            # cannot reach it: say what to set, first, before git's own words are cut.
+            hint = unreachable_host_hint(clone_url)
+            if hint:
+                raise BuildFailure(shorten(f"{hint}. {failure.reason}")) from failure
+            raise
         repo = next(
             (line.removeprefix(REPO_MARK) for line in lines if line.startswith(REPO_MARK)), ""
         )
         if not repo or "/" in repo or repo.startswith("."):
             raise BuildFailure("the repository checkout did not report its directory")
         check_tree(self.workspace.build_dir / "src" / repo, max_file_bytes=self.max_file_bytes)
+        self.commit = next(
+            (line.removeprefix(COMMIT_MARK) for line in lines if line.startswith(COMMIT_MARK)), ""
+        ).strip()
         return repo
 
 

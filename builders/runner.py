@@ -165,8 +165,11 @@ def _finish(result_dir: Path, staged: list[Path], results: dict[str, Any]) -> li
     return files
 
 
-def _stage_srpm(spec: JobSpec, workspace: Workspace, log: LiveLog, watchdog: Watchdog) -> Path:
-    """Bring the source task's SRPM into the (runner-only) staging directory."""
+def _stage_srpm(
+    spec: JobSpec, workspace: Workspace, log: LiveLog, watchdog: Watchdog
+) -> tuple[Path, str]:
+    """Bring the source task's SRPM into the (runner-only) staging directory; with the commit
+    it was made from, for sources checked out of a repository."""
     source_type = spec.source.get("type")
     if makes_srpm(spec.source):
         job = {"owner": spec.owner, "project": spec.project, "build_id": spec.build_id}
@@ -203,13 +206,13 @@ def _stage_srpm(spec: JobSpec, workspace: Workspace, log: LiveLog, watchdog: Wat
             raise BuildFailure(f"the uploaded file cannot be read: {exc.strerror}") from exc
     else:
         raise BuildFailure(f"unsupported source type {source_type!r}")
-    return staged
+    return staged, ""
 
 
 def _source_task(
     spec: JobSpec, workspace: Workspace, result_dir: Path, log: LiveLog, watchdog: Watchdog
 ) -> JobResult:
-    staged = _stage_srpm(spec, workspace, log, watchdog)
+    staged, commit = _stage_srpm(spec, workspace, log, watchdog)
     try:
         info = read_srpm_header(staged)
     except NotAnSrpm as exc:
@@ -221,7 +224,7 @@ def _source_task(
     keep_spec(final, result_dir)
     watchdog.check()
     files = _finish(result_dir, [final], _srpm_results_json(info))
-    srpm = {**info, "filename": filename}
+    srpm = {**info, "filename": filename, **({"commit": commit} if commit else {})}
     return JobResult(state=STATE_SUCCEEDED, srpm=srpm, files=files)
 
 

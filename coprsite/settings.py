@@ -74,6 +74,12 @@ SECRET_KEY = env("SECRET_KEY") or read_or_create_secret_key(VAR_DIR / "secret_ke
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 PUBLIC_URL = env("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", PUBLIC_URL)
+# Mail to project admins (permission requests). The default prints mails in the portal's
+# log, so the embedded setup needs no mail server; set the SMTP backend and host to send.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "coprsite@localhost")
 
 DATABASE_URL = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'coprsite.sqlite3'}")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}

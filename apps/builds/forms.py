@@ -72,6 +72,51 @@ class BuildForm(SourceForm):
         return [self[name] for name in ("chroots", "enable_net", "timeout", "background")]
 
 
+class ResubmitForm(forms.Form):
+    """Copr's resubmit: the earlier build's chroots and options, each of them changeable."""
+
+    chroots = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Builds in every ticked chroot; none ticked: all that a builder serves.",
+    )
+    enable_net = forms.BooleanField(required=False, label="Network access during the build")
+    timeout = forms.IntegerField(required=False, min_value=1, help_text="Seconds.")
+    background = forms.BooleanField(
+        required=False, label="Background build (runs after normal builds)"
+    )
+    after_build_id = forms.IntegerField(
+        required=False, min_value=1, help_text="Run after the batch of this build has finished."
+    )
+    with_build_id = forms.IntegerField(
+        required=False, min_value=1, help_text="Run in the same batch as this build."
+    )
+
+    def __init__(self, *args, build, **kwargs):
+        kwargs["initial"] = {
+            "chroots": build.requested_chroots,
+            "enable_net": build.enable_net,
+            "timeout": build.timeout,
+            "background": build.is_background,
+        }
+        super().__init__(*args, **kwargs)
+        project_chroots = build.project.project_chroots.select_related("chroot")
+        self.fields["chroots"].choices = [
+            (pc.chroot.name, pc.chroot.name) for pc in project_chroots if pc.chroot.is_active
+        ]
+
+    def options(self) -> BuildOptions:
+        data = self.cleaned_data
+        return BuildOptions(
+            chroots=data["chroots"] or None,
+            enable_net=data["enable_net"],
+            timeout=data["timeout"],
+            background=data["background"],
+            after_build_id=data["after_build_id"],
+            with_build_id=data["with_build_id"],
+        )
+
+
 # Every source type by its API name, from the source methods' registry.
 SOURCES: dict[str, type[SourceForm]] = {name: method.form for name, method in METHODS.items()}
 

@@ -85,6 +85,8 @@ class Build(models.Model):
     # it; empty: the backend reads UPLOADS_ROOT itself (one host) or uses its own setting.
     web_host = models.CharField(max_length=200, blank=True, default=accepting_web_host)
     srpm_url = models.CharField(max_length=500, blank=True)
+    # The commit an SCM or DistGit source task checked out (its committish resolved).
+    source_commit = models.CharField(max_length=64, blank=True)
     package_name = models.CharField(max_length=100, blank=True, db_index=True)
     package_version = models.CharField(max_length=100, blank=True)
     built_packages = models.JSONField(default=list, blank=True)

@@ -24,7 +24,15 @@ def builds_for_list() -> QuerySet[Build]:
     return Build.objects.order_by("-id")
 
 
-BUILD_ROW_COLUMNS = ("id", "package_name", "submitted_on", "submitted_by", "state")
+BUILD_ROW_COLUMNS = (
+    "id",
+    "package_name",
+    "submitted_on",
+    "submitted_by",
+    "state",
+    "started_on",
+    "ended_on",
+)
 BUILD_ROW_JOINED = {
     "owner_user": F("project__owner_user__username"),
     "owner_group": F("project__owner_group__name"),
@@ -55,6 +63,25 @@ def build_rows(builds: QuerySet[Build]) -> list[dict]:
         row["full_name"] = f"{row['ownername']}/{row['project_name']}"
         row["chroots"] = chroots[row["id"]]
     return rows
+
+
+def last_build_per_chroot(project: Project) -> list[dict]:
+    """The newest build of each chroot of the project, for its overview (Copr's panel)."""
+    newest = (
+        BuildTask.objects.filter(build__project=project, chroot__isnull=False)
+        .order_by("chroot__name", "-build_id")
+        .distinct("chroot__name")
+    )
+    return list(
+        newest.values(
+            "build_id",
+            "state",
+            chroot_name=F("chroot__name"),
+            package_name=F("build__package_name"),
+            version=F("build__package_version"),
+            submitted_on=F("build__submitted_on"),
+        )
+    )
 
 
 def recent_builds(*, limit: int = 20) -> list[dict]:
@@ -107,12 +134,15 @@ def task_label(task: BuildTask) -> str:
 
 
 def packages_with_latest_build(project: Project) -> QuerySet[Package]:
-    """A project's packages, each with the id, state and version of its newest build."""
+    """A project's packages, each with the id, state, version, submit time and source type of
+    its newest build."""
     latest = Build.objects.filter(package=OuterRef("pk")).order_by("-id")
     return Package.objects.filter(project=project).annotate(
         latest_build_id=Subquery(latest.values("pk")[:1]),
         latest_build_state=Subquery(latest.values("state")[:1]),
         latest_build_version=Subquery(latest.values("package_version")[:1]),
+        latest_build_submitted_on=Subquery(latest.values("submitted_on")[:1]),
+        latest_build_source_type=Subquery(latest.values("source_type")[:1]),
     )
 
 

@@ -1,7 +1,9 @@
 """Every write to builds and their tasks: submit, source results, cancel, delete, recovery."""
 
+import contextlib
 import fnmatch
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,11 +36,12 @@ from apps.builds.models import (
 )
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
+from apps.core.paths import PathEscape, results_path
 from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.selectors import chroots_with_builders
 from apps.packages.models import Package
-from apps.packages.sources import check_source, source_field
+from apps.packages.sources import PACKAGE_SOURCE_TYPES, UNSET, check_source, source_field
 from apps.projects.models import Chroot, Project
 from apps.projects.permissions import can_build_in, can_edit
 from builders.protocol import JobResult
@@ -136,6 +139,66 @@ def build_submit(
     if upload is not None:
         uploads_reconcile_now_and_then()
     return build
+
+
+def build_resubmit(
+    *,
+    user,
+    build: Build,
+    options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
+    errors: FieldErrors | None = None,
+) -> Build:
+    """Submit an earlier build's source again, with its own chroots and options (Copr's
+    resubmit); the new build keeps the old one's package. An upload build is resubmitted
+    with the source RPM its source task filed in the results, as Copr does."""
+    if not can_build_in(user, build.project):
+        raise PermissionDenied(f"You are not allowed to resubmit build {build.pk}.")
+    if not resubmittable(build):
+        raise Conflict(
+            f"Build {build.pk} was built from an uploaded file that is no longer kept here: "
+            "submit the file again as a new build."
+        )
+    srpm = kept_srpm(build) if build.source_type == "upload" else None
+    with contextlib.ExitStack() as stack, transaction.atomic():
+        upload = None
+        if srpm is not None:
+            stream = stack.enter_context(srpm.open("rb"))
+            upload = UploadedFile(stream, name=srpm.name, size=srpm.stat().st_size)
+        resubmitted = build_submit(
+            user=user,
+            project=build.project,
+            source_type=build.source_type,
+            source_json={} if upload else dict(build.source_json),
+            upload=upload,
+            options=options,
+            errors=errors,
+        )
+        if build.package_id:
+            Build.objects.filter(pk=resubmitted.pk).update(
+                package_id=build.package_id, package_name=build.package_name
+            )
+    resubmitted.refresh_from_db()
+    return resubmitted
+
+
+def resubmittable(build: Build) -> bool:
+    # A custom script's webhook payload is removed once the source task has used it; an
+    # upload is removed too, but its source RPM stays in the results (on this host).
+    if build.source_json.get("hook_data"):
+        return False
+    return build.source_type != "upload" or kept_srpm(build) is not None
+
+
+def kept_srpm(build: Build) -> Path | None:
+    """The source RPM a build's source task filed, when the results are on this host."""
+    if not build.srpm_url:
+        return None
+    ownername, *parts = build.srpm_url.split("/")
+    try:
+        path = results_path(ownername, *parts)
+    except PathEscape:
+        return None
+    return path if path.is_file() else None
 
 
 def upload_budget_check(user, size: int) -> None:
@@ -285,9 +348,10 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
     with transaction.atomic():
         if not task_transition(task.pk, [State.RUNNING], State.SUCCEEDED, ended_on=timezone.now()):
             return
-        package, _ = Package.objects.get_or_create(project=build.project, name=header["name"])
+        package = package_for_build(build, header["name"])
         Build.objects.filter(pk=build.pk).update(
             package=package,
+            source_commit=reported_commit(result.srpm),
             package_name=header["name"],
             package_version=evr_text(header),
             srpm_url=f"{build.project.ownername}/{build.project_dirname}/"
@@ -297,6 +361,28 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
         chroot_tasks_create(build=build, header=header)
         build_refresh_state(build_id=build.pk)
         send_scheduler_nudge()
+
+
+def package_for_build(build: Build, name: str) -> Package:
+    """The package a build made; a new one, or one without a source yet, keeps the build's
+    source as its default (Copr's PackagesLogic.get_or_create), so its Rebuild works."""
+    package, _ = Package.objects.get_or_create(project=build.project, name=name)
+    if package.source_type in ("", UNSET) and build.source_type in PACKAGE_SOURCE_TYPES:
+        # A custom webhook's payload belongs to that one build.
+        source_json = {k: v for k, v in build.source_json.items() if k != "hook_data"}
+        Package.objects.filter(pk=package.pk, source_type=package.source_type).update(
+            source_type=build.source_type, source_json=source_json
+        )
+    return package
+
+
+def reported_commit(srpm: dict) -> str:
+    """The commit the source task checked out (SCM and DistGit), when it reported a hash."""
+    commit = str(srpm.get("commit") or "")
+    return commit if COMMIT_HASH.fullmatch(commit) else ""
+
+
+COMMIT_HASH = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def evr_text(header: dict) -> str:
@@ -663,15 +749,24 @@ def forked_task_create(forked: Build, original: BuildTask) -> BuildTask:
     )
 
 
-def build_delete_many(*, user, build_ids: list[int]) -> list[int]:
-    """Delete several finished builds; if any cannot be deleted, none is (Copr's delete/list)."""
-    builds = {b.pk: b for b in Build.objects.select_related("project").filter(pk__in=build_ids)}
+def build_delete_many(*, user, build_ids: list[int], project: Project | None = None) -> list[int]:
+    """Delete several finished builds; if any cannot be deleted, none is (Copr's delete/list).
+
+    With `project` (the builds list's bulk delete), builds of other projects count as missing.
+    """
+    if not build_ids:
+        raise ServiceError("Select at least one build to delete.")
+    found = Build.objects.select_related("project").filter(pk__in=build_ids)
+    if project is not None:
+        found = found.filter(project=project)
+    builds = {b.pk: b for b in found}
     problems = []
     missing = [str(i) for i in build_ids if i not in builds]
     forbidden = [str(i) for i, b in builds.items() if not can_edit(user, b.project)]
     running = [str(i) for i, b in builds.items() if b.state not in FINAL_STATES]
     if missing:
-        problems.append(f"Builds {', '.join(missing)} do not exist.")
+        where = f" in {project.full_name}" if project is not None else ""
+        problems.append(f"Builds {', '.join(missing)} do not exist{where}.")
     if forbidden:
         problems.append(f"You are not allowed to delete builds {', '.join(forbidden)}.")
     if running:

@@ -12,8 +12,10 @@ urlpatterns = [
     path("builds/<int:build_id>/state.json", views.build_state, name="build-state"),
     path("builds/<int:build_id>/cancel/", views.build_cancel_view, name="build-cancel"),
     path("builds/<int:build_id>/delete/", views.build_delete_view, name="build-delete"),
+    path("builds/<int:build_id>/resubmit/", views.build_resubmit_view, name="build-resubmit"),
     path("builds/<int:build_id>/live/<int:task_id>/", views.build_live_log, name="build-live-log"),
     path(f"{PROJECT}/builds/", views.build_list, name="build-list"),
+    path(f"{PROJECT}/builds/delete/", views.build_delete_many_view, name="build-delete-many"),
     path(f"{PROJECT}/build/<int:build_id>/", views.build_detail, name="project-build-detail"),
     # The backend's way to an upload when it runs on another host (apps/builds/upload_links.py).
     path("internal/uploads/<str:token>/", views.upload_fetch, name="upload-fetch"),

@@ -9,13 +9,16 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.builds import selectors
-from apps.builds.forms import SOURCE_FORMS
+from apps.builds.forms import SOURCE_FORMS, ResubmitForm
 from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import FINAL_STATES, BuildTask, State
 from apps.builds.services import (
     build_cancel,
     build_delete,
+    build_delete_many,
+    build_resubmit,
     build_submit,
+    resubmittable,
     upload_discard_when_done,
     uploads_reconcile_now_and_then,
 )
@@ -28,6 +31,7 @@ from apps.builds.upload_links import (
 )
 from apps.core.errors import ServiceError
 from apps.core.paths import project_results_dir, results_url
+from apps.packages.source_display import source_items
 from apps.projects import permissions
 from apps.projects.pages import (
     abilities,
@@ -47,21 +51,25 @@ DEFAULT_SOURCE_TYPE = "upload"
 def build_list(request, owner: str, project: str):
     """A project's builds, newest first, filtered by state, package and chroot."""
     found = project_or_404(owner, project)
+    return render(request, "builds/list.html", build_list_context(request, found))
+
+
+def build_list_context(request, found, error: str | None = None) -> dict:
     filters = {key: request.GET.get(key, "").strip() for key in ("state", "package", "chroot")}
     if filters["state"] not in ("", *State.values):
         filters["state"] = ""
     builds = selectors.project_builds(found, **filters)
     page = page_by_ids(request, builds, BUILDS_PER_PAGE, read=selectors.build_rows)
-    context = {
+    return {
         "project": found,
         "page": page,
         "filters": filters,
         "states": State.values,
         "chroot_names": [pc.chroot.name for pc in found.project_chroots.select_related("chroot")],
         "query": query_without_page(request),
+        "error": error,
         **abilities(request.user, found),
     }
-    return render(request, "builds/list.html", context)
 
 
 def query_without_page(request) -> str:
@@ -94,6 +102,8 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "error": error,
         "srpm_url": results_url(build.srpm_url) if build.srpm_url else None,
         "srpm_name": build.srpm_url.rsplit("/", 1)[-1],
+        "source_items": source_items(build.source_json, commit=build.source_commit),
+        "resubmittable": resubmittable(build),
         **abilities(request.user, build.project),
     }
 
@@ -230,6 +240,32 @@ def build_new(request, owner: str, project: str, source_type: str = DEFAULT_SOUR
     return render(request, "builds/new.html", context, status=status)
 
 
+@login_required
+@require_http_methods(["GET", "POST"])
+def build_resubmit_view(request, build_id: int):
+    """Copr's resubmit: the build's source again, with the chroots and options asked for."""
+    build = build_or_404(build_id)
+    require(
+        permissions.can_build_in(request.user, build.project),
+        f"You cannot build in {build.project.full_name}.",
+    )
+    # Bound on every POST: one with no option changed is still a resubmit.
+    form = ResubmitForm(request.POST if request.method == "POST" else None, build=build)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                resubmitted = build_resubmit(user=request.user, build=build, options=form.options())
+            except ServiceError as error:
+                status = service_error(form, error)
+            else:
+                return redirect("build-detail", resubmitted.pk)
+    context = {"build": build, "project": build.project, "form": form}
+    context.update(abilities(request.user, build.project))
+    return render(request, "builds/resubmit.html", context, status=status)
+
+
 def project_with_chroots(project):
     return projects_for_list().get(pk=project.pk)
 
@@ -251,6 +287,28 @@ def build_delete_view(request, build_id: int):
     return after_write(
         request, build, remove, reverse("build-list", args=[project.ownername, project.name])
     )
+
+
+@login_required
+@require_POST
+def build_delete_many_view(request, owner: str, project: str):
+    """The builds list's "Delete selected": all of them or, if one cannot go, none."""
+    found = project_or_404(owner, project)
+    require(
+        permissions.can_edit(request.user, found),
+        f"You are not allowed to delete builds of {found.full_name}.",
+    )
+    try:
+        build_ids = list(dict.fromkeys(int(value) for value in request.POST.getlist("build_ids")))
+        build_delete_many(user=request.user, project=found, build_ids=build_ids)
+    except ValueError:
+        error = ServiceError("Build ids are numbers.")
+    except ServiceError as refused:
+        error = refused
+    else:
+        return redirect("build-list", found.ownername, found.name)
+    context = build_list_context(request, found, error=error.message)
+    return render(request, "builds/list.html", context, status=error.status)
 
 
 def build_or_404(build_id: int):

@@ -3,8 +3,11 @@
 import copy
 import uuid
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from apps.accounts.models import Group, User
 from apps.core.errors import (
@@ -239,7 +242,48 @@ def permission_request(
     if current and all(getattr(current, role) == level for role, level in wanted.items()):
         return False
     ProjectPermission.objects.update_or_create(project=project, user=user, defaults=wanted)
+    asked_for = [role for role, level in wanted.items() if level == PermissionLevel.REQUEST]
+    if asked_for:
+        transaction.on_commit(lambda: permission_request_mail(project, user, asked_for))
     return True
+
+
+def permission_request_mail(project: Project, user: User, roles: list[str]) -> None:
+    """Tell the project's owner(s) and admins that `user` asks for `roles` (Copr mails them).
+
+    Sent after commit: a rolled-back request mails nobody. A mail server that is down
+    must not turn a recorded request into an error page, hence fail_silently.
+    """
+    recipients = permission_deciders_emails(project)
+    if not recipients:
+        return
+    url = settings.PUBLIC_URL + reverse(
+        "project-permissions", args=[project.ownername, project.name]
+    )
+    send_mail(
+        subject=f"[coprsite] {user.username} asks for {' and '.join(roles)} rights in "
+        f"{project.full_name}",
+        message=f"{user.username} asks to become {' and '.join(roles)} of {project.full_name}.\n\n"
+        f"Approve or decline it at {url}\n",
+        from_email=None,
+        recipient_list=recipients,
+        fail_silently=True,
+    )
+
+
+def permission_deciders_emails(project: Project) -> list[str]:
+    """Addresses of those who decide on permission requests: owner(s) and approved admins."""
+    if project.owner_group_id:
+        owners = project.owner_group.members.filter(is_active=True)
+    else:
+        owners = User.objects.filter(pk=project.owner_user_id, is_active=True)
+    admins = User.objects.filter(
+        is_active=True,
+        project_permissions__project=project,
+        project_permissions__admin=PermissionLevel.APPROVED,
+    )
+    emails = {*owners.values_list("email", flat=True), *admins.values_list("email", flat=True)}
+    return sorted(email for email in emails if email)
 
 
 def project_webhook_secret_regenerate(*, user: User, project: Project) -> str:

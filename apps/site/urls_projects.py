@@ -22,5 +22,6 @@ urlpatterns = [
         name="project-chroot-settings",
     ),
     path(f"{PROJECT}/fork/", views.project_fork_view, name="project-fork"),
+    path(f"{PROJECT}/createrepo/", views.project_regenerate_view, name="project-regenerate"),
     path(f"{PROJECT}/integrations/", views.project_integrations, name="project-integrations"),
 ]

@@ -13,6 +13,7 @@ from apps.core.errors import ServiceError
 from apps.packages.forms import DEFAULT_SOURCE_TYPE, PACKAGE_ADD_FORMS, PACKAGE_EDIT_FORMS
 from apps.packages.models import Package, SourceType
 from apps.packages.services import package_add, package_edit, package_reset
+from apps.packages.source_display import source_items
 from apps.projects import permissions
 from apps.projects.pages import (
     abilities,
@@ -61,6 +62,7 @@ def package_page(request, found, row: Package, error: ServiceError | None = None
         "latest": latest,
         "latest_succeeded": latest_succeeded,
         "source_title": source_title(row.source_type),
+        "source_items": source_items(row.source_json),
         "error": error.message if error else None,
         **abilities(request.user, found),
     }

@@ -10,10 +10,11 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.accounts.models import Group, User
 from apps.builds.models import Build, State
+from apps.builds.selectors import last_build_per_chroot
 from apps.core.errors import ServiceError
 from apps.projects import permissions
 from apps.projects.forms import (
@@ -41,7 +42,13 @@ from apps.projects.services import (
     project_chroot_edit,
     project_webhook_secret_regenerate,
 )
-from apps.workflows.projects import project_create, project_delete, project_edit, project_fork
+from apps.workflows.projects import (
+    project_create,
+    project_delete,
+    project_edit,
+    project_fork,
+    project_regenerate_repos,
+)
 
 # --- lists ---------------------------------------------------------------------------------
 
@@ -80,9 +87,27 @@ def project_detail(request, owner: str, project: str):
         "repo_links": repo_links(found, chroots),
         **enable_instructions(found),
         "fork_copying": found.forked_from_id is not None and fork_copying(found),
+        "last_builds": last_build_per_chroot(found),
+        "fork_count": found.forks.count(),
         **abilities(request.user, found),
     }
     return render(request, "projects/detail.html", context)
+
+
+@login_required
+@require_POST
+def project_regenerate_view(request, owner: str, project: str):
+    """Copr's "Regenerate" of a project in devel mode: publish what its builds have added."""
+    found = project_or_404(owner, project)
+    require(
+        permissions.can_edit(request.user, found),
+        f"You are not allowed to regenerate repositories of {found.full_name}.",
+    )
+    project_regenerate_repos(user=request.user, project=found)
+    messages.success(
+        request, "The repositories are being regenerated; new builds appear there in a minute."
+    )
+    return redirect("project-detail", found.ownername, found.name)
 
 
 def enable_instructions(project: Project) -> dict:

@@ -35,6 +35,8 @@ def command_scm_fetch() -> None:
     if not subdirectory.is_dir():
         fail(f"the subdirectory '{PARAMS.get('subdirectory')}' does not exist in the repository")
     print(f"coprsite-repo: {repo.name}", flush=True)
+    # The portal shows which commit the build came from (a branch moves on).
+    print(f"coprsite-commit: {commit_of(repo, 'HEAD')}", flush=True)
 
 
 def resolve_committish(repo: Path, committish: str) -> tuple[str, str]:

@@ -64,6 +64,11 @@ def last_error_line(output: str, exit_code: int) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     errors = [line for line in lines if re.search(r"error|fatal|not found|No such", line, re.I)]
     chosen = (errors or lines or [f"exit status {exit_code}"])[0 if errors else -1]
+    # Some errors go on on the next line ("fatal: unable to connect to 127.0.0.1:" then
+    # "127.0.0.1[0: 127.0.0.1]: errno=Connection refused"): keep the whole message.
+    if errors and chosen.endswith(":"):
+        following = lines[lines.index(chosen) + 1 : lines.index(chosen) + 2]
+        chosen = " ".join([chosen, *following])
     return chosen[:300]
 
 

@@ -23,6 +23,7 @@ from builders.protocol import JobSpec
 from builders.runner import run_job
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
 from tests.builders.helpers import LocalServer, world_readable_dir
+from tests.builders.scm_helpers import GitDaemon, make_repo, packed_files
 from tests.builders.srpm_factory import make_srpm
 from tests.builders.ssh_helpers import SUBNET_LOCK
 
@@ -249,6 +250,23 @@ def test_source_download_from_loopback_fails_with_a_reason(
     assert "could not connect to 127.0.0.1" in result.failure_reason
     assert "not loopback, private or link-local networks" in result.failure_reason
     assert http_server.requests == []
+
+
+def test_git_clone_from_this_machine_says_what_to_set(
+    git_daemon: GitDaemon, source_job: Callable[..., JobSpec]
+) -> None:
+    # ALLOW_PRIVATE_URLS let the portal take the URL; the sandbox still cannot reach it.
+    make_repo(git_daemon.base / "hello", packed_files(version="1.0"))
+    source = {"type": "scm", "scm_type": "git", "clone_url": git_daemon.url("hello")}
+
+    result = run_job(source_job(source))
+
+    assert result.state == "failed"
+    assert result.failure_reason.startswith(
+        "127.0.0.1 is this machine or a private network, which builds do not reach"
+    )
+    assert f"set {HOST_NETWORK_ENV}=1 for the builder" in result.failure_reason
+    assert result.failure_reason.endswith("errno=Connection refused")
 
 
 def run_curl(workspace: Workspace, url: str, *, network: bool, log_path: Path) -> tuple[int, str]:

@@ -70,3 +70,13 @@ def test_unknown_committish_says_so(
 
     assert result.state == "failed"
     assert "has no branch, tag or commit 'no-such-branch'" in result.failure_reason
+
+
+def test_the_checked_out_commit_is_reported(
+    versions_repo: dict, source_job: SourceJob, result_dir: Path
+) -> None:
+    # A branch moves on: the portal shows which commit this build came from.
+    result = run_job(source_job(scm(versions_repo["url"], "feature/two")))
+
+    assert result.state == "succeeded", result.failure_reason
+    assert result.srpm["commit"] == versions_repo["two"]

@@ -10,27 +10,35 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
+from apps.builds.models import FINAL_STATES
 from apps.core.rowhtml import RowLinks, row_html, row_links
 
 register = template.Library()
 
 ROW = (
-    '<tr><td><a href="{build_url}">{id}</a></td>{project_cell}<td>{package_cell}</td>'
+    '<tr>{select_cell}<td><a href="{build_url}">{id}</a></td>{project_cell}<td>{package_cell}</td>'
     '<td>{version}</td><td><time datetime="{iso}" title="{title}">{ago} ago</time></td>'
-    '<td>{by}</td><td><span class="state state-{state}">{state}</span></td>'
+    '<td>{build_time}</td><td>{by}</td><td><span class="state state-{state}">{state}</span></td>'
     "<td>{chroots}</td></tr>"
+)
+# Only finished builds can be deleted; the others get an empty cell.
+SELECT = (
+    '<td><input type="checkbox" name="build_ids" value="{id}" form="delete-builds" '
+    'aria-label="Select build {id}"></td>'
 )
 CHROOT = '<span class="state state-{state}" title="{name}: {state}">{name}</span>'
 
 
 @register.simple_tag(takes_context=True)
-def build_row(context, build: dict, show_project: bool = False) -> str:
-    """One `<tr>` of a row of `apps.builds.selectors.build_rows`."""
+def build_row(context, build: dict, show_project: bool = False, selectable: bool = False) -> str:
+    """One `<tr>` of a row of `apps.builds.selectors.build_rows`; `selectable` adds the
+    checkbox of the bulk delete."""
     links = row_links(context)
     owner, project = build["ownername"], build["project_name"]
     submitted_on = timezone.localtime(build["submitted_on"])
     return row_html(
         ROW,
+        select_cell=select_cell(build) if selectable else "",
         build_url=links.url("build-detail", build["id"]),
         id=build["id"],
         project_cell=project_cell(links, owner, project) if show_project else "",
@@ -39,10 +47,28 @@ def build_row(context, build: dict, show_project: bool = False) -> str:
         iso=submitted_on.isoformat(),
         title=submitted_on.strftime("%Y-%m-%d %H:%M"),
         ago=timesince(submitted_on),
+        build_time=build_time(build["started_on"], build["ended_on"]),
         by=build["submitter_name"] or build["submitted_by"] or "—",
         state=build["state"],
         chroots=chroot_badges(build["chroots"]),
     )
+
+
+def select_cell(build: dict) -> str:
+    if build["state"] not in FINAL_STATES:
+        return mark_safe("<td></td>")
+    return row_html(SELECT, id=build["id"])
+
+
+def build_time(started_on, ended_on) -> str:
+    """How long a finished build took, from its first task's start to its last task's end."""
+    if not started_on or not ended_on:
+        return "—"
+    seconds = max(int((ended_on - started_on).total_seconds()), 0)
+    hours, rest = divmod(seconds, 3600)
+    if hours:
+        return f"{hours} h {rest // 60} min"
+    return f"{rest // 60} min {rest % 60} s" if rest >= 60 else f"{rest} s"
 
 
 def chroot_badges(chroots: list[dict]) -> str:
