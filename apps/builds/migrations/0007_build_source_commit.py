@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('builds', '0005_buildtask_forked_from'),
+        ('builds', '0006_build_web_host'),
     ]
 
     operations = [
