@@ -174,6 +174,9 @@ PULP_PASSWORD = env("PULP_PASSWORD")
 PULP_CONTENT_URL = env("PULP_CONTENT_URL", "http://127.0.0.1:24816/pulp/content").rstrip("/")
 # Seconds to wait for one Pulp task (an upload, a new version, a publication) to end.
 PULP_TASK_TIMEOUT = int(env("PULP_TASK_TIMEOUT", "600"))
+# Builds of one package a Pulp repository keeps, newest first, in projects with auto_prune
+# (Copr's Pulp storage keeps 5: `retain_package_versions`).
+PULP_RETAIN_BUILDS = int(env("PULP_RETAIN_BUILDS", "5"))
 # How often each worker process nudges the reconcile and scheduling actors.
 RECONCILE_SECONDS = int(env("RECONCILE_SECONDS", "30"))
 # Check at submit time that a source URL answers, so a typo is a 400, not a failed build.

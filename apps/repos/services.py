@@ -444,12 +444,13 @@ def published_content(repository: Repository) -> list[TaskContent]:
     published = tasks.filter(state__in=[State.SUCCEEDED, State.FORKED]) | tasks.publishing()
     rows = published.without_forked_uncopied()  # see forked_results_publish
     content = []
-    for task in rows.only("build_id", "result_dir", "result_files", "chroot_id").order_by("pk"):
-        if not task.result_files:
+    rows = rows.values_list("build_id", "result_dir", "result_files", "build__package_name")
+    for build_id, result_dir, result_files, package in rows.order_by("pk"):
+        if not result_files:
             continue
-        subdir = task.result_dir.split("/", 1)[1]  # result_dir is "<chroot>/<build dir>"
-        paths = tuple(f"{subdir}/{name}" for name in task.result_files)
-        content.append(TaskContent(build_id=task.build_id, relative_paths=paths))
+        subdir = result_dir.split("/", 1)[1]  # result_dir is "<chroot>/<build dir>"
+        paths = tuple(f"{subdir}/{name}" for name in result_files)
+        content.append(TaskContent(build_id=build_id, relative_paths=paths, package=package))
     return content
 
 

@@ -334,3 +334,32 @@ def pulp_names(project) -> set[str]:
         page = context.call(listing, parameters={"name__startswith": prefix, "limit": 100})
         names |= {found["name"].removeprefix(prefix) for found in page["results"]}
     return names
+
+
+def test_pulp_keeps_the_newest_builds_of_each_package_when_the_project_prunes(
+    project, tmp_path, settings
+):
+    settings.PULP_RETAIN_BUILDS = 2
+    hellos = [
+        named(built_task(project, build_rpm(tmp_path / v, version=v)), "hello")
+        for v in ("1.0", "1.1", "1.2")
+    ]
+    world = named(built_task(project, build_rpm(tmp_path / "world", name="world")), "world")
+
+    repository = publish(project)
+
+    kept = {(p["name"], p["pulp_labels"]["build_id"]) for p in pulp_packages(repository)}
+    assert kept == {("hello", str(t.build_id)) for t in hellos[1:]} | {
+        ("world", str(world.build_id))
+    }
+
+    project.auto_prune = False  # the owner asked staff to keep everything
+    project.save(update_fields=["auto_prune"])
+    repository_regenerate(repository_id=repository.pk)
+    assert len(pulp_packages(repository)) == 4
+
+
+def named(task: BuildTask, package: str) -> BuildTask:
+    task.build.package_name = package
+    task.build.save(update_fields=["package_name"])
+    return task

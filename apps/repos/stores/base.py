@@ -24,6 +24,8 @@ class TaskContent:
     build_id: int
     # "<build dir>/<file>" relative to the chroot directory, as createrepo_c's pkglist wants.
     relative_paths: tuple[str, ...]
+    # The build's package name (retention keeps the newest builds of each package).
+    package: str = ""
 
 
 @dataclass(frozen=True)

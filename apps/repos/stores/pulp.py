@@ -124,6 +124,8 @@ class PulpStore:
                 keep_public_distribution(context, repository, version)
             present = content_by_build(context, version)
             wanted: set[str] = set()
+            if repository.project.auto_prune:
+                content = newest_builds_per_package(content, settings.PULP_RETAIN_BUILDS)
             for task in content:
                 hrefs = present.get(str(task.build_id)) or upload_task(
                     context, repository, chroot_dir, task
@@ -151,6 +153,20 @@ class PulpStore:
                 for entity_class in (PulpRpmDistributionContext, PulpRpmRepositoryContext):
                     for href in hrefs_named_under(context, entity_class, prefix):
                         entity_class(context, pulp_href=href).delete()
+
+
+def newest_builds_per_package(content: list[TaskContent], keep: int) -> list[TaskContent]:
+    """Copr's retention in Pulp: each package's `keep` newest builds (by build id); the
+    older ones leave the repository (their results stay until the builds are deleted)."""
+    kept: dict[str, int] = defaultdict(int)
+    newest_first = sorted(content, key=lambda task: task.build_id, reverse=True)
+    retained = []
+    for task in newest_first:
+        # A build of no known package (an uploaded RPM's is named) is never pruned.
+        if not task.package or kept[task.package] < keep:
+            kept[task.package] += 1
+            retained.append(task)
+    return sorted(retained, key=lambda task: task.build_id)
 
 
 def hrefs_named_under(context: PulpContext, entity_class: type, prefix: str) -> list[str]:
