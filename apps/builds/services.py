@@ -21,7 +21,7 @@ from apps.builds.lifecycle import (
     task_end,
     task_transition,
 )
-from apps.builds.logs import task_logs_finish
+from apps.builds.logs import backend_log, task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -273,6 +273,8 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
     problems = package_name_errors(header["name"])
     if problems:
         reason = f"the source RPM's package name is not valid: {' '.join(problems)}"
+        # Copr's wording ("Too long package name") in backend.log, where scripts grep for it.
+        backend_log(result_dir, reason)
         task_end(task=task, state=State.FAILED, reason=reason)
         return
     build = task.build
