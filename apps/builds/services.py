@@ -36,7 +36,7 @@ from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenie
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile
-from apps.fleet.selectors import chroots_with_builders
+from apps.fleet.selectors import chroots_checked_for_builders, served_arches, unserved_message
 from apps.packages.models import Package
 from apps.packages.sources import check_source, source_field
 from apps.projects.models import Chroot, Project
@@ -167,9 +167,7 @@ def submission_checked(user, project: Project, options: BuildOptions, errors: Fi
         "chroots", select_chroots, project, options.chroots, options.exclude_chroots
     )
     if chroots is not None:
-        chroots = errors.check(
-            "chroots", chroots_with_builders, chroots, requested=options.chroots or ()
-        )
+        chroots = errors.check("chroots", chroots_checked_for_builders, chroots)
     timeout = errors.check("timeout", checked_timeout, options.timeout)
     dirname = errors.check("project_dirname", checked_dirname, project, options.project_dirname)
     batch_field = "with_build_id" if options.with_build_id else "after_build_id"
@@ -302,14 +300,21 @@ def evr_text(header: dict) -> str:
 
 
 def chroot_tasks_create(*, build: Build, header: dict) -> None:
+    """One task per requested chroot: pending, or ended at once with the reason when the
+    SRPM excludes its arch (skipped) or no builder serves that arch (failed)."""
     chroots = Chroot.objects.filter(name__in=build.requested_chroots)
     priority = Priority.BACKGROUND if build.is_background else Priority.NORMAL
+    served = served_arches()
     for chroot in chroots:
-        reason = arch_exclusion_reason(chroot.arch, header)
+        state, reason = State.PENDING, ""
+        if reason := arch_exclusion_reason(chroot.arch, header):
+            state = State.SKIPPED
+        elif chroot.arch not in served:
+            state, reason = State.FAILED, unserved_message([chroot], served)
         BuildTask.objects.create(
             build=build,
             chroot=chroot,
-            state=State.SKIPPED if reason else State.PENDING,
+            state=state,
             state_reason=reason,
             priority=priority,
             owner_key=build.project.ownername,
