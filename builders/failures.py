@@ -48,6 +48,10 @@ class BuildFailure(Exception):
         self.reason = reason
 
 
+class BuildTimeout(BuildFailure):
+    """The job ran past its time limit."""
+
+
 class BuildCanceled(Exception):
     """The job was stopped on request; `reason` says so."""
 

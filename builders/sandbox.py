@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from builders.failures import BuildCanceled, BuildFailure
+from builders.failures import BuildCanceled, BuildFailure, BuildTimeout
 from builders.limits import (
     Cgroup,
     ResourceLimits,
@@ -51,6 +51,11 @@ TAIL_LINES = 2000
 LINE_LIMIT_BYTES = 64 * 1024
 # After a kill, how long the output reader may take to drain the pipe.
 READER_GRACE_SECONDS = 5
+# A job past its time limit is stopped as Copr's builders stop mock (GentlyTimeoutedPopen):
+# INT, then TERM, then KILL, each TIMEOUT_SIGNAL_SECONDS after the last, and each announced
+# in the log with Copr's line, which scripts grep for ("!! Copr timeout => sending INT").
+TIMEOUT_SIGNALS = (("INT", signal.SIGINT), ("TERM", signal.SIGTERM), ("KILL", signal.SIGKILL))
+TIMEOUT_SIGNAL_SECONDS = 10
 
 _PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 # The first output line of a sandbox that never started: the tools in front of the command.
@@ -354,7 +359,7 @@ class Watchdog:
         if self.should_cancel():
             raise BuildCanceled()
         if self.remaining() <= 0:
-            raise BuildFailure(f"{self.activity} timed out after {self.timeout} s")
+            raise BuildTimeout(f"{self.activity} timed out after {self.timeout} s")
 
 
 @dataclass
@@ -456,7 +461,7 @@ def run_streamed(
         while process.poll() is None:
             _wait_for_exit(process, POLL_SECONDS)
             if process.poll() is None:
-                _check_or_kill(process, watchdog, confinement)
+                _check_or_kill(process, watchdog, confinement, log)
     finally:
         if process.returncode is None:
             _kill_tree(process)
@@ -485,14 +490,27 @@ def _wait_for_exit(process: subprocess.Popen[bytes], seconds: float) -> None:
 
 
 def _check_or_kill(
-    process: subprocess.Popen[bytes], watchdog: Watchdog, confinement: Confinement
+    process: subprocess.Popen[bytes], watchdog: Watchdog, confinement: Confinement, log: LiveLog
 ) -> None:
     try:
         watchdog.check()
         confinement.check()
+    except BuildTimeout:
+        _stop_at_timeout(process, log)
+        raise
     except (BuildCanceled, BuildFailure):
         _kill_tree(process)
         raise
+
+
+def _stop_at_timeout(process: subprocess.Popen[bytes], log: LiveLog) -> None:
+    for name, number in TIMEOUT_SIGNALS:
+        log.write(f" !! Copr timeout => sending {name}\n".encode())
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, number)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=TIMEOUT_SIGNAL_SECONDS)
+            return
 
 
 def run_sandboxed(

@@ -10,7 +10,7 @@ from apps.builds import sources
 from apps.builds.models import FINAL_STATES, Build
 from apps.builds.services import BuildOptions, build_delete, build_submit
 from apps.core.errors import Conflict, FieldErrors, PermissionDenied, ServiceError
-from apps.fleet.selectors import chroots_with_builders
+from apps.fleet.selectors import chroots_checked_for_builders
 from apps.packages.models import Package, SourceType
 from apps.packages.services import check_can_edit
 from apps.projects.models import Chroot, Project
@@ -80,7 +80,7 @@ def submit_package_build(
         raise ServiceError(f"Package {package.name} has no source: set one before building it.")
     chroots = options.chroots
     if chroots is None:
-        chroots = [c.name for c in chroots_with_builders(package_chroots(package))]
+        chroots = [c.name for c in chroots_checked_for_builders(package_chroots(package))]
     else:
         chroots = [c for c in chroots if not denied(package, c)] or chroots
     timeout = options.timeout if options.timeout is not None else package.timeout

@@ -361,3 +361,18 @@ def active_submitters(*, days: int) -> int:
         .distinct()
         .count()
     )
+
+
+def forked_tasks_uncopied() -> QuerySet[BuildTask]:
+    """Forked tasks whose results wait to be copied into the fork (Copr's fork actions)."""
+    return (
+        BuildTask.objects.forked_uncopied()
+        .select_related(
+            "chroot",
+            "forked_from__build__project__owner_user",
+            "forked_from__build__project__owner_group",
+            "build__project__owner_user",
+            "build__project__owner_group",
+        )
+        .order_by("build__project_id", "pk")
+    )

@@ -23,7 +23,7 @@ from apps.builds.lifecycle import (
     task_end,
     task_transition,
 )
-from apps.builds.logs import task_logs_finish
+from apps.builds.logs import backend_log, task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -39,7 +39,7 @@ from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import PathEscape, results_path
 from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile
-from apps.fleet.selectors import chroots_with_builders
+from apps.fleet.selectors import chroots_checked_for_builders, served_arches, unserved_message
 from apps.packages.models import Package
 from apps.packages.sources import PACKAGE_SOURCE_TYPES, UNSET, check_source, source_field
 from apps.projects.models import Chroot, Project
@@ -235,9 +235,7 @@ def submission_checked(user, project: Project, options: BuildOptions, errors: Fi
         "chroots", select_chroots, project, options.chroots, options.exclude_chroots
     )
     if chroots is not None:
-        chroots = errors.check(
-            "chroots", chroots_with_builders, chroots, requested=options.chroots or ()
-        )
+        chroots = errors.check("chroots", chroots_checked_for_builders, chroots)
     timeout = errors.check("timeout", checked_timeout, options.timeout)
     dirname = errors.check("project_dirname", checked_dirname, project, options.project_dirname)
     batch_field = "with_build_id" if options.with_build_id else "after_build_id"
@@ -341,6 +339,8 @@ def source_task_finish(*, task: BuildTask, result: JobResult, result_dir: Path) 
     problems = package_name_errors(header["name"])
     if problems:
         reason = f"the source RPM's package name is not valid: {' '.join(problems)}"
+        # Copr's wording ("Too long package name") in backend.log, where scripts grep for it.
+        backend_log(result_dir, reason)
         task_end(task=task, state=State.FAILED, reason=reason)
         return
     build = task.build
@@ -391,14 +391,21 @@ def evr_text(header: dict) -> str:
 
 
 def chroot_tasks_create(*, build: Build, header: dict) -> None:
+    """One task per requested chroot: pending, or ended at once with the reason when the
+    SRPM excludes its arch (skipped) or no builder serves that arch (failed)."""
     chroots = Chroot.objects.filter(name__in=build.requested_chroots)
     priority = Priority.BACKGROUND if build.is_background else Priority.NORMAL
+    served = served_arches()
     for chroot in chroots:
-        reason = arch_exclusion_reason(chroot.arch, header)
+        state, reason = State.PENDING, ""
+        if reason := arch_exclusion_reason(chroot.arch, header):
+            state = State.SKIPPED
+        elif chroot.arch not in served:
+            state, reason = State.FAILED, unserved_message([chroot], served)
         BuildTask.objects.create(
             build=build,
             chroot=chroot,
-            state=State.SKIPPED if reason else State.PENDING,
+            state=state,
             state_reason=reason,
             priority=priority,
             owner_key=build.project.ownername,

@@ -1,7 +1,5 @@
 """Reads of the fleet: which architectures the pools serve, what each builder runs now."""
 
-from collections.abc import Iterable
-
 from django.db.models import Prefetch
 
 from apps.core.errors import ServiceError
@@ -28,22 +26,18 @@ def served_arches() -> set[str]:
     return arches
 
 
-def chroots_with_builders(chroots: list, *, requested: Iterable[str] = ()) -> list:
-    """The chroots a builder can take, for build_submit.
+def chroots_checked_for_builders(chroots: list) -> list:
+    """The chroots of a build, for build_submit: refused when no builder serves any of them
+    (the build could never do anything).
 
-    A chroot named outright whose arch no pool serves is refused: its task would wait
-    forever. Chroots chosen by default (all of the project's) or by a wildcard keep only
-    the served ones, so an aarch64 chroot in a project does not block its x86_64 builds.
+    The others stay, those of an unserved arch included: their tasks end at once with the
+    reason (apps.builds.services.chroot_tasks_create), so a multi-chroot build reports every
+    chroot it was asked for instead of silently building fewer.
     """
     served = served_arches()
-    named = {name for name in requested if not any(c in name for c in "*?[")}
-    for chroot in chroots:
-        if chroot.name in named and chroot.arch not in served:
-            raise ServiceError(unserved_message([chroot], served))
-    kept = [chroot for chroot in chroots if chroot.arch in served]
-    if not kept:
+    if not any(chroot.arch in served for chroot in chroots):
         raise ServiceError(unserved_message(chroots, served))
-    return kept
+    return chroots
 
 
 def unserved_message(chroots: list, served: set[str]) -> str:

@@ -1,6 +1,7 @@
 """The chroot catalog shipped with coprsite, named as Copr names it: current Fedora (with
-i386, as Copr builds it), rawhide, EPEL and CentOS Stream, plus the EPELs that reached their
-end of life, kept as inactive EOL chroots so scripts naming them get Copr's answers."""
+i386, as Copr builds it), rawhide, EPEL and CentOS Stream, plus the releases that reached
+their end of life (Fedora, EPEL, CentOS Stream), kept as inactive EOL chroots so scripts
+naming them get Copr's answers."""
 
 ARCHES = ("x86_64", "aarch64", "ppc64le", "s390x")
 # Copr still builds Fedora for 32-bit x86 (the multilib twin of x86_64); nothing else.
@@ -9,11 +10,14 @@ FEDORA_RELEASES = ("43", "44", "45")
 FEDORA_RAWHIDE_NUMBER = "46"
 EPEL_RELEASES = ("8", "9", "10")
 CENTOS_STREAM_RELEASES = ("9", "10")
-# EPEL releases past their end of life, with the arches Copr had for them.
+# Releases past their end of life that Copr still lists (in their EOL state), with the
+# arches Copr had for them.
+EOL_FEDORA_RELEASES = ("39", "40", "41", "42")
 EOL_EPEL_ARCHES = {
     "6": ("x86_64", "i386"),
     "7": ("x86_64", "aarch64", "ppc64le"),
 }
+EOL_CENTOS_STREAM_ARCHES = {"8": ("x86_64", "aarch64", "ppc64le")}
 
 
 def fedora(version: str, number: str) -> dict:
@@ -62,8 +66,13 @@ def catalog_entries() -> list[dict]:
 
 def end_of_life_entries() -> list[dict]:
     """Chroots Copr keeps after their end of life: not offered, refused for builds."""
+    releases = [(fedora(version, version), FEDORA_ARCHES) for version in EOL_FEDORA_RELEASES]
+    releases += [(epel(version), arches) for version, arches in EOL_EPEL_ARCHES.items()]
+    releases += [
+        (centos_stream(version), arches) for version, arches in EOL_CENTOS_STREAM_ARCHES.items()
+    ]
     return [
-        entry(epel(version), arch, is_active=False, end_of_life=True)
-        for version, arches in EOL_EPEL_ARCHES.items()
+        entry(release, arch, is_active=False, end_of_life=True)
+        for release, arches in releases
         for arch in arches
     ]

@@ -315,9 +315,6 @@ def project_chroot_edit(
     if unknown:
         raise ServiceError(f"Unknown chroot setting(s): {', '.join(sorted(unknown))}.")
     errors = errors if errors is not None else FieldErrors()
-    for name in reset_fields or []:
-        if name not in CHROOT_RESETTABLE:
-            errors.add("reset_fields", f"Trying to reset an invalid attribute: {name}")
     changed = copy.copy(project_chroot)
     for field, value in fields.items():
         setattr(changed, field, value)
@@ -326,6 +323,7 @@ def project_chroot_edit(
     except ValidationError as error:
         errors.merge(invalid_form(error), "__all__")
     errors.raise_if_any()
+    check_reset_fields(project_chroot, reset_fields or [])
     for field, value in fields.items():
         setattr(project_chroot, field, value)
     for field in reset_fields or []:
@@ -336,3 +334,15 @@ def project_chroot_edit(
         project_chroot.comps_name, project_chroot.comps = "", ""
     project_chroot.save()
     return project_chroot
+
+
+def check_reset_fields(project_chroot: ProjectChroot, names: list[str]) -> None:
+    """Copr's answer to a reset of an unknown setting, with its hint where to look (after
+    the form's own errors, as Copr checks them first)."""
+    for name in names:
+        if name not in CHROOT_RESETTABLE:
+            full_name = f"{project_chroot.project.full_name}/{project_chroot.chroot.name}"
+            raise ServiceError(
+                f"Trying to reset an invalid attribute: {name}\n"
+                f"See `copr-cli get-chroot {full_name}' for all the possible attributes"
+            )

@@ -36,8 +36,8 @@ def project_create(
     errors: FieldErrors | None = None,
     **fields,
 ) -> Project:
-    """Create a project (apps.projects.services.project_create) and ask for its signing key,
-    in one transaction."""
+    """Create a project (apps.projects.services.project_create), ask for its signing key and
+    for its empty repositories, in one transaction."""
     with transaction.atomic():
         project = projects.project_create(
             user=user,
@@ -48,6 +48,7 @@ def project_create(
             **fields,
         )
         project_key_request(project=project)
+        repositories_request_new(project, chroot_ids=None)
     return project
 
 
@@ -62,6 +63,7 @@ def project_edit(
     """Change project settings (apps.projects.services.project_edit), and regenerate every
     repository when devel mode changes, in one transaction."""
     devel_mode_before = project.devel_mode
+    chroot_ids_before = set(project.project_chroots.values_list("chroot_id", flat=True))
     with transaction.atomic():
         projects.project_edit(
             user=user, project=project, chroot_names=chroot_names, errors=errors, **fields
@@ -70,7 +72,22 @@ def project_edit(
             # As Copr: entering or leaving devel mode regenerates every repository, so the
             # main one shows all builds when devel mode ends.
             repositories_request_all(project)
+        else:
+            added = set(project.project_chroots.values_list("chroot_id", flat=True))
+            if added := added - chroot_ids_before:
+                repositories_request_new(project, chroot_ids=added)
     return project
+
+
+def repositories_request_new(project: Project, *, chroot_ids: set[int] | None) -> None:
+    """Ask for the empty repositories of a new project or of newly enabled chroots (all when
+    `chroot_ids` is None): as Copr's createrepo action (reasons new_project, new_chroot), so
+    a client waiting for repodata/repomd.xml finds it before the first build."""
+    project_chroots = project.project_chroots.select_related("chroot")
+    if chroot_ids is not None:
+        project_chroots = project_chroots.filter(chroot_id__in=chroot_ids)
+    chroots = [pc.chroot for pc in project_chroots]
+    repositories_request_publish(project=project, project_dirname=project.name, chroots=chroots)
 
 
 def project_delete(*, user: User, project: Project) -> None:
@@ -122,8 +139,9 @@ def project_fork(
     """
     existing = Project.objects.with_owner().by_ownername(ownername).filter(name=name).first()
     if existing is not None and not confirm:
+        # Copr's two lines: python-copr prints a message of several lines as `- ` items.
         raise ServiceError(
-            f"You are about to fork into existing project: {existing.full_name}. "
+            f"You are about to fork into existing project: {existing.full_name}\n"
             "Please use --confirm if you really want to do this"
         )
     if existing is not None and not can_edit(user, existing):

@@ -290,6 +290,10 @@ def test_time_limit_kills_the_build(tmp_path: Path, rpm_job: RpmJob, result_dir:
     assert (result.state, result.failure_reason) == ("failed", "build timed out after 3 s")
     assert wait_for(lambda: processes_named(marker) == [], 5)
     assert rpm_files(result_dir) == []
+    # Copr's line, which scripts grep for; the build stopped at the first signal.
+    log = live_log(result_dir)
+    assert " !! Copr timeout => sending INT\n" in log
+    assert "sending TERM" not in log
 
 
 def test_the_spec_names_the_workspace_and_a_timed_out_build_leaves_none(

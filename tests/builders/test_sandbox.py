@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from builders.failures import BuildCanceled
+from builders import sandbox
+from builders.failures import BuildCanceled, BuildTimeout
 from builders.livelog import LiveLog
 from builders.protocol import JobSpec
 from builders.runner import run_job
-from builders.sandbox import Watchdog, Workspace, build_identity, run_sandboxed
+from builders.sandbox import Watchdog, Workspace, build_identity, run_sandboxed, run_streamed
 from tests.builders.helpers import LocalServer, world_readable_dir
 from tests.builders.srpm_factory import make_srpm
 
@@ -226,3 +227,16 @@ def test_cancel_raises_and_kills(workspace: Workspace, tmp_path: Path) -> None:
             log=log,
             watchdog=Watchdog(lambda: next(calls, True), 60),
         )
+
+
+def test_timeout_stops_as_copr_does_int_then_term(tmp_path: Path, monkeypatch) -> None:
+    """A job that ignores INT gets TERM next, each announced with Copr's timeout line."""
+    monkeypatch.setattr(sandbox, "TIMEOUT_SIGNAL_SECONDS", 1)
+    ignores_int = ["sh", "-c", "trap '' INT; echo started; sleep 60 & wait"]
+    with LiveLog(tmp_path / "t.log") as log, pytest.raises(BuildTimeout, match="timed out"):
+        run_streamed(ignores_int, log=log, watchdog=Watchdog(lambda: False, 1))
+    lines = (tmp_path / "t.log").read_text().splitlines()
+    assert [line for line in lines if "Copr timeout" in line] == [
+        " !! Copr timeout => sending INT",
+        " !! Copr timeout => sending TERM",
+    ]

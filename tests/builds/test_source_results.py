@@ -1,8 +1,14 @@
-"""source_task_finish: the package a build makes keeps its source; the checked-out commit."""
+"""source_task_finish: the package a build makes keeps its source; the checked-out commit;
+Copr's words for a refused package name."""
+
+import gzip
+import shutil
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
+from apps.builds.logs import task_result_dir
 from apps.builds.models import Build, State
 from apps.builds.services import source_task_finish
 from apps.packages.models import Package
@@ -102,3 +108,28 @@ def test_the_checked_out_commit_is_kept_and_shown(client, scm_source_task, tmp_p
 def test_a_reported_commit_that_is_not_a_hash_is_dropped(scm_source_task, tmp_path):
     build = finish(scm_source_task, tmp_path, commit="<script>")
     assert build.source_commit == ""
+
+
+def finished_source_task(tmp_path, package_name: str):
+    """A running source task whose builder returned an SRPM of that name."""
+    build = BuildFactory(requested_chroots=["fedora-43-x86_64"])
+    task = BuildTaskFactory(
+        build=build, chroot=None, state=State.RUNNING, result_dir=f"srpm-builds/{build.pk:08d}"
+    )
+    result_dir = task_result_dir(task)
+    result_dir.mkdir(parents=True)
+    srpm = Path(shutil.copy(make_srpm(tmp_path, name=package_name), result_dir))
+    result = JobResult(state=State.SUCCEEDED, srpm={"filename": srpm.name})
+    source_task_finish(task=task, result=result, result_dir=result_dir)
+    task.refresh_from_db()
+    return task, result_dir
+
+
+def test_a_too_long_package_name_is_in_backend_log_in_coprs_words(tmp_path, settings):
+    settings.RESULTS_ROOT = tmp_path / "results"
+    task, result_dir = finished_source_task(tmp_path, "p" * 101)
+    assert task.state == State.FAILED
+    assert "Too long package name" in task.state_reason
+    with gzip.open(result_dir / "backend.log.gz", "rt") as log:
+        assert "Too long package name" in log.read()
+    assert not task.build.tasks.exclude(pk=task.pk).exists()

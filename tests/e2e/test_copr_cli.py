@@ -164,7 +164,8 @@ def test_form_errors_are_printed_one_line_per_field(cli, tools):
     ]
     reset = cli("edit-chroot", f"alice/tools/{X86}", "--reset", "nonsense", ok=False)
     assert error_lines(reset.stderr) == [
-        "reset_fields: Trying to reset an invalid attribute: nonsense"
+        "- Trying to reset an invalid attribute: nonsense",
+        f"- See `copr-cli get-chroot alice/tools/{X86}' for all the possible attributes",
     ]
     package = cli("add-package-scm", "tools", "--name", "p" * 101, "--clone-url", "nope",
                   ok=False)  # fmt: skip

@@ -59,6 +59,19 @@ def test_catalog_has_i386_and_the_eol_epels_as_copr_has_them(cli, alice, setting
     assert sorted(enabled) == [EOL_EPEL, "fedora-43-i386", X86]
 
 
+def test_a_new_project_has_repodata_before_its_first_build(cli, worker, settings):
+    """A script that waits for repodata/repomd.xml of a new project finds it (main, and
+    devel/ in devel mode), as with Copr; a chroot added later gets its own."""
+    cli("create", "fresh", "--chroot", X86, "--disable_createrepo", "true")
+    chroot_dir = Path(settings.RESULTS_ROOT) / "alice" / "fresh" / X86
+    for repodata in (chroot_dir, chroot_dir / "devel"):
+        wait_for((repodata / "repodata" / "repomd.xml").is_file, timeout=60, what="repodata")
+    assert listed_packages(chroot_dir) == set()
+    cli("modify", "fresh", "--chroot", X86, "--chroot", "fedora-43-i386")
+    added = chroot_dir.parent / "fedora-43-i386" / "repodata" / "repomd.xml"
+    wait_for(added.is_file, timeout=60, what="the added chroot's repodata")
+
+
 def test_buildscm_commit_takes_a_branch_of_the_remote(cli, alice, worker, git_daemon):
     repo = make_repo(git_daemon.base / "hello", packed_files(version="1.0"))
     git(repo, "checkout", "--quiet", "-b", "some-branch")

@@ -1,9 +1,11 @@
-"""apps/fleet/selectors.py, through build_submit: a build for an arch no pool serves is refused."""
+"""apps/fleet/selectors.py, through build_submit: a build for arches no pool serves is refused;
+a build with some served chroots reports the others per chroot."""
 
 import pytest
 
-from apps.builds.models import Build
-from apps.builds.services import BuildOptions, build_submit
+from apps.builds.lifecycle import build_refresh_state
+from apps.builds.models import Build, State
+from apps.builds.services import BuildOptions, build_submit, chroot_tasks_create
 from apps.core.errors import ServiceError
 from apps.fleet.models import BuilderPool
 from apps.fleet.selectors import served_arches
@@ -41,11 +43,21 @@ def test_a_named_chroot_of_an_unserved_arch_is_refused_with_the_arch():
     assert not Build.objects.exists()
 
 
-def test_all_chroots_by_default_builds_only_the_served_ones():
+def test_unserved_chroots_of_a_multi_chroot_build_fail_each_with_the_reason():
     project = ProjectFactory(chroot_names=[HOST, OTHER])
-    build = submit(project)
-    assert build.requested_chroots == [HOST]
-    assert submit(project, chroots=["fedora-43-*"]).requested_chroots == [HOST]
+    for build in (submit(project), submit(project, chroots=["fedora-43-*"])):
+        assert sorted(build.requested_chroots) == sorted([HOST, OTHER])
+        build.tasks.filter(chroot=None).update(state=State.SUCCEEDED)  # the SRPM is made
+        chroot_tasks_create(build=build, header={"name": "hello"})
+        build_refresh_state(build_id=build.pk)
+        tasks = {task.chroot.name: task for task in build.tasks.exclude(chroot=None)}
+        assert tasks[HOST].state == State.PENDING and tasks[HOST].state_reason == ""
+        assert tasks[OTHER].state == State.FAILED and tasks[OTHER].ended_on is not None
+        assert tasks[OTHER].state_reason.startswith(
+            f"No builder serves the architecture {OTHER_ARCH} ({OTHER})"
+        )
+        build.refresh_from_db()
+        assert build.state == State.PENDING  # the served chroot still builds
 
 
 def test_a_project_with_only_unserved_chroots_is_refused():

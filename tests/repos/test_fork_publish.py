@@ -65,7 +65,8 @@ def test_the_request_queues_the_signing_and_the_message_signs_once(
     assert task.ended_on is not None and task.state == State.FORKED
     assert task.state_reason == f"forked from build {original.builds.get().pk}"
     repository = Repository.objects.get(project=fork)
-    assert repository.requested_serial == 1
+    # 1: the new project's empty repodata (asked for at its creation); 2: the forked builds.
+    assert repository.requested_serial == 2
     key = SigningKey.objects.get(project=fork, state=KeyState.READY)
     pubkey = tmp_path / "fork.gpg"
     pubkey.write_text(key.public_key)
@@ -74,7 +75,7 @@ def test_the_request_queues_the_signing_and_the_message_signs_once(
     assert rpm_checksig(rpm, dbpath=tmp_path / "rpmdb").returncode == 0
 
     services.forked_results_publish(project=fork, task_pairs=message.args[1])  # redelivered
-    assert Repository.objects.get(project=fork).requested_serial == 1
+    assert Repository.objects.get(project=fork).requested_serial == 2
 
 
 def test_an_original_deleted_before_the_copy_ends_the_forked_task_quietly(

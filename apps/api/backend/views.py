@@ -12,16 +12,13 @@ import uuid
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from apps.api.backend import actions
 from apps.builds import selectors as build_selectors
 from apps.builds.models import BuildTask
 from apps.core.paths import results_url
 from apps.projects import build_config
-from apps.repos import selectors as repo_selectors
 
 FE_BE_API_VERSION = "9"  # Copr's backend refuses a frontend below this
-# Copr's ActionTypeEnum values of the repository work coprsite queues.
-ACTION_CREATEREPO = 3
-ACTION_GEN_GPG_KEY = 5
 DEFAULT_MEMORY_MB = 2048  # Copr's DEFAULT_BUILD_MEMORY; coprsite sets no per-build memory
 SOURCE_TYPE_LINK = 1  # Copr's BuildSourceEnum("link"): RPM tasks build from the SRPM URL
 
@@ -70,42 +67,32 @@ def pending_jobs(request):
 
 @require_GET
 def pending_actions(request):
-    """Repository work not done yet, in Copr's `[{id, priority, project_owner}]` shape.
+    """Waiting actions in Copr's `[{id, priority, project_owner}]` shape, in Copr's order."""
+    return backend_json(
+        [
+            {key: record[key] for key in ("id", "priority", "project_owner")}
+            for record in actions.waiting_actions()
+        ]
+    )
 
-    coprsite has no Action table: the ids name the queued object (`createrepo-<repository>`,
-    `gen_gpg_key-<key>`), which keeps them unique across kinds.
-    """
-    actions = [
-        {
-            "id": f"gen_gpg_key-{key.pk}",
-            "action_type": ACTION_GEN_GPG_KEY,
-            "priority": 0,
-            "project_owner": key.project.ownername,
-            "object_type": "copr",
-            "object_id": key.project_id,
-        }
-        for key in repo_selectors.signing_keys_pending()
-    ]
-    actions += [
-        {
-            "id": f"createrepo-{repository.pk}",
-            "action_type": ACTION_CREATEREPO,
-            "priority": 0,
-            "project_owner": repository.project.ownername,
-            "object_type": "repository",
-            "object_id": repository.pk,
-            "data": json.dumps(
-                {
-                    "ownername": repository.project.ownername,
-                    "projectname": repository.project.name,
-                    "project_dirnames": [repository.project_dirname],
-                    "chroots": [repository.chroot.name],
-                }
-            ),
-        }
-        for repository in repo_selectors.repositories_awaiting_run()
-    ]
-    return backend_json(actions)
+
+@require_GET
+def pending_action(request):
+    """The action Copr's backend would take next (all its columns), or null."""
+    waiting = actions.waiting_actions()
+    return backend_json(actions.without_owner(waiting[0]) if waiting else None)
+
+
+@require_GET
+def pending_action_count(request):
+    return backend_json(len(actions.waiting_actions()))
+
+
+@require_GET
+def action_detail(request, action_id: str):
+    """One waiting action by id; null once it is done (coprsite keeps no history of them)."""
+    record = actions.action_by_id(int(action_id))
+    return backend_json(actions.without_owner(record) if record else None)
 
 
 @require_GET

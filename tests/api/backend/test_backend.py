@@ -8,6 +8,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apps.builds.models import Batch, Priority, State
+from apps.core.queue import send_on_commit
 from apps.projects.models import Chroot, ProjectChroot
 from apps.repos.models import KeyState, Repository, SigningKey
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
@@ -90,7 +91,7 @@ def test_pending_jobs_lists_source_then_rpm_tasks_in_copr_order(project):
     assert get("/backend/pending-jobs").json() == jobs  # the slash is optional, as in Copr
 
 
-def test_pending_actions_lists_repository_work(project):
+def test_pending_actions_answer_in_coprs_shape_and_order(project):
     repository = Repository.objects.create(
         project=project, project_dirname="tools", chroot=chroot(X86), requested_serial=2
     )
@@ -102,13 +103,62 @@ def test_pending_actions_lists_repository_work(project):
         published_serial=1,
     )
     key = SigningKey.objects.create(project=project, state=KeyState.PENDING)
+    send_on_commit("remove_project_results", "alice", ["old"])  # still in the outbox
     actions = get("/backend/pending-actions/").json()
-    assert [(a["id"], a["action_type"], a["project_owner"]) for a in actions] == [
-        (f"gen_gpg_key-{key.pk}", 5, "alice"),
-        (f"createrepo-{repository.pk}", 3, "alice"),
-    ]
-    assert json.loads(actions[1]["data"])["chroots"] == [X86]
-    assert all(action["priority"] == 0 for action in actions)
+    # Copr's keys only, integer ids, priority first: gen_gpg_key -70, createrepo 0, delete 60.
+    assert [set(a) for a in actions] == [{"id", "priority", "project_owner"}] * 3
+    assert [(a["priority"], a["project_owner"]) for a in actions] == [
+        (-70, "alice"), (0, "alice"), (60, "alice"),
+    ]  # fmt: skip
+    assert all(isinstance(a["id"], int) for a in actions)
+
+    key_action, createrepo, delete = (get(f"/backend/action/{a['id']}/").json() for a in actions)
+    assert (key_action["action_type"], key_action["object_id"]) == (5, project.pk)
+    assert (createrepo["action_type"], createrepo["object_type"]) == (3, "repository")
+    assert createrepo["object_id"] == repository.pk and createrepo["result"] == 0
+    assert set(createrepo) == {
+        "id", "action_type", "object_type", "object_id", "old_value", "new_value", "data",
+        "priority", "result", "message", "created_on", "ended_on",
+    }  # fmt: skip
+    data = json.loads(createrepo["data"])  # JSON text, as Copr keeps it
+    assert (data["projectname"], data["chroots"], data["devel"]) == ("tools", [X86], False)
+    assert delete["action_type"] == 0
+    assert json.loads(delete["data"])["project_dirnames"] == ["old"]
+
+    assert get("/backend/pending-action/").json() == key_action
+    assert get("/backend/pending-action-count").json() == 3
+    key.delete()
+    assert get(f"/backend/action/{actions[0]['id']}").content == b"null"  # done
+    assert get("/backend/pending-action-count/").json() == 2
+
+
+def test_a_fork_waiting_for_its_copies_is_a_fork_action(project):
+    original = BuildTaskFactory(
+        build=BuildFactory(project=project), chroot=chroot(X86),
+        state=State.SUCCEEDED, result_dir=f"{X86}/00000007-hello",
+    )  # fmt: skip
+    fork = ProjectFactory(owner_user=UserFactory(username="bob"), name="fork", chroot_names=[X86])
+    BuildTaskFactory(
+        build=BuildFactory(project=fork), chroot=chroot(X86), state=State.FORKED,
+        forked_from=original, result_dir=f"{X86}/00000009-hello",
+    )  # fmt: skip
+    (pending,) = get("/backend/pending-actions/").json()
+    assert pending["project_owner"] == "bob"
+    action = get("/backend/pending-action/").json()
+    assert (action["action_type"], action["object_type"], action["object_id"]) == (
+        7, "copr", fork.pk,
+    )  # fmt: skip
+    assert (action["old_value"], action["new_value"]) == ("alice/tools", "bob/fork")
+    data = json.loads(action["data"])
+    assert data["builds_map"] == {X86: {"00000007-hello": "00000009-hello"}}
+    assert get("/backend/pending-action/").json()["id"] == pending["id"]
+
+
+def test_no_pending_action_is_null(project):
+    assert get("/backend/pending-actions/").json() == []
+    assert get("/backend/pending-action/").content == b"null"
+    assert get("/backend/pending-action-count/").json() == 0
+    assert get("/backend/action/12345/").content == b"null"
 
 
 def test_get_build_task_gives_the_full_job_description(project):

@@ -4,7 +4,13 @@ import pytest
 
 from apps.packages.models import Package
 from apps.projects.models import PermissionLevel, Project, ProjectChroot, ProjectPermission
-from tests.factories import BuildFactory, BuildTaskFactory, GroupFactory, PermissionFactory
+from tests.factories import (
+    BuildFactory,
+    BuildTaskFactory,
+    GroupFactory,
+    PermissionFactory,
+    ProjectFactory,
+)
 
 pytestmark = pytest.mark.django_db
 X86 = "fedora-43-x86_64"
@@ -224,3 +230,36 @@ def test_can_build_in(copr_client, bob, hello_project):
     assert copr_client().get(path).json()["can_build_in"] is False
     PermissionFactory(project=hello_project, user=bob, builder="approved")
     assert copr_client().get(path).json()["can_build_in"] is True
+
+
+def copr_cli_error(response) -> str:
+    """The error as copr-cli prints it after `Error: ` (python-copr's own rendering)."""
+    from copr.v3.exceptions import CoprRequestException
+
+    return str(CoprRequestException(response.json()["error"]))
+
+
+def test_fork_into_an_existing_project_answers_with_coprs_two_lines(
+    copr_client, alice, hello_project
+):
+    ProjectFactory(owner_user=alice, name="target")
+    data = {"name": "target", "ownername": "alice"}
+    refused = copr_client(alice).post("project/fork/alice/hello", data)
+    assert refused.status_code == 400
+    assert copr_cli_error(refused).splitlines() == [
+        "",
+        "- You are about to fork into existing project: alice/target",
+        "- Please use --confirm if you really want to do this",
+    ]
+    confirmed = copr_client(alice).post("project/fork/alice/hello", {**data, "confirm": True})
+    assert confirmed.json()["full_name"] == "alice/target"
+
+
+def test_fork_field_errors_reach_copr_cli_in_coprs_form_shape(copr_client, alice, hello_project):
+    one = copr_client(alice).post("project/fork/alice/hello", {"name": "bad name!"})
+    # One field: python-copr prints Copr's one `field: message` line as it is.
+    assert copr_cli_error(one).startswith("name: ")
+    data = {"name": "bad name!", "confirm": "maybe"}
+    two = copr_client(alice).post("project/fork/alice/hello", data)
+    lines = copr_cli_error(two).splitlines()[1:]
+    assert [line.split(":")[0] for line in lines] == ["- name", "- confirm"]
