@@ -1,4 +1,6 @@
-"""The build page's Resubmit and the builds list's bulk delete, clicked in a real browser.
+"""The packager's buttons, clicked in a real browser: the build page's Resubmit, the builds
+list's bulk delete, the packages list's per-row Rebuild and a devel-mode project's
+Regenerate repositories.
 
 Debian's chromium driven by Playwright against the live server: the owner logs in with a
 password, resubmits an SCM build with another timeout, then ticks two finished builds on
@@ -10,6 +12,8 @@ import pytest
 from playwright.sync_api import expect
 
 from apps.builds.models import Build, State
+from apps.packages.models import Package
+from apps.repos.models import Repository
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, UserFactory, chroot
 
 pytest_plugins = ["tests.e2e.oidc"]
@@ -66,3 +70,27 @@ def test_resubmit_and_bulk_delete_work_in_a_browser(live_server, browser_page, s
     expect(page.get_by_label(f"Select build {doomed[0].pk}")).to_have_count(0)
     assert not Build.objects.filter(pk__in=[b.pk for b in doomed]).exists()
     assert Build.objects.filter(pk=scm_build.pk).exists()
+
+
+def test_a_rows_rebuild_and_regenerate_repositories_work_in_a_browser(
+    live_server, browser_page, settings
+):
+    settings.SUBMIT_CHECK_URLS = False
+    alice = UserFactory(username="alice")
+    project = ProjectFactory(owner_user=alice, name="devel", chroot_names=["fedora-43-x86_64"])
+    Package.objects.create(project=project, name="hello", source_type="scm", source_json=SCM_SOURCE)
+    project.devel_mode = True
+    project.save(update_fields=["devel_mode"])
+    page = browser_page
+    log_in(page, live_server, "alice")
+
+    page.goto(f"{live_server.url}/coprs/alice/devel/packages/")
+    page.locator("tr", has_text="hello").get_by_role("button", name="Rebuild").click()
+    rebuilt = Build.objects.get(project=project)
+    expect(page.get_by_role("heading", name=f"Build {rebuilt.pk}")).to_be_visible()
+    assert (rebuilt.package.name, rebuilt.source_json) == ("hello", SCM_SOURCE)
+
+    page.goto(f"{live_server.url}/coprs/alice/devel/")
+    page.get_by_role("button", name="Regenerate repositories").click()
+    expect(page.get_by_role("heading", name="Development mode")).to_be_visible()
+    assert Repository.objects.filter(project=project, main_requested_serial__gt=0).exists()

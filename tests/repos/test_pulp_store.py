@@ -353,8 +353,11 @@ def test_pulp_keeps_the_newest_builds_of_each_package_when_the_project_prunes(
         ("world", str(world.build_id))
     }
 
-    project.auto_prune = False  # the owner asked staff to keep everything
-    project.save(update_fields=["auto_prune"])
+    project.auto_prune = False  # the owner asked staff to keep everything: the next run
+    project.save(update_fields=["auto_prune"])  # (here asked for) lists every build again
+    repositories_request_publish(
+        project=project, project_dirname=project.name, chroots=[repository.chroot]
+    )
     repository_regenerate(repository_id=repository.pk)
     assert len(pulp_packages(repository)) == 4
 

@@ -7,6 +7,7 @@ second one, `owner/dirname/chroot-devel`, that gets every new publication while 
 one keeps its publication until the repositories are regenerated. Each RPM is uploaded with
 the labels `build_id` and `chroot`; a run adds what is missing and removes what is no longer
 wanted in one new repository version, publishes it and points the distribution(s) at it.
+A project with auto_prune wants only the newest PULP_RETAIN_BUILDS builds of each package.
 
 A run is a reconcile, not a replay: it compares what the repository version holds with what
 the database wants, so a run cut short (Pulp down halfway) is simply run again.
