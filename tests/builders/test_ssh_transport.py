@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from builders.protocol import JobResult, JobSpec
-from builders.transports import BuilderLost, BuilderRefused, ssh
+from builders.transports import ArchMismatch, BuilderLost, BuilderRefused, ssh
 from builders.transports.ssh import (
     ResultRejected,
+    SshHost,
     SshTransport,
     builder_connection,
     check_files,
@@ -302,3 +303,16 @@ def test_only_plain_files_come_back_from_a_host(
         assert (staging / "results" / "x.rpm").read_bytes() == b"rpm"
         assert (staging / "result.json").read_text() == '{"state": "failed"}'
     assert not (staging / "results" / "passwd").exists()
+
+
+def test_a_host_must_build_every_arch_it_is_declared_for() -> None:
+    x86 = {"machine": "x86_64", "rpm_arch": "x86_64"}
+    ssh.check_arches(SshHost("a", "", "", "", arches=("x86_64", "i686")), **x86)
+    ssh.check_arches(SshHost("a", "", "", "", arches=("i686",)), machine="x86_64", rpm_arch="i386")
+
+    with pytest.raises(ArchMismatch, match="declared for x86_64, aarch64 but is x86_64"):
+        ssh.check_arches(SshHost("a", "", "", "", arches=("x86_64", "aarch64")), **x86)
+    with pytest.raises(ArchMismatch, match=r"is i386 \(rpm --eval %_arch: i386, uname -m: x86_64"):
+        ssh.check_arches(
+            SshHost("a", "", "", "", arches=("x86_64",)), machine="x86_64", rpm_arch="i386"
+        )
