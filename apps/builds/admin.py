@@ -136,6 +136,15 @@ class TaskAttemptInline(admin.TabularInline):
     can_delete = False
 
 
+@admin.register(TaskAttempt)
+class TaskAttemptAdmin(ReadOnlyAdmin):
+    """Each run of a task on a builder; which builder ran what, for how long."""
+
+    list_display = ("task", "number", "builder_name", "started_on", "ended_on", "outcome")
+    list_filter = ("builder_name",)
+    search_fields = ("=task__id", "=task__build__id", "builder_name")
+
+
 @admin.register(BuildTask)
 class BuildTaskAdmin(ReadOnlyAdmin):
     list_display = (

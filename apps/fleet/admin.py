@@ -316,6 +316,26 @@ class BuilderAdmin(admin.ModelAdmin):
         messages.success(request, f"Resumed {count} builder(s).")
 
 
+@admin.register(BuilderStateChange)
+class BuilderStateChangeAdmin(admin.ModelAdmin):
+    """Every builder's state changes, newest first: written by the fleet's services only."""
+
+    list_display = ("changed_on", "builder", "previous_state", "state", "reason")
+    list_select_related = ("builder",)
+    list_filter = ("state", "builder__pool")
+    search_fields = ("builder__name", "reason")
+    readonly_fields = [field.name for field in BuilderStateChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Machine)
 class MachineAdmin(admin.ModelAdmin):
     """Disposable machines of vm and command pools that exist now (or failed to go)."""
