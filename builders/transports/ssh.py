@@ -27,7 +27,6 @@ import json
 import shlex
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import threading
@@ -58,6 +57,7 @@ from builders.results import (
 )
 from builders.srpm import BadRpm, NotAnSrpm, read_rpm_nevra, read_srpm_header
 from builders.transports import ArchMismatch, BuilderLost, BuilderRefused
+from builders.transports.sshagent_client import AgentCommand
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the builders/ package
 BUNDLED_LIBRARIES = (rpmfile,)  # read RPM headers (builders/srpm.py)
@@ -78,7 +78,6 @@ SWEEP_AGE_MINUTES = 10  # a job directory on a host is swept only when at least 
 MASTER_IDLE_SECONDS = 300
 AGENT_SOURCE = (Path(__file__).parent / "sshagent.py").read_bytes()
 AGENT_FILE = f"agent-{hashlib.sha256(AGENT_SOURCE).hexdigest()[:12]}.py"
-AGENT_CLIENT = Path(__file__).parent / "sshagent_client.py"
 AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -201,6 +200,8 @@ class SshConnection:
         # The agent's socket, forwarded here by the master once the agent runs.
         self._agent_forward = _private_dir() / f"{key}.agent"
         self._agent_ready = False
+        # The host was checked (python3, arches, runner) over this master connection.
+        self.host_checked = False
         self.home = ""  # the login's home on the host, once the agent runs there
 
     @property
@@ -232,12 +233,13 @@ class SshConnection:
     def ensure(self) -> None:
         """The master connection and the agent, started when they are not running."""
         with self._lock:
+            if self._agent_ready:
+                return  # a command that cannot reach it makes `start` look again
             if not self._master_runs():
                 self._start_master()
-                self._agent_ready = False
-            if not self._agent_ready:
-                self._start_agent()
-                self._agent_ready = True
+                self.host_checked = False
+            self._start_agent()
+            self._agent_ready = True
 
     def forget_agent(self) -> None:
         """After an SSH failure: look at (and restart) the agent before the next command."""
@@ -306,30 +308,45 @@ class SshConnection:
         with suppress(subprocess.TimeoutExpired):
             subprocess.run(exit_master, capture_output=True, timeout=30)
         self._agent_ready = False
+        self.host_checked = False
 
     def _login_shell_command(self, remote_command: str) -> list[str]:
         return ["ssh", *self.options(), "-o", "ControlMaster=no", self.host.address, remote_command]
 
-    def command(self, remote_command: str) -> list[str]:
-        """The argv that runs `remote_command` (a shell line) through the agent, as
-        `ssh host remote_command` would: same pipes, same exit status, 255 for ssh's own."""
+    def start(self, remote_command: str, *, stdout_pipe: bool = False) -> AgentCommand:
+        """Start `remote_command` (a shell line) through the agent, as `ssh host
+        remote_command` would: same pipes, same exit status, 255 for a broken connection."""
         self.ensure()
-        client = [sys.executable, "-I", "-S", str(AGENT_CLIENT)]
-        return [*client, str(self._agent_forward), remote_command]
+        command = AgentCommand(str(self._agent_forward), remote_command, stdout_pipe=stdout_pipe)
+        if command.returncode == SSH_EXIT_ERROR:
+            # Not connected: the master ended since (idle for MASTER_IDLE_SECONDS) or the
+            # agent did. Both again, once; a failure now is the connection's.
+            self.forget_agent()
+            self.ensure()
+            command = AgentCommand(
+                str(self._agent_forward), remote_command, stdout_pipe=stdout_pipe
+            )
+        return command
 
     def run(
         self, remote_command: str, *, stdin: bytes = b"", timeout: float = COMMAND_TIMEOUT_SECONDS
     ) -> subprocess.CompletedProcess[bytes]:
         """Run a command; SshFailure / BuilderRefused when ssh, not the command, failed."""
+        process = self.start(remote_command)
+        # A command that ended early (or a lost connection) leaves a broken pipe: the
+        # status says which.
+        with suppress(BrokenPipeError):
+            process.stdin.write(stdin)
+        process.stdin.close()
         try:
-            completed = subprocess.run(
-                self.command(remote_command), input=stdin, capture_output=True, timeout=timeout
-            )
+            process.wait(timeout)
         except subprocess.TimeoutExpired as exc:
+            process.kill()
             raise SshFailure(f"{self.host.name}: no answer within {timeout} s") from exc
-        if completed.returncode == SSH_EXIT_ERROR:
-            raise self._failure(completed.stderr)
-        return completed
+        stdout, stderr = bytes(process.collected_stdout), bytes(process.collected_stderr)
+        if process.returncode == SSH_EXIT_ERROR:
+            raise self._failure(stderr)
+        return subprocess.CompletedProcess(remote_command, process.returncode, stdout, stderr)
 
     def check_output(self, remote_command: str, *, stdin: bytes = b"") -> bytes:
         completed = self.run(remote_command, stdin=stdin)
@@ -341,8 +358,7 @@ class SshConnection:
     def send_tar(self, remote_command: str, *, files: dict[str, Path], data: dict[str, bytes]):
         """Stream a tar of local `files` and in-memory `data` (name -> content) to a command
         that unpacks it; files are read as they go, never held in memory."""
-        with self._piped(remote_command, stdin=subprocess.PIPE) as process:
-            assert process.stdin is not None
+        with self._piped(remote_command, stdout_pipe=False) as process:
             try:
                 with tarfile.open(fileobj=process.stdin, mode="w|") as tar:
                     for name, path in files.items():
@@ -361,7 +377,7 @@ class SshConnection:
     ) -> None:
         """Unpack the tar a command prints into `target`, member by member as `accept` says,
         as it arrives."""
-        with self._piped(remote_command, stdout=subprocess.PIPE) as process:
+        with self._piped(remote_command, stdout_pipe=True) as process:
             try:
                 with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
                     for member in tar:
@@ -375,25 +391,22 @@ class SshConnection:
                 raise
 
     @contextmanager
-    def _piped(self, remote_command: str, **pipes: Any) -> Iterator[subprocess.Popen[bytes]]:
+    def _piped(self, remote_command: str, *, stdout_pipe: bool) -> Iterator[AgentCommand]:
         """A command with one end piped to us; its failure raised once it ended."""
-        with tempfile.TemporaryFile() as errors:
-            process = subprocess.Popen(
-                self.command(remote_command),
-                stdin=pipes.get("stdin", subprocess.DEVNULL),
-                stdout=pipes.get("stdout", subprocess.DEVNULL),
-                stderr=errors,
-            )
+        process = self.start(remote_command, stdout_pipe=stdout_pipe)
+        if stdout_pipe:
+            process.stdin.close()  # nothing to send
+        try:
+            yield process
+        finally:
             try:
-                yield process
-            finally:
-                try:
-                    process.wait(TRANSFER_TIMEOUT_SECONDS)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            errors.seek(0)
-            stderr = errors.read()
+                process.wait(TRANSFER_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        stderr = bytes(process.collected_stderr)
         if process.returncode == SSH_EXIT_ERROR:
             raise self._failure(stderr)
         if process.returncode != 0:
@@ -485,7 +498,8 @@ class SshTransport:
         connection = builder_connection(self.host)
         with LiveLog(result_dir / LOG_NAME) as log:
             log.info(f"Builder host {self.host.name} ({self.host.address}), over SSH")
-            with_retries(connection, lambda: self.check_host(connection))
+            if not connection.host_checked:
+                with_retries(connection, lambda: self.check_host(connection))
             with_retries(connection, lambda: self.upload_job(connection, spec, job_dir))
             self.run_remote(connection, job_dir, log, should_cancel)
             staging = Path(tempfile.mkdtemp(prefix="coprsite-staging-", dir=result_dir.parent))
@@ -546,6 +560,7 @@ class SshTransport:
         check_arches(self.host, machine=machine, rpm_arch=rpm_arch)
         if lines[3:4] != [self.version]:
             self.install_runner(connection)
+        connection.host_checked = True
 
     def install_runner(self, connection: SshConnection) -> None:
         """Unpack this runner version beside older ones; a rename makes it appear whole."""
@@ -608,15 +623,12 @@ class SshTransport:
     ) -> None:
         """Run the job on the host; its live log goes into the local one as it comes."""
         blocked = shlex.quote(" ".join(self.service_networks()))
-        command = connection.command(
+        process = connection.start(
             f"cd {remote_path(self.runner_dir)} && "
             f'{EXTRA_BLOCKED_ENV}="${{{EXTRA_BLOCKED_ENV}:-}} "{blocked} '
-            f"exec python3 -m builders.remote {remote_path(job_dir)}"
+            f"exec python3 -m builders.remote {remote_path(job_dir)}",
+            stdout_pipe=True,
         )
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert process.stdin and process.stdout and process.stderr
         copier = threading.Thread(target=_copy_stream, args=(process.stdout, log), daemon=True)
         copier.start()
         canceled_at: float | None = None
@@ -630,7 +642,9 @@ class SshTransport:
             with suppress(subprocess.TimeoutExpired):
                 process.wait(POLL_SECONDS)
         copier.join()
-        stderr = process.stderr.read().decode(errors="replace").strip()
+        assert process.stdout is not None
+        process.stdout.close()
+        stderr = process.collected_stderr.decode(errors="replace").strip()
         if process.returncode == SSH_EXIT_ERROR:
             raise BuilderLost(
                 f"builder {self.host.name}: the connection broke during the build"
@@ -692,9 +706,8 @@ def _copy_stream(stream: io.BufferedReader | Any, log: LiveLog) -> None:
         log.write(chunk)
 
 
-def _send_cancel(process: subprocess.Popen[bytes]) -> None:
+def _send_cancel(process: AgentCommand) -> None:
     try:
-        assert process.stdin
         process.stdin.write(CANCEL_COMMAND)
         process.stdin.flush()
     except OSError:

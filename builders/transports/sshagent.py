@@ -32,6 +32,7 @@ import time
 HEADER = struct.Struct(">cI")
 IDLE_EXIT_SECONDS = 600  # an agent nobody used for this long goes away
 CHUNK = 65536
+CLIENT_CLOSE_SECONDS = 10
 # The environment of a command: what sshd gives a session, without the shell's additions.
 PLAIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 KEPT_VARIABLES = ("HOME", "USER", "LOGNAME", "LANG", "TZ")
@@ -98,10 +99,14 @@ class Session:
         ]
         for pump in pumps:
             pump.start()
-        threading.Thread(target=self.feed, args=(process,), daemon=True).start()
+        feeder = threading.Thread(target=self.feed, args=(process,), daemon=True)
+        feeder.start()
         for pump in pumps:
             pump.join()
         self.send(b"X", struct.pack(">i", process.wait()))
+        # The client closes once it has the status; closing first with its input unread
+        # would reset the connection under the status.
+        feeder.join(CLIENT_CLOSE_SECONDS)
 
     def pump(self, stream, kind):
         """Copy a pipe of the command to the client; without a client, close it."""
