@@ -297,6 +297,14 @@ class SshConnection:
         completed = subprocess.run(forward, capture_output=True, timeout=30)
         if completed.returncode != 0:
             raise self._failure(completed.stderr)
+        reached = AgentCommand(str(self._agent_forward), "true")
+        if reached.wait(COMMAND_TIMEOUT_SECONDS) != 0:
+            raise BuilderRefused(
+                f"builder {self.host.name}: its sshd does not let commands reach the "
+                f"builder's command agent (set AllowStreamLocalForwarding yes, the default, "
+                f"and no DisableForwarding, for the login {self.host.user}): "
+                f"{reached.collected_stderr.decode(errors='replace')}"
+            )
 
     def _master_runs(self) -> bool:
         check = ["ssh", *self.options(), "-O", "check", self.host.address]

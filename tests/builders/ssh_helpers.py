@@ -80,7 +80,7 @@ class SshTestHost:
             **overrides,
         }
 
-    def start_sshd(self) -> None:
+    def start_sshd(self, extra_config: str = "") -> None:
         config = self.directory / "sshd_config"
         config.write_text(
             f"ListenAddress {self.address}\n"
@@ -93,7 +93,7 @@ class SshTestHost:
             "UsePAM no\n"
             "StrictModes no\n"
             # Logs each login and each command a login shell runs (sessions_started).
-            "LogLevel VERBOSE\n"
+            "LogLevel VERBOSE\n" + extra_config
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation
         self.sshd = subprocess.Popen(

@@ -88,6 +88,17 @@ def test_one_login_serves_every_command_of_several_jobs_and_no_login_shell_runs_
     assert path.decode() == ssh.AGENT_PATH  # not the PATH root's ~/.bashrc makes
 
 
+def test_a_host_whose_sshd_forwards_nothing_is_refused_with_what_to_change(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob
+) -> None:
+    (host,) = ssh_hosts(1)
+    host.kill_everything()
+    host.start_sshd("AllowStreamLocalForwarding no\n")
+
+    with pytest.raises(BuilderRefused, match="set AllowStreamLocalForwarding yes"):
+        SshTransport(host.ssh_host()).run(rpm_job(hello_srpm), should_cancel=lambda: False)
+
+
 def test_an_unknown_host_key_is_refused_not_accepted(
     ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, tmp_path: Path
 ) -> None:
