@@ -3,8 +3,9 @@
 sshd runs every command through the login's shell, and bash run by sshd reads ~/.bashrc
 first (1.2 s for root's on a machine with pyenv), whatever the command. So the transport
 logs in once per builder, starts this agent (the only command run by the login shell),
-and reaches it afterwards through the same master connection as a forwarded Unix socket
-(`ssh -W <socket>`): sshd connects channels to a socket without starting any shell.
+and reaches it afterwards through the same master connection, which forwards a socket of
+the worker to the agent's Unix socket (`ssh -O forward -L`): sshd connects such channels
+to the socket without starting any shell. The worker's side is sshagent_client.py.
 
 Each connection runs one `/bin/sh -c COMMAND` with a plain environment. The framing,
 both ways, is one type byte, a 4-byte big-endian length and the data:
@@ -15,7 +16,9 @@ both ways, is one type byte, a 4-byte big-endian length and the data:
 A client that goes away closes the command's pipes, as sshd does with a broken session:
 `builders.remote` stops its job when that happens.
 
-This file is shipped to the host as it is: the standard library of Python 3.9 only.
+This file is shipped to the host as it is: the standard library of Python 3.9 only. An
+agent serves one login (its socket is in a directory of mode 0700 in the login's home)
+and ends after IDLE_EXIT_SECONDS without a command.
 """
 
 import contextlib
@@ -82,11 +85,11 @@ class Session:
 
     def run(self):
         try:
-            request = json.loads(read_line(self.connection))
-        except (EOFError, OSError, ValueError):
-            return
+            command = json.loads(read_line(self.connection))["command"]
+        except (EOFError, OSError, ValueError, KeyError, TypeError):
+            return  # not a client of ours, or one that left
         process = subprocess.Popen(
-            ["/bin/sh", "-c", request["command"]],
+            ["/bin/sh", "-c", command],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
