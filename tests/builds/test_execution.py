@@ -15,6 +15,7 @@ from apps.fleet.services import builder_drain, builder_resume, local_pool_ensure
 from builders.limits import ResourceLimits
 from builders.transports import ssh
 from tests.builders.srpm_factory import make_srpm
+from tests.builds.test_scheduler import pending_task
 from tests.factories import BuildTaskFactory, ProjectFactory
 from tests.queues import queued_actor_names
 
@@ -207,3 +208,30 @@ def test_each_attempt_keeps_its_builder_and_duration_and_builders_their_history(
     assert "Connection refused" in console.content.decode()
     task_page = client.get(reverse("admin:builds_buildtask_change", args=[task.pk]))
     assert "ssh-host0" in task_page.content.decode()  # its first attempt's builder
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_meets_a_host_of_another_arch_waits_for_another_builder_attempts_kept(
+    ssh_hosts, tmp_path, settings
+):
+    settings.RESULTS_ROOT = tmp_path / "results"
+    local_pool_ensure()
+    BuilderPool.objects.filter(kind=PoolKind.LOCAL).update(enabled=False)
+    (host,) = ssh_hosts(1)  # x86_64, declared aarch64
+    pool = BuilderPool.objects.create(
+        name="arm", kind=PoolKind.SSH, arches=["aarch64"],
+        config={"hosts": [host.pool_host_config(arches=["aarch64"])]},
+    )  # fmt: skip
+    (builder,) = ssh_pool_sync(pool=pool)
+    task = pending_task(ProjectFactory(), chroot_name="fedora-43-aarch64")
+    assert schedule_pending_tasks() == [task.pk]  # not probed yet: it looks ready
+
+    task_run(task_id=task.pk)
+
+    task.refresh_from_db()
+    builder.refresh_from_db()
+    assert (task.state, task.attempt, task.builder_id) == (State.PENDING, 0, None)
+    assert builder.state == BuilderState.DOWN
+    assert "declared for aarch64 but is x86_64" in builder.state_reason
+    assert task.attempts.get().outcome.startswith("builder lost: builder arm-host0 is declared")
+    assert schedule_pending_tasks() == []  # it gets nothing more
