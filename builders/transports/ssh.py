@@ -196,7 +196,7 @@ class SshConnection:
         # HostKeyAlias keys the file by the builder, whatever address and port it has.
         self._known_hosts.write_text(f"{self._alias} {host.known_host_key.strip()}\n")
         self._control = _private_dir() / f"{key}.control"
-        self._agent_name = f"{_agent_key(host)}.sock"
+        self._agent_name = f"{agent_key(host)}.sock"
         # The agent's socket, forwarded here by the master once the agent runs.
         self._agent_forward = _private_dir() / f"{key}.agent"
         self._agent_ready = False
@@ -447,7 +447,7 @@ def _private_dir() -> Path:
     return _private[0]
 
 
-def _agent_key(host: SshHost) -> str:
+def agent_key(host: SshHost) -> str:
     """One agent per builder and agent version: test hosts may share one home."""
     identity = f"{host.name}\0{host.address}\0{host.port}\0{host.user}\0{host.work_dir}"
     return hashlib.sha256(f"{identity}\0{AGENT_FILE}".encode()).hexdigest()[:16]

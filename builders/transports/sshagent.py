@@ -141,8 +141,9 @@ def plain_environment():
 
 
 class Agent:
-    def __init__(self, listener):
+    def __init__(self, listener, path):
         self.listener = listener
+        self.path = path
         self.active = 0
         self.last_used = time.monotonic()
         self.lock = threading.Lock()
@@ -169,6 +170,8 @@ class Agent:
             time.sleep(10)
             with self.lock:
                 if self.active == 0 and time.monotonic() - self.last_used > IDLE_EXIT_SECONDS:
+                    with contextlib.suppress(OSError):
+                        os.unlink(self.path)
                     os._exit(0)
 
 
@@ -206,7 +209,7 @@ def main():
     if os.fork():
         os._exit(0)
     os.setsid()
-    Agent(listener).serve()
+    Agent(listener, sys.argv[1]).serve()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from builders.transports.ssh import SshHost
+from builders.transports.ssh import SshHost, agent_key
 
 SSHD = "/usr/sbin/sshd"
 # Test processes running side by side (pytest -n) pick free subnets under this lock.
@@ -192,3 +192,6 @@ def create_host(directory: Path, name: str) -> SshTestHost:
 def remove_host(host: SshTestHost) -> None:
     host.kill_everything()
     subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True)
+    # Its agent was killed with it; the hosts share this machine's home, where it listened.
+    for path in (Path.home() / ".coprsite-agent").glob(f"{agent_key(host.ssh_host())}.sock*"):
+        path.unlink(missing_ok=True)
