@@ -4,7 +4,9 @@ For one trivial SRPM it prints the median wall time of
 1. `rpmbuild --rebuild` run by hand,
 2. the local pool (the runner and its sandbox in this process),
 3. an ssh pool's host in a network namespace of this machine (its own sshd; the first job
-   installs the runner copy, later ones reuse it: both figures are printed),
+   logs in, starts the command agent and installs the runner copy, later ones reuse the
+   connection, the agent and the runner: both figures are printed, and the per-build
+   overhead of the later ones over the local pool),
 4. a command pool whose `new` makes such a host per job and `delete` removes it (so every
    job also installs the runner),
 5. a vm pool: a QEMU VM per job from the cached base image (`--vm-runs`, 0 to skip; the
@@ -15,6 +17,7 @@ and each one's overhead per build against raw rpmbuild. Needs root (namespaces, 
 """
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -149,6 +152,12 @@ def main() -> None:
     print(f"raw rpmbuild --rebuild           {base:6.2f} s (median of {runs})")
     for name, figure in figures:
         print(f"{name:32s} {figure:6.2f} s   overhead {figure - base:+6.2f} s per build")
+    over_local = statistics.median(later_ssh) - statistics.median(local)
+    print(
+        f"ssh host over the local pool     {over_local:+6.2f} s per build (goal: at most "
+        f"+0.50 s on a quiet machine; load average now {os.getloadavg()[0]:.2f} "
+        f"on {os.cpu_count()} CPUs)"
+    )
 
 
 def accelerator() -> str:

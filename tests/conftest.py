@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.accounts.services import user_create_or_update
 from builders.network import HOST_NETWORK_ENV
+from builders.transports.ssh import close_all_connections
 from tests.builders.ssh_helpers import SshTestHost, create_host, remove_host
 from tests.builders.vm_helpers import BuiltImage, build_vm_image
 from tests.factories import UserFactory, catalog_ensure
@@ -126,6 +127,7 @@ def ssh_hosts(tmp_path: Path) -> Iterator[Callable[[int], list[SshTestHost]]]:
         return made[-count:]
 
     yield make
+    close_all_connections()  # the masters a test's jobs left for the builders' next jobs
     for host in made:
         remove_host(host)
 

@@ -31,12 +31,14 @@ STAFF_PERMISSIONS = {
     "packages.webhookhistory": ("view",),
     "builds.build": ("view",),  # cancel, requeue and delete are actions through the services
     "builds.buildtask": ("view",),
+    "builds.taskattempt": ("view",),
     "builds.batch": ("view",),
     "repos.signingkey": ("view",),
     "repos.repository": ("view",),
     # Builders: drain and resume (their state), nothing that decides what runs on them.
     "fleet.builderpool": ("view",),
     "fleet.builder": ("view", "change"),
+    "fleet.builderstatechange": ("view",),
     "fleet.machine": ("view",),
     "fleet.poolchange": ("view",),
     # Login lockouts: see who is locked out, and lift a lockout by deleting its attempt.

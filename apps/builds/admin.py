@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from apps.builds.models import Batch, Build, BuildTask
+from apps.builds.models import Batch, Build, BuildTask, TaskAttempt
 from apps.builds.services import build_cancel, build_delete, tasks_requeue
 from apps.builds.views import task_row
 from apps.core.errors import ServiceError
@@ -125,6 +125,26 @@ class BuildAdmin(ReadOnlyAdmin):
         for_each_build(request, builds, build_delete, "Deleted {count} build(s).")
 
 
+class TaskAttemptInline(admin.TabularInline):
+    """Each run of the task: its builder (kept after task.builder is cleared), how long."""
+
+    model = TaskAttempt
+    fields = ("number", "builder_name", "started_on", "ended_on", "outcome")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(TaskAttempt)
+class TaskAttemptAdmin(ReadOnlyAdmin):
+    """Each run of a task on a builder; which builder ran what, for how long."""
+
+    list_display = ("task", "number", "builder_name", "started_on", "ended_on", "outcome")
+    list_filter = ("builder_name",)
+    search_fields = ("=task__id", "=task__build__id", "builder_name")
+
+
 @admin.register(BuildTask)
 class BuildTaskAdmin(ReadOnlyAdmin):
     list_display = (
@@ -142,6 +162,7 @@ class BuildTaskAdmin(ReadOnlyAdmin):
     list_filter = ("state", "priority", "chroot__arch", "chroot")
     search_fields = ("=build__id", "build__package_name", "owner_key")
     readonly_fields = ("logs",)
+    inlines = [TaskAttemptInline]
     actions = ["requeue_tasks"]
     show_full_result_count = False
 

@@ -16,6 +16,8 @@ from apps.builds.announce import task_announce_start
 from apps.builds.lifecycle import (
     build_refresh_state,
     send_scheduler_nudge,
+    task_attempt_end,
+    task_attempt_start,
     task_builder_lost,
     task_end,
     task_transition,
@@ -90,13 +92,16 @@ def task_run_one(*, task_id: int) -> int | None:
     result_dir = task_result_dir(task)
     result_dir.mkdir(parents=True, exist_ok=True)
     backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")
+    task_attempt_start(task=task)
     try:
         result = run_on_builder(task, result_dir)
     except BuilderLost as lost:
         close_old_connections()
+        task_attempt_end(task_id=task.pk, outcome=f"builder lost: {lost.reason}")
         task_lost(task, result_dir, lost)
         return None
     close_old_connections()
+    task_attempt_end(task_id=task.pk, outcome=result.state)
     backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
     builder_id = task.builder_id
     task.refresh_from_db()

@@ -13,7 +13,14 @@ from django.utils import timezone
 
 from apps.builds.announce import task_announce_end
 from apps.builds.logs import task_logs_finish
-from apps.builds.models import ACTIVE_STATES, FINAL_STATES, Build, BuildTask, State
+from apps.builds.models import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    Build,
+    BuildTask,
+    State,
+    TaskAttempt,
+)
 from apps.builds.states import derive_build_state
 from apps.core.queue import send_on_commit
 
@@ -24,6 +31,24 @@ def task_transition(task_id: int, from_states, to_state: str, **fields) -> bool:
         state=to_state, **fields
     )
     return changed == 1
+
+
+def task_attempt_start(*, task: BuildTask) -> None:
+    """A run of the task on its builder begins: the record that outlives task.builder."""
+    builder = task.builder
+    TaskAttempt.objects.create(
+        task=task,
+        number=task.attempt + 1,
+        builder=builder,
+        builder_name=builder.name if builder is not None else "",
+    )
+
+
+def task_attempt_end(*, task_id: int, outcome: str) -> None:
+    """The task's run on its builder is over (built, failed, canceled or the builder lost)."""
+    TaskAttempt.objects.filter(task_id=task_id, ended_on__isnull=True).update(
+        ended_on=timezone.now(), outcome=outcome[:500]
+    )
 
 
 def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:

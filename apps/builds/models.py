@@ -260,3 +260,28 @@ class BuildTask(models.Model):
         if self.is_source:
             return str(self.build_id)
         return f"{self.build_id}-{self.chroot.name}"
+
+
+class TaskAttempt(models.Model):
+    """One run of a task on a builder: which builder, how long, how it ended.
+
+    BuildTask.builder is cleared once the builder's part is over; this record stays, one
+    per run (apps/builds/lifecycle.task_attempt_start and task_attempt_end).
+    """
+
+    task = models.ForeignKey(BuildTask, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField(help_text="The task's attempt, 1 for the first.")
+    builder = models.ForeignKey(
+        "fleet.Builder", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The builder's name outlives the builder (a removed host, a deleted pool).
+    builder_name = models.CharField(max_length=100)
+    started_on = models.DateTimeField(default=timezone.now)
+    ended_on = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["task_id", "started_on", "pk"]
+
+    def __str__(self) -> str:
+        return f"task {self.task_id} attempt {self.number} on {self.builder_name}"

@@ -106,8 +106,10 @@ def project_builds(
 
 def build_with_tasks(build_id: int) -> Build | None:
     """One build with everything its page shows; the source task sorts first."""
-    tasks = BuildTask.objects.select_related("chroot").order_by(
-        F("chroot__name").asc(nulls_first=True)
+    tasks = (
+        BuildTask.objects.select_related("chroot")
+        .prefetch_related("attempts")
+        .order_by(F("chroot__name").asc(nulls_first=True))
     )
     return (
         Build.objects.select_related(

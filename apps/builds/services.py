@@ -20,6 +20,7 @@ from apps.builds.announce import task_announce_end
 from apps.builds.lifecycle import (
     build_refresh_state,
     send_scheduler_nudge,
+    task_attempt_end,
     task_end,
     task_transition,
 )
@@ -503,6 +504,7 @@ def stale_tasks_reconcile() -> dict:
     )
     requeued = failed = 0
     for task_id, attempt, build_id in lost:
+        task_attempt_end(task_id=task_id, outcome="builder lost: its worker stopped reporting")
         if attempt + 1 < settings.MAX_TASK_ATTEMPTS:
             requeued += task_transition(
                 task_id,

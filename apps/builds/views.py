@@ -144,13 +144,17 @@ def task_row(build, task: BuildTask) -> dict:
         "live_log_url": base + log_link_name(task, LOG_NAME) if started else None,
         "backend_log_url": base + log_link_name(task, BACKEND_LOG) if started else None,
         "duration": duration(task),
+        "attempts": [
+            {"attempt": attempt, "duration": duration(attempt)} for attempt in task.attempts.all()
+        ],
     }
 
 
-def duration(task: BuildTask) -> str:
-    if not task.started_on or not task.ended_on:
+def duration(run) -> str:
+    """How long a task (or one attempt of it) took, once it ended."""
+    if not run.started_on or not run.ended_on:
         return ""
-    seconds = int((task.ended_on - task.started_on).total_seconds())
+    seconds = int((run.ended_on - run.started_on).total_seconds())
     return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 

@@ -13,13 +13,14 @@ from django.utils.timesince import timesince
 
 from apps.core.errors import ServiceError
 from apps.core.queue import send_on_commit
-from apps.fleet.models import Builder, BuilderPool, Machine, PoolChange
+from apps.fleet.models import Builder, BuilderPool, BuilderStateChange, Machine, PoolChange
 from apps.fleet.selectors import builders_with_current_tasks, slot_holding_tasks
 from apps.fleet.services import (
     POOL_FIELDS,
     PoolConfigError,
     builder_drain,
     builder_resume,
+    builder_state_set,
     config_without_secrets,
     pool_config_check,
     pool_delete,
@@ -181,6 +182,21 @@ class PoolChangeAdmin(admin.ModelAdmin):
         return False
 
 
+class BuilderStateChangeInline(admin.TabularInline):
+    """The builder's state history, newest first: written by the fleet's services only."""
+
+    model = BuilderStateChange
+    fields = ("changed_on", "previous_state", "state", "reason")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name_plural = "state history"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-changed_on", "-pk")
+
+
 @admin.register(Builder)
 class BuilderAdmin(admin.ModelAdmin):
     list_display = (
@@ -221,9 +237,23 @@ class BuilderAdmin(admin.ModelAdmin):
         "seen",
     )
     actions = ["drain", "resume"]
+    inlines = [BuilderStateChangeInline]
 
     def has_add_permission(self, request):
         return request.user.is_superuser and super().has_add_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        """A state set in the form goes through builder_state_set, to be remembered."""
+        new_state = obj.state
+        if change and "state" in form.changed_data:
+            obj.state = form.initial["state"]
+        super().save_model(request, obj, form, change)
+        if change and "state" in form.changed_data:
+            builder_state_set(
+                builders=Builder.objects.filter(pk=obj.pk),
+                state=new_state,
+                reason=f"set to {new_state} by {request.user.username}",
+            )
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
@@ -275,13 +305,35 @@ class BuilderAdmin(admin.ModelAdmin):
 
     @admin.action(description="Drain the selected builders (finish running builds, take no new)")
     def drain(self, request, queryset):
-        count = builder_drain(builder_ids=list(queryset.values_list("pk", flat=True)))
+        builder_ids = list(queryset.values_list("pk", flat=True))
+        count = builder_drain(builder_ids=builder_ids, user=request.user)
         messages.success(request, f"Draining {count} builder(s).")
 
     @admin.action(description="Put the selected builders back in service")
     def resume(self, request, queryset):
-        count = builder_resume(builder_ids=list(queryset.values_list("pk", flat=True)))
+        builder_ids = list(queryset.values_list("pk", flat=True))
+        count = builder_resume(builder_ids=builder_ids, user=request.user)
         messages.success(request, f"Resumed {count} builder(s).")
+
+
+@admin.register(BuilderStateChange)
+class BuilderStateChangeAdmin(admin.ModelAdmin):
+    """Every builder's state changes, newest first: written by the fleet's services only."""
+
+    list_display = ("changed_on", "builder", "previous_state", "state", "reason")
+    list_select_related = ("builder",)
+    list_filter = ("state", "builder__pool")
+    search_fields = ("builder__name", "reason")
+    readonly_fields = [field.name for field in BuilderStateChange._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Machine)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderState, PoolKind
 from apps.fleet.selectors import slot_holding_tasks
-from apps.fleet.services import builder_mark_down, builder_seen
+from apps.fleet.services import builder_back, builder_mark_down, builder_seen
 from apps.fleet.transports import machine_transport, ssh_transport
 from builders.transports import BuilderLost, BuilderRefused
 
@@ -51,9 +51,6 @@ def builder_probe(builder: Builder) -> bool:
         Builder.objects.filter(pk=builder.pk).update(last_seen_on=timezone.now())
         return False
     builder_seen(builder_id=builder.pk, runner_version=version)
-    back = Builder.objects.filter(pk=builder.pk, state=BuilderState.DOWN).update(
-        state=BuilderState.READY, state_reason=""
-    )
-    if back:
+    if builder_back(builder_id=builder.pk):
         logger.info("builder %s answers again", builder.name)
     return True

@@ -78,6 +78,23 @@ class Builder(models.Model):
         return self.name
 
 
+class BuilderStateChange(models.Model):
+    """A builder's state as it changed, and why (apps/fleet/services.builder_state_set):
+    the operator sees when a builder went down, what it said, and when it came back."""
+
+    builder = models.ForeignKey(Builder, on_delete=models.CASCADE, related_name="state_changes")
+    previous_state = models.CharField(max_length=10, choices=BuilderState.choices)
+    state = models.CharField(max_length=10, choices=BuilderState.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    changed_on = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-changed_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.builder_id}: {self.previous_state} -> {self.state}"
+
+
 class MachineState(models.TextChoices):
     CREATING = "creating"
     RUNNING = "running"

@@ -3,7 +3,7 @@
 from django.db.models import Prefetch
 
 from apps.core.errors import ServiceError
-from apps.fleet.models import Builder, BuilderPool
+from apps.fleet.models import Builder, BuilderPool, BuilderStateChange
 from apps.fleet.services import LOCAL_POOL_NAME, host_arch
 
 
@@ -57,10 +57,22 @@ def slot_holding_tasks():
     return tasks.objects.before_publishing().select_related("chroot").order_by("pk")
 
 
+# State changes of each builder the status page lists.
+RECENT_STATE_CHANGES = 5
+
+
 def builders_with_current_tasks():
     """Builders, each with `current`: the tasks in its slots (one query for all of them)."""
     current = Prefetch("tasks", queryset=slot_holding_tasks(), to_attr="current")
     return Builder.objects.prefetch_related(current)
+
+
+def builders_with_history():
+    """builders_with_current_tasks, each also with `history`: its latest state changes."""
+    changes = BuilderStateChange.objects.order_by("-changed_on", "-pk")
+    return builders_with_current_tasks().prefetch_related(
+        Prefetch("state_changes", queryset=changes[:RECENT_STATE_CHANGES], to_attr="history")
+    )
 
 
 def pools_with_builders():
@@ -69,5 +81,5 @@ def pools_with_builders():
     Written over Builder rows whatever the pool's kind: a local pool's one builder, an ssh
     pool's hosts and the builders vm and command pools get all read the same way.
     """
-    builders = Prefetch("builders", queryset=builders_with_current_tasks().order_by("name"))
+    builders = Prefetch("builders", queryset=builders_with_history().order_by("name"))
     return BuilderPool.objects.order_by("name").prefetch_related(builders)

@@ -14,6 +14,7 @@ from apps.fleet.models import (
     Builder,
     BuilderPool,
     BuilderState,
+    BuilderStateChange,
     PoolChange,
     PoolChangeAction,
     PoolKind,
@@ -23,14 +24,43 @@ logger = logging.getLogger(__name__)
 LOCAL_POOL_NAME = "local"
 
 
-def builder_drain(*, builder_ids: list[int]) -> int:
+def builder_state_set(*, builders, state: str, reason: str = "") -> int:
+    """The one way a builder's state changes: each change is kept, with its reason.
+
+    `builders` is a queryset of the builders to change (filtered on the states they may
+    leave); those already in `state` for the same reason stay as they are. The count.
+    """
+    reason = reason[:500]
+    with transaction.atomic():
+        changing = list(
+            builders.select_for_update()
+            .exclude(state=state, state_reason=reason)
+            .values_list("pk", "state")
+        )
+        Builder.objects.filter(pk__in=[pk for pk, _ in changing]).update(
+            state=state, state_reason=reason
+        )
+        BuilderStateChange.objects.bulk_create(
+            BuilderStateChange(builder_id=pk, previous_state=before, state=state, reason=reason)
+            for pk, before in changing
+        )
+    return len(changing)
+
+
+def builder_drain(*, builder_ids: list[int], user: User | None = None) -> int:
     """Let builders finish what they run but take no new tasks. Returns the count."""
-    return Builder.objects.filter(pk__in=builder_ids).update(state=BuilderState.DRAINING)
+    return builder_state_set(
+        builders=Builder.objects.filter(pk__in=builder_ids),
+        state=BuilderState.DRAINING,
+        reason=f"drained by {user.username}" if user else "drained",
+    )
 
 
-def builder_resume(*, builder_ids: list[int]) -> int:
-    return Builder.objects.filter(pk__in=builder_ids).update(
-        state=BuilderState.READY, state_reason=""
+def builder_resume(*, builder_ids: list[int], user: User | None = None) -> int:
+    return builder_state_set(
+        builders=Builder.objects.filter(pk__in=builder_ids),
+        state=BuilderState.READY,
+        reason=f"put back in service by {user.username}" if user else "",
     )
 
 
@@ -196,8 +226,10 @@ def ssh_pool_sync(*, pool: BuilderPool) -> list[Builder]:
             },
         )
         builders.append(builder)
-    pool.builders.exclude(pk__in=[b.pk for b in builders]).update(
-        state=BuilderState.DRAINING, state_reason="its host is no longer in the pool's config"
+    builder_state_set(
+        builders=pool.builders.exclude(pk__in=[b.pk for b in builders]),
+        state=BuilderState.DRAINING,
+        reason="its host is no longer in the pool's config",
     )
     return builders
 
@@ -350,4 +382,10 @@ def builder_seen(*, builder_id: int | None, runner_version: str = "") -> None:
 def builder_mark_down(*, builder_id: int, reason: str) -> bool:
     """Take a builder out of scheduling until an operator (or a probe) brings it back."""
     changed = Builder.objects.filter(pk=builder_id).exclude(state=BuilderState.DOWN)
-    return changed.update(state=BuilderState.DOWN, state_reason=reason[:500]) == 1
+    return builder_state_set(builders=changed, state=BuilderState.DOWN, reason=reason) == 1
+
+
+def builder_back(*, builder_id: int) -> bool:
+    """A down builder answered its probe: ready again. True when it was down."""
+    down = Builder.objects.filter(pk=builder_id, state=BuilderState.DOWN)
+    return builder_state_set(builders=down, state=BuilderState.READY) == 1

@@ -46,7 +46,12 @@ def ssh_transport(builder: Builder) -> "SshTransport":
         raise BuilderRefused(str(error)) from error
     options = {key: host[key] for key in SSH_FIELDS if key in host}
     blocked = tuple(host.get("blocked_networks", ()))
-    return SshTransport(SshHost(name=builder.name, blocked_networks=blocked, **options))
+    # The host is checked against the arches declared for it (builders/transports/ssh.py).
+    return SshTransport(
+        SshHost(
+            name=builder.name, blocked_networks=blocked, arches=tuple(host["arches"]), **options
+        )
+    )
 
 
 def machine_transport(

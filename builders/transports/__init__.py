@@ -30,6 +30,14 @@ class BuilderLost(Exception):
         self.before_job = before_job
 
 
+class ArchMismatch(BuilderLost):
+    """The builder cannot build an arch it is declared for: down until an operator fixes
+    its pool's config; the task waits for another builder and keeps its attempts."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, before_job=True)
+
+
 class BuilderRefused(Exception):
     """The builder cannot be used as configured (host key, login, Python, runner).
 

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from builders.protocol import STATE_CANCELED, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
-from builders.transports.ssh import SshHost, SshTransport, runner_version
+from builders.transports.ssh import SshHost, SshTransport, close_connection, runner_version
 
 NAME_ENV = "COPRSITE_MACHINE_NAME"
 ADDRESS_ENV = "COPRSITE_MACHINE_ADDRESS"
@@ -213,7 +213,14 @@ class CommandTransport:
                 self.events.created(machine)
             yield machine
         finally:
+            if machine is not None:
+                self.forget_connection(machine)
             self.delete(machine.address if machine else "")
+
+    def forget_connection(self, machine: Machine) -> None:
+        """This machine's master connection ends with it: no later job goes there."""
+        with contextlib.suppress(BuilderRefused):
+            close_connection(self.ssh_host(machine))
 
     def delete(self, address: str) -> None:
         try:

@@ -1,15 +1,18 @@
 """The SSH transport: run a job on a static builder host with the OpenSSH client.
 
-One task, one SSH connection (a ControlMaster the other commands reuse), in these steps:
+One master connection per builder and worker process, kept between its jobs for
+MASTER_IDLE_SECONDS; the login shell runs only the command that starts the host's command
+agent (sshagent.py), every other command reaches the agent through the master. A job:
 
-    connect (host key checked against the pool's, never accepted on first sight)
-    -> check the host (python3, the runner version it has)
+    connect unless connected (host key checked against the pool's, never accepted on
+    first sight), start the agent unless it runs
+    -> check the host (python3, its arch against the declared ones, its runner version)
     -> install the runner copy of this version when the host lacks it
     -> upload the SRPM or uploaded source and the job spec
     -> run `python3 -m builders.remote`, streaming builder-live.log back as it grows
     -> download the results into a staging directory and check them
     -> only then move them into the result directory
-    -> remove the job directory on the host, close the connection.
+    -> remove the job directory on the host.
 
 Steps before and after the run are retried when SSH itself fails; a build is never run
 twice by the transport (a connection lost during the run is BuilderLost for the portal).
@@ -17,6 +20,7 @@ twice by the transport (a connection lost during the run is BuilderLost for the 
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import json
@@ -52,7 +56,8 @@ from builders.results import (
     write_json,
 )
 from builders.srpm import BadRpm, NotAnSrpm, read_rpm_nevra, read_srpm_header
-from builders.transports import BuilderLost, BuilderRefused
+from builders.transports import ArchMismatch, BuilderLost, BuilderRefused
+from builders.transports.sshagent_client import AgentCommand
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the builders/ package
 BUNDLED_LIBRARIES = (rpmfile,)  # read RPM headers (builders/srpm.py)
@@ -69,6 +74,11 @@ MAX_RESULT_FILE_BYTES = 4 << 30
 # How long the job may take to stop after cancel before the connection is cut.
 CANCEL_WAIT_SECONDS = 30
 SWEEP_AGE_MINUTES = 10  # a job directory on a host is swept only when at least this old
+# A builder's master connection outlives its job by this long, for the builder's next one.
+MASTER_IDLE_SECONDS = 300
+AGENT_SOURCE = (Path(__file__).parent / "sshagent.py").read_bytes()
+AGENT_FILE = f"agent-{hashlib.sha256(AGENT_SOURCE).hexdigest()[:12]}.py"
+AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,35 @@ class SshHost:
     connect_timeout: int = 10
     # Networks builds on this host may not reach besides the worker's (see service_networks).
     blocked_networks: tuple[str, ...] = ()
+    # The arches the pool declares for the host; the host must be able to build them.
+    arches: tuple[str, ...] = ()
+
+
+# The arches a machine builds natively besides its own (rpm's %_arch): an x86_64 host
+# builds i686 packages as Copr's do; no other arch is built without emulation.
+NATIVE_ARCHES = {
+    "x86_64": ("x86_64", "i386", "i486", "i586", "i686"),
+    "i686": ("i386", "i486", "i586", "i686"),
+    "i386": ("i386", "i486", "i586", "i686"),
+    "ppc64le": ("ppc64le",),
+}
+
+
+def check_arches(host: SshHost, *, machine: str, rpm_arch: str) -> None:
+    """ArchMismatch when the host cannot build an arch its pool declares for it.
+
+    rpm decides (`rpm --eval %_arch`: an i686 userland on an x86_64 kernel builds i686);
+    `uname -m` stands in where rpm is missing.
+    """
+    real = rpm_arch if rpm_arch not in ("unknown", "") else machine
+    native = NATIVE_ARCHES.get(real, (real,))
+    foreign = [arch for arch in host.arches if arch not in native]
+    if foreign:
+        raise ArchMismatch(
+            f"builder {host.name} is declared for {', '.join(host.arches)} but is {real} "
+            f"(rpm --eval %_arch: {rpm_arch}, uname -m: {machine}): it cannot build "
+            f"{', '.join(foreign)}"
+        )
 
 
 def job_dir_name(task_id: str) -> str:
@@ -141,17 +180,29 @@ class SshFailure(Exception):
 
 
 class SshConnection:
-    """The OpenSSH client with one master connection that every command of a job reuses."""
+    """The OpenSSH client with one master connection per builder, kept between jobs.
+
+    The login's shell runs one command per master (starting the agent, sshagent.py);
+    every other command goes to that agent through a channel of the master, so no shell
+    start-up file runs for it.
+    """
 
     def __init__(self, host: SshHost) -> None:
         self.host = host
-        # Short path: a control socket's path must fit in a sockaddr_un.
-        self._dir = Path(tempfile.mkdtemp(prefix="coprsite-ssh-"))
-        self._known_hosts = self._dir / "known_hosts"
+        self._lock = threading.Lock()
+        key = hashlib.sha256(repr(host).encode()).hexdigest()[:16]
+        # Short paths: a control socket's path must fit in a sockaddr_un.
+        self._known_hosts = _private_dir() / f"{key}.known_hosts"
         # HostKeyAlias keys the file by the builder, whatever address and port it has.
         self._known_hosts.write_text(f"{self._alias} {host.known_host_key.strip()}\n")
-        self._control = self._dir / "control"
-        self.home = ""  # the login's home on the host, once check_host has looked
+        self._control = _private_dir() / f"{key}.control"
+        self._agent_name = f"{agent_key(host)}.sock"
+        # The agent's socket, forwarded here by the master once the agent runs.
+        self._agent_forward = _private_dir() / f"{key}.agent"
+        self._agent_ready = False
+        # The host was checked (python3, arches, runner) over this master connection.
+        self.host_checked = False
+        self.home = ""  # the login's home on the host, once the agent runs there
 
     @property
     def _alias(self) -> str:
@@ -172,17 +223,34 @@ class SshConnection:
             "-o", "ServerAliveInterval=5",
             "-o", "ServerAliveCountMax=3",
             "-o", f"ControlPath={self._control}",
+            "-o", "StreamLocalBindUnlink=yes",  # a forward left by a master that ended
             "-o", "LogLevel=ERROR",
             "-F", "/dev/null",
             "-p", str(host.port),
             "-l", host.user,
         ]  # fmt: skip
 
-    def open(self) -> None:
-        """Start the master connection (checks the host key and the login)."""
+    def ensure(self) -> None:
+        """The master connection and the agent, started when they are not running."""
+        with self._lock:
+            if self._agent_ready:
+                return  # a command that cannot reach it makes `start` look again
+            if not self._master_runs():
+                self._start_master()
+                self.host_checked = False
+            self._start_agent()
+            self._agent_ready = True
+
+    def forget_agent(self) -> None:
+        """After an SSH failure: look at (and restart) the agent before the next command."""
+        self._agent_ready = False
+
+    def _start_master(self) -> None:
+        """Start the master connection (checks the host key and the login); it ends by
+        itself once no command used it for MASTER_IDLE_SECONDS."""
         command = [
-            "ssh", *self.options(), "-o", "ControlMaster=yes", "-o", "ControlPersist=yes",
-            "-f", "-N", self.host.address,
+            "ssh", *self.options(), "-o", "ControlMaster=yes",
+            "-o", f"ControlPersist={MASTER_IDLE_SECONDS}", "-f", "-N", self.host.address,
         ]  # fmt: skip
         completed = subprocess.run(
             command, capture_output=True, timeout=self.host.connect_timeout + 30
@@ -190,34 +258,103 @@ class SshConnection:
         if completed.returncode != 0:
             raise self._failure(completed.stderr)
 
-    def is_open(self) -> bool:
+    def _start_agent(self) -> None:
+        """The one command run by the login shell: start the agent unless one answers."""
+        directory = '"$HOME"/.coprsite-agent'
+        script = (
+            "command -v python3 >/dev/null || { echo nopython; exit 0; }; "
+            f"(umask 077 && mkdir -p {directory} && cat > {directory}/{AGENT_FILE}) && "
+            # Commands get the umask sshd gives sessions: build sandboxes read their files.
+            "cd / && umask 022 && "
+            f'env -i HOME="$HOME" USER="$USER" LOGNAME="$LOGNAME" PATH={AGENT_PATH} '
+            f"python3 {directory}/{AGENT_FILE} {directory}/{self._agent_name} "
+            '</dev/null >/dev/null 2>&1 && printf "%s\\n" "$HOME"'
+        )
+        completed = subprocess.run(
+            self._login_shell_command(script),
+            input=AGENT_SOURCE,
+            capture_output=True,
+            timeout=COMMAND_TIMEOUT_SECONDS,
+        )
+        if completed.returncode == SSH_EXIT_ERROR:
+            raise self._failure(completed.stderr)
+        home = completed.stdout.decode(errors="replace").strip()
+        if home == "nopython":
+            raise BuilderRefused(f"builder {self.host.name} has no python3")
+        if completed.returncode != 0 or not home.startswith("/"):
+            error = completed.stderr.decode(errors="replace").strip()
+            raise SshFailure(f"{self.host.name}: the command agent did not start: {error}")
+        self.home = home
+        self._forward(f"{home}/.coprsite-agent/{self._agent_name}")
+
+    def _forward(self, agent_socket: str) -> None:
+        """The agent's socket on the host, as a socket of ours: each connection to it is a
+        channel of the master that sshd connects to the agent, starting no shell."""
+        forward = [
+            "ssh", *self.options(), "-O", "forward",
+            "-L", f"{self._agent_forward}:{agent_socket}", self.host.address,
+        ]  # fmt: skip
+        completed = subprocess.run(forward, capture_output=True, timeout=30)
+        if completed.returncode != 0:
+            raise self._failure(completed.stderr)
+        reached = AgentCommand(str(self._agent_forward), "true")
+        if reached.wait(COMMAND_TIMEOUT_SECONDS) != 0:
+            raise BuilderRefused(
+                f"builder {self.host.name}: its sshd does not let commands reach the "
+                f"builder's command agent (set AllowStreamLocalForwarding yes, the default, "
+                f"and no DisableForwarding, for the login {self.host.user}): "
+                f"{reached.collected_stderr.decode(errors='replace')}"
+            )
+
+    def _master_runs(self) -> bool:
         check = ["ssh", *self.options(), "-O", "check", self.host.address]
         return subprocess.run(check, capture_output=True, timeout=30).returncode == 0
 
     def close(self) -> None:
-        """Stop the master connection and forget the job's ssh files."""
+        """Stop the master connection (the host's agent ends when idle)."""
         exit_master = ["ssh", *self.options(), "-O", "exit", self.host.address]
         with suppress(subprocess.TimeoutExpired):
             subprocess.run(exit_master, capture_output=True, timeout=30)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._agent_ready = False
+        self.host_checked = False
 
-    def command(self, remote_command: str) -> list[str]:
-        """The argv that runs `remote_command` (a shell line) over the master connection."""
+    def _login_shell_command(self, remote_command: str) -> list[str]:
         return ["ssh", *self.options(), "-o", "ControlMaster=no", self.host.address, remote_command]
+
+    def start(self, remote_command: str, *, stdout_pipe: bool = False) -> AgentCommand:
+        """Start `remote_command` (a shell line) through the agent, as `ssh host
+        remote_command` would: same pipes, same exit status, 255 for a broken connection."""
+        self.ensure()
+        command = AgentCommand(str(self._agent_forward), remote_command, stdout_pipe=stdout_pipe)
+        if command.returncode == SSH_EXIT_ERROR:
+            # Not connected: the master ended since (idle for MASTER_IDLE_SECONDS) or the
+            # agent did. Both again, once; a failure now is the connection's.
+            self.forget_agent()
+            self.ensure()
+            command = AgentCommand(
+                str(self._agent_forward), remote_command, stdout_pipe=stdout_pipe
+            )
+        return command
 
     def run(
         self, remote_command: str, *, stdin: bytes = b"", timeout: float = COMMAND_TIMEOUT_SECONDS
     ) -> subprocess.CompletedProcess[bytes]:
         """Run a command; SshFailure / BuilderRefused when ssh, not the command, failed."""
+        process = self.start(remote_command)
+        # A command that ended early (or a lost connection) leaves a broken pipe: the
+        # status says which.
+        with suppress(BrokenPipeError):
+            process.stdin.write(stdin)
+        process.stdin.close()
         try:
-            completed = subprocess.run(
-                self.command(remote_command), input=stdin, capture_output=True, timeout=timeout
-            )
+            process.wait(timeout)
         except subprocess.TimeoutExpired as exc:
+            process.kill()
             raise SshFailure(f"{self.host.name}: no answer within {timeout} s") from exc
-        if completed.returncode == SSH_EXIT_ERROR:
-            raise self._failure(completed.stderr)
-        return completed
+        stdout, stderr = bytes(process.collected_stdout), bytes(process.collected_stderr)
+        if process.returncode == SSH_EXIT_ERROR:
+            raise self._failure(stderr)
+        return subprocess.CompletedProcess(remote_command, process.returncode, stdout, stderr)
 
     def check_output(self, remote_command: str, *, stdin: bytes = b"") -> bytes:
         completed = self.run(remote_command, stdin=stdin)
@@ -229,8 +366,7 @@ class SshConnection:
     def send_tar(self, remote_command: str, *, files: dict[str, Path], data: dict[str, bytes]):
         """Stream a tar of local `files` and in-memory `data` (name -> content) to a command
         that unpacks it; files are read as they go, never held in memory."""
-        with self._piped(remote_command, stdin=subprocess.PIPE) as process:
-            assert process.stdin is not None
+        with self._piped(remote_command, stdout_pipe=False) as process:
             try:
                 with tarfile.open(fileobj=process.stdin, mode="w|") as tar:
                     for name, path in files.items():
@@ -249,7 +385,7 @@ class SshConnection:
     ) -> None:
         """Unpack the tar a command prints into `target`, member by member as `accept` says,
         as it arrives."""
-        with self._piped(remote_command, stdout=subprocess.PIPE) as process:
+        with self._piped(remote_command, stdout_pipe=True) as process:
             try:
                 with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
                     for member in tar:
@@ -263,25 +399,22 @@ class SshConnection:
                 raise
 
     @contextmanager
-    def _piped(self, remote_command: str, **pipes: Any) -> Iterator[subprocess.Popen[bytes]]:
+    def _piped(self, remote_command: str, *, stdout_pipe: bool) -> Iterator[AgentCommand]:
         """A command with one end piped to us; its failure raised once it ended."""
-        with tempfile.TemporaryFile() as errors:
-            process = subprocess.Popen(
-                self.command(remote_command),
-                stdin=pipes.get("stdin", subprocess.DEVNULL),
-                stdout=pipes.get("stdout", subprocess.DEVNULL),
-                stderr=errors,
-            )
+        process = self.start(remote_command, stdout_pipe=stdout_pipe)
+        if stdout_pipe:
+            process.stdin.close()  # nothing to send
+        try:
+            yield process
+        finally:
             try:
-                yield process
-            finally:
-                try:
-                    process.wait(TRANSFER_TIMEOUT_SECONDS)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            errors.seek(0)
-            stderr = errors.read()
+                process.wait(TRANSFER_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        stderr = bytes(process.collected_stderr)
         if process.returncode == SSH_EXIT_ERROR:
             raise self._failure(stderr)
         if process.returncode != 0:
@@ -301,14 +434,56 @@ class SshConnection:
         return SshFailure(f"builder {name}: ssh failed: {text[-300:] or 'no message'}")
 
 
+_private: list[Path] = []
+_connections: dict[SshHost, SshConnection] = {}
+_connections_lock = threading.Lock()
+
+
+def _private_dir() -> Path:
+    """This process's directory for control sockets and known hosts (mode 0700)."""
+    if not _private:
+        _private.append(Path(tempfile.mkdtemp(prefix="coprsite-ssh-")))
+        atexit.register(shutil.rmtree, _private[0], ignore_errors=True)
+    return _private[0]
+
+
+def agent_key(host: SshHost) -> str:
+    """One agent per builder and agent version: test hosts may share one home."""
+    identity = f"{host.name}\0{host.address}\0{host.port}\0{host.user}\0{host.work_dir}"
+    return hashlib.sha256(f"{identity}\0{AGENT_FILE}".encode()).hexdigest()[:16]
+
+
+def builder_connection(host: SshHost) -> SshConnection:
+    """The connection of this process to a builder, shared by its jobs and probes."""
+    with _connections_lock:
+        if not _connections:
+            atexit.register(close_all_connections)
+        if host not in _connections:
+            _connections[host] = SshConnection(host)
+        return _connections[host]
+
+
+def close_connection(host: SshHost) -> None:
+    """Stop the master of a builder that is gone (a disposable machine deleted)."""
+    with _connections_lock:
+        connection = _connections.pop(host, None)
+    if connection is not None:
+        connection.close()
+
+
+def close_all_connections() -> None:
+    for host in list(_connections):
+        close_connection(host)
+
+
 def with_retries(connection: SshConnection, step: Callable[[], Any]) -> Any:
     """Run one transport step again when SSH failed; BuilderLost after the last attempt."""
     for attempt in range(1, STEP_ATTEMPTS + 1):
         try:
-            if not connection.is_open():
-                connection.open()
+            connection.ensure()
             return step()
         except SshFailure as failure:
+            connection.forget_agent()
             if attempt == STEP_ATTEMPTS:
                 raise BuilderLost(str(failure)) from failure
             time.sleep(RETRY_PAUSE_SECONDS * attempt)
@@ -328,9 +503,11 @@ class SshTransport:
         result_dir.mkdir(parents=True, exist_ok=True)
         clear_previous_attempt(result_dir, keep=_local_inputs(spec))
         job_dir = f"{self.host.work_dir}/jobs/{job_dir_name(spec.task_id)}"
-        with ssh_connection(self.host) as connection, LiveLog(result_dir / LOG_NAME) as log:
+        connection = builder_connection(self.host)
+        with LiveLog(result_dir / LOG_NAME) as log:
             log.info(f"Builder host {self.host.name} ({self.host.address}), over SSH")
-            with_retries(connection, lambda: self.check_host(connection))
+            if not connection.host_checked:
+                with_retries(connection, lambda: self.check_host(connection))
             with_retries(connection, lambda: self.upload_job(connection, spec, job_dir))
             self.run_remote(connection, job_dir, log, should_cancel)
             staging = Path(tempfile.mkdtemp(prefix="coprsite-staging-", dir=result_dir.parent))
@@ -351,10 +528,10 @@ class SshTransport:
         other job is swept: left by a worker that died, its processes are killed and its
         directory removed.
         """
-        with ssh_connection(self.host) as connection:
-            with_retries(connection, lambda: self.check_host(connection))
-            if keep_jobs is not None:
-                with_retries(connection, lambda: self.sweep_jobs(connection, keep_jobs))
+        connection = builder_connection(self.host)
+        with_retries(connection, lambda: self.check_host(connection))
+        if keep_jobs is not None:
+            with_retries(connection, lambda: self.sweep_jobs(connection, keep_jobs))
         return self.version
 
     def sweep_jobs(self, connection: SshConnection, keep: Iterable[str]) -> list[str]:
@@ -370,16 +547,15 @@ class SshTransport:
     # -- check the host, install the runner ------------------------------------------------
 
     def check_host(self, connection: SshConnection) -> None:
-        """Python 3 is there and the runner copy of this version, installing it if needed."""
+        """Python 3, the declared arches and the runner copy of this version, installing
+        it if needed."""
         script = (
-            'printf "%s\\n" "$HOME"; '
             "command -v python3 >/dev/null || { echo nopython; exit 0; }; "
             "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'; "
+            "uname -m; rpm --eval %_arch 2>/dev/null || echo unknown; "
             f"cat {remote_path(self.runner_dir)}/VERSION 2>/dev/null || true"
         )
-        home, _, rest = connection.check_output(script).decode(errors="replace").partition("\n")
-        connection.home = home.strip()
-        lines = rest.split()
+        lines = connection.check_output(script).decode(errors="replace").split()
         if not lines or lines[0] == "nopython":
             raise BuilderRefused(f"builder {self.host.name} has no python3")
         python = tuple(int(part) for part in lines[0].split("."))
@@ -388,8 +564,11 @@ class SshTransport:
                 f"builder {self.host.name} has Python {lines[0]}; the runner needs "
                 f"{'.'.join(map(str, MIN_PYTHON))} or newer"
             )
-        if lines[1:2] != [self.version]:
+        machine, rpm_arch = (lines[1:3] + ["unknown", "unknown"])[:2]
+        check_arches(self.host, machine=machine, rpm_arch=rpm_arch)
+        if lines[3:4] != [self.version]:
             self.install_runner(connection)
+        connection.host_checked = True
 
     def install_runner(self, connection: SshConnection) -> None:
         """Unpack this runner version beside older ones; a rename makes it appear whole."""
@@ -438,7 +617,7 @@ class SshTransport:
         )
 
     def absolute(self, connection: SshConnection, path: str) -> str:
-        """`path` with a leading ~/ made absolute with the home check_host found."""
+        """`path` with a leading ~/ made absolute with the login's home."""
         if not path.startswith("~/"):
             return path
         return f"{connection.home}/{path[2:]}"
@@ -452,15 +631,12 @@ class SshTransport:
     ) -> None:
         """Run the job on the host; its live log goes into the local one as it comes."""
         blocked = shlex.quote(" ".join(self.service_networks()))
-        command = connection.command(
+        process = connection.start(
             f"cd {remote_path(self.runner_dir)} && "
             f'{EXTRA_BLOCKED_ENV}="${{{EXTRA_BLOCKED_ENV}:-}} "{blocked} '
-            f"exec python3 -m builders.remote {remote_path(job_dir)}"
+            f"exec python3 -m builders.remote {remote_path(job_dir)}",
+            stdout_pipe=True,
         )
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-        assert process.stdin and process.stdout and process.stderr
         copier = threading.Thread(target=_copy_stream, args=(process.stdout, log), daemon=True)
         copier.start()
         canceled_at: float | None = None
@@ -474,7 +650,9 @@ class SshTransport:
             with suppress(subprocess.TimeoutExpired):
                 process.wait(POLL_SECONDS)
         copier.join()
-        stderr = process.stderr.read().decode(errors="replace").strip()
+        assert process.stdout is not None
+        process.stdout.close()
+        stderr = process.collected_stderr.decode(errors="replace").strip()
         if process.returncode == SSH_EXIT_ERROR:
             raise BuilderLost(
                 f"builder {self.host.name}: the connection broke during the build"
@@ -517,15 +695,6 @@ class SshTransport:
             connection.run(f"rm -rf {remote_path(job_dir)}", timeout=60)
 
 
-@contextmanager
-def ssh_connection(host: SshHost) -> Iterator[SshConnection]:
-    connection = SshConnection(host)
-    try:
-        yield connection
-    finally:
-        connection.close()
-
-
 def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> None:
     source = tar.extractfile(member)
     assert source is not None  # a regular file
@@ -545,9 +714,8 @@ def _copy_stream(stream: io.BufferedReader | Any, log: LiveLog) -> None:
         log.write(chunk)
 
 
-def _send_cancel(process: subprocess.Popen[bytes]) -> None:
+def _send_cancel(process: AgentCommand) -> None:
     try:
-        assert process.stdin
         process.stdin.write(CANCEL_COMMAND)
         process.stdin.flush()
     except OSError:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from builders.transports.ssh import SshHost
+from builders.transports.ssh import SshHost, agent_key
 
 SSHD = "/usr/sbin/sshd"
 # Test processes running side by side (pytest -n) pick free subnets under this lock.
@@ -80,7 +80,7 @@ class SshTestHost:
             **overrides,
         }
 
-    def start_sshd(self) -> None:
+    def start_sshd(self, extra_config: str = "") -> None:
         config = self.directory / "sshd_config"
         config.write_text(
             f"ListenAddress {self.address}\n"
@@ -92,6 +92,8 @@ class SshTestHost:
             "KbdInteractiveAuthentication no\n"
             "UsePAM no\n"
             "StrictModes no\n"
+            # Logs each login and each command a login shell runs (sessions_started).
+            "LogLevel VERBOSE\n" + extra_config
         )
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation
         self.sshd = subprocess.Popen(
@@ -120,16 +122,34 @@ class SshTestHost:
             self.sshd = None
 
     def processes(self) -> list[int]:
-        """Processes running in the host's namespace other than the listening sshd."""
+        """Processes running in the host's namespace other than sshd (the listener and the
+        master connections it serves) and the transport's command agent: those of jobs."""
         pids = subprocess.run(
             ["ip", "netns", "pids", self.namespace], capture_output=True, text=True
         ).stdout.split()
-        listener = self.sshd.pid if self.sshd else None
-        return [int(pid) for pid in pids if int(pid) != listener]
+        return [int(pid) for pid in pids if not _is_sshd_or_agent(int(pid))]
+
+    def logins(self) -> int:
+        """Authentications sshd accepted so far."""
+        return self.sshd_log().count("Accepted publickey")
+
+    def sessions_started(self) -> int:
+        """Commands sshd ran through the login's shell so far (forwarded channels to a
+        socket are not sessions: sshd starts no shell for them)."""
+        return self.sshd_log().count("Starting session: command")
 
     def sshd_log(self) -> str:
         path = self.directory / "sshd.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _is_sshd_or_agent(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # gone meanwhile
+    agent = any(part.endswith(b".py") and b"/.coprsite-agent/agent-" in part for part in command)
+    return agent or command[0].startswith(b"sshd") or command[0] == SSHD.encode()
 
 
 def used_subnets() -> set[int]:
@@ -172,3 +192,6 @@ def create_host(directory: Path, name: str) -> SshTestHost:
 def remove_host(host: SshTestHost) -> None:
     host.kill_everything()
     subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True)
+    # Its agent was killed with it; the hosts share this machine's home, where it listened.
+    for path in (Path.home() / ".coprsite-agent").glob(f"{agent_key(host.ssh_host())}.sock*"):
+        path.unlink(missing_ok=True)

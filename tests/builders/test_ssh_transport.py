@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from builders.protocol import JobResult, JobSpec
-from builders.transports import BuilderLost, BuilderRefused, ssh
+from builders.transports import ArchMismatch, BuilderLost, BuilderRefused, ssh
 from builders.transports.ssh import (
     ResultRejected,
+    SshHost,
     SshTransport,
+    builder_connection,
     check_files,
     runner_version,
-    ssh_connection,
 )
 from tests.builders.srpm_factory import make_binary_rpm, make_srpm
 from tests.builders.ssh_helpers import SshTestHost
@@ -64,6 +65,38 @@ def test_a_job_runs_on_the_host_and_its_checked_results_come_back(
         runner_version()
     )
     assert list((host.work_dir / "jobs").iterdir()) == []
+
+
+def test_one_login_serves_every_command_of_several_jobs_and_no_login_shell_runs_them(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob
+) -> None:
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+
+    for index in range(3):
+        result = transport.run(
+            rpm_job(hello_srpm, task_id=f"t{index}"), should_cancel=lambda: False
+        )
+        assert result.state == "succeeded", result.failure_reason
+    transport.probe(keep_jobs=[])
+
+    # One master connection, and the login shell (bash reads root's ~/.bashrc when sshd
+    # runs it) started only the agent; the five commands of each job went to the agent.
+    assert host.logins() == 1, host.sshd_log()
+    assert host.sessions_started() == 1, host.sshd_log()
+    path = builder_connection(host.ssh_host()).check_output('printf %s "$PATH"')
+    assert path.decode() == ssh.AGENT_PATH  # not the PATH root's ~/.bashrc makes
+
+
+def test_a_host_whose_sshd_forwards_nothing_is_refused_with_what_to_change(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob
+) -> None:
+    (host,) = ssh_hosts(1)
+    host.kill_everything()
+    host.start_sshd("AllowStreamLocalForwarding no\n")
+
+    with pytest.raises(BuilderRefused, match="set AllowStreamLocalForwarding yes"):
+        SshTransport(host.ssh_host()).run(rpm_job(hello_srpm), should_cancel=lambda: False)
 
 
 def test_an_unknown_host_key_is_refused_not_accepted(
@@ -134,8 +167,7 @@ def test_the_host_gets_host_paths_only_never_the_portals(
     (host,) = ssh_hosts(1)
     transport = SshTransport(host.ssh_host())
     job_dir = f"{host.work_dir}/jobs/inspect"
-    with ssh_connection(host.ssh_host()) as connection:
-        transport.upload_job(connection, rpm_job(hello_srpm), job_dir)
+    transport.upload_job(builder_connection(host.ssh_host()), rpm_job(hello_srpm), job_dir)
 
     sent = JobSpec.from_json(Path(job_dir, "job.json").read_text())
     assert sent.result_dir == f"{job_dir}/results"
@@ -271,15 +303,27 @@ def test_only_plain_files_come_back_from_a_host(
     staging = tmp_path / "staging"
     staging.mkdir()
 
-    with ssh_connection(host.ssh_host()) as connection:
-        connection.open()
-        if refused:
-            with pytest.raises(BuilderRefused, match=f"unusable file 'results/{refused}'"):
-                transport.download(connection, str(job_dir), staging)
-        else:
+    connection = builder_connection(host.ssh_host())
+    if refused:
+        with pytest.raises(BuilderRefused, match=f"unusable file 'results/{refused}'"):
             transport.download(connection, str(job_dir), staging)
+    else:
+        transport.download(connection, str(job_dir), staging)
 
     if not refused:
         assert (staging / "results" / "x.rpm").read_bytes() == b"rpm"
         assert (staging / "result.json").read_text() == '{"state": "failed"}'
     assert not (staging / "results" / "passwd").exists()
+
+
+def test_a_host_must_build_every_arch_it_is_declared_for() -> None:
+    x86 = {"machine": "x86_64", "rpm_arch": "x86_64"}
+    ssh.check_arches(SshHost("a", "", "", "", arches=("x86_64", "i686")), **x86)
+    ssh.check_arches(SshHost("a", "", "", "", arches=("i686",)), machine="x86_64", rpm_arch="i386")
+
+    with pytest.raises(ArchMismatch, match="declared for x86_64, aarch64 but is x86_64"):
+        ssh.check_arches(SshHost("a", "", "", "", arches=("x86_64", "aarch64")), **x86)
+    with pytest.raises(ArchMismatch, match=r"is i386 \(rpm --eval %_arch: i386, uname -m: x86_64"):
+        ssh.check_arches(
+            SshHost("a", "", "", "", arches=("x86_64",)), machine="x86_64", rpm_arch="i386"
+        )

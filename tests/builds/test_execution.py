@@ -4,16 +4,19 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from apps.builds.execution import job_spec, task_run
 from apps.builds.models import BuildTask, State
 from apps.builds.scheduler import schedule_pending_tasks
 from apps.builds.services import build_submit
-from apps.fleet.models import Builder, BuilderPool, BuilderState
-from apps.fleet.services import local_pool_ensure
+from apps.fleet.models import Builder, BuilderPool, BuilderState, BuilderStateChange, PoolKind
+from apps.fleet.services import builder_drain, builder_resume, local_pool_ensure, ssh_pool_sync
 from apps.projects.models import ProjectChroot
 from builders.limits import ResourceLimits
+from builders.transports import ssh
 from tests.builders.srpm_factory import make_srpm
+from tests.builds.test_scheduler import pending_task
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 from tests.queues import queued_actor_names
 
@@ -162,3 +165,91 @@ def test_a_running_task_whose_build_is_deleted_is_stopped(monkeypatch):
         assert not watch.canceled.wait(0.3), "a build that is still there runs on"
         task.build.delete()
         assert watch.canceled.wait(5), "the deleted build kept running"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_attempt_keeps_its_builder_and_duration_and_builders_their_history(
+    ssh_hosts, tmp_path, settings, monkeypatch, client, staff_user
+):
+    settings.UPLOADS_ROOT = tmp_path / "uploads"
+    settings.RESULTS_ROOT = tmp_path / "results"
+    monkeypatch.setattr(ssh, "RETRY_PAUSE_SECONDS", 0)
+    local = local_pool_ensure()
+    Builder.objects.filter(pk=local.pk).update(slots=1, arches=["x86_64"])
+    task = submitted_upload(ProjectFactory(), make_srpm(tmp_path))
+    # The first attempt goes to an SSH host that is away: the builder is lost.
+    (host,) = ssh_hosts(1)
+    host.kill_everything()
+    pool = BuilderPool.objects.create(
+        name="ssh", kind=PoolKind.SSH, arches=["x86_64"],
+        config={"hosts": [host.pool_host_config()]},
+    )  # fmt: skip
+    (remote,) = ssh_pool_sync(pool=pool)
+    builder_drain(builder_ids=[local.pk], user=staff_user)
+    assert schedule_pending_tasks() == [task.pk]
+    task_run(task_id=task.pk)
+    # The second one runs on the local builder, back in service.
+    builder_resume(builder_ids=[local.pk], user=staff_user)
+    assert schedule_pending_tasks() == [task.pk]
+    task_run(task_id=task.pk)
+
+    task.refresh_from_db()
+    assert (task.state, task.builder_id, task.attempt) == (State.RUNNING, None, 1)
+    assert task.result_files  # built: only signing is left
+    attempts = list(task.attempts.all())
+    assert [(a.number, a.builder_name) for a in attempts] == [(1, "ssh-host0"), (2, local.name)]
+    assert attempts[0].outcome.startswith("builder lost: builder ssh-host0: ssh failed")
+    assert attempts[1].outcome == "succeeded"
+    assert all(a.ended_on >= a.started_on for a in attempts)
+    page = client.get(reverse("build-detail", args=[task.build_id])).content.decode()
+    assert "1. ssh-host0 · 0 s · builder lost" in page or "1. ssh-host0 · 1 s" in page
+    assert f"2. {local.name} · " in page and " · succeeded</p>" in page
+
+    history = [
+        (change.builder.name, change.previous_state, change.state, change.reason)
+        for change in BuilderStateChange.objects.order_by("pk")
+    ]
+    assert history[0] == (local.name, "ready", "draining", f"drained by {staff_user.username}")
+    assert history[1][:3] == ("ssh-host0", "ready", "down")
+    assert "Connection refused" in history[1][3]
+    assert history[2] == (
+        local.name, "draining", "ready", f"put back in service by {staff_user.username}"
+    )  # fmt: skip
+    anonymous = client.get(reverse("status-builders")).content.decode()
+    assert 'draining → <span class="state state-ready">ready</span>' in anonymous
+    assert "Connection refused" not in anonymous  # reasons may quote hosts and keys
+    client.force_login(staff_user)
+    staff = client.get(reverse("status-builders")).content.decode()
+    assert "Connection refused" in staff
+    console = client.get(reverse("admin:fleet_builder_change", args=[remote.pk]))
+    assert "state history" in console.content.decode().lower()
+    assert "Connection refused" in console.content.decode()
+    task_page = client.get(reverse("admin:builds_buildtask_change", args=[task.pk]))
+    assert "ssh-host0" in task_page.content.decode()  # its first attempt's builder
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_meets_a_host_of_another_arch_waits_for_another_builder_attempts_kept(
+    ssh_hosts, tmp_path, settings
+):
+    settings.RESULTS_ROOT = tmp_path / "results"
+    local_pool_ensure()
+    BuilderPool.objects.filter(kind=PoolKind.LOCAL).update(enabled=False)
+    (host,) = ssh_hosts(1)  # x86_64, declared aarch64
+    pool = BuilderPool.objects.create(
+        name="arm", kind=PoolKind.SSH, arches=["aarch64"],
+        config={"hosts": [host.pool_host_config(arches=["aarch64"])]},
+    )  # fmt: skip
+    (builder,) = ssh_pool_sync(pool=pool)
+    task = pending_task(ProjectFactory(), chroot_name="fedora-43-aarch64")
+    assert schedule_pending_tasks() == [task.pk]  # not probed yet: it looks ready
+
+    task_run(task_id=task.pk)
+
+    task.refresh_from_db()
+    builder.refresh_from_db()
+    assert (task.state, task.attempt, task.builder_id) == (State.PENDING, 0, None)
+    assert builder.state == BuilderState.DOWN
+    assert "declared for aarch64 but is x86_64" in builder.state_reason
+    assert task.attempts.get().outcome.startswith("builder lost: builder arm-host0 is declared")
+    assert schedule_pending_tasks() == []  # it gets nothing more

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from apps.builds.models import BuildTask, State
+from apps.builds.scheduler import schedule_pending_tasks
 from apps.fleet.health import builder_probe, builders_to_probe
 from apps.fleet.models import Builder, BuilderPool, BuilderState, PoolKind
 from apps.fleet.services import ssh_pool_sync
@@ -100,3 +101,34 @@ def test_a_probe_sweeps_the_jobs_dead_workers_left_on_the_host(ssh_hosts):
     assert orphan.wait(timeout=10) == -signal.SIGKILL
     left = sorted(path.name for path in workspaces.iterdir())
     assert left == sorted(f"coprsite-build-task-{name}-abc" for name in (running.task_id, "78"))
+
+
+def test_a_host_declared_for_an_arch_it_is_not_goes_down_with_the_reason_and_gets_no_build(
+    ssh_hosts,
+):
+    (host,) = ssh_hosts(1)  # an x86_64 machine, like this one
+    BuilderPool.objects.filter(kind=PoolKind.LOCAL).update(enabled=False)
+    pool = BuilderPool.objects.create(
+        name="arm",
+        kind=PoolKind.SSH,
+        arches=["aarch64"],
+        config={"hosts": [host.pool_host_config(arches=["aarch64"])]},
+    )
+    (builder,) = ssh_pool_sync(pool=pool)
+    task = pending_task(ProjectFactory(), chroot_name="fedora-43-aarch64")
+
+    assert builder_probe(builder) is False
+
+    builder.refresh_from_db()
+    assert builder.state == BuilderState.DOWN
+    assert builder.state_reason == (
+        "builder arm-host0 is declared for aarch64 but is x86_64 (rpm --eval %_arch: x86_64, "
+        "uname -m: x86_64): it cannot build aarch64"
+    )
+    assert schedule_pending_tasks() == []
+    task.refresh_from_db()
+    assert (task.state, task.builder_id) == (State.PENDING, None)
+    # Shown in the console with its reason.
+    change = builder.state_changes.get()
+    assert (change.previous_state, change.state) == (BuilderState.READY, BuilderState.DOWN)
+    assert change.reason == builder.state_reason

@@ -190,11 +190,19 @@ def test_staff_drain_and_resume_builders_but_cannot_move_or_add_them(client, clo
         "arches": '["x86_64"]',
         "slots": "50",
         "state": BuilderState.DRAINING,
+        # The state history inline (read-only, no rows yet).
+        "state_changes-TOTAL_FORMS": "0",
+        "state_changes-INITIAL_FORMS": "0",
     }
 
     assert client.post(url, form).status_code == 302
     builder.refresh_from_db()
     assert builder.state == BuilderState.DRAINING
+    change = builder.state_changes.get()  # remembered, with who did it
+    assert (change.previous_state, change.reason) == (
+        BuilderState.READY,
+        f"set to draining by {staff_user.username}",
+    )
     assert (builder.name, builder.hostname, builder.slots) == ("cloud-machines", "", 2)
     response = client.post(reverse("admin:fleet_builder_add"), {**form, "name": "extra"})
     assert response.status_code == 403

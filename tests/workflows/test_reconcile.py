@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.builds.lifecycle import task_attempt_start
 from apps.builds.models import BuildTask, State
 from apps.fleet.services import local_pool_ensure
 from apps.workflows.reconcile import reconcile_all
@@ -35,10 +36,18 @@ def test_unsigned_task_is_signed_not_rebuilt(stub_broker, django_capture_on_comm
 def test_task_of_dead_worker_is_queued_again(broker, settings):
     settings.MAX_TASK_ATTEMPTS = 2
     task = stale_running_task(builder=local_pool_ensure())
+    task_attempt_start(task=task)
     reconcile_all()
     task.refresh_from_db()
     assert task.state == State.PENDING and task.attempt == 1 and task.builder is None
     assert "builder lost" in task.state_reason
+    # The attempt the dead worker ran is over, its builder remembered.
+    attempt = task.attempts.get()
+    assert (attempt.builder_name, attempt.outcome) == (
+        local_pool_ensure().name,
+        "builder lost: its worker stopped reporting",
+    )
+    assert attempt.ended_on is not None
 
 
 def test_fresh_heartbeat_is_left_alone(broker):
