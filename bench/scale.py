@@ -51,33 +51,46 @@ PAGE_ROWS = 100
 WORKERS = 2
 
 
-def endpoints(build_id: int) -> list[tuple[str, str]]:
+def endpoints(build_id: int, package: str) -> list[tuple[str, str]]:
     owner, name = BIG.split("/")
     project = f"ownername={owner}&projectname={name}"
     return [
         ("home", "/"),
         ("project overview", f"/coprs/{BIG}/"),
+        ("monitor (1,500 packages)", f"/coprs/{BIG}/monitor/"),
+        ("monitor, detailed", f"/coprs/{BIG}/monitor/detailed/"),
         ("builds list, page 1", f"/coprs/{BIG}/builds/"),
         ("builds list, page 50", f"/coprs/{BIG}/builds/?page=50"),
+        ("builds list, failed", f"/coprs/{BIG}/builds/?state=failed"),
         ("build detail", f"/coprs/{BIG}/build/{build_id}/"),
         ("packages list", f"/coprs/{BIG}/packages/"),
+        ("package page", f"/coprs/{BIG}/package/{package}/"),
         ("user page (458 projects)", f"/user/{owner}/"),
         ("owner projects", f"/coprs/{owner}/"),
         ("search q=python", "/search/?q=python"),
         ("search q=newc (no match)", "/search/?q=newc"),
         ("status page", "/status/"),
+        ("status pending", "/status/pending/"),
+        ("status running", "/status/running/"),
+        ("status importing", "/status/importing/"),
+        ("status stats", "/status/stats/"),
+        ("rss (200 projects)", "/rss/"),
         ("api_3 build/list limit=100", f"/api_3/build/list?{project}&limit=100"),
         ("api_3 build/list limit=1000", f"/api_3/build/list?{project}&limit=1000"),
         ("api_3 build/list (all)", f"/api_3/build/list?{project}"),
+        ("api_3 build", f"/api_3/build/{build_id}"),
         ("api_3 project/list", f"/api_3/project/list?ownername={owner}"),
         ("api_3 package/list", f"/api_3/package/list?{project}"),
         (
             "api_3 package/list +latest",
             f"/api_3/package/list?{project}&with_latest_build=1&with_latest_succeeded_build=1",
         ),
+        ("api_3 package", f"/api_3/package?{project}&packagename={package}"),
         ("v1 projects", "/api/v1/projects"),
         ("v1 builds", "/api/v1/builds"),
         ("v1 project builds", f"/api/v1/projects/{BIG}/builds"),
+        ("v1 project builds offset=4000", f"/api/v1/projects/{BIG}/builds?offset=4000"),
+        ("v1 build", f"/api/v1/builds/{build_id}"),
     ]
 
 
@@ -203,14 +216,19 @@ def main() -> None:
     args = parser.parse_args()
 
     project = Project.objects.by_ownername(BIG.split("/")[0]).filter(name=BIG.split("/")[1])
-    build = Build.objects.filter(project__in=project).order_by("-id").first()
+    # The newest finished build with a package: what a user opens from the list.
+    build = (
+        Build.objects.filter(project__in=project, package__isnull=False, ended_on__isnull=False)
+        .order_by("-id")
+        .first()
+    )
     if build is None:
         raise SystemExit(f"No {BIG}: run `manage.py seed_scale` on this database first.")
     server = start_gunicorn(args.port)
     columns = ("rows", "p50", "p95", "max", "target", "cpu", "queries")
     print(f"{'endpoint':<32} " + " ".join(f"{name:>7}" for name in columns))
     try:
-        for label, path in endpoints(build.pk):
+        for label, path in endpoints(build.pk, build.package_name):
             if args.only and args.only not in label:
                 continue
             url = f"http://127.0.0.1:{args.port}{path}"
