@@ -9,7 +9,7 @@ from apps.builds import selectors
 from apps.builds.models import State
 from apps.fleet.selectors import pools_with_builders
 from apps.projects.models import Project
-from apps.projects.pages import page_of
+from apps.projects.pages import page_by_ids
 from apps.projects.selectors import project_rows
 from apps.site.chart import builds_chart
 
@@ -46,7 +46,7 @@ def task_page(request, name: str):
         name,
         heading=heading,
         meaning=meaning,
-        page=status_page(request, tasks),
+        page=page_by_ids(request, tasks, TASKS_PER_PAGE, read=selectors.status_rows),
         background_count=(
             selectors.tasks_for_status(states, background=True).count()
             if name == "pending"
@@ -54,12 +54,6 @@ def task_page(request, name: str):
         ),
     )
     return render(request, "site/status_tasks.html", context)
-
-
-def status_page(request, tasks):
-    page = page_of(request, tasks, TASKS_PER_PAGE)
-    page.object_list = selectors.status_rows(page.object_list)
-    return page
 
 
 @require_safe

@@ -7,13 +7,19 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('builds', '0006_build_web_host'),
-        ('fleet', '0006_pool_limit_cpu_percent'),
-        ('projects', '0005_search_trigram_indexes'),
     ]
 
     operations = [
         migrations.AddIndex(
+            model_name='build',
+            index=models.Index(condition=models.Q(('is_background', True)), fields=['id'], name='build_background'),
+        ),
+        migrations.AddIndex(
             model_name='buildtask',
-            index=models.Index(fields=['queued_on'], name='task_queued_on'),
+            index=models.Index(condition=models.Q(('chroot__isnull', False)), fields=['queued_on'], name='task_queued_on'),
+        ),
+        migrations.AddIndex(
+            model_name='buildtask',
+            index=models.Index(fields=['state', 'queued_on', 'id'], name='task_state_queued'),
         ),
     ]
