@@ -75,16 +75,28 @@ class LookaheadPaginator(Paginator):
     A project with 300,000 builds would otherwise count them all on every page it shows
     (three times the time of its page); nobody pages ten pages ahead of where they are.
     Past that, the page links say there are more and go one page further each time.
+    One query reads the rows from the asked page's first to that limit: their number is
+    the count and the first of them the page (a count, then the page with its own
+    offset, walked the same index twice).
     """
 
     PAGES_AHEAD = 10
 
     def __init__(self, object_list, per_page, *, asked):
         super().__init__(object_list, per_page)
-        self.limit = (page_number(asked) + self.PAGES_AHEAD) * self.per_page
+        self.asked = page_number(asked)
+        self.offset = (self.asked - 1) * self.per_page
+        self.limit = (self.asked + self.PAGES_AHEAD) * self.per_page
+
+    @cached_property
+    def ahead(self) -> list:
+        return list(self.object_list[self.offset : self.limit + 1])
 
     @cached_property
     def counted(self) -> int:
+        if self.ahead or not self.offset:
+            return self.offset + len(self.ahead)
+        # Asked past the last page: count what there is, to show the last page instead.
         return self.object_list[: self.limit + 1].count()
 
     @cached_property
@@ -94,6 +106,12 @@ class LookaheadPaginator(Paginator):
     @property
     def open_ended(self) -> bool:
         return self.counted > self.limit
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if number == self.asked:
+            return self._get_page(self.ahead[: self.per_page], number, self)
+        return super().page(number)
 
 
 def page_number(asked) -> int:

@@ -115,14 +115,15 @@ def test_status_pages_read_rows_as_values_in_a_fixed_number_of_queries(
 ):
     with CaptureQueriesContext(connection) as first:
         client.get(f"/status/{page}/")
-    BuildTask.objects.filter(state=State.SUCCEEDED, chroot__isnull=False).update(
+    # Many more tasks in the page's state (source tasks for the importing page).
+    BuildTask.objects.filter(state=State.SUCCEEDED, chroot__isnull=page == "importing").update(
         state={"importing": State.RUNNING}.get(page, page)
     )
     with models_built() as built, django_assert_num_queries(len(first)):
         response = client.get(f"/status/{page}/?page=2")
     assert response.status_code == 200
     rows = response.context["page"]
-    assert page == "importing" or len(rows) == 100
+    assert len(rows) == 100
     assert not built["BuildTask"] and not built["Build"] and not built["Project"], built
     if rows:
         # No `SELECT` of a JSON column: the rows read a few columns through their joins.
@@ -177,7 +178,7 @@ def test_a_long_builds_list_pages_past_its_counted_rows(instance, client, monkey
 def test_v1_count_is_exact_below_its_cap_and_estimated_beyond(instance, api_client, monkeypatch):
     url = "/api/v1/projects/bigowner/bigproject/builds"
     assert api_client.get(url, {"limit": 10}).json()["count"] == BIG_BUILDS
-    monkeypatch.setattr(Pagination, "exact_count_below", 20)
+    monkeypatch.setattr(Pagination, "exact_rows_ahead", 20)
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {Build._meta.db_table}")
     page = api_client.get(url, {"limit": 10, "offset": 20}).json()

@@ -46,18 +46,19 @@ class Pagination(LimitOffsetPagination):
     `COUNT(*)` over every build reads the whole table on each page, and over a project's
     every build the whole project (300,000 builds: twice the time of the page itself). An
     unfiltered big table's count is the planner's row estimate (kept by autovacuum); a
-    filtered list is counted as far as `exact_count_below` rows past the page, and beyond
+    filtered list is counted as far as `exact_rows_ahead` rows past the page, and beyond
     that its count is the planner's estimate for the filter: close enough for a total.
     """
 
     max_limit = 1000
     exact_count_below = 10000
+    exact_rows_ahead = 1000
 
     def get_count(self, queryset) -> int:
         estimate = estimated_rows(queryset)
         if estimate is not None and estimate >= self.exact_count_below:
             return estimate
-        cap = self.get_offset(self.request) + self.limit + self.exact_count_below
+        cap = self.get_offset(self.request) + self.limit + self.exact_rows_ahead
         counted = super().get_count(queryset[: cap + 1])
         if counted <= cap:
             return counted
