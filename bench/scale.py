@@ -9,12 +9,12 @@ Create the instance once (a few minutes on PostgreSQL), then run the benchmark:
 It starts `gunicorn coprsite.wsgi` with two workers (the rest from gunicorn.conf.py) on the
 given port, sends each endpoint `--repeats` sequential requests (after one warm-up request)
 and prints, per endpoint: rows returned, p50/p95/max in milliseconds, the target (50 ms,
-plus 0.1 ms per row beyond 100 rows), the CPU milliseconds the gunicorn workers spent per
-request (what the server costs, however busy the machine is), and the number of SQL
-queries one request makes. The query count comes from Django's test client in this
-process (an `execute_wrapper` counts them), against the same database. At the end it
-prints the resident memory of each gunicorn worker and the load average, since other work
-on the machine moves the timings.
+plus 0.1 ms per row beyond 100 rows; 100 ms for the monitor), the CPU milliseconds the
+gunicorn workers spent per request (what the server costs, however busy the machine is),
+and the number of SQL queries one request makes. The query count comes from Django's test
+client in this process (an `execute_wrapper` counts them), against the same database. At
+the end it prints the resident memory of each gunicorn worker and the load average, since
+other work on the machine moves the timings.
 """
 
 import argparse
@@ -46,6 +46,7 @@ from apps.projects.models import Project  # noqa: E402
 
 BIG = "bigowner/bigproject"
 TARGET_MS = 50.0
+MONITOR_TARGET_MS = 100.0
 PER_ROW_MS = 0.1
 PAGE_ROWS = 100
 WORKERS = 2
@@ -92,6 +93,14 @@ def endpoints(build_id: int, package: str) -> list[tuple[str, str]]:
         ("v1 project builds offset=4000", f"/api/v1/projects/{BIG}/builds?offset=4000"),
         ("v1 build", f"/api/v1/builds/{build_id}"),
     ]
+
+
+def target_ms(label: str, rows: int | None) -> float:
+    """Issue 22's targets: 50 ms up to 100 rows (plus 0.1 ms a row beyond), 100 ms for the
+    monitor of a 1,500-package project."""
+    if label.startswith("monitor"):
+        return MONITOR_TARGET_MS
+    return TARGET_MS + PER_ROW_MS * max(0, (rows or 0) - PAGE_ROWS)
 
 
 def start_gunicorn(port: int) -> subprocess.Popen:
@@ -238,7 +247,7 @@ def main() -> None:
             times = [timed_get(url)[0] for _ in range(repeats)]
             cpu_per_request = (workers_cpu_ms(server) - cpu_before) / repeats
             rows = rows_in(body)
-            target = TARGET_MS + PER_ROW_MS * max(0, (rows or 0) - PAGE_ROWS)
+            target = target_ms(label, rows)
             p95 = percentile(times, 0.95)
             flag = (
                 ""

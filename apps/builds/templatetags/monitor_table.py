@@ -13,7 +13,7 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.builds.models import State
-from apps.core.rowhtml import RowLinks, row_links
+from apps.core.rowhtml import MARKERS, RowLinks, row_links
 
 register = template.Library()
 
@@ -41,7 +41,7 @@ def monitor_rows(context, project, rows: list[dict], detailed: bool) -> SafeStri
 
 def url_parts(links: RowLinks, viewname: str) -> tuple[str, str]:
     """What comes before and after the (integer) last argument of `viewname`'s URL."""
-    marker = "918273645546372819"
+    marker = MARKERS[1]  # the `int` converter's stand-in
     before, after = links.url(viewname, marker).split(marker)
     return escape(before), escape(after)
 
