@@ -221,7 +221,10 @@ def main() -> None:
         default=5,
         help="requests for an endpoint whose warm-up took over 2 s",
     )
-    parser.add_argument("--only", help="run the endpoints whose label contains this text")
+    parser.add_argument(
+        "--only",
+        help="run the endpoints whose label contains one of these comma-separated texts",
+    )
     args = parser.parse_args()
 
     project = Project.objects.by_ownername(BIG.split("/")[0]).filter(name=BIG.split("/")[1])
@@ -238,7 +241,7 @@ def main() -> None:
     print(f"{'endpoint':<32} " + " ".join(f"{name:>7}" for name in columns))
     try:
         for label, path in endpoints(build.pk, build.package_name):
-            if args.only and args.only not in label:
+            if args.only and not any(text in label for text in args.only.split(",")):
                 continue
             url = f"http://127.0.0.1:{args.port}{path}"
             warm_ms, status, body = warm_up(url)

@@ -212,17 +212,17 @@ def monitor_cells(project: Project, chroot_ids: list[int]) -> dict[tuple[int, in
     its `build_id`, `state` and `version`, as plain values (a 1,500-package project has
     some 6,000 cells; as model instances they were most of the page's second).
 
-    Two queries however many packages: each package's newest build (from the project's
-    builds, not from every task of the project: a quarter of the rows), then their
+    Two queries however many packages: each package's newest build (one probe of the
+    index (package, -id) per package, however many builds the project has), then their
     tasks. Only where a newest build skipped a chroot, two more find the newest build
     that has it.
     """
+    newest_build = Build.objects.filter(project=project, package=OuterRef("pk")).order_by("-id")
     newest = (
-        Build.objects.filter(project=project, package__isnull=False)
-        .values("package_id")
-        .annotate(newest_build=Max("id"))
-        .order_by()
-        .values_list("package_id", "newest_build")
+        Package.objects.filter(project=project)
+        .annotate(newest_build=Subquery(newest_build.values("id")[:1]))
+        .filter(newest_build__isnull=False)
+        .values_list("pk", "newest_build")
     )
     newest = dict(newest)
     cells = task_cells(list(newest.values()), chroot_ids)
