@@ -212,43 +212,46 @@ def monitor_cells(project: Project, chroot_ids: list[int]) -> dict[tuple[int, in
     its `build_id`, `state` and `version`, as plain values (a 1,500-package project has
     some 6,000 cells; as model instances they were most of the page's second).
 
-    Two queries however many packages: each package's newest build (one probe of the
-    index (package, -id) per package, however many builds the project has), then their
-    tasks. Only where a newest build skipped a chroot, two more find the newest build
-    that has it.
+    Two queries however many packages and builds: each package's newest build and its
+    version (one probe of the index (package, -id) per package), then those builds' tasks
+    (by build id alone: joined to the builds, PostgreSQL scanned them all). Only where a
+    newest build skipped a chroot, three more find the newest build that has it.
     """
-    newest_build = Build.objects.filter(project=project, package=OuterRef("pk")).order_by("-id")
-    newest = (
+    newest = Build.objects.filter(project=project, package=OuterRef("pk")).order_by("-id")
+    rows = (
         Package.objects.filter(project=project)
-        .annotate(newest_build=Subquery(newest_build.values("id")[:1]))
-        .filter(newest_build__isnull=False)
-        .values_list("pk", "newest_build")
+        .annotate(
+            build_id=Subquery(newest.values("id")[:1]),
+            version=Subquery(newest.values("package_version")[:1]),
+        )
+        .filter(build_id__isnull=False)
+        .values_list("build_id", "pk", "version")
     )
-    newest = dict(newest)
-    cells = task_cells(list(newest.values()), chroot_ids)
+    builds = {build_id: (package_id, version) for build_id, package_id, version in rows}
+    cells = task_cells(builds, chroot_ids)
     skipped = {
-        package
-        for package in newest
-        if any((package, chroot) not in cells for chroot in chroot_ids)
+        package_id
+        for package_id, _version in builds.values()
+        if any((package_id, chroot) not in cells for chroot in chroot_ids)
     }
     if skipped:
         cells = {**older_cells(project, skipped, chroot_ids, cells), **cells}
     return cells
 
 
-def task_cells(build_ids: list[int], chroot_ids: list[int]) -> dict[tuple[int, int], dict]:
-    """The monitor cells of the tasks of builds `build_ids` (one build per package)."""
+def task_cells(builds: dict[int, tuple[int, str]], chroot_ids: list[int]) -> dict:
+    """The monitor cells of the tasks of `builds` (build id: its package id and version;
+    one build per package)."""
     tasks = (
-        BuildTask.objects.filter(build__id__in_array=build_ids, chroot_id__in=chroot_ids)
-        .values_list(
-            "build_id", "chroot_id", "state", "build__package_id", "build__package_version"
-        )
+        BuildTask.objects.filter(build__id__in_array=list(builds), chroot_id__in=chroot_ids)
+        .values_list("build_id", "chroot_id", "state")
         .order_by()
     )
-    return {
-        (package_id, chroot_id): {"build_id": build_id, "state": state, "version": version}
-        for build_id, chroot_id, state, package_id, version in tasks
-    }
+    cells = {}
+    for build_id, chroot_id, state in tasks:
+        package_id, version = builds[build_id]
+        cells[package_id, chroot_id] = {"build_id": build_id, "state": state, "version": version}
+    return cells
 
 
 def older_cells(project, packages: set[int], chroot_ids: list[int], cells: dict) -> dict:
@@ -267,7 +270,16 @@ def older_cells(project, packages: set[int], chroot_ids: list[int], cells: dict)
         for row in newest
         if (row["build__package_id"], row["chroot_id"]) not in cells
     }
-    found = task_cells(list(set(wanted.values())), chroot_ids) if wanted else {}
+    if not wanted:
+        return {}
+    builds = Build.objects.filter(pk__in_array=list(set(wanted.values())))
+    found = task_cells(
+        {
+            pk: (package_id, version)
+            for pk, package_id, version in builds.values_list("pk", "package_id", "package_version")
+        },
+        chroot_ids,
+    )
     return {key: cell for key, cell in found.items() if wanted.get(key) == cell["build_id"]}
 
 
