@@ -121,6 +121,8 @@ class Build(models.Model):
             models.Index(fields=["project", "state", "-id"], name="build_project_state_recent"),
             models.Index(fields=["project", "package_name", "-id"], name="build_project_package"),
             models.Index(fields=["submitter", "-id"], name="build_submitter_recent"),
+            # /status/pending/ counts the background tasks pending: few builds among many.
+            models.Index(fields=["id"], name="build_background", condition=Q(is_background=True)),
         ]
 
     def __str__(self) -> str:
@@ -235,6 +237,15 @@ class BuildTask(models.Model):
         indexes = [
             models.Index(fields=["state", "priority", "id"], name="task_queue"),
             models.Index(fields=["state", "heartbeat_on"], name="task_liveness"),
+            # /status/stats/ counts the chroot tasks of the last 30 days out of years of them.
+            # Partial, so that no status page walks it through every finished task to list
+            # the queue in order: the queue is the newest few thousand of them.
+            models.Index(
+                fields=["queued_on"], name="task_queued_on", condition=Q(chroot__isnull=False)
+            ),
+            # The status pages list a state's tasks longest in the queue first, a page at a
+            # time (without it, PostgreSQL walks task_queued_on through every finished task).
+            models.Index(fields=["state", "queued_on", "id"], name="task_state_queued"),
         ]
 
     def __str__(self) -> str:

@@ -11,13 +11,16 @@ PROJECT_ROW_JOINED = {
 }
 
 
-def project_rows(projects: QuerySet[Project], *, with_chroots: bool = True) -> list[dict]:
+def project_rows(
+    projects: QuerySet[Project], *, with_chroots: bool = True, columns: tuple[str, ...] = ()
+) -> list[dict]:
     """What a row of the projects table shows, as plain values in the order of `projects`.
 
     Two queries and no model instances: a page of thirty projects with their owners and
     chroots would otherwise be some 150 objects, each with every column of its table.
+    `columns` adds more of the project's own columns.
     """
-    rows = list(projects.values(*PROJECT_ROW_COLUMNS, **PROJECT_ROW_JOINED))
+    rows = list(projects.values(*PROJECT_ROW_COLUMNS, *columns, **PROJECT_ROW_JOINED))
     chroots: dict[int, list[str]] = {row["id"]: [] for row in rows}
     if with_chroots and chroots:
         enabled = (

@@ -29,10 +29,10 @@ def project_monitor(request, owner: str, project: str, variant: str = "simple"):
         .order_by("chroot__name")
     ]
     cells = monitor_cells(found, [chroot.pk for chroot in chroots])
-    packages = Package.objects.filter(project=found).order_by("name")
+    packages = Package.objects.filter(project=found).order_by("name").values_list("pk", "name")
     rows = [
-        {"package": package, "cells": [cells.get((package.pk, chroot.pk)) for chroot in chroots]}
-        for package in packages
+        {"name": name, "cells": [cells.get((package_id, chroot.pk)) for chroot in chroots]}
+        for package_id, name in packages
     ]
     context = {
         "project": found,

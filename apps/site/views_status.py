@@ -9,7 +9,8 @@ from apps.builds import selectors
 from apps.builds.models import State
 from apps.fleet.selectors import pools_with_builders
 from apps.projects.models import Project
-from apps.projects.pages import page_of
+from apps.projects.pages import page_by_ids
+from apps.projects.selectors import project_rows
 from apps.site.chart import builds_chart
 
 TASKS_PER_PAGE = 100
@@ -45,7 +46,7 @@ def task_page(request, name: str):
         name,
         heading=heading,
         meaning=meaning,
-        page=page_of(request, tasks, TASKS_PER_PAGE),
+        page=page_by_ids(request, tasks, TASKS_PER_PAGE, read=selectors.status_rows),
         background_count=(
             selectors.tasks_for_status(states, background=True).count()
             if name == "pending"
@@ -118,8 +119,11 @@ def status_builders(request):
 def rss(request, limit: int = RSS_DEFAULT_LIMIT, everything: bool = False):
     """New projects, newest first: listed, non-temporary ones (Copr's `/rss/[<limit>/]`);
     `/rss/all/` lists every project."""
-    projects = Project.objects.with_owner().order_by("-id")
+    projects = Project.objects.order_by("-id")
     if not everything:
         projects = projects.listed().filter(Q(delete_after__isnull=True))
-    context = {"projects": projects[: min(limit, RSS_MAX_LIMIT)]}
+    rows = project_rows(
+        projects[: min(limit, RSS_MAX_LIMIT)], with_chroots=False, columns=("created_on",)
+    )
+    context = {"projects": rows}
     return render(request, "site/rss.xml", context, content_type="text/xml; charset=utf-8")

@@ -35,12 +35,18 @@ def test_monitor_shows_each_packages_newest_build_per_chroot(client, personal_pr
 
     response = client.get("/coprs/alice/hello/monitor/")
     assert response.status_code == 200
-    rows = {row["package"].name: row["cells"] for row in response.context["rows"]}
+    rows = {row["name"]: row["cells"] for row in response.context["rows"]}
     assert [c.name for c in response.context["chroots"]] == [ARM, X86]
     # hello's newest build ran only in x86_64; aarch64 still shows the older failure.
-    assert [(t.build_id, t.state) for t in rows["hello"]][1] == (newest.pk, State.SUCCEEDED)
-    assert rows["hello"][0].state == State.FAILED
-    assert rows["world"][0].state == State.RUNNING and rows["world"][1] is None
+    assert [(t["build_id"], t["state"]) for t in rows["hello"]][1] == (newest.pk, State.SUCCEEDED)
+    assert rows["hello"][0]["state"] == State.FAILED
+    assert rows["world"][0]["state"] == State.RUNNING and rows["world"][1] is None
+    text = response.content.decode()
+    assert '<a href="/coprs/alice/hello/package/hello/">hello</a>' in text
+    assert (
+        f'<a href="/builds/{newest.pk}/"><span class="state state-succeeded" '
+        f'title="build {newest.pk}: succeeded">succeeded</span></a>'
+    ) in text
     assert b"2.0-1" not in response.content  # the simple variant shows states only
 
     detailed = client.get("/coprs/alice/hello/monitor/detailed/")
@@ -95,7 +101,7 @@ def test_status_subpages(client, personal_project):
         response = client.get(url)
         assert response.status_code == 200, url
         assert b'<header class="top">' in response.content  # the site's layout
-        return {task.build_id for task in response.context["page"]}
+        return {task["build_id"] for task in response.context["page"]}
 
     assert listed("/status/pending/") == {pending.pk}
     assert client.get("/status/pending/").context["background_count"] == 1

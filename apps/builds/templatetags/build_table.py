@@ -26,6 +26,12 @@ SELECT = (
     '<td><input type="checkbox" name="build_ids" value="{id}" form="delete-builds" '
     'aria-label="Select build {id}"></td>'
 )
+STATUS_TASK_ROW = (
+    '<tr><td><a href="{build_url}">{build_id}</a></td>'
+    '<td><a href="{project_url}">{full_name}</a></td><td>{package}</td><td>{chroot}</td>'
+    '<td>{by}</td><td><time datetime="{iso}">{ago}</time></td>'
+    '<td><span class="state state-{state}">{state}</span></td></tr>'
+)
 CHROOT = '<span class="state state-{state}" title="{name}: {state}">{name}</span>'
 
 
@@ -89,3 +95,23 @@ def package_cell(links: RowLinks, build: dict) -> str:
         url = links.url("package-detail", owner, project, build["linked_package"])
         return row_html('<a href="{url}">{name}</a>', url=url, name=build["linked_package"])
     return row_html('<span class="muted">{name}</span>', name=build["package_name"] or "—")
+
+
+@register.simple_tag(takes_context=True)
+def status_task_row(context, task: dict) -> str:
+    """One `<tr>` of a status page: a row of `apps.builds.selectors.status_rows`."""
+    links = row_links(context)
+    queued_on = timezone.localtime(task["queued_on"])
+    return row_html(
+        STATUS_TASK_ROW,
+        build_url=links.url("build-detail", task["build_id"]),
+        build_id=task["build_id"],
+        project_url=links.url("project-detail", task["ownername"], task["project_name"]),
+        full_name=task["full_name"],
+        package=task["package_name"] or "—",
+        chroot=task["chroot_name"] or "srpm-builds",
+        by=task["submitter_name"] or task["submitted_by"] or "—",
+        iso=queued_on.isoformat(),
+        ago=timesince(queued_on),
+        state=task["state"],
+    )

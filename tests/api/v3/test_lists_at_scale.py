@@ -81,8 +81,10 @@ def test_package_list_with_latest_builds_costs_four_queries(
         builds = Build.objects.filter(package_id=item["id"]).order_by("-id")
         latest = builds.first()
         succeeded = builds.filter(state=State.SUCCEEDED).first()
-        assert item["builds"]["latest"]["id"] == latest.pk
-        assert len(item["builds"]["latest"]["chroots"]) == 4
+        shown = item["builds"]["latest"]
+        # The seed draws each build's package at random: a few packages have no build.
+        assert (shown and shown["id"]) == (latest and latest.pk)
+        assert shown is None or len(shown["chroots"]) == 4
         shown = item["builds"]["latest_succeeded"]
         assert (shown and shown["id"]) == (succeeded and succeeded.pk)
 

@@ -5,6 +5,12 @@ users, 100 groups, 10,000 projects, 30,000 packages and 100,000 builds with abou
 tasks over two years, plus one big project (8,000 builds, 1,500 packages) whose owner has
 458 projects. Rows go in with `bulk_create` through the models, in batches, so the whole
 instance takes a few minutes on PostgreSQL. The same arguments always give the same rows.
+
+It is shaped like production, not like a bulk load: builds arrive in time order across all
+projects (the big project's ids are interleaved with everyone else's), the newest
+`--queue-percent` of them are still in the queue (pending, running or importing, some in
+the background), finished ones include failed and cancelled builds, and nothing is
+vacuumed at the end: the tables are analyzed, as autovacuum would, and left unvacuumed.
 """
 
 import random
@@ -29,6 +35,8 @@ WORDS = (
     "qt", "gtk", "cli", "daemon", "fonts", "themes", "games", "science", "data", "net",
 )  # fmt: skip
 FINISHED = (State.SUCCEEDED,) * 8 + (State.FAILED, State.CANCELED)
+# A live queue: more builds wait for a builder than run, a few make their SRPM.
+QUEUED = (State.PENDING,) * 5 + (State.RUNNING,) * 3 + (State.IMPORTING,) * 2
 TWO_YEARS = timedelta(days=730)
 BIG_OWNER = "bigowner"
 BIG_PROJECT = "bigproject"
@@ -46,6 +54,12 @@ class Command(BaseCommand):
         parser.add_argument("--big-project-builds", type=int, default=8000)
         parser.add_argument("--big-project-packages", type=int, default=1500)
         parser.add_argument("--big-owner-projects", type=int, default=458)
+        parser.add_argument(
+            "--queue-percent",
+            type=float,
+            default=3.0,
+            help="share of the newest builds still queued, running or importing",
+        )
         parser.add_argument("--seed", type=int, default=13)
 
     def handle(self, *args, **options):
@@ -60,21 +74,21 @@ class Command(BaseCommand):
             seeder.users(options["users"], options["groups"])
             seeder.projects(options["projects"], options["big_owner_projects"])
             seeder.packages(options["packages"], options["big_project_packages"])
-            seeder.builds(options["builds"], options["big_project_builds"])
-        vacuum_analyze()
+            seeder.builds(
+                options["builds"], options["big_project_builds"], options["queue_percent"]
+            )
+        analyze()
         self.stdout.write(self.style.SUCCESS(f"big project: {BIG_OWNER}/{BIG_PROJECT}"))
 
 
-def vacuum_analyze() -> None:
-    """Do now what autovacuum would do later, so that the benchmark measures a database in
-    its steady state: just after the bulk inserts PostgreSQL believes the tables small (and
-    scans them whole instead of using their indexes), and the search's trigram indexes hold
-    their new entries in a pending list that every search reads through (10 ms instead of 1)."""
-    if connection.vendor != "postgresql":
-        return
-    # VACUUM cannot run in a transaction, as when a test seeds a small instance.
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
+def analyze() -> None:
+    """Gather the planner's statistics, as autovacuum's ANALYZE does within a minute of a
+    bulk load (a server may run with autovacuum off, as the project's VM does): without
+    them PostgreSQL believes the new tables empty. No VACUUM: the tables keep the dead
+    tuples, unset visibility map and unmerged index pending lists that production has."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 class Seeder:
@@ -154,18 +168,25 @@ class Seeder:
             self.packages_of.setdefault(package.project_id, []).append(package)
         self.say(f"{len(rows)} packages")
 
-    def builds(self, count: int, big_project_builds: int) -> None:
+    def builds(self, count: int, big_project_builds: int, queue_percent: float) -> None:
         big = self.all_projects[0]
         projects = [big] * min(big_project_builds, count)
         others = self.all_projects[1:] or self.all_projects
         projects += [self.rng.choice(others) for _ in range(count - len(projects))]
-        # Builds are submitted in id order over two years, as a real instance grows.
+        # Builds arrive over two years from every project at once, so each project's ids
+        # are spread over the table as in production, not one block per project.
+        self.rng.shuffle(projects)
+        queued_from = count - round(count * queue_percent / 100)
         step = TWO_YEARS / max(count, 1)
         done = 0
         for start in range(0, count, BATCH):
             chunk = projects[start : start + BATCH]
             builds = [
-                self.build(project, self.now - TWO_YEARS + step * (start + offset))
+                self.build(
+                    project,
+                    self.now - TWO_YEARS + step * (start + offset),
+                    queued=start + offset >= queued_from,
+                )
                 for offset, project in enumerate(chunk)
             ]
             builds = Build.objects.bulk_create(builds, batch_size=BATCH)
@@ -174,10 +195,11 @@ class Seeder:
             done += len(tasks)
             self.say(f"{start + len(chunk)} builds, {done} tasks")
 
-    def build(self, project: Project, submitted_on) -> Build:
+    def build(self, project: Project, submitted_on, *, queued: bool) -> Build:
         package = self.rng.choice(self.packages_of.get(project.pk) or [None])
-        state = self.rng.choice(FINISHED)
+        state = self.rng.choice(QUEUED if queued else FINISHED)
         chroots = self.project_chroots[project.pk]
+        started = state not in (State.PENDING, State.IMPORTING) or not queued
         return Build(
             project=project,
             project_dirname=project.name,
@@ -190,29 +212,33 @@ class Seeder:
             package_version="1.0-1",
             requested_chroots=[chroot.name for chroot in chroots],
             state=state,
+            canceled=state == State.CANCELED,
+            is_background=queued and self.rng.random() < 0.2,
             submitted_on=submitted_on,
-            started_on=submitted_on + timedelta(seconds=30),
-            ended_on=submitted_on + timedelta(seconds=300),
+            started_on=submitted_on + timedelta(seconds=30) if started else None,
+            ended_on=None if queued else submitted_on + timedelta(seconds=300),
         )
 
     def tasks(self, build: Build) -> list[BuildTask]:
-        times = {
-            "queued_on": build.submitted_on,
-            "started_on": build.started_on,
-            "ended_on": build.ended_on,
-        }
+        """The source task and one task per chroot. A queued build's source task is done
+        (or still importing) and its chroot tasks wait for a builder, one of them running
+        when the build runs."""
+        finished = build.ended_on is not None
         owner = str(build.project.owner_user_id or build.project.owner_group_id)
+        source_state = State.IMPORTING if build.state == State.IMPORTING else State.SUCCEEDED
         tasks = [
             BuildTask(
                 build=build,
-                state=State.SUCCEEDED,
+                state=source_state,
                 priority=Priority.SOURCE,
                 owner_key=owner,
                 result_dir=f"srpm-builds/{build.pk:08d}",
-                **times,
+                **self.times(build, started=True, finished=source_state == State.SUCCEEDED),
             )
         ]
-        for chroot in self.project_chroots[build.project_id]:
+        for index, chroot in enumerate(self.project_chroots[build.project_id]):
+            state = self.chroot_state(build, first=index == 0)
+            succeeded = state == State.SUCCEEDED
             packages = [
                 {
                     "name": build.package_name or "x",
@@ -226,12 +252,28 @@ class Seeder:
                 BuildTask(
                     build=build,
                     chroot=chroot,
-                    state=build.state,
+                    state=state,
                     owner_key=owner,
-                    result_dir=f"{chroot.name}/{build.pk:08d}-x",
-                    built_packages=packages if build.state == State.SUCCEEDED else [],
-                    result_files=["x.rpm", "builder-live.log.gz"],
-                    **times,
+                    result_dir=f"{chroot.name}/{build.pk:08d}-x" if finished else "",
+                    built_packages=packages if succeeded else [],
+                    result_files=["x.rpm", "builder-live.log.gz"] if finished else [],
+                    **self.times(build, started=state != State.PENDING, finished=finished),
                 )
             )
         return tasks
+
+    @staticmethod
+    def chroot_state(build: Build, *, first: bool) -> State:
+        if build.state == State.IMPORTING:
+            return State.WAITING
+        if build.state == State.RUNNING:
+            return State.RUNNING if first else State.PENDING
+        return build.state
+
+    @staticmethod
+    def times(build: Build, *, started: bool, finished: bool) -> dict:
+        return {
+            "queued_on": build.submitted_on,
+            "started_on": build.submitted_on + timedelta(seconds=30) if started else None,
+            "ended_on": build.submitted_on + timedelta(seconds=300) if finished else None,
+        }
