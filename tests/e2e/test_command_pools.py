@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.builds import execution
 from apps.builds.actors import schedule_tasks
-from apps.builds.models import Build, BuildTask, State
+from apps.builds.models import Build, BuildTask, State, TaskAttempt
 from apps.builds.scheduler import schedule_pending_tasks
 from apps.builds.services import (
     BuildOptions,
@@ -26,7 +28,7 @@ from apps.builds.services import (
 )
 from apps.fleet.health import builder_probe
 from apps.fleet.machines import RECONCILE_GRACE_SECONDS, machine_delete_leaked, machines_reconcile
-from apps.fleet.models import Builder, BuilderPool, BuilderState, Machine, PoolKind
+from apps.fleet.models import Builder, BuilderPool, BuilderState, Machine, MachineState, PoolKind
 from apps.fleet.services import local_pool_ensure, machine_pool_sync
 from apps.workflows.reconcile import reconcile_all
 from tests.builders.srpm_factory import make_srpm
@@ -34,6 +36,7 @@ from tests.e2e.conftest import finished_build, wait_for
 from tests.e2e.test_pipeline import install_from_served_repo, submit_upload
 from tests.e2e.test_ssh_builders import build_started, live_log, rpm_task
 from tests.e2e.test_worker_crash import start_worker_process
+from tests.factories import ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +257,113 @@ def reconcile_machines_now() -> list[int]:
     for machine_id in claimed:
         assert machine_delete_leaked(machine_id)
     return claimed
+
+
+# --- the machine lifecycle, as resalloc's: made ahead, reused for one owner's project -----
+
+
+def submit(user, project, directory, *, name: str = "hello", script: str | None = None) -> Build:
+    """A build of a trivial SRPM for fedora-43-x86_64; its source task builds on the pool too."""
+    directory.mkdir(parents=True, exist_ok=True)
+    options = {"build_script": script} if script else {}
+    srpm = make_srpm(directory, name=name, auto_req_prov=False, **options)
+    return build_submit(
+        user=user,
+        project=project,
+        source_type="upload",
+        source_json={},
+        upload=SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm"),
+        options=BuildOptions(chroots=["fedora-43-x86_64"]),
+    )
+
+
+def machines_used(build: Build) -> list[str]:
+    """The machine of each attempt of the build's tasks: its source task's, then its RPM's."""
+    attempts = TaskAttempt.objects.filter(task__build=build).order_by("pk")
+    return list(attempts.values_list("machine_name", flat=True))
+
+
+def ready_machines() -> set[str]:
+    return set(Machine.objects.filter(state=MachineState.READY).values_list("name", flat=True))
+
+
+def test_machines_made_ahead_are_ready_before_any_task_and_taken_at_once(
+    worker, packager, tmp_path, machines
+):
+    pool = only_command_pool(machines, slots=2)
+    # Three asked for, two allowed: never more machines than max_builders.
+    BuilderPool.objects.filter(pk=pool.pk).update(min_ready=3)
+    user, _, project = packager
+
+    reconcile_all()
+    ready = wait_for(lambda: ready_machines() if len(ready_machines()) == 2 else None)
+    reconcile_all()  # topped up already: nothing more to make
+    assert Machine.objects.count() == 2 and len(calls(machines[1])["new"]) == 2
+
+    build = finished_build(submit(user, project, tmp_path / "a").pk)
+
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    attempts = TaskAttempt.objects.filter(task__build=build).order_by("pk")
+    assert [attempt.machine_name in ready for attempt in attempts] == [True, True]
+    assert all(attempt.machine_wait_seconds < 1.0 for attempt in attempts)
+    # reuse_builds 1: each machine ran one task and is gone; reconcile makes two more.
+    assert not ready & set(Machine.objects.values_list("name", flat=True))
+    reconcile_all()
+    wait_for(lambda: len(ready_machines()) == 2, what="the pool's ready machines again")
+    assert not ready_machines() & ready
+    staff = UserFactory(username="operator", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    page = client.get(reverse("build-detail", args=[build.pk]))
+    assert b"machine in 0." in page.content, page.content.decode()
+
+
+def test_a_machine_runs_the_next_builds_of_its_owner_and_project_only_up_to_reuse_builds(
+    worker, packager, tmp_path, machines
+):
+    pool = only_command_pool(machines, slots=2)
+    # Three tasks: a build is two here (its source task and its RPM).
+    BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=3)
+    user, _, project = packager
+    other = UserFactory(username="other")
+    others_project = ProjectFactory(
+        owner_user=other, name="tools", chroot_names=["fedora-43-x86_64"]
+    )
+
+    first = finished_build(submit(user, project, tmp_path / "a1").pk)
+    second = finished_build(submit(user, project, tmp_path / "a2").pk)
+    (machine,) = set(machines_used(first))
+    assert first.state == second.state == State.SUCCEEDED
+
+    # Both of the first build's tasks and the second's source task: three on one machine,
+    # then it is deleted and the second build's RPM gets a new one.
+    assert machines_used(second)[0] == machine
+    assert machines_used(second)[1] != machine
+    assert not Machine.objects.filter(name=machine).exists()
+    assert machine in calls(machines[1])["delete"]
+    kept = Machine.objects.get(name=machines_used(second)[1])
+    assert (kept.state, kept.owner_key, kept.builds) == (MachineState.READY, "packager/tools", 1)
+    # A later build of the same owner takes it with no wait for a new machine.
+    later = finished_build(submit(user, project, tmp_path / "a3").pk)
+    assert machines_used(later)[0] == kept.name
+
+    # Another owner's project of the same name never gets the packager's machines.
+    theirs = finished_build(submit(other, others_project, tmp_path / "b").pk)
+    assert theirs.state == State.SUCCEEDED
+    packagers = {*machines_used(first), *machines_used(second), *machines_used(later)}
+    assert not set(machines_used(theirs)) & packagers
+    assert Machine.objects.filter(owner_key="other/tools").exists()
+
+
+def test_a_failed_build_ends_its_machines_reuse(worker, packager, tmp_path, machines):
+    pool = only_command_pool(machines, slots=1)
+    BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=10)
+    user, _, project = packager
+
+    build = finished_build(submit(user, project, tmp_path / "f", script="exit 1").pk)
+
+    assert build.state == State.FAILED
+    source_machine, rpm_machine = machines_used(build)
+    assert source_machine == rpm_machine  # the source task succeeded: kept for the RPM
+    assert not Machine.objects.exists()  # the failed RPM build: deleted, not kept
+    assert calls(machines[1])["delete"] == [rpm_machine]
