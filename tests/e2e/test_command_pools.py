@@ -263,7 +263,8 @@ def reconcile_machines_now() -> list[int]:
 
 
 def submit(user, project, directory, *, name: str = "hello", script: str | None = None) -> Build:
-    """A build of a trivial SRPM for fedora-43-x86_64; its source task builds on the pool too."""
+    """A build of a trivial SRPM for fedora-43-x86_64 (its upload's source task needs no
+    builder: only the RPM task takes a machine)."""
     directory.mkdir(parents=True, exist_ok=True)
     options = {"build_script": script} if script else {}
     srpm = make_srpm(directory, name=name, auto_req_prov=False, **options)
@@ -277,10 +278,13 @@ def submit(user, project, directory, *, name: str = "hello", script: str | None 
     )
 
 
-def machines_used(build: Build) -> list[str]:
-    """The machine of each attempt of the build's tasks: its source task's, then its RPM's."""
-    attempts = TaskAttempt.objects.filter(task__build=build).order_by("pk")
-    return list(attempts.values_list("machine_name", flat=True))
+def rpm_attempt(build: Build) -> TaskAttempt:
+    (attempt,) = TaskAttempt.objects.filter(task__build=build, task__chroot__isnull=False)
+    return attempt
+
+
+def machine_used(build: Build) -> str:
+    return rpm_attempt(build).machine_name
 
 
 def ready_machines() -> set[str]:
@@ -303,14 +307,14 @@ def test_machines_made_ahead_are_ready_before_any_task_and_taken_at_once(
     build = finished_build(submit(user, project, tmp_path / "a").pk)
 
     assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
-    attempts = TaskAttempt.objects.filter(task__build=build).order_by("pk")
-    assert [attempt.machine_name in ready for attempt in attempts] == [True, True]
-    assert all(attempt.machine_wait_seconds < 1.0 for attempt in attempts)
-    # reuse_builds 1: each machine ran one task and is gone; reconcile makes two more.
-    assert not ready & set(Machine.objects.values_list("name", flat=True))
+    attempt = rpm_attempt(build)
+    assert attempt.machine_name in ready and attempt.machine_wait_seconds < 1.0
+    # reuse_builds 1: the machine ran one build and is gone; reconcile makes another.
+    assert not Machine.objects.filter(name=attempt.machine_name).exists()
+    assert attempt.machine_name in calls(machines[1])["delete"]
     reconcile_all()
     wait_for(lambda: len(ready_machines()) == 2, what="the pool's ready machines again")
-    assert not ready_machines() & ready
+    assert len(ready_machines() - ready) == 1
     staff = UserFactory(username="operator", is_staff=True)
     client = Client()
     client.force_login(staff)
@@ -322,8 +326,7 @@ def test_a_machine_runs_the_next_builds_of_its_owner_and_project_only_up_to_reus
     worker, packager, tmp_path, machines
 ):
     pool = only_command_pool(machines, slots=2)
-    # Three tasks: a build is two here (its source task and its RPM).
-    BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=3)
+    BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=2)
     user, _, project = packager
     other = UserFactory(username="other")
     others_project = ProjectFactory(
@@ -331,28 +334,27 @@ def test_a_machine_runs_the_next_builds_of_its_owner_and_project_only_up_to_reus
     )
 
     first = finished_build(submit(user, project, tmp_path / "a1").pk)
+    machine = machine_used(first)
+    kept = Machine.objects.get(name=machine)
+    assert (kept.state, kept.owner_key, kept.builds) == (MachineState.READY, "packager/tools", 1)
     second = finished_build(submit(user, project, tmp_path / "a2").pk)
-    (machine,) = set(machines_used(first))
-    assert first.state == second.state == State.SUCCEEDED
+    third = finished_build(submit(user, project, tmp_path / "a3").pk)
 
-    # Both of the first build's tasks and the second's source task: three on one machine,
-    # then it is deleted and the second build's RPM gets a new one.
-    assert machines_used(second)[0] == machine
-    assert machines_used(second)[1] != machine
+    assert first.state == second.state == third.state == State.SUCCEEDED
+    # Two builds on one machine, which the second one's waited no time for; then it is
+    # deleted (reuse_builds 2) and the third build gets a new one.
+    assert machine_used(second) == machine and rpm_attempt(second).machine_wait_seconds < 1.0
+    assert machine_used(third) != machine
     assert not Machine.objects.filter(name=machine).exists()
     assert machine in calls(machines[1])["delete"]
-    kept = Machine.objects.get(name=machines_used(second)[1])
-    assert (kept.state, kept.owner_key, kept.builds) == (MachineState.READY, "packager/tools", 1)
-    # A later build of the same owner takes it with no wait for a new machine.
-    later = finished_build(submit(user, project, tmp_path / "a3").pk)
-    assert machines_used(later)[0] == kept.name
+    assert Machine.objects.get(name=machine_used(third)).owner_key == "packager/tools"
 
     # Another owner's project of the same name never gets the packager's machines.
     theirs = finished_build(submit(other, others_project, tmp_path / "b").pk)
     assert theirs.state == State.SUCCEEDED
-    packagers = {*machines_used(first), *machines_used(second), *machines_used(later)}
-    assert not set(machines_used(theirs)) & packagers
-    assert Machine.objects.filter(owner_key="other/tools").exists()
+    assert machine_used(theirs) not in {machine, machine_used(third)}
+    assert Machine.objects.get(name=machine_used(theirs)).owner_key == "other/tools"
+    assert Machine.objects.get(name=machine_used(third)).state == MachineState.READY
 
 
 def test_a_failed_build_ends_its_machines_reuse(worker, packager, tmp_path, machines):
@@ -360,10 +362,11 @@ def test_a_failed_build_ends_its_machines_reuse(worker, packager, tmp_path, mach
     BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=10)
     user, _, project = packager
 
-    build = finished_build(submit(user, project, tmp_path / "f", script="exit 1").pk)
+    built = finished_build(submit(user, project, tmp_path / "ok").pk)
+    failed = finished_build(submit(user, project, tmp_path / "f", script="exit 1").pk)
 
-    assert build.state == State.FAILED
-    source_machine, rpm_machine = machines_used(build)
-    assert source_machine == rpm_machine  # the source task succeeded: kept for the RPM
-    assert not Machine.objects.exists()  # the failed RPM build: deleted, not kept
-    assert calls(machines[1])["delete"] == [rpm_machine]
+    assert (built.state, failed.state) == (State.SUCCEEDED, State.FAILED)
+    machine = machine_used(built)
+    assert machine_used(failed) == machine  # kept after the good build
+    assert not Machine.objects.exists()  # the failed build: deleted, not kept
+    assert calls(machines[1])["delete"] == [machine]
