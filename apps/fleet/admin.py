@@ -56,6 +56,9 @@ class BuilderPoolForm(forms.ModelForm):
         model = BuilderPool
         fields = POOL_FIELDS  # everything a pool is, each change logged by pool_save
 
+    def clean_tags(self):
+        return self.cleaned_data.get("tags") or []  # an empty field: no tags
+
     def clean(self):
         cleaned = super().clean()
         pool = BuilderPool(
