@@ -370,3 +370,27 @@ def test_a_failed_build_ends_its_machines_reuse(worker, packager, tmp_path, mach
     assert machine_used(failed) == machine  # kept after the good build
     assert not Machine.objects.exists()  # the failed build: deleted, not kept
     assert calls(machines[1])["delete"] == [machine]
+
+
+def test_a_project_that_asks_for_a_tag_builds_only_on_the_pool_with_it(
+    worker, packager, tmp_path, machines
+):
+    plain = only_command_pool(machines, slots=2)
+    tagged = BuilderPool.objects.create(
+        name="cloud-b",
+        kind=PoolKind.COMMAND,
+        arches=["x86_64"],
+        max_builders=1,
+        tags=["cloud_b"],
+        config=plain.config,
+    )
+    machine_pool_sync(pool=tagged)
+    user, _, project = packager
+    project.builder_tags = ["arch_x86_64", "cloud_b"]
+    project.save(update_fields=["builder_tags"])
+
+    builds = [finished_build(submit(user, project, tmp_path / f"t{n}").pk) for n in range(2)]
+
+    assert [build.state for build in builds] == [State.SUCCEEDED] * 2
+    assert {rpm_attempt(build).builder_name for build in builds} == {"cloud-b-machines"}
+    assert all(name.startswith("cloud-b-") for name in map(machine_used, builds))
