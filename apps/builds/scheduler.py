@@ -169,7 +169,7 @@ def claim(task_id: int, builder: Builder) -> bool:
 
 def explain_waiting_tasks() -> None:
     """note_unserved_arches for the reconcile tick, which runs even when no slot is free."""
-    note_unserved_arches(list(ready_builders()))
+    note_unserved_arches(list(ready_builders().select_related("pool")))
 
 
 def ready_builders():
@@ -186,4 +186,22 @@ def note_unserved_arches(builders: list[Builder]) -> None:
         chroot__arch__in=served
     ).filter(state_reason="").update(
         state_reason="waiting: no builder pool serves this architecture"
+    )
+    note_unserved_tags(builders)
+
+
+def note_unserved_tags(builders: list[Builder]) -> None:
+    """Tell waiting tasks why they wait when no builder of their arch has every tag their
+    project asks for (Project.builder_tags)."""
+    servable = Q(pk__in=[])
+    for builder in builders:
+        servable |= Q(
+            chroot__arch__in=builder.arches,
+            build__project__builder_tags__contained_by=pool_tags(builder),
+        )
+    BuildTask.objects.filter(state=State.PENDING, chroot__isnull=False, state_reason="").exclude(
+        build__project__builder_tags=[]
+    ).exclude(servable).update(
+        state_reason="waiting: no builder pool has every tag this project asks for "
+        "(its builder_tags)"
     )

@@ -228,5 +228,7 @@ def test_the_arch_tag_comes_from_the_pools_arches():
     untagged_project_task.refresh_from_db()
     assert untagged_project_task.builder == x86
     # An x86_64 task of a project that asks for arch_aarch64 runs nowhere: no pool is both.
+    reconcile_all()
     arm_only.refresh_from_db()
     assert arm_only.state == State.PENDING
+    assert "no builder pool has every tag this project asks for" in arm_only.state_reason
