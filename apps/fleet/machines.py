@@ -203,15 +203,24 @@ def machines_to_make_ahead() -> list[int]:
         enabled=True, kind__in=(PoolKind.VM, PoolKind.COMMAND), min_ready__gt=0
     ).exclude(builders__state=BuilderState.DOWN)
     for pool in pools:
-        live = Machine.objects.filter(pool=pool, state__in=LIVE_STATES)
-        spare = live.filter(owner_key="", task_id__isnull=True).exclude(state=MachineState.RUNNING)
-        missing = min(pool.min_ready - spare.count(), pool.max_builders - live.count())
-        for _ in range(max(missing, 0)):
-            row = Machine.objects.create(
-                pool=pool, name=machine_name(pool, None, 0, job="ready"), made_ahead=True
-            )
-            ids.append(row.pk)
+        with transaction.atomic():
+            # The pool row locked: two workers' reconcile ticks never both fill the gap.
+            BuilderPool.objects.select_for_update().filter(pk=pool.pk).first()
+            ids += _make_ahead_rows(pool)
     return ids
+
+
+def _make_ahead_rows(pool: BuilderPool) -> list[int]:
+    live = Machine.objects.filter(pool=pool, state__in=LIVE_STATES)
+    spare = live.filter(owner_key="", task_id__isnull=True).exclude(state=MachineState.RUNNING)
+    missing = min(pool.min_ready - spare.count(), pool.max_builders - live.count())
+    rows = [
+        Machine.objects.create(
+            pool=pool, name=machine_name(pool, None, 0, job="ready"), made_ahead=True
+        )
+        for _ in range(max(missing, 0))
+    ]
+    return [row.pk for row in rows]
 
 
 def machine_make_ahead(machine_id: int) -> bool:
