@@ -8,7 +8,8 @@ For one trivial SRPM it prints the median wall time of
    connection, the agent and the runner: both figures are printed, and the per-build
    overhead of the later ones over the local pool),
 4. a command pool whose `new` makes such a host per job and `delete` removes it (so every
-   job also installs the runner),
+   job also installs the runner), then the same pool with machines made ahead (its
+   `min_ready`): for both, the time a job waited to get its machine,
 5. a vm pool: a QEMU VM per job from the cached base image (`--vm-runs`, 0 to skip; the
    image is built first when this machine has none: minutes),
 and each one's overhead per build against raw rpmbuild. Needs root (namespaces, sshd, qemu).
@@ -30,7 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from builders.protocol import KIND_RPM, JobSpec  # noqa: E402  (after the path is set)
-from builders.transports.command import CommandTransport, MachineCommands  # noqa: E402
+from builders.transports.command import (  # noqa: E402
+    CommandTransport,
+    Machine,
+    MachineCommands,
+    machine_new,
+)
 from builders.transports.local import LocalTransport  # noqa: E402
 from builders.transports.ssh import SshHost, SshTransport  # noqa: E402
 from builders.vm import vm_commands  # noqa: E402
@@ -43,26 +49,49 @@ NETNS_MACHINE = [sys.executable, "-m", "tests.builders.netns_machine"]
 
 
 class Unrecorded:
-    """A machine pool's events, for a bench without the portal's database."""
+    """A machine pool's events, for a bench without the portal's database: `ready` holds
+    machines made ahead (a pool's min_ready), `waits` the time each job waited for one."""
+
+    def __init__(self, ready: list[Machine] | None = None) -> None:
+        self.ready = ready if ready is not None else []
+        self.waits: list[float] = []
+
+    def take(self) -> Machine | None:
+        return self.ready.pop() if self.ready else None
 
     def creating(self, name: str) -> None: ...
     def created(self, machine) -> None: ...
+
+    def acquired(self, machine, waited: float) -> None:
+        self.waits.append(waited)
+
+    def keep(self, machine) -> bool:
+        return False
+
     def deleted(self, name: str) -> None: ...
 
     def delete_failed(self, name: str, reason: str) -> None:
         raise SystemExit(f"delete of {name} failed: {reason}")
 
 
-def machine_pool(commands: MachineCommands, index: int) -> CommandTransport:
-    """A pool's transport for one job: a machine of its own, made and deleted around it."""
+def machine_pool(
+    commands: MachineCommands, index: int, events: Unrecorded | None = None
+) -> CommandTransport:
+    """A pool's transport for one job: a ready machine from `events` or one made for it,
+    deleted after it."""
     defaults = SshHost(name="bench", address="", known_host_key="", key_path="")
     return CommandTransport(
         pool="bench",
         commands=commands,
         ssh_defaults=defaults,
         name=f"bench-{index}",
-        events=Unrecorded(),
+        events=events or Unrecorded(),
     )
+
+
+def made_ahead(commands: MachineCommands, count: int) -> list[Machine]:
+    """Machines made before any job, as reconcile makes a pool's min_ready."""
+    return [machine_new(commands, f"bench-ready-{index}") for index in range(count)]
 
 
 def netns_commands(work: Path) -> MachineCommands:
@@ -120,6 +149,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="coprsite-bench-transports-"))
     host = None
     figures: list[tuple[str, float]] = []
+    machine_waits: list[tuple[str, float]] = []
     try:
         srpm = make_srpm(work, name="hello", auto_req_prov=False)
         host = create_host(work / "host", "bench")
@@ -129,21 +159,35 @@ def main() -> None:
         first_ssh = timed(ssh, job(srpm, work, 1000))
         later_ssh = [timed(ssh, job(srpm, work, 1001 + i)) for i in range(runs)]
         commands = netns_commands(work)
-        command = [timed(machine_pool(commands, i), job(srpm, work, 2000 + i)) for i in range(runs)]
+        fresh = Unrecorded()
+        command = [
+            timed(machine_pool(commands, i, fresh), job(srpm, work, 2000 + i)) for i in range(runs)
+        ]
+        ready = Unrecorded(made_ahead(commands, runs))
+        command_ready = [
+            timed(machine_pool(commands, i, ready), job(srpm, work, 2500 + i)) for i in range(runs)
+        ]
         figures = [
             ("local pool", statistics.median(local)),
             ("ssh pool, runner installed", first_ssh),
             ("ssh pool, runner present", statistics.median(later_ssh)),
             ("command pool (netns host)", statistics.median(command)),
+            ("command pool, machine ready", statistics.median(command_ready)),
+        ]
+        machine_waits = [
+            ("command pool, new machine", statistics.median(fresh.waits)),
+            ("command pool, machine ready", statistics.median(ready.waits)),
         ]
         if arguments.vm_runs:
             image = build_vm_image().directory
             vms = vm_commands({"image": str(image), "state_dir": str(work / "vms")})
+            vm_fresh = Unrecorded()
             vm = [
-                timed(machine_pool(vms, i), job(srpm, work, 3000 + i))
+                timed(machine_pool(vms, i, vm_fresh), job(srpm, work, 3000 + i))
                 for i in range(arguments.vm_runs)
             ]
             figures.append(("vm pool (QEMU, " + accelerator() + ")", statistics.median(vm)))
+            machine_waits.append(("vm pool, new machine", statistics.median(vm_fresh.waits)))
     finally:
         if host is not None:
             remove_host(host)
@@ -152,6 +196,8 @@ def main() -> None:
     print(f"raw rpmbuild --rebuild           {base:6.2f} s (median of {runs})")
     for name, figure in figures:
         print(f"{name:32s} {figure:6.2f} s   overhead {figure - base:+6.2f} s per build")
+    for name, wait in machine_waits:
+        print(f"time to get a machine: {name:28s} {wait:6.2f} s (median)")
     over_local = statistics.median(later_ssh) - statistics.median(local)
     print(
         f"ssh host over the local pool     {over_local:+6.2f} s per build (goal: at most "

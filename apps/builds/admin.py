@@ -129,7 +129,15 @@ class TaskAttemptInline(admin.TabularInline):
     """Each run of the task: its builder (kept after task.builder is cleared), how long."""
 
     model = TaskAttempt
-    fields = ("number", "builder_name", "started_on", "ended_on", "outcome")
+    fields = (
+        "number",
+        "builder_name",
+        "machine_name",
+        "machine_wait_seconds",
+        "started_on",
+        "ended_on",
+        "outcome",
+    )
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -140,9 +148,17 @@ class TaskAttemptInline(admin.TabularInline):
 class TaskAttemptAdmin(ReadOnlyAdmin):
     """Each run of a task on a builder; which builder ran what, for how long."""
 
-    list_display = ("task", "number", "builder_name", "started_on", "ended_on", "outcome")
+    list_display = (
+        "task",
+        "number",
+        "builder_name",
+        "machine_wait_seconds",
+        "started_on",
+        "ended_on",
+        "outcome",
+    )
     list_filter = ("builder_name",)
-    search_fields = ("=task__id", "=task__build__id", "builder_name")
+    search_fields = ("=task__id", "=task__build__id", "builder_name", "machine_name")
 
 
 @admin.register(BuildTask)

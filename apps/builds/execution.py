@@ -17,6 +17,7 @@ from apps.builds.lifecycle import (
     build_refresh_state,
     send_scheduler_nudge,
     task_attempt_end,
+    task_attempt_machine,
     task_attempt_start,
     task_builder_lost,
     task_end,
@@ -123,7 +124,8 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
     """
     inputs = worker_temp_dir("inputs") if task.is_source else None
     try:
-        transport = transport_for(task.builder, task=task)
+        on_machine = partial(task_attempt_machine, task_id=task.pk)
+        transport = transport_for(task.builder, task=task, on_machine=on_machine)
         with TaskWatch(task) as watch:
             spec = job_spec(task, result_dir, inputs=inputs)
             result = transport.run(spec, should_cancel=watch.should_cancel)

@@ -44,6 +44,13 @@ def task_attempt_start(*, task: BuildTask) -> None:
     )
 
 
+def task_attempt_machine(name: str, waited: float, *, task_id: int) -> None:
+    """The running attempt got its machine (vm and command pools) after `waited` seconds."""
+    TaskAttempt.objects.filter(task_id=task_id, ended_on__isnull=True).update(
+        machine_name=name[:100], machine_wait_seconds=round(waited, 3)
+    )
+
+
 def task_attempt_end(*, task_id: int, outcome: str) -> None:
     """The task's run on its builder is over (built, failed, canceled or the builder lost)."""
     TaskAttempt.objects.filter(task_id=task_id, ended_on__isnull=True).update(

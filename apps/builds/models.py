@@ -290,6 +290,10 @@ class TaskAttempt(models.Model):
     started_on = models.DateTimeField(default=timezone.now)
     ended_on = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=500, blank=True)
+    # Vm and command pools: the machine that ran it and how long the attempt waited for it
+    # (near zero for a machine made ahead or kept from the owner's previous build).
+    machine_name = models.CharField(max_length=100, blank=True)
+    machine_wait_seconds = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["task_id", "started_on", "pk"]

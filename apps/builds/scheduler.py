@@ -27,7 +27,9 @@ def schedule_pending_tasks() -> list[int]:
     assigned: list[int] = []
     with transaction.atomic():
         # Locking the builder rows serializes schedulers, so no slot is handed out twice.
-        builders = list(ready_builders().select_for_update().order_by("pk"))
+        builders = list(
+            ready_builders().select_related("pool").select_for_update(of=("self",)).order_by("pk")
+        )
         active, per_owner = slot_usage()
         room_left = False
         for builder in builders:
@@ -58,7 +60,13 @@ def claim_next_task(builder_id: int) -> int | None:
     slot count, the builder row locked.
     """
     with transaction.atomic():
-        builder = ready_builders().select_for_update().filter(pk=builder_id).first()
+        builder = (
+            ready_builders()
+            .select_related("pool")
+            .select_for_update(of=("self",))
+            .filter(pk=builder_id)
+            .first()
+        )
         if builder is None:
             return None  # drained, down or removed meanwhile: its slots take nothing
         active, per_owner = slot_usage()
@@ -92,7 +100,7 @@ def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
     SCHEDULER_AGING_SECONDS goes first, overdue tasks in queued order; priority orders only
     the tasks younger than that bound. Fair share between owners holds in both groups.
     """
-    queue = runnable_tasks(builder.arches)
+    queue = runnable_tasks(builder.arches, pool_tags(builder))
     cutoff = timezone.now() - timedelta(seconds=settings.SCHEDULER_AGING_SECONDS)
     groups = [queue.filter(queued_on__lte=cutoff)] if any_task_overdue(cutoff) else []
     groups += [queue.filter(priority=priority) for priority in Priority.values]
@@ -126,13 +134,23 @@ def any_task_overdue(cutoff: datetime) -> bool:
     return False
 
 
-def runnable_tasks(arches: list[str]):
+def pool_tags(builder: Builder) -> list[str]:
+    """What a builder offers the tasks that select on tags: its pool's tags and an
+    "arch_<arch>" for each arch it builds."""
+    return [*builder.pool.tags, *(f"arch_{arch}" for arch in builder.arches)]
+
+
+def runnable_tasks(arches: list[str], tags: list[str]):
+    """Pending tasks a builder of `arches` and `tags` may run: RPM tasks of its arches whose
+    project asks for no tag it lacks (Project.builder_tags, set by an operator); source
+    tasks anywhere."""
     blocked_batch = Batch.objects.filter(pk=OuterRef("build__batch_id")).filter(
         blocked_by__isnull=False,
         blocked_by__builds__state__in=[s for s in State.values if s not in FINAL_STATES],
     )
     return BuildTask.objects.filter(
-        Q(chroot__isnull=True) | Q(chroot__arch__in=arches),
+        Q(chroot__isnull=True)
+        | Q(chroot__arch__in=arches, build__project__builder_tags__contained_by=tags),
         state=State.PENDING,
     ).exclude(Exists(blocked_batch))
 
@@ -151,7 +169,7 @@ def claim(task_id: int, builder: Builder) -> bool:
 
 def explain_waiting_tasks() -> None:
     """note_unserved_arches for the reconcile tick, which runs even when no slot is free."""
-    note_unserved_arches(list(ready_builders()))
+    note_unserved_arches(list(ready_builders().select_related("pool")))
 
 
 def ready_builders():
@@ -168,4 +186,22 @@ def note_unserved_arches(builders: list[Builder]) -> None:
         chroot__arch__in=served
     ).filter(state_reason="").update(
         state_reason="waiting: no builder pool serves this architecture"
+    )
+    note_unserved_tags(builders)
+
+
+def note_unserved_tags(builders: list[Builder]) -> None:
+    """Tell waiting tasks why they wait when no builder of their arch has every tag their
+    project asks for (Project.builder_tags)."""
+    servable = Q(pk__in=[])
+    for builder in builders:
+        servable |= Q(
+            chroot__arch__in=builder.arches,
+            build__project__builder_tags__contained_by=pool_tags(builder),
+        )
+    BuildTask.objects.filter(state=State.PENDING, chroot__isnull=False, state_reason="").exclude(
+        build__project__builder_tags=[]
+    ).exclude(servable).update(
+        state_reason="waiting: no builder pool has every tag this project asks for "
+        "(its builder_tags)"
     )

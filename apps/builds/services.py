@@ -39,7 +39,7 @@ from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenie
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import PathEscape, results_path
 from apps.core.queue import send_on_commit
-from apps.fleet.machines import machines_reconcile
+from apps.fleet.machines import machines_reconcile, machines_to_make_ahead
 from apps.fleet.selectors import chroots_checked_for_builders, served_arches, unserved_message
 from apps.packages.models import Package
 from apps.packages.sources import PACKAGE_SOURCE_TYPES, UNSET, check_source, source_field
@@ -589,9 +589,13 @@ def live_upload_builds(build_ids: list[int]):
 
 
 def machines_reconcile_send() -> None:
-    """Delete the disposable machines of task attempts that no longer run (dead workers)."""
+    """Delete the disposable machines of task attempts that no longer run (dead workers) and
+    the idle ones no longer wanted; make those the pools keep ready."""
     for machine_id in machines_reconcile(live=live_task_attempts()):
         send_on_commit("delete_machine", machine_id)
+    # The pools' min_ready: machines made ahead of the tasks that will take them.
+    for machine_id in machines_to_make_ahead():
+        send_on_commit("make_machine_ahead", machine_id)
 
 
 def live_task_attempts():

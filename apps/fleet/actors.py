@@ -3,7 +3,7 @@
 import dramatiq
 
 from apps.fleet import health
-from apps.fleet.machines import machine_delete_leaked
+from apps.fleet.machines import machine_delete_leaked, machine_make_ahead
 from apps.fleet.models import Builder
 
 
@@ -19,3 +19,9 @@ def probe_builder(builder_id: int) -> None:
 def delete_machine(machine_id: int) -> None:
     """Run the pool's `delete` for a machine its worker left behind (see machines_reconcile)."""
     machine_delete_leaked(machine_id)
+
+
+@dramatiq.actor(queue_name="default", max_retries=0, time_limit=900_000)
+def make_machine_ahead(machine_id: int) -> None:
+    """Run the pool's `new` for a machine kept ready for tasks (see machines_to_make_ahead)."""
+    machine_make_ahead(machine_id)

@@ -56,6 +56,9 @@ class BuilderPoolForm(forms.ModelForm):
         model = BuilderPool
         fields = POOL_FIELDS  # everything a pool is, each change logged by pool_save
 
+    def clean_tags(self):
+        return self.cleaned_data.get("tags") or []  # an empty field: no tags
+
     def clean(self):
         cleaned = super().clean()
         pool = BuilderPool(
@@ -63,11 +66,13 @@ class BuilderPoolForm(forms.ModelForm):
             kind=cleaned.get("kind"),
             arches=cleaned.get("arches") or [],
             config=cleaned.get("config"),
+            tags=cleaned.get("tags") or [],
         )
         try:
             pool_config_check(pool)
         except PoolConfigError as error:
-            raise forms.ValidationError({"config": str(error)}) from error
+            field = "tags" if "tags is" in str(error) else "config"
+            raise forms.ValidationError({field: str(error)}) from error
         return cleaned
 
 
@@ -340,7 +345,17 @@ class BuilderStateChangeAdmin(admin.ModelAdmin):
 class MachineAdmin(admin.ModelAdmin):
     """Disposable machines of vm and command pools that exist now (or failed to go)."""
 
-    list_display = ("name", "pool", "task_id", "attempt", "state", "address", "state_reason")
+    list_display = (
+        "name",
+        "pool",
+        "task_id",
+        "attempt",
+        "state",
+        "owner_key",
+        "builds",
+        "address",
+        "state_reason",
+    )
     list_filter = ("state", "pool")
     search_fields = ("name", "address")
     readonly_fields = [field.name for field in Machine._meta.fields]

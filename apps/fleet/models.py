@@ -49,6 +49,23 @@ class BuilderPool(models.Model):
         help_text="CPU per job in percent of one CPU (150: one and a half; 0: no quota). "
         "Empty: the default.",
     )
+    # The machine lifecycle of vm and command pools (apps/fleet/machines.py), as resalloc's.
+    min_ready = models.PositiveIntegerField(
+        default=0,
+        help_text="Vm and command pools: machines made ahead and kept ready for the next "
+        "tasks (never more machines than max_builders in all).",
+    )
+    reuse_builds = models.PositiveIntegerField(
+        default=1,
+        help_text="Vm and command pools: consecutive builds of one owner and project a "
+        "machine runs before it is deleted (1: a machine per build). Never across owners.",
+    )
+    tags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='What tasks may ask of the pool, e.g. ["cloud_a"]; "arch_<arch>" for '
+        "each of its arches is implied.",
+    )
 
     def __str__(self) -> str:
         return self.name
@@ -97,6 +114,7 @@ class BuilderStateChange(models.Model):
 
 class MachineState(models.TextChoices):
     CREATING = "creating"
+    READY = "ready", "ready (idle, waiting for a task)"
     RUNNING = "running"
     DELETING = "deleting"
     DELETE_FAILED = "delete_failed", "delete failed (retried by reconcile)"
@@ -119,6 +137,14 @@ class Machine(models.Model):
         max_length=20, choices=MachineState.choices, default=MachineState.CREATING
     )
     address = models.CharField(max_length=200, blank=True)
+    # What else `new` printed to log in with (port, user, host_key, key_path): a ready
+    # machine is taken by whichever worker runs the next task.
+    login = models.JSONField(default=dict, blank=True)
+    # Made ahead by reconcile for the pool's min_ready, before any task asked for it.
+    made_ahead = models.BooleanField(default=False)
+    # "owner/project" of the builds it ran ("" for none yet): it runs no other's builds.
+    owner_key = models.CharField(max_length=300, blank=True)
+    builds = models.PositiveIntegerField(default=0, help_text="Builds it has run.")
     state_reason = models.CharField(max_length=500, blank=True)
     created_on = models.DateTimeField(default=timezone.now)
     updated_on = models.DateTimeField(default=timezone.now)

@@ -108,6 +108,9 @@ POOL_FIELDS = (
     "limit_cpu_seconds",
     "limit_disk_mib",
     "limit_cpu_percent",
+    "min_ready",
+    "reuse_builds",
+    "tags",
 )
 MASKED = "********"
 
@@ -254,6 +257,7 @@ COMMAND_OPTIONAL = {
     "known_host_key": str,
     "work_dir": str,
     "workspaces_dir": str,
+    "reuse_idle_seconds": int,
 }
 VM_OPTIONAL = {
     "memory_mib": int,
@@ -262,6 +266,7 @@ VM_OPTIONAL = {
     "boot_timeout": int,
     "accel": str,
     "state_dir": str,
+    "reuse_idle_seconds": int,
 }
 VM_ACCELERATORS = ("auto", "kvm", "tcg")
 
@@ -339,7 +344,11 @@ def machine_pool_sync(*, pool: BuilderPool) -> Builder:
 
 
 def pool_config_check(pool: BuilderPool) -> None:
-    """PoolConfigError when the pool's kind cannot use its config."""
+    """PoolConfigError when the pool's kind cannot use its config, or its tags are no list
+    of words."""
+    tags = pool.tags
+    if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise PoolConfigError(f'Pool {pool.name}: tags is a list like ["cloud_a"].')
     if pool.kind == PoolKind.SSH:
         ssh_pool_hosts(pool)
     elif pool.kind == PoolKind.VM:

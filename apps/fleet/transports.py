@@ -21,10 +21,12 @@ SSH_FIELDS = ("address", "known_host_key", "key_path", "user", "port", "work_dir
 MACHINE_WORK_DIR = "~/.coprsite-builder"
 
 
-def transport_for(builder: Builder | None, *, task=None) -> Transport:
+def transport_for(builder: Builder | None, *, task=None, on_machine=None) -> Transport:
     """The transport of `builder`'s pool; a task without a builder runs locally.
 
-    `task` (a BuildTask) names the machine a vm or command pool makes for it.
+    `task` (a BuildTask) names the machine a vm or command pool gets for it, and its
+    project decides which kept machine it may reuse; `on_machine(name, seconds waited)`
+    hears which machine that was.
     """
     kind = builder.pool.kind if builder is not None else PoolKind.LOCAL
     if kind == PoolKind.LOCAL:
@@ -32,8 +34,15 @@ def transport_for(builder: Builder | None, *, task=None) -> Transport:
     if kind == PoolKind.SSH:
         return ssh_transport(builder)
     if kind in MACHINE_POOL_KINDS:
-        task_id, attempt = (task.pk, task.attempt) if task is not None else (None, 0)
-        return machine_transport(builder.pool, task_id=task_id, attempt=attempt)
+        if task is None:
+            return machine_transport(builder.pool, task_id=None)
+        return machine_transport(
+            builder.pool,
+            task_id=task.pk,
+            attempt=task.attempt,
+            owner_key=machine_owner_key(task),
+            on_machine=on_machine,
+        )
     raise BuilderRefused(f"builder {builder.name}: pools of kind {kind} cannot run builds")
 
 
@@ -54,10 +63,21 @@ def ssh_transport(builder: Builder) -> "SshTransport":
     )
 
 
+def machine_owner_key(task) -> str:
+    """Whose builds a machine may run after this task's: its owner's, of its project."""
+    return task.build.project.full_name
+
+
 def machine_transport(
-    pool: BuilderPool, *, task_id: int | None, attempt: int = 0
+    pool: BuilderPool,
+    *,
+    task_id: int | None,
+    attempt: int = 0,
+    owner_key: str = "",
+    on_machine=None,
 ) -> "CommandTransport":
-    """A machine of its own for one task attempt (or a probe), made and removed by the pool."""
+    """A machine for one task attempt (or a probe of its own): a ready one of the pool or a
+    new one, removed afterwards or kept for the owner's next build (apps/fleet/machines.py)."""
     from builders.transports.command import CommandTransport
     from builders.transports.ssh import SshHost
 
@@ -78,5 +98,5 @@ def machine_transport(
         commands=commands,
         ssh_defaults=defaults,
         name=machine_name(pool, task_id, attempt),
-        events=MachineRecords(pool, task_id, attempt),
+        events=MachineRecords(pool, task_id, attempt, owner_key=owner_key, on_machine=on_machine),
     )

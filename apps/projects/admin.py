@@ -48,6 +48,8 @@ class ProjectAdmin(admin.ModelAdmin):
     list_display = ("id", "full_name", "created_on", "enable_net", "persistent", "unlisted_on_hp")
     list_select_related = ("owner_user", "owner_group")
     list_filter = ("enable_net", "persistent", "devel_mode", "unlisted_on_hp")
+    # builder_tags is only set here: which builder pools may build a project is the
+    # operator's call (apps/builds/scheduler.runnable_tasks).
     search_fields = ("name", "owner_user__username", "owner_group__name")
     raw_id_fields = ("owner_user", "owner_group", "created_by", "forked_from")
     inlines = [ProjectChrootInline]

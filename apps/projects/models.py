@@ -117,6 +117,13 @@ class Project(models.Model):
     repo_priority = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1)]
     )
+    # Set by an operator (the admin): tags a builder pool must have to build this
+    # project's RPMs, e.g. ["cloud_a"] (apps/builds/scheduler.runnable_tasks).
+    builder_tags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Operators: tags a pool must have to build this project, e.g. ["cloud_a"].',
+    )
     forked_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="forks"
     )

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from builders.protocol import STATE_CANCELED, JobResult, JobSpec
+from builders.protocol import STATE_CANCELED, STATE_SUCCEEDED, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
 from builders.transports.ssh import SshHost, SshTransport, close_connection, runner_version
 
@@ -60,10 +60,21 @@ class Machine:
 
 
 class MachineEvents(Protocol):
-    """Where the portal records a machine, so that reconcile can delete it if we die."""
+    """Where the portal records a machine, so that reconcile can delete it if we die, and
+    where ready machines come from (resalloc's lifecycle, apps/fleet/machines.py)."""
+
+    def take(self) -> Machine | None:
+        """A ready machine for this job, claimed for it; None to make one."""
+        ...
 
     def creating(self, name: str) -> None: ...
     def created(self, machine: Machine) -> None: ...
+    def acquired(self, machine: Machine, waited: float) -> None: ...
+
+    def keep(self, machine: Machine) -> bool:
+        """After a successful job: True when the machine stays for a next job."""
+        ...
+
     def deleted(self, name: str) -> None: ...
     def delete_failed(self, name: str, reason: str) -> None: ...
 
@@ -164,7 +175,9 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 class CommandTransport:
-    """Runs each job on a machine of its own, made by `new` and always removed by `delete`."""
+    """Runs a job on a machine of its own: a ready one the portal hands over, or one made by
+    `new`. Removed by `delete` afterwards unless the portal keeps it for a next job, which
+    it may only after a successful one."""
 
     def __init__(
         self,
@@ -181,16 +194,21 @@ class CommandTransport:
         self.name = name
         self.events = events
         self.version = runner_version()
+        # Set by a successful job: its machine may serve the next (events.keep decides).
+        self.reusable = False
 
     def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
         with self.machine(should_cancel) as machine:
             if machine is None:
                 return JobResult(state=STATE_CANCELED, failure_reason="canceled by the user")
             try:
-                return SshTransport(self.ssh_host(machine)).run(spec, should_cancel=should_cancel)
+                result = SshTransport(self.ssh_host(machine)).run(spec, should_cancel=should_cancel)
             except BuilderLost as lost:
                 # This machine is gone, not the pool: the next job gets a new one.
                 raise BuilderLost(lost.reason, pool_healthy=True) from lost
+            # A failed or canceled build may have left anything behind: no reuse.
+            self.reusable = result.state == STATE_SUCCEEDED
+            return result
 
     def probe(self) -> str:
         """Make a machine, check it answers (installing the runner), delete it."""
@@ -200,36 +218,50 @@ class CommandTransport:
 
     @contextlib.contextmanager
     def machine(self, should_cancel: Callable[[], bool]):
-        """A fresh machine for the block (None when canceled first), deleted afterwards."""
-        self.events.creating(self.name)
-        machine = None
+        """A machine for the block (None when canceled first): a ready one, else a fresh
+        one; deleted afterwards unless kept for a next job."""
+        started = time.monotonic()
+        machine = self.events.take()
+        if machine is None:
+            self.events.creating(self.name)
         try:
-            try:
-                machine = machine_new(self.commands, self.name, should_cancel=should_cancel)
-            except CommandFailed as failed:
-                reason = f"pool {self.pool} could not make a machine: {failed}"
-                raise BuilderLost(reason, before_job=True) from failed
+            if machine is None:
+                machine = self.new_machine(should_cancel)
             if machine is not None:
-                self.events.created(machine)
+                self.events.acquired(machine, time.monotonic() - started)
             yield machine
         finally:
             if machine is not None:
                 self.forget_connection(machine)
-            self.delete(machine.address if machine else "")
+            kept = machine is not None and self.reusable and self.events.keep(machine)
+            if not kept:
+                self.delete(
+                    machine.name if machine else self.name, machine.address if machine else ""
+                )
+
+    def new_machine(self, should_cancel: Callable[[], bool]) -> Machine | None:
+        try:
+            machine = machine_new(self.commands, self.name, should_cancel=should_cancel)
+        except CommandFailed as failed:
+            reason = f"pool {self.pool} could not make a machine: {failed}"
+            raise BuilderLost(reason, before_job=True) from failed
+        if machine is not None:
+            self.events.created(machine)
+        return machine
 
     def forget_connection(self, machine: Machine) -> None:
         """This machine's master connection ends with it: no later job goes there."""
         with contextlib.suppress(BuilderRefused):
             close_connection(self.ssh_host(machine))
 
-    def delete(self, address: str) -> None:
+    def delete(self, name: str, address: str) -> None:
         try:
-            machine_delete(self.commands, self.name, address)
+            machine_delete(self.commands, name, address)
         except CommandFailed as failed:
             # The row stays: reconcile runs `delete` again until it succeeds.
-            self.events.delete_failed(self.name, str(failed))
+            self.events.delete_failed(name, str(failed))
         else:
-            self.events.deleted(self.name)
+            self.events.deleted(name)
 
     def ssh_host(self, machine: Machine) -> SshHost:
         host_key = machine.host_key or self.ssh_defaults.known_host_key

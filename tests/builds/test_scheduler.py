@@ -8,8 +8,8 @@ from django.test import override_settings
 
 from apps.builds.models import BuildTask, Priority, State
 from apps.builds.scheduler import schedule_pending_tasks
-from apps.fleet.models import Builder
-from apps.fleet.services import local_pool_ensure
+from apps.fleet.models import Builder, BuilderPool, PoolKind
+from apps.fleet.services import local_pool_ensure, machine_pool_sync
 from apps.workflows.reconcile import reconcile_all
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
 
@@ -187,3 +187,48 @@ def test_drained_builder_takes_nothing():
 def test_local_pool_created_with_configured_slots():
     builder = local_pool_ensure()
     assert builder.slots == 3 and builder.pool.kind == "local"
+
+
+def machine_pool(name: str, *, tags: list[str], arches=("x86_64",)) -> Builder:
+    """A command pool's builder; its `new` never runs here: scheduling only picks it."""
+    pool = BuilderPool.objects.create(
+        name=name,
+        kind=PoolKind.COMMAND,
+        arches=list(arches),
+        tags=tags,
+        config={"new": "false", "delete": "true"},
+    )
+    return machine_pool_sync(pool=pool)
+
+
+def test_a_project_that_asks_for_a_tag_builds_only_on_a_pool_with_it():
+    BuilderPool.objects.filter(pk=set_slots(0).pool_id).update(enabled=False)
+    plain = machine_pool("plain", tags=[])
+    tagged = machine_pool("cloud-b", tags=["cloud_b"])
+    project = ProjectFactory(builder_tags=["cloud_b", "arch_x86_64"])
+    task = pending_task(project)
+    # The tagged pool's builder down: the task waits rather than go to the plain pool.
+    Builder.objects.filter(pk=tagged.pk).update(state="down")
+    assert schedule_pending_tasks() == []
+
+    Builder.objects.filter(pk=tagged.pk).update(state="ready")
+    assert schedule_pending_tasks() == [task.pk]
+    task.refresh_from_db()
+    assert task.builder == tagged and plain.pk != tagged.pk
+
+
+def test_the_arch_tag_comes_from_the_pools_arches():
+    BuilderPool.objects.filter(pk=set_slots(0).pool_id).update(enabled=False)
+    machine_pool("arm", tags=["cloud_b"], arches=["aarch64"])
+    x86 = machine_pool("x86", tags=["cloud_b"])
+    untagged_project_task = pending_task(ProjectFactory())
+    arm_only = pending_task(ProjectFactory(builder_tags=["arch_aarch64"]))
+
+    assert schedule_pending_tasks() == [untagged_project_task.pk]
+    untagged_project_task.refresh_from_db()
+    assert untagged_project_task.builder == x86
+    # An x86_64 task of a project that asks for arch_aarch64 runs nowhere: no pool is both.
+    reconcile_all()
+    arm_only.refresh_from_db()
+    assert arm_only.state == State.PENDING
+    assert "no builder pool has every tag this project asks for" in arm_only.state_reason

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.builds import execution
 from apps.builds.actors import schedule_tasks
-from apps.builds.models import Build, BuildTask, State
+from apps.builds.models import Build, BuildTask, State, TaskAttempt
 from apps.builds.scheduler import schedule_pending_tasks
 from apps.builds.services import (
     BuildOptions,
@@ -26,7 +28,7 @@ from apps.builds.services import (
 )
 from apps.fleet.health import builder_probe
 from apps.fleet.machines import RECONCILE_GRACE_SECONDS, machine_delete_leaked, machines_reconcile
-from apps.fleet.models import Builder, BuilderPool, BuilderState, Machine, PoolKind
+from apps.fleet.models import Builder, BuilderPool, BuilderState, Machine, MachineState, PoolKind
 from apps.fleet.services import local_pool_ensure, machine_pool_sync
 from apps.workflows.reconcile import reconcile_all
 from tests.builders.srpm_factory import make_srpm
@@ -34,6 +36,7 @@ from tests.e2e.conftest import finished_build, wait_for
 from tests.e2e.test_pipeline import install_from_served_repo, submit_upload
 from tests.e2e.test_ssh_builders import build_started, live_log, rpm_task
 from tests.e2e.test_worker_crash import start_worker_process
+from tests.factories import ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +257,140 @@ def reconcile_machines_now() -> list[int]:
     for machine_id in claimed:
         assert machine_delete_leaked(machine_id)
     return claimed
+
+
+# --- the machine lifecycle, as resalloc's: made ahead, reused for one owner's project -----
+
+
+def submit(user, project, directory, *, name: str = "hello", script: str | None = None) -> Build:
+    """A build of a trivial SRPM for fedora-43-x86_64 (its upload's source task needs no
+    builder: only the RPM task takes a machine)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    options = {"build_script": script} if script else {}
+    srpm = make_srpm(directory, name=name, auto_req_prov=False, **options)
+    return build_submit(
+        user=user,
+        project=project,
+        source_type="upload",
+        source_json={},
+        upload=SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm"),
+        options=BuildOptions(chroots=["fedora-43-x86_64"]),
+    )
+
+
+def rpm_attempt(build: Build) -> TaskAttempt:
+    (attempt,) = TaskAttempt.objects.filter(task__build=build, task__chroot__isnull=False)
+    return attempt
+
+
+def machine_used(build: Build) -> str:
+    return rpm_attempt(build).machine_name
+
+
+def ready_machines() -> set[str]:
+    return set(Machine.objects.filter(state=MachineState.READY).values_list("name", flat=True))
+
+
+def test_machines_made_ahead_are_ready_before_any_task_and_taken_at_once(
+    worker, packager, tmp_path, machines
+):
+    pool = only_command_pool(machines, slots=2)
+    # Three asked for, two allowed: never more machines than max_builders.
+    BuilderPool.objects.filter(pk=pool.pk).update(min_ready=3)
+    user, _, project = packager
+
+    reconcile_all()
+    ready = wait_for(lambda: ready_machines() if len(ready_machines()) == 2 else None)
+    reconcile_all()  # topped up already: nothing more to make
+    assert Machine.objects.count() == 2 and len(calls(machines[1])["new"]) == 2
+
+    build = finished_build(submit(user, project, tmp_path / "a").pk)
+
+    assert build.state == State.SUCCEEDED, list(build.tasks.values("state", "state_reason"))
+    attempt = rpm_attempt(build)
+    assert attempt.machine_name in ready and attempt.machine_wait_seconds < 1.0
+    # reuse_builds 1: the machine ran one build and is gone; reconcile makes another.
+    assert not Machine.objects.filter(name=attempt.machine_name).exists()
+    assert attempt.machine_name in calls(machines[1])["delete"]
+    reconcile_all()
+    wait_for(lambda: len(ready_machines()) == 2, what="the pool's ready machines again")
+    assert len(ready_machines() - ready) == 1
+    staff = UserFactory(username="operator", is_staff=True)
+    client = Client()
+    client.force_login(staff)
+    page = client.get(reverse("build-detail", args=[build.pk]))
+    assert b"machine in 0." in page.content, page.content.decode()
+
+
+def test_a_machine_runs_the_next_builds_of_its_owner_and_project_only_up_to_reuse_builds(
+    worker, packager, tmp_path, machines
+):
+    pool = only_command_pool(machines, slots=2)
+    BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=2)
+    user, _, project = packager
+    other = UserFactory(username="other")
+    others_project = ProjectFactory(
+        owner_user=other, name="tools", chroot_names=["fedora-43-x86_64"]
+    )
+
+    first = finished_build(submit(user, project, tmp_path / "a1").pk)
+    machine = machine_used(first)
+    kept = Machine.objects.get(name=machine)
+    assert (kept.state, kept.owner_key, kept.builds) == (MachineState.READY, "packager/tools", 1)
+    second = finished_build(submit(user, project, tmp_path / "a2").pk)
+    third = finished_build(submit(user, project, tmp_path / "a3").pk)
+
+    assert first.state == second.state == third.state == State.SUCCEEDED
+    # Two builds on one machine, which the second one's waited no time for; then it is
+    # deleted (reuse_builds 2) and the third build gets a new one.
+    assert machine_used(second) == machine and rpm_attempt(second).machine_wait_seconds < 1.0
+    assert machine_used(third) != machine
+    assert not Machine.objects.filter(name=machine).exists()
+    assert machine in calls(machines[1])["delete"]
+    assert Machine.objects.get(name=machine_used(third)).owner_key == "packager/tools"
+
+    # Another owner's project of the same name never gets the packager's machines.
+    theirs = finished_build(submit(other, others_project, tmp_path / "b").pk)
+    assert theirs.state == State.SUCCEEDED
+    assert machine_used(theirs) not in {machine, machine_used(third)}
+    assert Machine.objects.get(name=machine_used(theirs)).owner_key == "other/tools"
+    assert Machine.objects.get(name=machine_used(third)).state == MachineState.READY
+
+
+def test_a_failed_build_ends_its_machines_reuse(worker, packager, tmp_path, machines):
+    pool = only_command_pool(machines, slots=1)
+    BuilderPool.objects.filter(pk=pool.pk).update(reuse_builds=10)
+    user, _, project = packager
+
+    built = finished_build(submit(user, project, tmp_path / "ok").pk)
+    failed = finished_build(submit(user, project, tmp_path / "f", script="exit 1").pk)
+
+    assert (built.state, failed.state) == (State.SUCCEEDED, State.FAILED)
+    machine = machine_used(built)
+    assert machine_used(failed) == machine  # kept after the good build
+    assert not Machine.objects.exists()  # the failed build: deleted, not kept
+    assert calls(machines[1])["delete"] == [machine]
+
+
+def test_a_project_that_asks_for_a_tag_builds_only_on_the_pool_with_it(
+    worker, packager, tmp_path, machines
+):
+    plain = only_command_pool(machines, slots=2)
+    tagged = BuilderPool.objects.create(
+        name="cloud-b",
+        kind=PoolKind.COMMAND,
+        arches=["x86_64"],
+        max_builders=1,
+        tags=["cloud_b"],
+        config=plain.config,
+    )
+    machine_pool_sync(pool=tagged)
+    user, _, project = packager
+    project.builder_tags = ["arch_x86_64", "cloud_b"]
+    project.save(update_fields=["builder_tags"])
+
+    builds = [finished_build(submit(user, project, tmp_path / f"t{n}").pk) for n in range(2)]
+
+    assert [build.state for build in builds] == [State.SUCCEEDED] * 2
+    assert {rpm_attempt(build).builder_name for build in builds} == {"cloud-b-machines"}
+    assert all(name.startswith("cloud-b-") for name in map(machine_used, builds))

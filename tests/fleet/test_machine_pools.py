@@ -13,7 +13,10 @@ from apps.builds.scheduler import schedule_pending_tasks
 from apps.fleet.machines import (
     RECONCILE_GRACE_SECONDS,
     machine_delete_leaked,
+    machine_make_ahead,
+    machine_take,
     machines_reconcile,
+    machines_to_make_ahead,
 )
 from apps.fleet.models import BuilderPool, Machine, MachineState, PoolKind
 from apps.fleet.services import (
@@ -268,3 +271,58 @@ def test_a_drained_machine_pool_makes_no_new_machines(tmp_path):
     assert schedule_pending_tasks() == []
     builder_resume(builder_ids=[builder.pk])
     assert len(schedule_pending_tasks()) == 1
+
+
+def test_reconcile_makes_min_ready_machines_never_past_max_builders(tmp_path):
+    pool = command_pool(tmp_path)  # max_builders 3
+    BuilderPool.objects.filter(pk=pool.pk).update(min_ready=2)
+    pool.refresh_from_db()
+    busy = leaked(pool, "busy", task_id=1, state=MachineState.RUNNING, owner_key="a/p")
+    kept = leaked(pool, "kept", task_id=None, state=MachineState.READY, owner_key="a/p", age=5)
+
+    made = machines_to_make_ahead()
+
+    assert len(made) == 1  # two ready asked for, one more allowed beside busy and kept
+    assert machines_to_make_ahead() == []  # the row counts while `new` runs
+    assert machine_make_ahead(made[0])
+    ready = Machine.objects.get(pk=made[0])
+    assert (ready.state, ready.owner_key, ready.address) == (MachineState.READY, "", "192.0.2.7")
+    assert ready.login == {}  # `new` printed only the address: the config has the rest
+    assert {busy.name, kept.name} < set(Machine.objects.values_list("name", flat=True))
+
+
+def test_reconcile_deletes_ready_machines_idle_too_long_or_beyond_min_ready(tmp_path):
+    pool = command_pool(tmp_path, reuse_idle_seconds=120)
+    BuilderPool.objects.filter(pk=pool.pk).update(min_ready=1)
+    ready = {"task_id": None, "state": MachineState.READY}
+    spares = [leaked(pool, f"spare-{n}", **ready) for n in range(2)]
+    fresh = leaked(pool, "fresh", owner_key="a/p", age=60, **ready)
+    stale = leaked(pool, "stale", owner_key="a/p", age=121, **ready)
+
+    claimed = machines_reconcile(live=[])
+
+    assert sorted(claimed) == sorted([spares[0].pk, stale.pk])  # the older spare goes
+    assert set(Machine.objects.filter(state=MachineState.READY).values_list("name", flat=True)) == {
+        spares[1].name,
+        fresh.name,
+    }
+
+
+def test_a_task_takes_its_owners_kept_machine_first_and_never_anothers(tmp_path):
+    pool = command_pool(tmp_path)
+    ready = {"task_id": None, "state": MachineState.READY, "address": "192.0.2.9"}
+    others = leaked(pool, "others", owner_key="b/p", **ready)
+    spare = leaked(pool, "spare", **ready)
+    mine = leaked(pool, "mine", owner_key="a/p", **ready)
+
+    first = machine_take(pool, task_id=7, attempt=0, owner_key="a/p")
+    second = machine_take(pool, task_id=8, attempt=0, owner_key="a/p")
+    third = machine_take(pool, task_id=9, attempt=0, owner_key="a/p")
+
+    assert (first.name, second.name, third) == (mine.name, spare.name, None)
+    spare.refresh_from_db()
+    assert (spare.state, spare.owner_key, spare.task_id) == (MachineState.RUNNING, "a/p", 8)
+    # The third makes its own, and the pool is at max_builders (3): the machine kept for
+    # another owner goes to make room.
+    others.refresh_from_db()
+    assert others.state == MachineState.DELETING

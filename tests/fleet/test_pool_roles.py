@@ -37,6 +37,9 @@ def pool_form(pool: BuilderPool, **changes) -> dict:
         "enabled": "on",
         "max_builders": str(pool.max_builders),
         "config": json.dumps(pool.config),
+        "min_ready": str(pool.min_ready),
+        "reuse_builds": str(pool.reuse_builds),
+        "tags": json.dumps(pool.tags),
         "builders-TOTAL_FORMS": "0",
         "builders-INITIAL_FORMS": "0",
         "changes-TOTAL_FORMS": "0",
@@ -220,3 +223,23 @@ def test_staff_given_pool_permissions_by_hand_still_cannot_change_pools(client, 
     assert response.status_code == 403
     cloud.refresh_from_db()
     assert cloud.config["new"] == "cloud-new"
+
+
+def test_a_superuser_sets_the_machine_lifecycle_and_tags_of_a_pool(client, cloud, superuser):
+    client.force_login(superuser)
+    change = reverse("admin:fleet_builderpool_change", args=[cloud.pk])
+
+    refused = client.post(change, pool_form(cloud, tags=json.dumps("cloud_a"), min_ready="1"))
+    assert refused.status_code == 200
+    assert "tags is a list like [&quot;cloud_a&quot;]" in refused.content.decode()
+    cloud.refresh_from_db()
+    assert (cloud.min_ready, cloud.tags) == (0, [])
+
+    saved = client.post(
+        change, pool_form(cloud, tags='["cloud_a"]', min_ready="1", reuse_builds="3")
+    )
+    assert saved.status_code == 302
+    cloud.refresh_from_db()
+    assert (cloud.min_ready, cloud.reuse_builds, cloud.tags) == (1, 3, ["cloud_a"])
+    logged = PoolChange.objects.get(pool=cloud).changes
+    assert logged == {"min_ready": 1, "reuse_builds": 3, "tags": ["cloud_a"]}
