@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('builds', '0008_task_attempt'),
+        ('builds', '0009_buildtask_queued_on_index'),
     ]
 
     operations = [
