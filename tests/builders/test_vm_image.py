@@ -6,8 +6,12 @@ use the cached image; here the cache's own steps run on real directories.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import pytest
+
+from builders.vm import image
 from builders.vm.image import APT_ARCHIVES, INITRAMFS_TOOL, keep_debs, mmdebstrap_command
 
 
@@ -56,3 +60,19 @@ def test_debians_initramfs_is_not_made_and_its_tool_is_put_back(tmp_path: Path) 
     ]
     assert hooks[0].endswith(f"--add {INITRAMFS_TOOL}")
     assert hooks[3].endswith(f"--remove {INITRAMFS_TOOL}")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root, as the image does")
+@pytest.mark.parametrize("needed_mib, in_memory", [(0, True), (1 << 40, False)])
+def test_the_tree_is_made_in_memory_when_the_host_can_spare_it_and_removed_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, needed_mib: int, in_memory: bool
+) -> None:
+    monkeypatch.setattr(image, "TREE_IN_MEMORY_MIB", needed_mib)
+    tree = tmp_path / "tree"
+
+    with pytest.raises(RuntimeError), image.scratch_tree(tree):
+        (tree / "usr").mkdir()
+        assert os.path.ismount(tree) == in_memory
+        raise RuntimeError("a step failed")  # the tree goes all the same
+
+    assert not tree.exists()
