@@ -20,7 +20,9 @@ import os
 import re
 import shlex
 import signal
+import stat
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -489,28 +491,81 @@ def _fork_failed(lines: list[str]) -> bool:
 def make_workspace_disk(image: Path, mount_point: Path, size_mib: int) -> bool:
     """Mount a fresh ext4 filesystem of `size_mib` on `mount_point`.
 
-    False where this builder cannot (not root, no loop devices in a container): the job
-    then runs with the weaker per-file limit, which its log says.
+    The filesystem is a sparse copy of an empty one formatted once per size (see
+    _disk_template): copying its few MiB of metadata takes a third of what mkfs.ext4 took
+    per job. False where this builder cannot (not root, no loop devices in a container):
+    the job then runs with the weaker per-file limit, which its log says.
     """
     if os.geteuid() != 0:
         return False
-    with open(image, "wb") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.truncate(size_mib * MIB)  # sparse: only what the build writes takes space
-    tools_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+    template = _disk_template(size_mib)
+    _create_private(image)
     steps = [
-        # No journal and no reserved blocks: a throw-away filesystem of exactly this size.
-        ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", str(image)],
+        ["cp", "--sparse=always", "--reflink=auto", str(template), str(image)]
+        if template is not None
+        else _mkfs_argv(image, size_mib),
         ["mount", "-o", "loop,nosuid,nodev", str(image), str(mount_point)],
     ]
     for step in steps:
-        done = subprocess.run(step, capture_output=True, env=tools_env, check=False)
-        if done.returncode != 0:
+        if not _tool(step):
             image.unlink(missing_ok=True)
             return False
     with contextlib.suppress(OSError):
         (mount_point / "lost+found").rmdir()
     return True
+
+
+# Empty filesystems to copy, one per size, root's own (DISK_TEMPLATES_ENV overrides where).
+DISK_TEMPLATES_ENV = "COPRSITE_DISK_TEMPLATES"
+# In the file names: a change to _mkfs_argv's options must not reuse older templates.
+DISK_TEMPLATE_FORMAT = "ext4-nojournal-m0"
+
+
+def _mkfs_argv(image: Path, size_mib: int) -> list[str]:
+    # No journal and no reserved blocks: a throw-away filesystem of exactly this size.
+    # Given the size, mkfs makes the (sparse) file itself.
+    return ["mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", str(image), f"{size_mib}M"]
+
+
+def _create_private(path: Path) -> None:
+    """An empty file only root reads: the tools then write into it, keeping its mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+
+
+def _tool(argv: list[str]) -> bool:
+    tools_env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+    return subprocess.run(argv, capture_output=True, env=tools_env, check=False).returncode == 0
+
+
+def disk_templates_dir() -> Path:
+    default = Path(tempfile.gettempdir()) / "coprsite-disk-templates"
+    return Path(os.environ.get(DISK_TEMPLATES_ENV) or default)
+
+
+def _disk_template(size_mib: int) -> Path | None:
+    """The empty filesystem of `size_mib` to copy, formatted on first use; None when there
+    is no directory that only root can write to keep it in (then each job runs mkfs)."""
+    directory = disk_templates_dir()
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700, parents=True)
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return None
+    # Anyone else able to write there could swap the template for a crafted filesystem.
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
+        return None
+    template = directory / f"{DISK_TEMPLATE_FORMAT}-{size_mib}M.img"
+    if template.is_file():
+        return template
+    # Formatted under a name of its own and renamed: a job never copies a half-made one.
+    partial = directory / f".{template.name}.{uuid.uuid4().hex}"
+    _create_private(partial)
+    if not _tool(_mkfs_argv(partial, size_mib)):
+        partial.unlink(missing_ok=True)
+        return None
+    os.rename(partial, template)
+    return template
 
 
 def remove_workspace_disk(mount_point: Path) -> None:

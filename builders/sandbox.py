@@ -231,6 +231,8 @@ def _walk_no_follow(top: Path) -> Iterator[Path]:
 def _force_rmtree(root: Path) -> None:
     # A build may leave read-only dirs (BUILDROOT trees); as non-root those block deletion.
     def make_writable_and_retry(function: Callable[..., object], path: str, _exc: object) -> None:
+        if not os.path.lexists(path):
+            return  # a sweep removing the same workspace got there first
         parent = os.path.dirname(path)
         if not os.path.islink(parent):
             os.chmod(parent, stat.S_IRWXU)

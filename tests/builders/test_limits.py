@@ -17,7 +17,7 @@ from builders.failures import BuildFailure
 from builders.limits import Cgroup, ResourceLimits, open_cgroup, rlimit_prefix
 from builders.livelog import LiveLog
 from builders.protocol import JobSpec
-from builders.runner import run_job
+from builders.runner import run_job, workspaces_removed
 from builders.sandbox import Watchdog, Workspace, run_sandboxed
 from tests.builders.helpers import LocalServer
 from tests.builders.srpm_factory import make_srpm
@@ -138,6 +138,7 @@ def test_a_build_within_its_limits_succeeds(
     assert state == "succeeded", reason
     assert "Limits: 256 processes, memory 512 MiB, CPU time 60 s, disk 256 MiB" in log
     # Nothing stays behind: no workspace, no mounted disk, no cgroup.
+    workspaces_removed(timeout=30)  # after the result, on a thread of its own
     assert list(build_workdir.iterdir()) == []
     assert str(build_workdir) not in Path("/proc/self/mounts").read_text()
 
@@ -362,3 +363,47 @@ def test_the_download_size_limit_keeps_its_own_reason_under_job_limits(
     )
 
     assert result.failure_reason == f"source download failed: {url} is larger than 100000 bytes"
+
+
+@needs_root
+def test_each_job_disk_is_a_fresh_copy_of_a_root_only_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templates = tmp_path / "templates"
+    monkeypatch.setenv(limits_module.DISK_TEMPLATES_ENV, str(templates))
+    first, second = Workspace.create(), Workspace.create()
+    try:
+        first.apply_limits(ResourceLimits(disk_mib=16))
+        (first.build_dir / "left-by-the-first-job").write_text("x")
+        second.apply_limits(ResourceLimits(disk_mib=16))
+
+        assert first.disk_mounted and second.disk_mounted
+        assert list(second.build_dir.iterdir()) == []
+        stats = os.statvfs(second.build_dir)
+        assert 14 * 1024 * 1024 < stats.f_blocks * stats.f_frsize <= 16 * 1024 * 1024
+        (template,) = templates.iterdir()
+        assert template.name == f"{limits_module.DISK_TEMPLATE_FORMAT}-16M.img"
+        assert (templates.stat().st_mode & 0o777, template.stat().st_mode & 0o777) == (0o700, 0o600)
+        assert (second.root / "disk.img").stat().st_mode & 0o777 == 0o600
+    finally:
+        first.cleanup()
+        second.cleanup()
+
+
+@needs_root
+def test_a_template_directory_others_can_write_to_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whoever can write there could swap the template for a crafted filesystem.
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    templates.chmod(0o777)
+    monkeypatch.setenv(limits_module.DISK_TEMPLATES_ENV, str(templates))
+    workspace = Workspace.create()
+    try:
+        workspace.apply_limits(ResourceLimits(disk_mib=16))
+
+        assert workspace.disk_mounted  # formatted for this job alone
+        assert list(templates.iterdir()) == []
+    finally:
+        workspace.cleanup()

@@ -9,7 +9,7 @@ import pytest
 import rpmfile
 
 from builders.protocol import JobSpec
-from builders.runner import run_job
+from builders.runner import run_job, workspaces_removed
 from tests.builders.helpers import LocalServer
 from tests.builders.scm_helpers import (
     PACKED_SPEC,
@@ -236,6 +236,7 @@ def test_endless_make_srpm_times_out(
     result = run_job(source_job(job, timeout=8))
 
     assert (result.state, result.failure_reason) == ("failed", "source task timed out after 8 s")
+    workspaces_removed(timeout=30)  # after the result, on a thread of its own
     assert list(build_workdir.iterdir()) == []
 
 

@@ -18,7 +18,7 @@ import pytest
 import rpmfile
 
 from builders.protocol import JobResult, JobSpec
-from builders.runner import run_job, runs_in_sandbox
+from builders.runner import run_job, runs_in_sandbox, workspaces_removed
 from tests.builders.srpm_factory import make_binary_rpm, make_srpm
 from tests.builders.test_mockconfig import dnf_repos, load_mock_config
 
@@ -61,6 +61,7 @@ def test_successful_rebuild_writes_rpms_results_and_log(
     assert "+ gcc -o hello hello.c" in log
     assert "INFO: Finished: succeeded" in log
     # The workspace is gone once the job is done.
+    workspaces_removed(timeout=30)  # after the result, on a thread of its own
     assert list(build_workdir.iterdir()) == []
 
 
@@ -276,6 +277,7 @@ def test_cancel_stops_the_build_within_seconds(
     assert wait_for(lambda: processes_named(marker) == [], 5)
     assert rpm_files(result_dir) == []
     assert not (result_dir / "success").exists()
+    workspaces_removed(timeout=30)  # after the result, on a thread of its own
     assert list(build_workdir.iterdir()) == []
     assert "INFO: Finished: canceled: canceled by the user" in live_log(result_dir)
 
@@ -320,6 +322,7 @@ def test_the_spec_names_the_workspace_and_a_timed_out_build_leaves_none(
     watching.join()
     assert result.failure_reason == "build timed out after 6 s"
     assert [name.rsplit("-", 1)[0] for name in seen] == ["coprsite-build-task7.0"]
+    workspaces_removed(timeout=30)  # after the result, on a thread of its own
     assert os.listdir(readable_tmp) == [] and os.listdir(build_workdir) == []
 
 
