@@ -335,9 +335,11 @@ class TaskWatch:
         self.thread.join()
 
     def should_cancel(self) -> bool:
+        if self.canceled.is_set():
+            return True
         if self.detached and self.left.is_set():
             raise JobLeft(f"task {self.task.task_id} is followed by another worker")
-        return self.canceled.is_set()
+        return False
 
     def _watch(self) -> None:
         try:
@@ -345,7 +347,6 @@ class TaskWatch:
                 mine = BuildTask.objects.filter(pk=self.task.pk, lease_token=self.task.lease_token)
                 if not mine.update(heartbeat_on=timezone.now()):
                     self.left.set()  # the lease went to another worker: leave the job to it
-                    return
                 fleet_services.builder_seen(builder_id=self.task.builder_id)
                 # A deleted build (with its project) stops like a canceled one.
                 if not Build.objects.filter(pk=self.task.build_id, canceled=False).exists():
