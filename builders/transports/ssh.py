@@ -83,7 +83,7 @@ RETRY_PAUSE_SECONDS = 2
 COMMAND_TIMEOUT_SECONDS = 300
 POLL_SECONDS = 0.1  # how often a running job's cancel flag is looked at
 # How long a worker tries to reach a host again whose link broke mid-job (the job runs on
-# there); the portal sets it per pool (BUILDER_RECONNECT_SECONDS). 0: one quick try.
+# there); the portal sets it (BUILDER_RECONNECT_SECONDS). 0: lost at once, as before.
 RECONNECT_SECONDS = 0
 RECONNECT_PAUSE_SECONDS = 2
 # Beside the local live log: how much of the host's log it holds (see LogCursor).
@@ -715,7 +715,7 @@ class SshTransport:
                 lost_since = now
                 cursor.moved = False
                 cursor.note(f"Connection to {self.host.name} lost; the job runs on there")
-            if now - lost_since > self.host.reconnect_seconds:
+            if now - lost_since >= self.host.reconnect_seconds:
                 raise BuilderLost(
                     f"builder {self.host.name}: the connection broke during the build and "
                     f"did not come back in {self.host.reconnect_seconds} s"

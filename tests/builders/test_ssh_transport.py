@@ -222,6 +222,31 @@ def test_a_link_cut_for_a_minute_mid_build_loses_nothing_and_runs_the_job_once(
     assert list((host.work_dir / "jobs").iterdir()) == []
 
 
+def test_a_job_that_ended_while_nobody_watched_is_collected_on_reattach(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+    connection = builder_connection(host.ssh_host())
+    job_dir = f"{host.work_dir}/jobs/7-fedora-43-x86_64"
+    spec = rpm_job(hello_srpm)
+    # A worker that started the job and died at once: nobody follows it.
+    transport.check_host(connection)
+    transport.upload_job(connection, spec, job_dir)
+    transport.start_job(connection, job_dir)
+    transport.start_job(connection, job_dir)  # a retry, or another worker: not a second run
+    assert wait_for(lambda: Path(job_dir, "exit").exists(), 120)
+
+    result = transport.run(spec, should_cancel=lambda: False, attach=True)
+
+    assert result.state == "succeeded", (result.failure_reason, live_log(result_dir))
+    assert rpm_files(result_dir) == ["hello-1.0-1.fc43.src.rpm", "hello-1.0-1.fc43.x86_64.rpm"]
+    log = live_log(result_dir)
+    assert "Reattached to job 7-fedora-43-x86_64 on host0" in log
+    assert log.count("INFO: Task 7-fedora-43-x86_64") == 1  # the whole log, once
+    assert not Path(job_dir).exists()
+
+
 def test_the_host_gets_host_paths_only_never_the_portals(
     ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
 ) -> None:
