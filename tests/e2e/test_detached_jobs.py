@@ -1,10 +1,9 @@
-"""A job on an SSH builder outlives its worker: another worker reattaches to it by its job id
-and resumes its live log where it stopped; the build is neither lost nor run twice.
-
-The link-cut half (a builder's link down for 62 s mid-build) is in
-tests/builders/test_ssh_transport.py, against the transport itself."""
+"""A job on an SSH builder outlives its connection and its worker: the worker reconnects
+after a cut link, another worker reattaches to it by its job id when the first dies; both
+resume the live log where it stopped, and the build is neither lost nor run twice."""
 
 import signal
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -32,16 +31,13 @@ def live_log(task: BuildTask) -> str:
         return ""
 
 
-def test_a_worker_killed_mid_build_is_replaced_by_one_that_reattaches_to_its_job(
-    e2e_settings, tmp_path, settings, ssh_hosts
-):
-    settings.TASK_LEASE_SECONDS = 0  # the killed worker's lease is up at once
+def scheduled_ticking_build(tmp_path, settings, ticks: int) -> BuildTask:
+    """A build whose RPM task prints tick-1 .. tick-<ticks> a second apart, its source task
+    done and the RPM task handed to the only builder: the one SSH host."""
     settings.SUBMIT_CHECK_URLS = False
-    (host,) = ssh_hosts(1)
-    (builder,) = only_ssh_pool([host])
     user = UserFactory(username="detached")
     project = ProjectFactory(owner_user=user, name="detached")
-    srpm = ticking_srpm(tmp_path, ticks=TICKS)
+    srpm = ticking_srpm(tmp_path, ticks=ticks)
     upload = SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm")
     build = build_submit(
         user=user, project=project, source_type="upload", source_json={}, upload=upload,
@@ -51,6 +47,55 @@ def test_a_worker_killed_mid_build_is_replaced_by_one_that_reattaches_to_its_job
     execution.task_run(task_id=source_task.pk)
     task = BuildTask.objects.get(build=build, chroot__isnull=False)
     assert schedule_pending_tasks() == [task.pk]
+    return task
+
+
+def assert_built_once(task: BuildTask, ticks: int) -> str:
+    """One attempt, its packages built, the job's whole log once and in order."""
+    task.refresh_from_db()
+    assert task.attempt == 0 and task.built_packages, (task.state, task.state_reason)
+    assert any(name.endswith(".x86_64.rpm") for name in task.result_files), task.result_files
+    assert TaskAttempt.objects.filter(task=task).count() == 1
+    log = live_log(task)
+    assert log.splitlines().count("BUILD-STARTED") == 1
+    assert log.count(f"INFO: Task {task.task_id}") == 1
+    lines = [line for line in log.splitlines() if line.startswith("tick-")]
+    assert lines == [f"tick-{i}" for i in range(1, ticks + 1)]
+    return log
+
+
+def test_a_link_cut_for_a_minute_mid_build_costs_no_attempt(
+    e2e_settings, tmp_path, settings, ssh_hosts
+):
+    (host,) = ssh_hosts(1)
+    (builder,) = only_ssh_pool([host])
+    task = scheduled_ticking_build(tmp_path, settings, ticks=90)
+    worker = start_worker_process(task.pk, settings, env={"BUILDER_RECONNECT_SECONDS": "120"})
+    try:
+        wait_for(lambda: "tick-3\n" in live_log(task), timeout=120, what="the build to tick")
+        host.cut_link()
+        time.sleep(62)
+        assert worker.poll() is None  # still waiting for the host, its task still running
+        assert BuildTask.objects.filter(pk=task.pk, state=State.RUNNING).exists()
+        host.restore_link()
+        assert worker.wait(timeout=150) == 0
+    finally:
+        host.restore_link()
+        worker.kill()
+        worker.wait()
+
+    log = assert_built_once(task, 90)
+    assert "Connection to ssh-host0 lost; the job runs on there" in log
+    assert task.builder_id is None and task.attempts.get().builder_id == builder.pk
+
+
+def test_a_worker_killed_mid_build_is_replaced_by_one_that_reattaches_to_its_job(
+    e2e_settings, tmp_path, settings, ssh_hosts
+):
+    settings.TASK_LEASE_SECONDS = 0  # the killed worker's lease is up at once
+    (host,) = ssh_hosts(1)
+    (builder,) = only_ssh_pool([host])
+    task = scheduled_ticking_build(tmp_path, settings, ticks=TICKS)
 
     worker = start_worker_process(task.pk, settings)
     try:
@@ -72,16 +117,6 @@ def test_a_worker_killed_mid_build_is_replaced_by_one_that_reattaches_to_its_job
     assert (task.state, task.attempt, task.builder_id) == (State.STARTING, 0, builder.pk)
     execution.task_run(task_id=task.pk)  # another worker: this process
 
-    task.refresh_from_db()
-    assert task.attempt == 0 and task.built_packages, (task.state, task.state_reason)
-    assert any(name.endswith(".x86_64.rpm") for name in task.result_files), task.result_files
-    assert TaskAttempt.objects.filter(task=task).count() == 1
-    log = live_log(task)
+    log = assert_built_once(task, TICKS)
     assert f"Reattached to job {task.task_id} on ssh-host0" in log
-    assert (
-        log.splitlines().count("BUILD-STARTED") == 1
-        and log.count(f"INFO: Task {task.task_id}") == 1
-    )
-    ticks = [line for line in log.splitlines() if line.startswith("tick-")]
-    assert ticks == [f"tick-{i}" for i in range(1, TICKS + 1)]
     assert list((host.work_dir / "jobs").iterdir()) == []
