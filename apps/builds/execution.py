@@ -119,6 +119,8 @@ def task_run_one(*, task_id: int) -> int | None:
     if not lease_held(task):
         # Reconcile took this worker for dead and handed the job on: the other one ends it.
         return None
+    # Collected and removed from the builder: nothing is left there to reattach to.
+    BuildTask.objects.filter(pk=task.pk).update(remote_job="")
     task_attempt_end(task_id=task.pk, outcome=result.state)
     backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
     builder_id = task.builder_id

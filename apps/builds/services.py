@@ -499,7 +499,11 @@ def stale_tasks_reconcile() -> dict:
         send_on_commit("place_uploaded_rpm", build_id)
     lost = stale.exclude(pk__in=unsigned.values("pk")).exclude(pk__in=unplaced.values("pk"))
     # A job running detached on its builder goes on: another worker reattaches to it.
-    reattached = tasks_reattach(lost.exclude(remote_job="").filter(builder__isnull=False))
+    reattached = tasks_reattach(
+        lost.exclude(remote_job="").filter(
+            builder__isnull=False, state__in=[State.STARTING, State.RUNNING]
+        )
+    )
     requeued = failed = 0
     for task_id, attempt, build_id in lost.values_list("pk", "attempt", "build_id"):
         task_attempt_end(task_id=task_id, outcome="builder lost: its worker stopped reporting")

@@ -679,7 +679,11 @@ class SshTransport:
         """Start the job detached, unless it was (a retry, a worker reattaching)."""
         completed = connection.run(self._remote("start", job_dir))
         if completed.returncode == JOB_MISSING:
-            raise BuilderLost(f"builder {self.host.name}: the job directory {job_dir} is gone")
+            # The host answers: the builder is fine, the job is to run again.
+            raise BuilderLost(
+                f"builder {self.host.name}: the job directory {job_dir} is gone",
+                pool_healthy=True,
+            )
         if completed.returncode != 0:
             error = completed.stderr.decode(errors="replace").strip()
             raise SshFailure(f"{self.host.name}: the job did not start: {error[-300:]}")
@@ -706,7 +710,9 @@ class SshTransport:
             if status == 0:
                 return
             if status == JOB_GONE:
-                raise BuilderLost(f"builder {self.host.name}: the job ended without a result")
+                raise BuilderLost(
+                    f"builder {self.host.name}: the job ended without a result", pool_healthy=True
+                )
             if status != SSH_EXIT_ERROR:
                 raise SshFailure(f"{self.host.name}: following the job failed: {stderr[-300:]}")
             connection.forget_agent()

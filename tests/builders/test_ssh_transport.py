@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -245,6 +246,28 @@ def test_a_job_that_ended_while_nobody_watched_is_collected_on_reattach(
     assert "Reattached to job 7-fedora-43-x86_64 on host0" in log
     assert log.count("INFO: Task 7-fedora-43-x86_64") == 1  # the whole log, once
     assert not Path(job_dir).exists()
+
+
+def test_a_job_killed_on_the_host_is_builder_lost_for_the_job_not_the_host(
+    ssh_hosts: Hosts, tmp_path: Path, rpm_job: RpmJob
+) -> None:
+    """As after a reboot of the host: the job and its supervisor are gone, no exit status."""
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+    connection = builder_connection(host.ssh_host())
+    job_dir = f"{host.work_dir}/jobs/7-fedora-43-x86_64"
+    transport.check_host(connection)
+    spec = rpm_job(ticking_srpm(tmp_path))
+    transport.upload_job(connection, spec, job_dir)
+    transport.start_job(connection, job_dir)
+    supervisors = processes_named(f"builders.remote\0start\0{job_dir}")
+    assert len(supervisors) == 1, supervisors
+    os.kill(supervisors[0], signal.SIGKILL)
+    os.killpg(int(Path(job_dir, "pid").read_text()), signal.SIGKILL)
+
+    with pytest.raises(BuilderLost, match="the job ended without a result") as lost:
+        transport.run(spec, should_cancel=lambda: False, attach=True)
+    assert lost.value.pool_healthy  # the host answered: only the job is lost
 
 
 def test_the_host_gets_host_paths_only_never_the_portals(

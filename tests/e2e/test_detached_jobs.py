@@ -56,6 +56,7 @@ def assert_built_once(task: BuildTask, ticks: int) -> str:
     assert task.attempt == 0 and task.built_packages, (task.state, task.state_reason)
     assert any(name.endswith(".x86_64.rpm") for name in task.result_files), task.result_files
     assert TaskAttempt.objects.filter(task=task).count() == 1
+    assert task.remote_job == ""  # collected: nothing left on the builder to reattach to
     log = live_log(task)
     assert log.splitlines().count("BUILD-STARTED") == 1
     assert log.count(f"INFO: Task {task.task_id}") == 1
