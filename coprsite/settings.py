@@ -151,6 +151,9 @@ TASK_LEASE_SECONDS = int(env("TASK_LEASE_SECONDS", "120"))
 # TASK_LEASE_SECONDS.
 TASK_POLL_SECONDS = float(env("TASK_POLL_SECONDS", "3"))
 MAX_TASK_ATTEMPTS = int(env("MAX_TASK_ATTEMPTS", "2"))
+# An SSH builder whose link broke mid-job: how long its worker tries to reach it again (the
+# job runs on there, detached) before the task counts a lost attempt.
+BUILDER_RECONNECT_SECONDS = int(env("BUILDER_RECONNECT_SECONDS", "300"))
 # Scheduling: a pending task that has waited this long is taken in queued order, whatever
 # its priority, so a stream of uploads (source tasks) cannot hold back earlier RPM builds.
 SCHEDULER_AGING_SECONDS = int(env("SCHEDULER_AGING_SECONDS", "120"))

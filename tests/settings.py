@@ -49,4 +49,8 @@ if _worker and os.environ.get(_SHIFTED_FOR) != _worker:
         os.environ["BROKER_URL"] = broker_url_for_test_process(given_broker_url, _worker, _workers)
     os.environ[_SHIFTED_FOR] = _worker
 
+# A builder killed in a test does not come back: its worker gives up on it soon (the
+# detached-job tests set their own). Processes a test starts inherit it.
+os.environ.setdefault("BUILDER_RECONNECT_SECONDS", "5")
+
 from coprsite.settings import *  # noqa: E402, F403

@@ -4,6 +4,7 @@ import logging
 import shutil
 import threading
 import time
+import uuid
 from functools import partial
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from apps.fleet.transports import transport_for
 from apps.projects.build_config import chroot_build_config
 from apps.projects.models import ProjectChroot
 from builders.protocol import KIND_RPM, KIND_SRPM, JobResult, JobSpec
-from builders.transports import BuilderLost, BuilderRefused
+from builders.transports import BuilderLost, BuilderRefused, JobLeft
 
 logger = logging.getLogger(__name__)
 POLL_DATABASE_SECONDS = settings.TASK_POLL_SECONDS  # liveness report and fallback cancel poll
@@ -78,30 +79,49 @@ def task_run_one(*, task_id: int) -> int | None:
     """Run one task; returns the builder whose slot it held and freed, if there is one
     to hand on (not when the builder was lost or the task never ran)."""
     task = BuildTask.objects.select_related(*TASK_RELATED).filter(pk=task_id).first()
+    lease = uuid.uuid4().hex
+    # A task handed back by reconcile keeps its started_on, its attempt and its job.
+    fields = {"started_on": timezone.now()} if task and not task.remote_job else {}
     if task is None or not task_transition(
         task_id,
         [State.STARTING],
         State.RUNNING,
-        started_on=timezone.now(),
         heartbeat_on=timezone.now(),
+        lease_token=lease,
+        **fields,
     ):
         return None
+    task.lease_token = lease
     build_refresh_state(build_id=task.build_id)
     if task.started_on is None:
         # Copr announces a task's start once, not again on the builder of a next attempt.
         task_announce_start(task_id=task.pk)
     result_dir = task_result_dir(task)
     result_dir.mkdir(parents=True, exist_ok=True)
-    backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")
-    task_attempt_start(task=task)
+    if task.remote_job:
+        backend_log(result_dir, f"task {task.task_id}: reattaching to job {task.remote_job}")
+    else:
+        backend_log(result_dir, f"task {task.task_id} attempt {task.attempt + 1} started")
+        task_attempt_start(task=task)
     try:
         result = run_on_builder(task, result_dir)
+    except JobLeft:
+        close_old_connections()
+        backend_log(result_dir, f"task {task.task_id}: its job was taken over by another worker")
+        return None
     except BuilderLost as lost:
         close_old_connections()
+        if not lease_held(task):
+            return None
         task_attempt_end(task_id=task.pk, outcome=f"builder lost: {lost.reason}")
         task_lost(task, result_dir, lost)
         return None
     close_old_connections()
+    if not lease_held(task):
+        # Reconcile took this worker for dead and handed the job on: the other one ends it.
+        return None
+    # Collected and removed from the builder: nothing is left there to reattach to.
+    BuildTask.objects.filter(pk=task.pk).update(remote_job="")
     task_attempt_end(task_id=task.pk, outcome=result.state)
     backend_log(result_dir, f"runner ended: {result.state} {result.failure_reason}".rstrip())
     builder_id = task.builder_id
@@ -126,9 +146,18 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
     try:
         on_machine = partial(task_attempt_machine, task_id=task.pk)
         transport = transport_for(task.builder, task=task, on_machine=on_machine)
-        with TaskWatch(task) as watch:
+        detached = getattr(transport, "detached_jobs", False)
+        with TaskWatch(task, detached=detached) as watch:
             spec = job_spec(task, result_dir, inputs=inputs)
-            result = transport.run(spec, should_cancel=watch.should_cancel)
+            if detached:
+                result = transport.run(
+                    spec,
+                    should_cancel=watch.should_cancel,
+                    attach=bool(task.remote_job),
+                    on_job=partial(task_remote_job_record, task.pk),
+                )
+            else:
+                result = transport.run(spec, should_cancel=watch.should_cancel)
     except ServiceError as error:  # the inputs could not be had: the web role says why
         backend_log(result_dir, f"source input unavailable: {error.message}")
         return JobResult(state=State.FAILED, failure_reason=error.message)
@@ -137,7 +166,7 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
         if task.builder_id is not None:
             fleet_services.builder_mark_down(builder_id=task.builder_id, reason=refused.reason)
         return JobResult(state=State.FAILED, failure_reason=refused.reason)
-    except BuilderLost:
+    except (BuilderLost, JobLeft):
         raise
     except Exception as error:  # a bug or a broken host must not leave the task running
         logger.exception("task %s crashed", task.task_id)
@@ -149,6 +178,16 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
         version = getattr(transport, "version", "")
         fleet_services.builder_seen(builder_id=task.builder_id, runner_version=version)
     return result
+
+
+def task_remote_job_record(task_id: int, job_id: str) -> None:
+    """The attempt's job is on its builder: a worker taking over the task reattaches to it."""
+    BuildTask.objects.filter(pk=task_id).update(remote_job=job_id)
+
+
+def lease_held(task: BuildTask) -> bool:
+    """Whether this worker still follows the task (reconcile did not hand it on)."""
+    return BuildTask.objects.filter(pk=task.pk, lease_token=task.lease_token).exists()
 
 
 def task_lost(task: BuildTask, result_dir: Path, lost: BuilderLost) -> None:
@@ -278,9 +317,13 @@ class TaskWatch:
     at the latest with the next database poll.
     """
 
-    def __init__(self, task: BuildTask) -> None:
+    def __init__(self, task: BuildTask, *, detached: bool = False) -> None:
         self.task = task
+        # A detached job is left to the worker that took the task over (should_cancel
+        # raises JobLeft); any other runs on here, as it would have before.
+        self.detached = detached
         self.canceled = threading.Event()
+        self.left = threading.Event()
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._watch, name=f"watch-{task.pk}", daemon=True)
 
@@ -296,12 +339,18 @@ class TaskWatch:
         self.thread.join()
 
     def should_cancel(self) -> bool:
-        return self.canceled.is_set()
+        if self.canceled.is_set():
+            return True
+        if self.detached and self.left.is_set():
+            raise JobLeft(f"task {self.task.task_id} is followed by another worker")
+        return False
 
     def _watch(self) -> None:
         try:
             while not self.stopped.wait(POLL_DATABASE_SECONDS):
-                BuildTask.objects.filter(pk=self.task.pk).update(heartbeat_on=timezone.now())
+                mine = BuildTask.objects.filter(pk=self.task.pk, lease_token=self.task.lease_token)
+                if not mine.update(heartbeat_on=timezone.now()):
+                    self.left.set()  # the lease went to another worker: leave the job to it
                 fleet_services.builder_seen(builder_id=self.task.builder_id)
                 # A deleted build (with its project) stops like a canceled one.
                 if not Build.objects.filter(pk=self.task.build_id, canceled=False).exists():

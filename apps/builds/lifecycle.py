@@ -94,6 +94,7 @@ def task_builder_lost(*, task: BuildTask, reason: str) -> str:
                 State.PENDING,
                 attempt=task.attempt + 1,
                 builder=None,
+                remote_job="",
                 state_reason=f"builder lost ({reason}); queued again"[:500],
             )
             if requeued:
@@ -109,7 +110,12 @@ def task_wait_again(*, task: BuildTask, reason: str) -> str:
     """Back to the queue with the same attempt: its builder never got to run it."""
     with transaction.atomic():
         if task_transition(
-            task.pk, ACTIVE_STATES, State.PENDING, builder=None, state_reason=reason[:500]
+            task.pk,
+            ACTIVE_STATES,
+            State.PENDING,
+            builder=None,
+            remote_job="",
+            state_reason=reason[:500],
         ):
             build_refresh_state(build_id=task.build_id)
             send_scheduler_nudge()

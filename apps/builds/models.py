@@ -206,6 +206,12 @@ class BuildTask(models.Model):
     )
     attempt = models.PositiveSmallIntegerField(default=0)
     heartbeat_on = models.DateTimeField(null=True, blank=True)
+    # The attempt's job on its builder, which runs detached from the worker: another worker
+    # reattaches to it by this id (on the same builder) when the first one dies.
+    remote_job = models.CharField(max_length=200, blank=True)
+    # The worker that follows the task's job now; a worker whose lease was handed on to
+    # another (reconcile took it for dead) stops following and writes nothing.
+    lease_token = models.CharField(max_length=32, blank=True)
     # A forked task's original, whose results the sign queue copies (reconcile asks again
     # for a copy whose message or worker was lost); empty once the original is deleted.
     forked_from = models.ForeignKey(

@@ -497,13 +497,15 @@ def stale_tasks_reconcile() -> dict:
     unplaced = stale.filter(build__source_type="rpm_upload", result_files=[])
     for build_id in set(unplaced.values_list("build_id", flat=True)):
         send_on_commit("place_uploaded_rpm", build_id)
-    lost = (
-        stale.exclude(pk__in=unsigned.values("pk"))
-        .exclude(pk__in=unplaced.values("pk"))
-        .values_list("pk", "attempt", "build_id")
+    lost = stale.exclude(pk__in=unsigned.values("pk")).exclude(pk__in=unplaced.values("pk"))
+    # A job running detached on its builder goes on: another worker reattaches to it.
+    reattached = tasks_reattach(
+        lost.exclude(remote_job="").filter(
+            builder__isnull=False, state__in=[State.STARTING, State.RUNNING]
+        )
     )
     requeued = failed = 0
-    for task_id, attempt, build_id in lost:
+    for task_id, attempt, build_id in lost.values_list("pk", "attempt", "build_id"):
         task_attempt_end(task_id=task_id, outcome="builder lost: its worker stopped reporting")
         if attempt + 1 < settings.MAX_TASK_ATTEMPTS:
             requeued += task_transition(
@@ -512,6 +514,7 @@ def stale_tasks_reconcile() -> dict:
                 State.PENDING,
                 attempt=attempt + 1,
                 builder=None,
+                remote_job="",
                 state_reason="builder lost (its worker stopped reporting); queued again",
             )
         else:
@@ -527,7 +530,26 @@ def stale_tasks_reconcile() -> dict:
                 f"{attempt + 1} attempt(s) made",
             )
         build_refresh_state(build_id=build_id)
-    return {"requeued": requeued, "failed": failed}
+    return {"requeued": requeued, "failed": failed, "reattached": reattached}
+
+
+def tasks_reattach(tasks) -> int:
+    """Hand tasks whose worker died to another worker, which reattaches to their job on the
+    same builder: same attempt, no new run; the dead worker's lease is void. Returns how
+    many."""
+    handed = 0
+    for task_id, job in tasks.values_list("pk", "remote_job"):
+        if task_transition(
+            task_id,
+            ACTIVE_STATES,
+            State.STARTING,
+            heartbeat_on=timezone.now(),
+            lease_token="",
+            state_reason=f"its worker stopped reporting; another one reattaches to job {job}",
+        ):
+            send_on_commit("run_task", task_id)
+            handed += 1
+    return handed
 
 
 def uploads_reconcile() -> int:

@@ -5,6 +5,8 @@ Only the worker calls this; the SSH client never runs in the portal's web proces
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 from apps.fleet.machines import MachineRecords, machine_commands, machine_name
 from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderPool, PoolKind
 from apps.fleet.services import PoolConfigError, command_pool_config, ssh_host_config
@@ -58,7 +60,11 @@ def ssh_transport(builder: Builder) -> "SshTransport":
     # The host is checked against the arches declared for it (builders/transports/ssh.py).
     return SshTransport(
         SshHost(
-            name=builder.name, blocked_networks=blocked, arches=tuple(host["arches"]), **options
+            name=builder.name,
+            blocked_networks=blocked,
+            arches=tuple(host["arches"]),
+            reconnect_seconds=settings.BUILDER_RECONNECT_SECONDS,
+            **options,
         )
     )
 
@@ -90,6 +96,7 @@ def machine_transport(
     defaults = SshHost(
         name=pool.name,
         blocked_networks=tuple(config.get("blocked_networks", ())),
+        reconnect_seconds=settings.BUILDER_RECONNECT_SECONDS,
         **{"address": "", "known_host_key": "", "key_path": "", "work_dir": MACHINE_WORK_DIR}
         | options,
     )

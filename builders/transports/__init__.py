@@ -49,6 +49,11 @@ class BuilderRefused(Exception):
         self.reason = reason
 
 
+class JobLeft(Exception):
+    """The worker stopped following a detached job it no longer holds (another worker took
+    it over); the job runs on, for that other worker. Raised by `should_cancel`."""
+
+
 class Transport(Protocol):
     """Run one job somewhere and leave its results in `spec.result_dir`."""
 

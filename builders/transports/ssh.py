@@ -9,13 +9,18 @@ agent (sshagent.py), every other command reaches the agent through the master. A
     -> check the host (python3, its arch against the declared ones, its runner version)
     -> install the runner copy of this version when the host lacks it
     -> upload the SRPM or uploaded source and the job spec
-    -> run `python3 -m builders.remote`, streaming builder-live.log back as it grows
+    -> start the job detached (`python3 -m builders.remote start`): it outlives this
+       connection and this worker
+    -> tail builder-live.log from the offset the local copy ends at (`... remote tail`);
+       when the link breaks, connect again for up to the host's reconnect_seconds and
+       tail on from that offset
     -> download the results into a staging directory and check them
     -> only then move them into the result directory
     -> remove the job directory on the host.
 
-Steps before and after the run are retried when SSH itself fails; a build is never run
-twice by the transport (a connection lost during the run is BuilderLost for the portal).
+Steps before and after the run are retried when SSH itself fails; a job directory runs its
+job at most once (builders/remote.py). Another worker reattaches to a running job with
+`run(..., attach=True)`: it tails and collects the job, never starts it.
 """
 
 from __future__ import annotations
@@ -42,7 +47,16 @@ import rpmfile
 from builders.livelog import LOG_NAME, LiveLog
 from builders.network import EXTRA_BLOCKED_ENV, host_addresses, operator_blocked_networks
 from builders.protocol import KIND_SRPM, STATE_SUCCEEDED, JobResult, JobSpec
-from builders.remote import CANCEL_COMMAND, JOB_FILE, RESULT_FILE, RESULTS_SUBDIR, RUNNER_ERRORS
+from builders.remote import (
+    CANCEL_COMMAND,
+    JOB_FILE,
+    JOB_GONE,
+    JOB_MISSING,
+    RESULT_FILE,
+    RESULTS_SUBDIR,
+    RUNNER_ERRORS,
+    STARTED_FILE,
+)
 from builders.results import (
     BUILD_LOG,
     CONFIGS_ARCHIVE,
@@ -68,11 +82,15 @@ STEP_ATTEMPTS = 3
 RETRY_PAUSE_SECONDS = 2
 COMMAND_TIMEOUT_SECONDS = 300
 POLL_SECONDS = 0.1  # how often a running job's cancel flag is looked at
+# How long a worker tries to reach a host again whose link broke mid-job (the job runs on
+# there); the portal sets it (BUILDER_RECONNECT_SECONDS). 0: lost at once, as before.
+RECONNECT_SECONDS = 0
+RECONNECT_PAUSE_SECONDS = 2
+# Beside the local live log: how much of the host's log it holds (see LogCursor).
+OFFSET_FILE = ".builder-live.offset"
 TRANSFER_TIMEOUT_SECONDS = 3600  # one SRPM or RPM up or down
 # A result file bigger than this is not a package anybody asked for.
 MAX_RESULT_FILE_BYTES = 4 << 30
-# How long the job may take to stop after cancel before the connection is cut.
-CANCEL_WAIT_SECONDS = 30
 SWEEP_AGE_MINUTES = 10  # a job directory on a host is swept only when at least this old
 # A builder's master connection outlives its job by this long, for the builder's next one.
 MASTER_IDLE_SECONDS = 300
@@ -100,6 +118,8 @@ class SshHost:
     blocked_networks: tuple[str, ...] = ()
     # The arches the pool declares for the host; the host must be able to build them.
     arches: tuple[str, ...] = ()
+    # A broken link mid-job: how long to try to reach the host again before BuilderLost.
+    reconnect_seconds: int = RECONNECT_SECONDS
 
 
 # The arches a machine builds natively besides its own (rpm's %_arch): an x86_64 host
@@ -493,23 +513,44 @@ def with_retries(connection: SshConnection, step: Callable[[], Any]) -> Any:
 class SshTransport:
     """Runs jobs on one SSH builder host; the runner copy is installed on first use."""
 
+    detached_jobs = True  # run() takes attach and on_job: a job outlives its worker
+
     def __init__(self, host: SshHost) -> None:
         self.host = host
         self.version = runner_version()
         self.runner_dir = f"{host.work_dir}/runner/{self.version}"
 
-    def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
+    def run(
+        self,
+        spec: JobSpec,
+        *,
+        should_cancel: Callable[[], bool],
+        attach: bool = False,
+        on_job: Callable[[str], None] | None = None,
+    ) -> JobResult:
+        """Run the job of `spec` on the host, or with `attach` follow and collect the one a
+        worker before started there (never starting it twice). `on_job` gets the job's id
+        once its directory is on the host, before it starts: what a worker reattaches by."""
         result_dir = Path(spec.result_dir)
         result_dir.mkdir(parents=True, exist_ok=True)
-        clear_previous_attempt(result_dir, keep=_local_inputs(spec))
-        job_dir = f"{self.host.work_dir}/jobs/{job_dir_name(spec.task_id)}"
+        job_id = job_dir_name(spec.task_id)
+        job_dir = f"{self.host.work_dir}/jobs/{job_id}"
         connection = builder_connection(self.host)
+        if not attach:
+            clear_previous_attempt(result_dir, keep=_local_inputs(spec))
         with LiveLog(result_dir / LOG_NAME) as log:
-            log.info(f"Builder host {self.host.name} ({self.host.address}), over SSH")
-            if not connection.host_checked:
-                with_retries(connection, lambda: self.check_host(connection))
-            with_retries(connection, lambda: self.upload_job(connection, spec, job_dir))
-            self.run_remote(connection, job_dir, log, should_cancel)
+            cursor = LogCursor(result_dir / OFFSET_FILE, log, fresh=not attach)
+            if attach:
+                cursor.note(f"Reattached to job {job_id} on {self.host.name}")
+            else:
+                cursor.note(f"Builder host {self.host.name} ({self.host.address}), over SSH")
+                if not connection.host_checked:
+                    with_retries(connection, lambda: self.check_host(connection))
+                with_retries(connection, lambda: self.upload_job(connection, spec, job_dir))
+                if on_job is not None:
+                    on_job(job_id)
+            with_retries(connection, lambda: self.start_job(connection, job_dir))
+            self.follow(connection, job_dir, cursor, should_cancel)
             staging = Path(tempfile.mkdtemp(prefix="coprsite-staging-", dir=result_dir.parent))
             try:
                 with_retries(connection, lambda: self.download(connection, job_dir, staging))
@@ -517,6 +558,7 @@ class SshTransport:
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
                 self.remove_job(connection, job_dir)
+            cursor.remove()
             ending = f": {result.failure_reason}" if result.failure_reason else ""
             log.info(f"Host {self.host.name} finished: {result.state}{ending}")
         return result
@@ -609,7 +651,10 @@ class SshTransport:
             source=source,
         )
         directory = remote_path(job_dir)
+        # A job an earlier attempt left running there stops first: never two at once.
+        stop_earlier = self._remote("cancel", job_dir).replace("exec ", "")
         connection.send_tar(
+            f"{{ [ ! -e {directory}/{STARTED_FILE} ] || ({stop_earlier}); }} && "
             f"rm -rf {directory} && mkdir -p {directory}/{RESULTS_SUBDIR} && "
             f"tar -xf - -C {directory}",
             files=inputs,
@@ -622,42 +667,98 @@ class SshTransport:
             return path
         return f"{connection.home}/{path[2:]}"
 
-    def run_remote(
+    def _remote(self, command: str, job_dir: str, *operands: str) -> str:
+        blocked = shlex.quote(" ".join(self.service_networks()))
+        return (
+            f"cd {remote_path(self.runner_dir)} && "
+            f'{EXTRA_BLOCKED_ENV}="${{{EXTRA_BLOCKED_ENV}:-}} "{blocked} '
+            f"exec python3 -m builders.remote {command} {remote_path(job_dir)} {' '.join(operands)}"
+        )
+
+    def start_job(self, connection: SshConnection, job_dir: str) -> None:
+        """Start the job detached, unless it was (a retry, a worker reattaching)."""
+        completed = connection.run(self._remote("start", job_dir))
+        if completed.returncode == JOB_MISSING:
+            # The host answers: the builder is fine, the job is to run again.
+            raise BuilderLost(
+                f"builder {self.host.name}: the job directory {job_dir} is gone",
+                pool_healthy=True,
+            )
+        if completed.returncode != 0:
+            error = completed.stderr.decode(errors="replace").strip()
+            raise SshFailure(f"{self.host.name}: the job did not start: {error[-300:]}")
+
+    def follow(
         self,
         connection: SshConnection,
         job_dir: str,
-        log: LiveLog,
+        cursor: LogCursor,
         should_cancel: Callable[[], bool],
     ) -> None:
-        """Run the job on the host; its live log goes into the local one as it comes."""
-        blocked = shlex.quote(" ".join(self.service_networks()))
+        """Tail the job's live log into the local one until the job has ended.
+
+        A broken link ends only the tail: the job runs on, and the tail starts again from
+        the cursor once the host answers, for up to the host's reconnect_seconds.
+        """
+        lost_since: float | None = None
+        while True:
+            try:
+                connection.ensure()
+                status, stderr = self._tail(connection, job_dir, cursor, should_cancel)
+            except SshFailure as failure:
+                status, stderr = SSH_EXIT_ERROR, str(failure)
+            if status == 0:
+                return
+            if status == JOB_GONE:
+                raise BuilderLost(
+                    f"builder {self.host.name}: the job ended without a result", pool_healthy=True
+                )
+            if status != SSH_EXIT_ERROR:
+                raise SshFailure(f"{self.host.name}: following the job failed: {stderr[-300:]}")
+            connection.forget_agent()
+            now = time.monotonic()
+            if lost_since is None or cursor.moved:
+                lost_since = now
+                cursor.moved = False
+                cursor.note(f"Connection to {self.host.name} lost; the job runs on there")
+            if now - lost_since >= self.host.reconnect_seconds:
+                raise BuilderLost(
+                    f"builder {self.host.name}: the connection broke during the build and "
+                    f"did not come back in {self.host.reconnect_seconds} s"
+                    f" ({stderr[-200:] or 'no message'})"
+                )
+            should_cancel()  # its JobLeft ends the wait: another worker follows the job
+            time.sleep(RECONNECT_PAUSE_SECONDS)
+
+    def _tail(
+        self,
+        connection: SshConnection,
+        job_dir: str,
+        cursor: LogCursor,
+        should_cancel: Callable[[], bool],
+    ) -> tuple[int, str]:
+        """One tail of the job's log from the cursor; its status and standard error."""
         process = connection.start(
-            f"cd {remote_path(self.runner_dir)} && "
-            f'{EXTRA_BLOCKED_ENV}="${{{EXTRA_BLOCKED_ENV}:-}} "{blocked} '
-            f"exec python3 -m builders.remote {remote_path(job_dir)}",
-            stdout_pipe=True,
+            self._remote("tail", job_dir, str(cursor.remote)), stdout_pipe=True
         )
-        copier = threading.Thread(target=_copy_stream, args=(process.stdout, log), daemon=True)
+        copier = threading.Thread(target=_copy_stream, args=(process.stdout, cursor), daemon=True)
         copier.start()
-        canceled_at: float | None = None
-        while process.poll() is None:
-            if canceled_at is None and should_cancel():
-                canceled_at = time.monotonic()
-                log.info(f"Stopping the job on {self.host.name}")
-                _send_cancel(process)
-            elif canceled_at and time.monotonic() - canceled_at > CANCEL_WAIT_SECONDS:
-                process.kill()  # the remote side stops its job when the connection closes
-            with suppress(subprocess.TimeoutExpired):
-                process.wait(POLL_SECONDS)
+        canceled = False
+        try:
+            while process.poll() is None:
+                if not canceled and should_cancel():
+                    canceled = True
+                    cursor.note(f"Stopping the job on {self.host.name}")
+                    _send_cancel(process)
+                with suppress(subprocess.TimeoutExpired):
+                    process.wait(POLL_SECONDS)
+        except BaseException:
+            process.kill()  # ends the tail only (JobLeft: another worker follows the job)
+            raise
         copier.join()
         assert process.stdout is not None
         process.stdout.close()
-        stderr = process.collected_stderr.decode(errors="replace").strip()
-        if process.returncode == SSH_EXIT_ERROR:
-            raise BuilderLost(
-                f"builder {self.host.name}: the connection broke during the build"
-                f" ({stderr[-200:] or 'no message'})"
-            )
+        return process.returncode, process.collected_stderr.decode(errors="replace").strip()
 
     def service_networks(self) -> list[str]:
         """What builds on the host must not reach: the worker's own addresses, the networks
@@ -709,9 +810,53 @@ def _local_inputs(spec: JobSpec) -> list[Path]:
     return [Path(path) for path in paths if isinstance(path, str)]
 
 
-def _copy_stream(stream: io.BufferedReader | Any, log: LiveLog) -> None:
+def _copy_stream(stream: io.BufferedReader | Any, cursor: LogCursor) -> None:
     for chunk in iter(lambda: stream.read1(65536), b""):
-        log.write(chunk)
+        cursor.write(chunk)
+
+
+class LogCursor:
+    """How much of the host's live log the local one holds, kept in a file beside it.
+
+    The file records (host offset, local size) after each write of the host's bytes; a
+    worker that died between a write and its record left more local bytes than recorded,
+    all of them the host's: the next one resumes at exactly the right offset.
+    """
+
+    def __init__(self, path: Path, log: LiveLog, *, fresh: bool) -> None:
+        self.path = path
+        self.log = log
+        self.remote = 0
+        self.moved = False  # bytes came since the last look (the link works)
+        if not fresh:
+            self.remote = self._recorded()
+
+    def _recorded(self) -> int:
+        try:
+            remote, local = (int(part) for part in self.path.read_text().split())
+        except (OSError, ValueError):
+            return 0
+        return remote + max(0, self._local_size() - local)
+
+    def _local_size(self) -> int:
+        return self.log.path.stat().st_size
+
+    def write(self, chunk: bytes) -> None:
+        self.log.write(chunk)
+        self.remote += len(chunk)
+        self.moved = True
+        self.save()
+
+    def note(self, message: str) -> None:
+        """A line of the transport's own in the local log."""
+        self.log.info(message)
+        self.save()
+
+    def save(self) -> None:
+        self.path.write_text(f"{self.remote} {self._local_size()}\n")
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def _send_cancel(process: AgentCommand) -> None:

@@ -13,8 +13,9 @@ both ways, is one type byte, a 4-byte big-endian length and the data:
                      input; an empty one closes it)
     agent -> client: "O" and "E" frames (standard output and error), then "X" with the
                      exit status (a negative signal number when a signal ended it).
-A client that goes away closes the command's pipes, as sshd does with a broken session:
-`builders.remote` stops its job when that happens.
+A client that goes away closes the command's pipes, as sshd does with a broken session.
+A build job is no command's child: `builders.remote start` detaches it, and only the
+`tail` that follows it ends with the client.
 
 This file is shipped to the host as it is: the standard library of Python 3.9 only. An
 agent serves one login (its socket is in a directory of mode 0700 in the login's home)

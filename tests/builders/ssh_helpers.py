@@ -46,6 +46,7 @@ class SshTestHost:
     directory: Path
     host_public_key: str
     client_key: Path
+    link: str = ""  # this machine's end of the host's veth pair
     sshd: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,6 +109,14 @@ class SshTestHost:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"sshd of {self.name} did not start: {self.sshd_log()}")
+
+    def cut_link(self) -> None:
+        """Take this machine's end of the host's link down: the host and its processes run
+        on, unreachable, as across a broken network between clouds."""
+        _ip("link", "set", self.link, "down")
+
+    def restore_link(self) -> None:
+        _ip("link", "set", self.link, "up")
 
     def kill_everything(self) -> None:
         """Kill sshd and every process in the host's namespace, like pulling its plug."""
@@ -184,6 +193,7 @@ def create_host(directory: Path, name: str) -> SshTestHost:
         directory=directory,
         host_public_key=host_key,
         client_key=directory / "client_key",
+        link=outside,
     )
     host.start_sshd()
     return host

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -147,7 +148,9 @@ def test_a_host_lost_mid_build_is_builder_lost_and_leaves_no_build(
     (host,) = ssh_hosts(1)
     marker = f"coprsite-sleeper-{uuid.uuid4().hex}"
     outcome = run_in_thread(
-        SshTransport(host.ssh_host()), rpm_job(sleeping_srpm(tmp_path, marker)), lambda: False
+        SshTransport(host.ssh_host(reconnect_seconds=5)),
+        rpm_job(sleeping_srpm(tmp_path, marker)),
+        lambda: False,
     )
     assert wait_for(lambda: "BUILD-STARTED" in live_log(result_dir), 60), live_log(result_dir)
     started = time.monotonic()
@@ -156,9 +159,115 @@ def test_a_host_lost_mid_build_is_builder_lost_and_leaves_no_build(
 
     assert wait_for(lambda: bool(outcome), 60)
     assert isinstance(outcome[0], BuilderLost), outcome
-    assert "connection broke during the build" in outcome[0].reason
+    assert "connection broke during the build and did not come back in 5 s" in outcome[0].reason
     assert time.monotonic() - started < 40
     assert wait_for(lambda: processes_named(marker) == [], 10)
+
+
+TICKS = 90  # seconds of build: the link is cut for 62 of them
+
+
+def ticking_srpm(tmp_path: Path, ticks: int = TICKS) -> Path:
+    """A build that prints tick-1 .. tick-TICKS a second apart: a gap or a repeat in the
+    log shows a lost or a doubled piece of it, a second BUILD-STARTED a job run twice."""
+    return make_srpm(
+        tmp_path,
+        build_script=(
+            "echo BUILD-STARTED\n"
+            f"for i in $(seq 1 {ticks}); do echo tick-$i; sleep 1; done\n"
+            "gcc -o %{name} hello.c"
+        ),
+    )
+
+
+def test_a_link_cut_for_a_minute_mid_build_loses_nothing_and_runs_the_job_once(
+    ssh_hosts: Hosts, tmp_path: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    (host,) = ssh_hosts(1)
+    jobs: list[str] = []
+    transport = SshTransport(host.ssh_host(reconnect_seconds=120))
+    outcome: list[JobResult | Exception] = []
+
+    def run() -> None:
+        try:
+            spec = rpm_job(ticking_srpm(tmp_path))
+            outcome.append(transport.run(spec, should_cancel=lambda: False, on_job=jobs.append))
+        except Exception as exc:
+            outcome.append(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    assert wait_for(lambda: "tick-3\n" in live_log(result_dir), 120), live_log(result_dir)
+
+    host.cut_link()
+    time.sleep(62)
+    assert not outcome, outcome  # still waiting for the host
+    host.restore_link()
+
+    assert wait_for(lambda: bool(outcome), TICKS + 60), live_log(result_dir)
+    result = outcome[0]
+    assert isinstance(result, JobResult) and result.state == "succeeded", (
+        outcome,
+        live_log(result_dir),
+    )
+    assert rpm_files(result_dir) == ["hello-1.0-1.fc43.src.rpm", "hello-1.0-1.fc43.x86_64.rpm"]
+    log = live_log(result_dir)
+    assert "Connection to host0 lost; the job runs on there" in log
+    assert (
+        log.splitlines().count("BUILD-STARTED") == 1
+        and log.count("INFO: Task 7-fedora-43-x86_64") == 1
+    )
+    ticks = [line for line in log.splitlines() if line.startswith("tick-")]
+    assert ticks == [f"tick-{i}" for i in range(1, TICKS + 1)]
+    assert jobs == ["7-fedora-43-x86_64"]
+    assert not (result_dir / ssh.OFFSET_FILE).exists()
+    assert list((host.work_dir / "jobs").iterdir()) == []
+
+
+def test_a_job_that_ended_while_nobody_watched_is_collected_on_reattach(
+    ssh_hosts: Hosts, hello_srpm: Path, rpm_job: RpmJob, result_dir: Path
+) -> None:
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+    connection = builder_connection(host.ssh_host())
+    job_dir = f"{host.work_dir}/jobs/7-fedora-43-x86_64"
+    spec = rpm_job(hello_srpm)
+    # A worker that started the job and died at once: nobody follows it.
+    transport.check_host(connection)
+    transport.upload_job(connection, spec, job_dir)
+    transport.start_job(connection, job_dir)
+    transport.start_job(connection, job_dir)  # a retry, or another worker: not a second run
+    assert wait_for(lambda: Path(job_dir, "exit").exists(), 120)
+
+    result = transport.run(spec, should_cancel=lambda: False, attach=True)
+
+    assert result.state == "succeeded", (result.failure_reason, live_log(result_dir))
+    assert rpm_files(result_dir) == ["hello-1.0-1.fc43.src.rpm", "hello-1.0-1.fc43.x86_64.rpm"]
+    log = live_log(result_dir)
+    assert "Reattached to job 7-fedora-43-x86_64 on host0" in log
+    assert log.count("INFO: Task 7-fedora-43-x86_64") == 1  # the whole log, once
+    assert not Path(job_dir).exists()
+
+
+def test_a_job_killed_on_the_host_is_builder_lost_for_the_job_not_the_host(
+    ssh_hosts: Hosts, tmp_path: Path, rpm_job: RpmJob
+) -> None:
+    """As after a reboot of the host: the job and its supervisor are gone, no exit status."""
+    (host,) = ssh_hosts(1)
+    transport = SshTransport(host.ssh_host())
+    connection = builder_connection(host.ssh_host())
+    job_dir = f"{host.work_dir}/jobs/7-fedora-43-x86_64"
+    transport.check_host(connection)
+    spec = rpm_job(ticking_srpm(tmp_path))
+    transport.upload_job(connection, spec, job_dir)
+    transport.start_job(connection, job_dir)
+    supervisors = processes_named(f"builders.remote\0start\0{job_dir}")
+    assert len(supervisors) == 1, supervisors
+    os.kill(supervisors[0], signal.SIGKILL)
+    os.killpg(int(Path(job_dir, "pid").read_text()), signal.SIGKILL)
+
+    with pytest.raises(BuilderLost, match="the job ended without a result") as lost:
+        transport.run(spec, should_cancel=lambda: False, attach=True)
+    assert lost.value.pool_healthy  # the host answered: only the job is lost
 
 
 def test_the_host_gets_host_paths_only_never_the_portals(

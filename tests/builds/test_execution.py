@@ -14,7 +14,7 @@ from apps.fleet.models import Builder, BuilderPool, BuilderState, BuilderStateCh
 from apps.fleet.services import builder_drain, builder_resume, local_pool_ensure, ssh_pool_sync
 from apps.projects.models import ProjectChroot
 from builders.limits import ResourceLimits
-from builders.transports import ssh
+from builders.transports import JobLeft, ssh
 from tests.builders.srpm_factory import make_srpm
 from tests.builds.test_scheduler import pending_task
 from tests.factories import BuildFactory, BuildTaskFactory, ProjectFactory, chroot
@@ -253,3 +253,18 @@ def test_a_task_that_meets_a_host_of_another_arch_waits_for_another_builder_atte
     assert "declared for aarch64 but is x86_64" in builder.state_reason
     assert task.attempts.get().outcome.startswith("builder lost: builder arm-host0 is declared")
     assert schedule_pending_tasks() == []  # it gets nothing more
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_whose_lease_went_to_another_leaves_the_detached_job(monkeypatch):
+    """Reconcile took this worker for dead: it stops following the job, which runs on."""
+    from apps.builds import execution
+
+    monkeypatch.setattr(execution, "POLL_DATABASE_SECONDS", 0.05)
+    task = BuildTaskFactory(state=State.RUNNING, lease_token="mine")
+    with execution.TaskWatch(task, detached=True) as watch:
+        assert not watch.left.wait(0.3) and not watch.should_cancel()
+        BuildTask.objects.filter(pk=task.pk).update(lease_token="another")
+        assert watch.left.wait(5)
+        with pytest.raises(JobLeft):
+            watch.should_cancel()

@@ -50,6 +50,20 @@ def test_task_of_dead_worker_is_queued_again(broker, settings):
     assert attempt.ended_on is not None
 
 
+def test_task_of_dead_worker_with_a_detached_job_is_handed_on_not_run_again(broker):
+    builder = local_pool_ensure()
+    task = stale_running_task(builder=builder, remote_job="7-fedora", lease_token="dead")
+    task_attempt_start(task=task)
+    assert reconcile_all()["reattached"] == 1
+    task.refresh_from_db()
+    # The same attempt on the same builder, for the worker that reattaches to its job.
+    assert (task.state, task.attempt, task.builder, task.remote_job) == (
+        State.STARTING, 0, builder, "7-fedora",
+    )  # fmt: skip
+    assert task.lease_token == "" and "reattaches to job 7-fedora" in task.state_reason
+    assert task.attempts.get().ended_on is None
+
+
 def test_fresh_heartbeat_is_left_alone(broker):
     task = BuildTaskFactory(
         state=State.RUNNING, heartbeat_on=timezone.now(), builder=local_pool_ensure()
