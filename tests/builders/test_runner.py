@@ -286,7 +286,8 @@ def test_time_limit_kills_the_build(tmp_path: Path, rpm_job: RpmJob, result_dir:
     marker = f"coprsite-sleeper-{uuid.uuid4().hex}"
     started = time.monotonic()
 
-    # 6 s: by then even a loaded machine is in %build; rpm ignores SIGINT while it unpacks.
+    # 6 s: with 3 s, a loaded CI machine sent SIGINT before %build and rpmbuild went on
+    # until TERM came 10 s later (2026-12-07).
     result = run_job(rpm_job(sleeping_srpm(tmp_path, marker), timeout=6))
 
     assert time.monotonic() - started < 12
