@@ -51,13 +51,7 @@ class BuildForm(SourceForm):
         self.fields["chroots"].choices = [(name, name) for name in names]
 
     def options(self) -> BuildOptions:
-        data = self.cleaned_data
-        return BuildOptions(
-            chroots=data["chroots"] or None,
-            enable_net=data["enable_net"],
-            timeout=data["timeout"],
-            background=data["background"],
-        )
+        return build_options(self.cleaned_data)
 
     def submit_arguments(self) -> dict:
         """Keyword arguments of `build_submit` besides user and project."""
@@ -107,13 +101,8 @@ class ResubmitForm(forms.Form):
 
     def options(self) -> BuildOptions:
         data = self.cleaned_data
-        return BuildOptions(
-            chroots=data["chroots"] or None,
-            enable_net=data["enable_net"],
-            timeout=data["timeout"],
-            background=data["background"],
-            after_build_id=data["after_build_id"],
-            with_build_id=data["with_build_id"],
+        return build_options(
+            data, after_build_id=data["after_build_id"], with_build_id=data["with_build_id"]
         )
 
 
@@ -130,3 +119,14 @@ def build_form(source: type[SourceForm]) -> type[BuildForm]:
 SOURCE_FORMS: dict[str, type[BuildForm]] = {
     name: build_form(source) for name, source in SOURCES.items()
 }
+
+
+def build_options(data: dict, **more) -> BuildOptions:
+    """The options both forms share, from their cleaned data."""
+    return BuildOptions(
+        chroots=data["chroots"] or None,
+        enable_net=data["enable_net"],
+        timeout=data["timeout"],
+        background=data["background"],
+        **more,
+    )
