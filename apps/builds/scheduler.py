@@ -14,6 +14,7 @@ from apps.builds.models import FINAL_STATES, Batch, BuildTask, Priority, State
 from apps.core.queue import send_on_commit
 from apps.fleet.models import RUNNABLE_POOL_KINDS, Builder, BuilderState
 from apps.fleet.services import local_pool_ensure
+from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
 
@@ -150,9 +151,18 @@ def runnable_tasks(arches: list[str], tags: list[str]):
     )
     return BuildTask.objects.filter(
         Q(chroot__isnull=True)
-        | Q(chroot__arch__in=arches, build__project__builder_tags__contained_by=tags),
+        | (Q(chroot__arch__in=arches) & ~Q(build__project_id__in=projects_asking_beyond(tags))),
         state=State.PENDING,
     ).exclude(Exists(blocked_batch))
+
+
+def projects_asking_beyond(tags: list[str]) -> list[int]:
+    """Projects whose builder_tags are not all among `tags`. Compared here, not in SQL:
+    JSON containment has no SQLite lookup, and only the few projects an operator tagged
+    are read."""
+    offered = set(tags)
+    tagged = Project.objects.exclude(builder_tags=[]).values_list("pk", "builder_tags")
+    return [pk for pk, asked in tagged if not set(asked) <= offered]
 
 
 def claim(task_id: int, builder: Builder) -> bool:
@@ -195,9 +205,8 @@ def note_unserved_tags(builders: list[Builder]) -> None:
     project asks for (Project.builder_tags)."""
     servable = Q(pk__in=[])
     for builder in builders:
-        servable |= Q(
-            chroot__arch__in=builder.arches,
-            build__project__builder_tags__contained_by=pool_tags(builder),
+        servable |= Q(chroot__arch__in=builder.arches) & ~Q(
+            build__project_id__in=projects_asking_beyond(pool_tags(builder))
         )
     BuildTask.objects.filter(state=State.PENDING, chroot__isnull=False, state_reason="").exclude(
         build__project__builder_tags=[]
