@@ -265,6 +265,8 @@ def test_a_pool_config_its_kind_cannot_use_is_refused_and_nothing_is_saved(clien
         "arches": '["x86_64"]',
         "enabled": "on",
         "max_builders": "2",
+        "min_ready": "0",  # the form's initial values, as the browser sends them
+        "reuse_builds": "1",
         "config": '{"delete": "true"}',
         "builders-TOTAL_FORMS": "0",
         "builders-INITIAL_FORMS": "0",
