@@ -1,7 +1,9 @@
 """Project operations across apps: create with its key, delete with its builds and results,
 fork with packages and builds, regenerate every repository."""
 
-from django.db import transaction
+import logging
+
+from django.db import OperationalError, transaction
 
 from apps.accounts.models import User
 from apps.builds.models import FINAL_STATES, Build
@@ -25,6 +27,10 @@ from apps.repos.services import (
     project_key_request,
     repositories_request_publish,
 )
+
+logger = logging.getLogger(__name__)
+# PostgreSQL's deadlock_detected.
+DEADLOCK_SQLSTATE = "40P01"
 
 
 def project_create(
@@ -102,14 +108,32 @@ def project_delete(*, user: User, project: Project) -> None:
     dirnames = sorted({project.name, *project.builds.values_list("project_dirname", flat=True)})
     uploaded = project.builds.filter(source_type__in=UPLOADED_SOURCE_TYPES)
     uploaded_build_ids = list(uploaded.values_list("pk", flat=True))
-    with transaction.atomic():
-        project_lock_for_delete(project)
-        project.delete()
-        # Uploads normally go with their source task; this catches any a dead process left.
-        for build_id in uploaded_build_ids:
-            discard_upload_on_commit(build_id)
-        # The results are the backend's (RESULTS_ROOT): it removes them.
-        send_on_commit("remove_project_results", ownername, dirnames)
+    for attempt in range(1, DELETE_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                project_lock_for_delete(project)
+                project.delete()
+                # Uploads normally go with their source task; this catches any a dead
+                # process left.
+                for build_id in uploaded_build_ids:
+                    discard_upload_on_commit(build_id)
+                # The results are the backend's (RESULTS_ROOT): it removes them.
+                send_on_commit("remove_project_results", ownername, dirnames)
+            return
+        except OperationalError as error:
+            if not is_deadlock(error) or attempt == DELETE_ATTEMPTS:
+                raise
+            logger.info("deleting %s met a deadlock; trying again", project.full_name)
+
+
+# The delete takes its locks in the workers' order (project_lock_for_delete), yet PostgreSQL
+# still chose it as a deadlock's victim once beside three workers in CI (2026-12-07): it
+# rolled back whole, so it is simply tried again.
+DELETE_ATTEMPTS = 3
+
+
+def is_deadlock(error: OperationalError) -> bool:
+    return getattr(error.__cause__, "sqlstate", None) == DEADLOCK_SQLSTATE
 
 
 def project_lock_for_delete(project: Project) -> None:
