@@ -6,7 +6,7 @@ page of builds costs the same few queries however many builds the database holds
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -67,13 +67,16 @@ def build_rows(builds: QuerySet[Build]) -> list[dict]:
 
 def last_build_per_chroot(project: Project) -> list[dict]:
     """The newest build of each chroot of the project, for its overview (Copr's panel)."""
-    newest = (
-        BuildTask.objects.filter(build__project=project, chroot__isnull=False)
-        .order_by("chroot__name", "-build_id")
-        .distinct("chroot__name")
-    )
+    tasks = BuildTask.objects.filter(build__project=project, chroot__isnull=False)
+    # One (chroot, newest build) pair per chroot, then those tasks: DISTINCT ON would do it
+    # in one query, but only on PostgreSQL, and the embedded setup runs SQLite.
+    newest = Q(pk__in=[])
+    for pair in tasks.values("chroot_id").annotate(build_id=Max("build_id")).order_by():
+        newest |= Q(chroot_id=pair["chroot_id"], build_id=pair["build_id"])
     return list(
-        newest.values(
+        tasks.filter(newest)
+        .order_by("chroot__name")
+        .values(
             "build_id",
             "state",
             chroot_name=F("chroot__name"),
