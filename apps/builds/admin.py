@@ -11,11 +11,8 @@ from django.utils.html import format_html, format_html_join
 from apps.builds.models import Batch, Build, BuildTask, TaskAttempt
 from apps.builds.services import build_cancel, build_delete, tasks_requeue
 from apps.builds.views import task_row
+from apps.core.admin import ReadOnlyAdmin
 from apps.core.errors import ServiceError
-
-
-def all_fields(model) -> tuple[str, ...]:
-    return tuple(field.name for field in model._meta.concrete_fields)
 
 
 def result_links(task: BuildTask) -> str:
@@ -27,22 +24,6 @@ def result_links(task: BuildTask) -> str:
     logs = [row["live_log_url"], row["backend_log_url"]]
     links = [(url, url.rsplit("/", 1)[-1]) for url in logs] + [(row["results_url"], "results")]
     return format_html_join(" · ", '<a href="{}">{}</a>', links)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows made by the services only: nothing is added, edited or deleted by hand here."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # view pages without Save buttons; the actions still run
-
-    def get_readonly_fields(self, request, obj=None):
-        return all_fields(self.model) + tuple(self.readonly_fields)
 
 
 def for_each_build(request, builds, service, done: str) -> None:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
+from apps.core.admin import ReadOnlyAdmin
 from apps.core.errors import ServiceError
 from apps.core.queue import send_on_commit
 from apps.fleet.models import Builder, BuilderPool, BuilderStateChange, Machine, PoolChange
@@ -322,23 +323,13 @@ class BuilderAdmin(admin.ModelAdmin):
 
 
 @admin.register(BuilderStateChange)
-class BuilderStateChangeAdmin(admin.ModelAdmin):
+class BuilderStateChangeAdmin(ReadOnlyAdmin):
     """Every builder's state changes, newest first: written by the fleet's services only."""
 
     list_display = ("changed_on", "builder", "previous_state", "state", "reason")
     list_select_related = ("builder",)
     list_filter = ("state", "builder__pool")
     search_fields = ("builder__name", "reason")
-    readonly_fields = [field.name for field in BuilderStateChange._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Machine)
