@@ -15,7 +15,7 @@ import os
 
 from django.conf import settings
 
-from apps.builds.models import BuildTask, State
+from apps.builds.models import SOURCE_DIR, BuildTask, State
 from apps.builds.states import STATUS_NUMBERS
 from apps.core.queue import send_on_commit
 
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 # The source type of copr-cli `uploadrpm` builds, which no worker runs.
 UPLOADED_RPM_SOURCE = "rpm_upload"
 # Copr names a source build's chroot so in its messages.
-SOURCE_CHROOT = "srpm-builds"
+SOURCE_CHROOT = SOURCE_DIR
 # Copr's `what` lines, field for field (backend/copr_backend/msgbus.py).
 WHAT = {
     "build.start": "build start: user:{user} copr:{copr} pkg:{pkg} build:{build} ip:{ip} pid:{pid}",

@@ -8,7 +8,7 @@ tests/builds/test_lifecycle.py holds that rule.
 """
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.builds.announce import task_announce_end
@@ -26,7 +26,15 @@ from apps.core.queue import send_on_commit
 
 
 def task_transition(task_id: int, from_states, to_state: str, **fields) -> bool:
-    """Compare-and-set a task's state; True only for the caller that made the change."""
+    """Compare-and-set a task's state; True only for the caller that made the change.
+
+    In a transaction, the task's build is locked first, as build_cancel and project_delete
+    lock it: with one order (build, then task) a worker ending a task while its build is
+    canceled or deleted waits instead of deadlocking with it.
+    """
+    if connection.in_atomic_block:
+        owning_build = BuildTask.objects.filter(pk=task_id).values("build_id")
+        list(Build.objects.select_for_update().filter(pk__in=owning_build).values_list("pk"))
     changed = BuildTask.objects.filter(pk=task_id, state__in=list(from_states)).update(
         state=to_state, **fields
     )
@@ -62,8 +70,6 @@ def task_end(*, task: BuildTask, state: str, reason: str = "") -> bool:
     """Move a task that has not finished yet to a final state."""
     task_logs_finish(task)
     with transaction.atomic():
-        # The build first, as build_cancel does: one lock order, no deadlock.
-        Build.objects.select_for_update().filter(pk=task.build_id).first()
         ended = task_transition(
             task.pk,
             [s for s in State.values if s not in FINAL_STATES],

@@ -178,6 +178,10 @@ class BuildTaskQuerySet(models.QuerySet):
         return self.filter(state=State.RUNNING, publish_serial__isnull=False)
 
 
+# Copr's name for the source tasks' directory of a project (and their "chroot" in messages).
+SOURCE_DIR = "srpm-builds"
+
+
 class BuildTask(models.Model):
     """One unit of builder work: the source task (chroot is null) or one chroot's RPM build."""
 

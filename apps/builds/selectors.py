@@ -10,13 +10,13 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Prefetch, Q, Query
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.builds.models import Batch, Build, BuildTask, State
+from apps.builds.models import SOURCE_DIR, Batch, Build, BuildTask, State
 from apps.packages.models import Package
 from apps.projects.models import Project, owner_name
 
 # States a task passes through before it ends; the status page counts these.
 QUEUED_STATES = (State.WAITING, State.PENDING, State.STARTING, State.IMPORTING, State.RUNNING)
-SOURCE_TASK_LABEL = "srpm-builds"
+SOURCE_TASK_LABEL = SOURCE_DIR
 
 
 def builds_for_list() -> QuerySet[Build]:

@@ -28,6 +28,7 @@ from apps.builds.logs import backend_log, task_logs_finish
 from apps.builds.models import (
     ACTIVE_STATES,
     FINAL_STATES,
+    SOURCE_DIR,
     TASK_RELATED,
     Batch,
     Build,
@@ -260,7 +261,7 @@ def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
         heartbeat_on=timezone.now() if direct else None,
         priority=Priority.SOURCE,
         owner_key=build.project.ownername,
-        result_dir=f"srpm-builds/{build.pk:08d}",
+        result_dir=f"{SOURCE_DIR}/{build.pk:08d}",
     )
     if direct:
         send_on_commit("run_task", task.pk)

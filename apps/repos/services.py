@@ -2,9 +2,13 @@
 or Pulp, apps/repos/stores)."""
 
 import contextlib
+import fcntl
 import logging
+import os
+import re
 import shutil
 import threading
+import uuid
 from collections import defaultdict
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,12 +20,14 @@ from django.utils import timezone
 
 from apps.builds.lifecycle import task_end
 from apps.builds.logs import backend_log, task_result_dir
-from apps.builds.models import TASK_RELATED, Build, BuildTask, State
+from apps.builds.models import SOURCE_DIR, TASK_RELATED, Build, BuildTask, State
 from apps.core.gone import Gone
 from apps.core.paths import (
+    PathEscape,
     chroot_results_dir,
     confined_rmtree,
     project_results_dir,
+    results_path,
 )
 from apps.core.queue import send_later, send_on_commit
 from apps.projects.models import Chroot, Project
@@ -393,7 +399,8 @@ def repository_run(repository: Repository, *, attempt: int = 0) -> bool:
     )
     drop_canceled_tasks(repository)
     try:
-        info = configured_store().publish(repository, directory, published_content(repository))
+        with owner_results_locked(project.ownername, exclusive=False):
+            info = configured_store().publish(repository, directory, published_content(repository))
     except StoreUnavailable as error:
         wait = store_retry_seconds(attempt)
         logger.warning("repository %s waits %.0f s for its store: %s", repository, wait, error)
@@ -512,12 +519,98 @@ def build_results_remove(*, ownername: str, project_dirname: str, result_dirs: l
 def project_results_remove(*, ownername: str, dirnames: list[str]) -> None:
     """Remove a deleted project's directories (its main dir and its `:custom:`/`:pr:` dirs).
 
+    A project of the same name may have been made again before this message ran (scripts
+    delete and re-create at once): then only the deleted builds' directories go, and the
+    new project's repositories are published again without them. The owner's lock keeps
+    the decision and the removal from interleaving with a run of the new project's store.
+
     Each must be a directory of the owner's tree: a hostile name such as `..` is refused,
     never resolved to RESULTS_ROOT or another owner's tree.
     """
+    trash = owner_trash_dir(ownername)
     for dirname in dirnames:
-        confined_rmtree(settings.RESULTS_ROOT, ownername, dirname)
-    configured_store().remove_project(ownername, dirnames)
+        with owner_results_locked(ownername, exclusive=True):
+            live = live_repositories(ownername, dirname)
+            if live:
+                move_stale_build_dirs(ownername, dirname, live, trash)
+            elif move_to_trash(ownername, dirname, trash):
+                configured_store().remove_project(ownername, [dirname])
+        for repository in live:
+            with contextlib.suppress(Repository.DoesNotExist):  # deleted in turn meanwhile
+                repository_bump(repository, main=True)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def live_repositories(ownername: str, dirname: str) -> list[Repository]:
+    projects = Project.objects.by_ownername(ownername)
+    return list(
+        Repository.objects.filter(project__in=projects, project_dirname=dirname).select_related(
+            "chroot"
+        )
+    )
+
+
+@contextlib.contextmanager
+def owner_results_locked(ownername: str, *, exclusive: bool):
+    """A flock on the owner's results directory: shared by store runs, exclusive while a
+    deleted project's directories are judged and moved away."""
+    owner_dir = results_path(ownername)
+    owner_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(owner_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def owner_trash_dir(ownername: str) -> Path:
+    """Where removed directories wait for their rmtree (a rename is instant; the rmtree of a
+    large project happens after the owner's lock is released)."""
+    return results_path(ownername, f".removed-{uuid.uuid4().hex}")
+
+
+def move_to_trash(ownername: str, relative: str, trash: Path) -> bool:
+    """Move `<owner>/<relative>` into the trash; False if it is not a confined directory."""
+    try:
+        path = results_path(ownername, relative)
+    except PathEscape as error:
+        logger.error("refusing to remove %s/%s: %s", ownername, relative, error)
+        return False
+    if path.is_dir():
+        target = trash / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    return True
+
+
+BUILD_DIR = re.compile(r"^(\d{8,})(-|$)")
+
+
+def move_stale_build_dirs(
+    ownername: str, dirname: str, live: list[Repository], trash: Path
+) -> None:
+    """Trash the build directories (`<chroot>/<id>-<name>`, `srpm-builds/<id>`) of builds
+    that no longer exist, and chroot directories no live repository uses."""
+    project_dir = results_path(ownername, dirname)
+    if not project_dir.is_dir():
+        return
+    build_ids = set(
+        Build.objects.filter(
+            project__in=Project.objects.by_ownername(ownername), project_dirname=dirname
+        ).values_list("pk", flat=True)
+    )
+    chroots = {repository.chroot.name for repository in live} | {SOURCE_DIR}
+    for chroot_dir in project_dir.iterdir():
+        if not chroot_dir.is_dir():
+            continue
+        if chroot_dir.name not in chroots:
+            move_to_trash(ownername, f"{dirname}/{chroot_dir.name}", trash)
+            continue
+        for entry in chroot_dir.iterdir():
+            match = BUILD_DIR.match(entry.name)
+            if match and int(match.group(1)) not in build_ids:
+                move_to_trash(ownername, f"{dirname}/{chroot_dir.name}/{entry.name}", trash)
 
 
 # --- RPMs that arrive already built: copr-cli uploadrpm, forks ------------------------------

@@ -269,3 +269,47 @@ def test_a_deleted_projects_results_are_removed_by_the_backend(project, tmp_path
     assert message.actor_name == "remove_project_results"
     actors.remove_project_results.fn(*message.args)
     assert not project_dir.exists()
+
+
+def test_a_late_removal_spares_the_project_made_again_under_the_same_name(project, tmp_path):
+    old = built_task(project, build_rpm(tmp_path / "old")[0])
+    project_publish(project=project)
+    repository_regenerate(repository_id=Repository.objects.get(project=project).pk)
+    old_dir = task_dir(project, old)
+    BuildTask.objects.filter(pk=old.pk).update(state=State.SUCCEEDED)
+    type(old.build).objects.filter(pk=old.build_id).update(state=State.SUCCEEDED)
+    project_delete(user=project.owner_user, project=project)
+
+    # Made again before the backend got to the deleted one's removal (a script's
+    # delete-then-create): the removal must take only what the deleted project owned.
+    again = ProjectFactory(owner_user=project.owner_user, name=project.name)
+    project_key_ensure(project=again)
+    new = built_task(again, build_rpm(tmp_path / "new", name="world")[0])
+    project_publish(project=again)
+    repository = Repository.objects.get(project=again)
+    repository_regenerate(repository_id=repository.pk)
+
+    services.project_results_remove(ownername=again.ownername, dirnames=[again.name])
+
+    assert not old_dir.exists()
+    assert task_dir(again, new).exists()
+    assert not [p for p in old_dir.parent.parent.parent.iterdir() if p.name.startswith(".")]
+    repository.refresh_from_db()
+    assert not repository.is_current  # asked to publish again without the removed build
+    repository_regenerate(repository_id=repository.pk)
+    repository.refresh_from_db()
+    assert repository.package_count == 1
+    new.refresh_from_db()
+    assert new.state == State.SUCCEEDED
+
+
+def test_a_store_run_waits_while_a_removal_holds_the_owners_results(project, tmp_path):
+    built_task(project, build_rpm(tmp_path / "rpms")[0])
+    project_publish(project=project)
+    repository = Repository.objects.get(project=project)
+    with ThreadPoolExecutor(1) as pool:
+        with services.owner_results_locked(project.ownername, exclusive=True):
+            running = pool.submit(repository_regenerate, repository_id=repository.pk)
+            time.sleep(1.5)
+            assert not running.done()
+        assert running.result(timeout=60) == 1
