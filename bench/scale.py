@@ -15,6 +15,10 @@ and the number of SQL queries one request makes. The query count comes from Djan
 client in this process (an `execute_wrapper` counts them), against the same database. At
 the end it prints the resident memory of each gunicorn worker and the load average, since
 other work on the machine moves the timings.
+
+Before the pages it times the scheduler's claim of a task for a free slot (what each slot
+costs a scheduling pass) on the seeded queue, with an operator's builder tags on one
+project in a thousand; all of it in a transaction that is rolled back.
 """
 
 import argparse
@@ -38,10 +42,12 @@ import django  # noqa: E402  (the environment above must be set first)
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from apps.builds.models import Build  # noqa: E402
+from apps.builds.scheduler import next_task_for, slot_usage  # noqa: E402
+from apps.fleet.models import Builder, BuilderPool  # noqa: E402
 from apps.projects.models import Project  # noqa: E402
 
 BIG = "bigowner/bigproject"
@@ -211,6 +217,32 @@ def worker_rss_mb(server: subprocess.Popen) -> list[float]:
     return sizes
 
 
+class RolledBack(Exception):
+    pass
+
+
+def scheduler_claim_ms(claims: int) -> list[float]:
+    """Milliseconds of each of `claims` claims by one x86_64 builder (rolled back after)."""
+    times: list[float] = []
+    try:
+        with transaction.atomic():
+            tagged = list(Project.objects.order_by("id").values_list("pk", flat=True))[::1000]
+            Project.objects.filter(pk__in=tagged).update(builder_tags=["cloud_b"])
+            pool = BuilderPool.objects.create(name="bench-scale", arches=["x86_64"])
+            builder = Builder.objects.create(
+                pool=pool, name="bench-scale-1", arches=["x86_64"], slots=claims
+            )
+            builder = Builder.objects.select_related("pool").get(pk=builder.pk)
+            _, per_owner = slot_usage()
+            for _ in range(claims):
+                started = time.perf_counter()
+                next_task_for(builder, per_owner)
+                times.append((time.perf_counter() - started) * 1000)
+            raise RolledBack
+    except RolledBack:
+        return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18700)
@@ -236,6 +268,11 @@ def main() -> None:
     )
     if build is None:
         raise SystemExit(f"No {BIG}: run `manage.py seed_scale` on this database first.")
+    claims = scheduler_claim_ms(20)
+    print(
+        f"scheduler: a claim for a free slot takes {statistics.median(claims):.1f} ms "
+        f"(p50 of {len(claims)}, max {max(claims):.1f} ms)"
+    )
     server = start_gunicorn(args.port)
     columns = ("rows", "p50", "p95", "max", "target", "cpu", "queries")
     print(f"{'endpoint':<32} " + " ".join(f"{name:>7}" for name in columns))

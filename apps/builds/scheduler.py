@@ -161,7 +161,7 @@ def projects_asking_beyond(tags: list[str]) -> list[int]:
     JSON containment has no SQLite lookup, and only the few projects an operator tagged
     are read."""
     offered = set(tags)
-    tagged = Project.objects.exclude(builder_tags=[]).values_list("pk", "builder_tags")
+    tagged = Project.objects.exclude(builder_tags=[]).order_by().values_list("pk", "builder_tags")
     return [pk for pk, asked in tagged if not set(asked) <= offered]
 
 

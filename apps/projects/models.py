@@ -134,6 +134,12 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # The scheduler reads the tagged projects for each slot it fills; few are.
+            models.Index(
+                fields=["id"], condition=~Q(builder_tags=[]), name="project_builder_tagged"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(owner_user__isnull=False, owner_group__isnull=True)
