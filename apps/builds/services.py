@@ -35,6 +35,12 @@ from apps.builds.models import (
     Priority,
     State,
 )
+from apps.builds.ssh_access import (
+    ssh_chroots_checked,
+    ssh_hours_checked,
+    ssh_keys_checked,
+    ssh_machines_cap_check,
+)
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import PathEscape, results_path
@@ -67,6 +73,10 @@ class BuildOptions:
     # Copr's per-build mock settings; `unchanged` takes the chroot's, then the project's.
     isolation: str = "unchanged"  # or default, nspawn, simple
     bootstrap: str = "unchanged"  # or default, off, on, image
+    # SSH access for debugging (only through a resubmit, as in Copr; ssh_access.py): the
+    # user's public keys, one per line, and the hours the machine stays after the build.
+    ssh_public_keys: str = ""
+    ssh_hours: int | None = None
 
 
 # --- submit -------------------------------------------------------------------------------
@@ -95,6 +105,7 @@ def build_submit(
         )
     errors = errors if errors is not None else FieldErrors()
     chroots, timeout, dirname = submission_checked(user, project, options, errors)
+    ssh_keys, ssh_hours = ssh_access_checked(options, chroots, errors)
     if upload is not None:
         errors.check("pkgs", sources.check_uploaded_srpm, upload)
     else:
@@ -109,6 +120,8 @@ def build_submit(
             transaction.on_commit(lambda: committed.append(True))
             if upload is not None:
                 upload_budget_check(user, upload.size)
+            if ssh_keys:
+                ssh_machines_cap_check(user)
             build = Build.objects.create(
                 batch=batch_for(user, options),
                 project=project,
@@ -124,6 +137,8 @@ def build_submit(
                 bootstrap=options.bootstrap,
                 requested_chroots=[chroot.name for chroot in chroots],
                 state=State.PENDING,
+                ssh_public_keys=ssh_keys,
+                ssh_hours=ssh_hours,
             )
             if upload is not None:
                 stored_upload_of = build.pk
@@ -242,6 +257,17 @@ def submission_checked(user, project: Project, options: BuildOptions, errors: Fi
     batch_field = "with_build_id" if options.with_build_id else "after_build_id"
     errors.check(batch_field, check_batch_options, user, options)
     return chroots, timeout, dirname
+
+
+def ssh_access_checked(options: BuildOptions, chroots, errors: FieldErrors) -> tuple[str, int]:
+    """The normalized keys and hours of a build with SSH access ("", 0 without it)."""
+    if not options.ssh_public_keys.strip():
+        return "", 0
+    keys = errors.check("ssh_public_keys", ssh_keys_checked, options.ssh_public_keys)
+    hours = errors.check("ssh_hours", ssh_hours_checked, options.ssh_hours)
+    if chroots is not None:
+        errors.check("chroots", ssh_chroots_checked, chroots)
+    return keys or "", hours or 0
 
 
 def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
