@@ -1,8 +1,8 @@
 """SSH access for debugging, end to end: a build resubmitted with the user's key runs on a
 machine of a command pool (a network namespace with its own sshd, tests/builders/
-netns_machine.py), the real `ssh` client logs in there with that key after the build and
-lands in the build's sandbox, another key is refused, and the machine goes on request and
-at expiry.
+netns_machine.py) or a VM of a vm pool, the real `ssh` client logs in there with that key
+after the build and lands in the build's sandbox, another key is refused, and the machine
+goes on request and at expiry.
 """
 
 import socket
@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.builds.models import Build, State
+from apps.builds.services import BuildOptions, build_submit
+from apps.builds.ssh_access import build_ssh_release, ssh_access_state
 from apps.fleet.models import BuilderPool, Machine, MachineState
 from builders.sandbox import DEFAULT_BUILD_UID, Workspace
 from tests.builders.srpm_factory import make_srpm
@@ -30,6 +33,7 @@ from tests.e2e.test_command_pools import (
     reconcile_machines_now,
 )
 from tests.e2e.test_pipeline import auth, submit_upload
+from tests.e2e.test_vm_pools import only_vm_pool, vms_left
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -196,3 +200,38 @@ def test_a_build_resubmitted_with_ssh_keeps_its_machine_for_the_users_key_only(
     assert reconcile_machines_now() == [expiring.pk]
     assert not Machine.objects.exists()
     assert ssh(key, f"ssh -p 22 root@{expiring.address}", "true").returncode == 255
+
+
+@pytest.mark.slow
+def test_a_vm_kept_for_ssh_debugging_lets_the_users_key_into_the_builds_sandbox(
+    live_server, worker, packager, tmp_path, vm_image
+):
+    state_dir = tmp_path / "vms"
+    only_vm_pool(vm_image, state_dir)
+    user, _, project = packager
+    key, public_key = keypair(tmp_path, "user_key")
+    other_key, _ = keypair(tmp_path, "other_key")
+    srpm = make_srpm(
+        tmp_path, name="broken", build_script="echo DEBUG-ME > marker; exit 1", auto_req_prov=False
+    )
+    build = build_submit(
+        user=user,
+        project=project,
+        source_type="upload",
+        source_json={},
+        upload=SimpleUploadedFile(srpm.name, srpm.read_bytes(), "application/x-rpm"),
+        options=BuildOptions(chroots=["fedora-43-x86_64"], ssh_public_keys=public_key),
+    )
+
+    machine = kept_machine(build.pk)
+    command = ssh_access_state(build)["command"]
+    assert command == f"ssh -p {machine.login['port']} root@127.0.0.1"
+    session = ssh(key, command, "id -u; cat $(find /build -name marker)")
+    assert session.returncode == 0, session.stderr
+    assert session.stdout.split() == [str(DEFAULT_BUILD_UID), "DEBUG-ME"]
+    assert ssh(other_key, command, "true").returncode == 255
+
+    build_ssh_release(user=user, build=build)
+    wait_for(lambda: not Machine.objects.exists(), timeout=60, what="the VM's delete")
+    assert vms_left(state_dir) == []
+    assert ssh(key, command, "true").returncode == 255

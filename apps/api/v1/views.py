@@ -280,6 +280,8 @@ class BuildResubmit(ApiView):
     """Copr's resubmit: the build's source again; with `ssh_public_keys`, with SSH access
     for debugging (one chroot; the machine is kept `ssh_hours` after the build)."""
 
+    serializer_class = BuildSerializer
+
     @extend_schema(request=BuildResubmitInput, responses={201: BuildSerializer, **WRITE_ERRORS})
     def post(self, request, build_id):
         build = queries.build_or_404(build_id)
@@ -293,6 +295,7 @@ class BuildSshAccess(ApiView):
     machine is kept; DELETE destroys the machine now."""
 
     permission_classes = [IsAuthenticated]
+    serializer_class = SshAccessSerializer
 
     def ssh_build(self, build_id):
         build = queries.build_or_404(build_id)
