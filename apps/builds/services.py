@@ -637,8 +637,9 @@ def live_upload_builds(build_ids: list[int]):
 
 
 def machines_reconcile_send() -> None:
-    """Delete the disposable machines of task attempts that no longer run (dead workers) and
-    the idle ones no longer wanted; make those the pools keep ready."""
+    """Delete the disposable machines of task attempts that no longer run (dead workers),
+    the idle ones no longer wanted and those kept for SSH debugging past their time; make
+    those the pools keep ready."""
     for machine_id in machines_reconcile(live=live_task_attempts()):
         send_on_commit("delete_machine", machine_id)
     # The pools' min_ready: machines made ahead of the tasks that will take them.

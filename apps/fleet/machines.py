@@ -310,7 +310,8 @@ def machine_make_ahead(machine_id: int) -> bool:
 
 def leaked_machines(live: Iterable[tuple[int, int]]):
     """Machines whose task attempt is not among `live` (task id, attempt) pairs any more;
-    a ready machine is none of those: it waits for a task (idle_machines says when not)."""
+    a ready machine is none of those: it waits for a task (idle_machines says when not),
+    nor is a kept one: it waits for its user (expired_debug_machines says when not)."""
     live = set(live)
     quiet = timezone.now() - timedelta(seconds=RECONCILE_GRACE_SECONDS)
     candidates = (
@@ -340,8 +341,8 @@ def idle_machines() -> list[Machine]:
 
 
 def machines_reconcile(*, live: Iterable[tuple[int, int]]) -> list[int]:
-    """Claim every leaked or unwanted idle machine for deletion; returns the ids to hand
-    to `delete`."""
+    """Claim every leaked or unwanted idle machine, and every machine kept for SSH
+    debugging whose time is up, for deletion; returns the ids to hand to `delete`."""
     claimed = []
     for machine in leaked_machines(live):
         # One claim per grace period: two reconcile ticks never delete the same one at once.
