@@ -39,6 +39,7 @@ from apps.builds.ssh_access import (
     ssh_chroots_checked,
     ssh_hours_checked,
     ssh_keys_checked,
+    ssh_machine_release_with,
     ssh_machines_cap_check,
 )
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
@@ -491,6 +492,8 @@ def build_delete(*, user, build: Build) -> None:
         # The build, then its tasks (which the cascade deletes before the build): the
         # workers' lock order.
         Build.objects.select_for_update().filter(pk=build.pk).first()
+        # Its attempts name the machine kept for its SSH access: it goes with the build.
+        ssh_machine_release_with(build)
         build.delete()
         # Normally gone with its source task; this catches one a dead process left.
         sources.discard_upload_on_commit(build_id)

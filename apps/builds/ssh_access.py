@@ -184,3 +184,10 @@ def build_ssh_release(*, user, build: Build) -> Machine:
     if not debug_machine_release(machine):
         raise Conflict(f"The machine of build {build.pk} is being destroyed already.")
     return machine
+
+
+def ssh_machine_release_with(build: Build) -> None:
+    """A deleted build's kept machine is destroyed with it, not left until it expires."""
+    machine = build_debug_machine(build) if build.with_ssh_access else None
+    if machine is not None and machine.state == MachineState.KEPT:
+        debug_machine_release(machine)

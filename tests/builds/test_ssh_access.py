@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.accounts.services import api_token_regenerate
 from apps.builds.models import Build, BuildTask, State, TaskAttempt
 from apps.builds.scheduler import schedule_pending_tasks
+from apps.builds.services import build_delete
 from apps.core.models import OutboxMessage
 from apps.fleet.machines import machines_reconcile
 from apps.fleet.models import Builder, BuilderPool, Machine, MachineState, PoolKind
@@ -270,6 +271,12 @@ def test_the_api_destroys_the_machine(api_client, ssh_build):
     assert client.delete(f"/api/v1/builds/{ssh_build.pk}/ssh").status_code == 403
     client = token_client(api_client, ssh_build.submitter)
     assert client.delete(f"/api/v1/builds/{ssh_build.pk}/ssh").status_code == 204
+    assert Machine.objects.get().state == MachineState.DELETING and deletes_sent() == 1
+
+
+def test_deleting_the_build_destroys_its_kept_machine(ssh_build):
+    build_delete(user=ssh_build.submitter, build=ssh_build)
+
     assert Machine.objects.get().state == MachineState.DELETING and deletes_sent() == 1
 
 
