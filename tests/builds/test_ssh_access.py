@@ -189,6 +189,20 @@ def test_who_may_resubmit_with_ssh_is_who_may_build_in_the_project(
     assert Build.objects.get(pk=answer.json()["id"]).submitter == builder
 
 
+def test_the_web_form_asks_for_keys_and_hours_of_those_who_may_build(original, command_pool):
+    url = reverse("build-resubmit-ssh", args=[original.pk])
+    assert Client().get(url).status_code == 302  # to the login page
+    stranger = Client()
+    stranger.force_login(UserFactory())
+    assert stranger.get(url).status_code == 403
+    owner = Client()
+    owner.force_login(original.submitter)
+    form = owner.get(url).content.decode()
+    assert 'name="ssh_public_keys"' in form and "At most 24." in form
+    detail = owner.get(reverse("build-detail", args=[original.pk])).content.decode()
+    assert url in detail
+
+
 # --- the ssh command and destroying the machine, by role ----------------------------------
 
 
