@@ -51,6 +51,10 @@ class JobSpec:
     workspace_name: str = ""
     # builders.limits.ResourceLimits as a dict: processes, memory_mib, cpu_seconds, disk_mib.
     limits: dict[str, int] = field(default_factory=dict)
+    # SSH access for debugging (Copr's --no-cleanup-after): where the runner leaves the
+    # job's workspace and a session.json for builders.debug_shell instead of removing it.
+    # The portal sets any non-empty value; the SSH transport makes it a path on the host.
+    keep_workspace: str = ""
 
     def to_json(self) -> str:
         """Serialize to the JSON the portal sends."""

@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from builders.debug_shell import keep_for_debugging
 from builders.failures import BuildCanceled, BuildFailure, shorten
 from builders.fetch import DOWNLOAD_NAME, download
 from builders.limits import ResourceLimits
@@ -140,7 +141,9 @@ def _run_in_workspace(
         reason = shorten(f"builder error: {type(exc).__name__}: {exc}")
         return JobResult(state=STATE_FAILED, failure_reason=reason)
     finally:
-        if workspace is not None:
+        if workspace is not None and spec.keep_workspace:
+            keep_for_debugging(spec, workspace)
+        elif workspace is not None:
             _remove_workspace_later(workspace)
 
 

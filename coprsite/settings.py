@@ -122,6 +122,11 @@ API_TOKEN_DAYS = int(env("API_TOKEN_DAYS", "180"))
 # Builds (Copr's limits): seconds, default and maximum per build.
 DEFAULT_BUILD_TIMEOUT = int(env("DEFAULT_BUILD_TIMEOUT", "18000"))
 MAX_BUILD_TIMEOUT = int(env("MAX_BUILD_TIMEOUT", "108000"))
+# SSH access for debugging: the longest a user may keep a build's machine (Copr allows
+# three days; a cloud machine costs money while it waits), and how many one user may hold
+# at once, builds with SSH access not yet finished included (Copr's builds_max_userssh).
+SSH_DEBUG_MAX_HOURS = int(env("SSH_DEBUG_MAX_HOURS", "24"))
+SSH_DEBUG_MAX_MACHINES = int(env("SSH_DEBUG_MAX_MACHINES", "2"))
 SOURCE_TASK_TIMEOUT = int(env("SOURCE_TASK_TIMEOUT", "3600"))
 MAX_SRPM_BYTES = int(env("MAX_SRPM_BYTES", str(512 * 1024 * 1024)))
 # Files that must not pile up: the bytes of one user's uploads still waiting for their

@@ -29,6 +29,7 @@ from apps.builds.logs import backend_log, task_result_dir
 from apps.builds.models import FINAL_STATES, TASK_RELATED, Build, BuildTask, State
 from apps.builds.scheduler import claim_next_task
 from apps.builds.sources import job_source
+from apps.builds.ssh_access import task_debug_access
 from apps.builds.upload_links import upload_fetch, upload_release
 from apps.builds.workspaces import workspace_name, workspaces_root
 from apps.core.errors import ServiceError
@@ -145,7 +146,9 @@ def run_on_builder(task: BuildTask, result_dir: Path) -> JobResult:
     inputs = worker_temp_dir("inputs") if task.is_source else None
     try:
         on_machine = partial(task_attempt_machine, task_id=task.pk)
-        transport = transport_for(task.builder, task=task, on_machine=on_machine)
+        transport = transport_for(
+            task.builder, task=task, on_machine=on_machine, debug=task_debug_access(task)
+        )
         detached = getattr(transport, "detached_jobs", False)
         with TaskWatch(task, detached=detached) as watch:
             spec = job_spec(task, result_dir, inputs=inputs)
@@ -264,6 +267,8 @@ def job_spec(task: BuildTask, result_dir: Path, *, inputs: Path | None = None) -
         timeout=build.timeout,
         mock_config=task.chroot.mock_config or None,
         build_config=task_build_config(task),
+        # Copr's --no-cleanup-after: the user debugs in the build's own workspace.
+        keep_workspace="kept for SSH access" if build.with_ssh_access else "",
     )
 
 

@@ -8,6 +8,7 @@ to `build_submit`; packages mix in their settings (`apps.packages.forms`).
 """
 
 from django import forms
+from django.conf import settings
 
 from apps.builds.services import BuildOptions
 from apps.fleet.selectors import served_arches
@@ -103,6 +104,45 @@ class ResubmitForm(forms.Form):
         data = self.cleaned_data
         return build_options(
             data, after_build_id=data["after_build_id"], with_build_id=data["with_build_id"]
+        )
+
+
+class SshResubmitForm(ResubmitForm):
+    """Copr's "resubmit with SSH": one chroot, the user's public keys, how long to keep the
+    machine after the build (apps/builds/ssh_access.py)."""
+
+    chroots = forms.ChoiceField(widget=forms.RadioSelect, help_text="The one chroot to build in.")
+    ssh_public_keys = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="SSH public keys",
+        help_text="One per line, as in ~/.ssh/id_ed25519.pub. They reach only this build's "
+        "machine, and only the build's sandbox there.",
+    )
+    ssh_hours = forms.IntegerField(
+        min_value=1,
+        initial=1,
+        label="Keep the machine for (hours)",
+        help_text="After the build; you can destroy it sooner on the build's page.",
+    )
+
+    def __init__(self, *args, build, **kwargs):
+        super().__init__(*args, build=build, **kwargs)
+        # The service checks the bound (SSH_DEBUG_MAX_HOURS); the form only says it.
+        self.fields["ssh_hours"].help_text += f" At most {settings.SSH_DEBUG_MAX_HOURS}."
+        requested = build.requested_chroots
+        self.initial["chroots"] = requested[0] if len(requested) == 1 else None
+
+    def options(self) -> BuildOptions:
+        data = self.cleaned_data
+        return BuildOptions(
+            chroots=[data["chroots"]],
+            enable_net=data["enable_net"],
+            timeout=data["timeout"],
+            background=data["background"],
+            after_build_id=data["after_build_id"],
+            with_build_id=data["with_build_id"],
+            ssh_public_keys=data["ssh_public_keys"],
+            ssh_hours=data["ssh_hours"],
         )
 
 

@@ -110,6 +110,11 @@ class Build(models.Model):
     submitted_on = models.DateTimeField(default=timezone.now, db_index=True)
     started_on = models.DateTimeField(null=True, blank=True)
     ended_on = models.DateTimeField(null=True, blank=True)
+    # SSH access for debugging (Copr's ssh_public_keys): one public key per line, checked
+    # and normalized; empty for a normal build. Its RPM task runs on a machine of its own,
+    # kept for the submitter `ssh_hours` after the build (apps/builds/ssh_access.py).
+    ssh_public_keys = models.TextField(blank=True)
+    ssh_hours = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -131,6 +136,10 @@ class Build(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def with_ssh_access(self) -> bool:
+        return bool(self.ssh_public_keys)
 
 
 # A fork's task ends (ended_on) once its results are copied and signed with the fork's key.

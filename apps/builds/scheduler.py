@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.builds.models import FINAL_STATES, Batch, BuildTask, Priority, State
 from apps.core.queue import send_on_commit
-from apps.fleet.models import RUNNABLE_POOL_KINDS, Builder, BuilderState
+from apps.fleet.models import MACHINE_POOL_KINDS, RUNNABLE_POOL_KINDS, Builder, BuilderState
 from apps.fleet.services import local_pool_ensure
 from apps.projects.models import Project
 
@@ -101,7 +101,9 @@ def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
     SCHEDULER_AGING_SECONDS goes first, overdue tasks in queued order; priority orders only
     the tasks younger than that bound. Fair share between owners holds in both groups.
     """
-    queue = runnable_tasks(builder.arches, pool_tags(builder))
+    queue = runnable_tasks(
+        builder.arches, pool_tags(builder), own_machines=builder.pool.kind in MACHINE_POOL_KINDS
+    )
     cutoff = timezone.now() - timedelta(seconds=settings.SCHEDULER_AGING_SECONDS)
     groups = [queue.filter(queued_on__lte=cutoff)] if any_task_overdue(cutoff) else []
     groups += [queue.filter(priority=priority) for priority in Priority.values]
@@ -141,17 +143,20 @@ def pool_tags(builder: Builder) -> list[str]:
     return [*builder.pool.tags, *(f"arch_{arch}" for arch in builder.arches)]
 
 
-def runnable_tasks(arches: list[str], tags: list[str]):
+def runnable_tasks(arches: list[str], tags: list[str], *, own_machines: bool = True):
     """Pending tasks a builder of `arches` and `tags` may run: RPM tasks of its arches whose
     project asks for no tag it lacks (Project.builder_tags, set by an operator); source
-    tasks anywhere."""
+    tasks anywhere. RPM tasks of builds with SSH access only where each task gets a machine
+    of its own (`own_machines`: vm and command pools), which is kept for the user."""
     blocked_batch = Batch.objects.filter(pk=OuterRef("build__batch_id")).filter(
         blocked_by__isnull=False,
         blocked_by__builds__state__in=[s for s in State.values if s not in FINAL_STATES],
     )
+    rpm_tasks = Q(chroot__arch__in=arches) & ~Q(build__project_id__in=projects_asking_beyond(tags))
+    if not own_machines:
+        rpm_tasks &= Q(build__ssh_public_keys="")
     return BuildTask.objects.filter(
-        Q(chroot__isnull=True)
-        | (Q(chroot__arch__in=arches) & ~Q(build__project_id__in=projects_asking_beyond(tags))),
+        Q(chroot__isnull=True) | rpm_tasks,
         state=State.PENDING,
     ).exclude(Exists(blocked_batch))
 

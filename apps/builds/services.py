@@ -36,6 +36,13 @@ from apps.builds.models import (
     Priority,
     State,
 )
+from apps.builds.ssh_access import (
+    ssh_chroots_checked,
+    ssh_hours_checked,
+    ssh_keys_checked,
+    ssh_machine_release_with,
+    ssh_machines_cap_check,
+)
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
 from apps.core.paths import PathEscape, results_path
@@ -68,6 +75,10 @@ class BuildOptions:
     # Copr's per-build mock settings; `unchanged` takes the chroot's, then the project's.
     isolation: str = "unchanged"  # or default, nspawn, simple
     bootstrap: str = "unchanged"  # or default, off, on, image
+    # SSH access for debugging (only through a resubmit, as in Copr; ssh_access.py): the
+    # user's public keys, one per line, and the hours the machine stays after the build.
+    ssh_public_keys: str = ""
+    ssh_hours: int | None = None
 
 
 # --- submit -------------------------------------------------------------------------------
@@ -96,6 +107,7 @@ def build_submit(
         )
     errors = errors if errors is not None else FieldErrors()
     chroots, timeout, dirname = submission_checked(user, project, options, errors)
+    ssh_keys, ssh_hours = ssh_access_checked(options, chroots, errors)
     if upload is not None:
         errors.check("pkgs", sources.check_uploaded_srpm, upload)
     else:
@@ -110,6 +122,8 @@ def build_submit(
             transaction.on_commit(lambda: committed.append(True))
             if upload is not None:
                 upload_budget_check(user, upload.size)
+            if ssh_keys:
+                ssh_machines_cap_check(user)
             build = Build.objects.create(
                 batch=batch_for(user, options),
                 project=project,
@@ -125,6 +139,8 @@ def build_submit(
                 bootstrap=options.bootstrap,
                 requested_chroots=[chroot.name for chroot in chroots],
                 state=State.PENDING,
+                ssh_public_keys=ssh_keys,
+                ssh_hours=ssh_hours,
             )
             if upload is not None:
                 stored_upload_of = build.pk
@@ -243,6 +259,17 @@ def submission_checked(user, project: Project, options: BuildOptions, errors: Fi
     batch_field = "with_build_id" if options.with_build_id else "after_build_id"
     errors.check(batch_field, check_batch_options, user, options)
     return chroots, timeout, dirname
+
+
+def ssh_access_checked(options: BuildOptions, chroots, errors: FieldErrors) -> tuple[str, int]:
+    """The normalized keys and hours of a build with SSH access ("", 0 without it)."""
+    if not options.ssh_public_keys.strip():
+        return "", 0
+    keys = errors.check("ssh_public_keys", ssh_keys_checked, options.ssh_public_keys)
+    hours = errors.check("ssh_hours", ssh_hours_checked, options.ssh_hours)
+    if chroots is not None:
+        errors.check("chroots", ssh_chroots_checked, chroots)
+    return keys or "", hours or 0
 
 
 def source_task_create(build: Build, *, needs_builder: bool) -> BuildTask:
@@ -466,6 +493,8 @@ def build_delete(*, user, build: Build) -> None:
         # The build, then its tasks (which the cascade deletes before the build): the
         # workers' lock order.
         Build.objects.select_for_update().filter(pk=build.pk).first()
+        # Its attempts name the machine kept for its SSH access: it goes with the build.
+        ssh_machine_release_with(build)
         build.delete()
         # Normally gone with its source task; this catches one a dead process left.
         sources.discard_upload_on_commit(build_id)
@@ -612,8 +641,9 @@ def live_upload_builds(build_ids: list[int]):
 
 
 def machines_reconcile_send() -> None:
-    """Delete the disposable machines of task attempts that no longer run (dead workers) and
-    the idle ones no longer wanted; make those the pools keep ready."""
+    """Delete the disposable machines of task attempts that no longer run (dead workers),
+    the idle ones no longer wanted and those kept for SSH debugging past their time; make
+    those the pools keep ready."""
     for machine_id in machines_reconcile(live=live_task_attempts()):
         send_on_commit("delete_machine", machine_id)
     # The pools' min_ready: machines made ahead of the tasks that will take them.

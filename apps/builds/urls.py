@@ -13,6 +13,15 @@ urlpatterns = [
     path("builds/<int:build_id>/cancel/", views.build_cancel_view, name="build-cancel"),
     path("builds/<int:build_id>/delete/", views.build_delete_view, name="build-delete"),
     path("builds/<int:build_id>/resubmit/", views.build_resubmit_view, name="build-resubmit"),
+    path(
+        "builds/<int:build_id>/resubmit-ssh/",
+        views.build_resubmit_view,
+        {"ssh": True},
+        name="build-resubmit-ssh",
+    ),
+    path(
+        "builds/<int:build_id>/ssh/destroy/", views.build_ssh_destroy_view, name="build-ssh-destroy"
+    ),
     path("builds/<int:build_id>/live/<int:task_id>/", views.build_live_log, name="build-live-log"),
     path(f"{PROJECT}/builds/", views.build_list, name="build-list"),
     path(f"{PROJECT}/builds/delete/", views.build_delete_many_view, name="build-delete-many"),

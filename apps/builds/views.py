@@ -9,7 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.builds import selectors
-from apps.builds.forms import SOURCE_FORMS, ResubmitForm
+from apps.builds.forms import SOURCE_FORMS, ResubmitForm, SshResubmitForm
 from apps.builds.logs import BACKEND_LOG, log_link_name
 from apps.builds.models import FINAL_STATES, BuildTask, State
 from apps.builds.services import (
@@ -22,6 +22,7 @@ from apps.builds.services import (
     upload_discard_when_done,
     uploads_reconcile_now_and_then,
 )
+from apps.builds.ssh_access import build_ssh_release, can_use_ssh_access, ssh_access_state
 from apps.builds.upload_links import (
     FETCH_SALT,
     RELEASE_SALT,
@@ -104,6 +105,7 @@ def build_page_context(request, build, error: str | None = None) -> dict:
         "srpm_name": build.srpm_url.rsplit("/", 1)[-1],
         "source_items": source_items(build.source_json, commit=build.source_commit),
         "resubmittable": resubmittable(build),
+        **ssh_access_context(request.user, build),
         **abilities(request.user, build.project),
     }
 
@@ -246,15 +248,17 @@ def build_new(request, owner: str, project: str, source_type: str = DEFAULT_SOUR
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def build_resubmit_view(request, build_id: int):
-    """Copr's resubmit: the build's source again, with the chroots and options asked for."""
+def build_resubmit_view(request, build_id: int, ssh: bool = False):
+    """Copr's resubmit: the build's source again, with the chroots and options asked for;
+    with `ssh`, Copr's "resubmit with SSH" (apps/builds/ssh_access.py)."""
     build = build_or_404(build_id)
     require(
         permissions.can_build_in(request.user, build.project),
         f"You cannot build in {build.project.full_name}.",
     )
     # Bound on every POST: one with no option changed is still a resubmit.
-    form = ResubmitForm(request.POST if request.method == "POST" else None, build=build)
+    form_class = SshResubmitForm if ssh else ResubmitForm
+    form = form_class(request.POST if request.method == "POST" else None, build=build)
     status = 200
     if request.method == "POST":
         status = 400
@@ -265,9 +269,30 @@ def build_resubmit_view(request, build_id: int):
                 status = service_error(form, error)
             else:
                 return redirect("build-detail", resubmitted.pk)
-    context = {"build": build, "project": build.project, "form": form}
+    context = {"build": build, "project": build.project, "form": form, "ssh": ssh}
     context.update(abilities(request.user, build.project))
     return render(request, "builds/resubmit.html", context, status=status)
+
+
+@login_required
+@require_POST
+def build_ssh_destroy_view(request, build_id: int):
+    """Destroy the machine kept for a build's SSH access before it expires."""
+    build = build_or_404(build_id)
+    try:
+        build_ssh_release(user=request.user, build=build)
+    except ServiceError as error:
+        build = selectors.build_with_tasks(build_id)
+        context = build_page_context(request, build, error=error.message)
+        return render(request, "builds/detail.html", context, status=error.status)
+    return redirect("build-detail", build.pk)
+
+
+def ssh_access_context(user, build) -> dict:
+    """What the build page says of its SSH access: to its submitter (and staff) only."""
+    if not build.with_ssh_access or not can_use_ssh_access(user, build):
+        return {"ssh_access": None}
+    return {"ssh_access": ssh_access_state(build)}
 
 
 def project_with_chroots(project):

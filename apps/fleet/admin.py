@@ -345,6 +345,8 @@ class MachineAdmin(admin.ModelAdmin):
         "owner_key",
         "builds",
         "address",
+        "kept_for",
+        "kept_until",
         "state_reason",
     )
     list_filter = ("state", "pool")

@@ -10,12 +10,19 @@ one (`machine_take`); a machine that built an owner's project successfully waits
 for that owner and project's next task, up to the pool's `reuse_builds` builds
 (`machine_keep`), and is deleted when it has idled `reuse_idle_seconds`. A machine never
 runs builds of two owners or projects.
+
+SSH access for debugging: a task that asks for it gets a fresh machine of its own; after
+its build the user's keys are installed there and the machine is `kept` for that user
+until `kept_until` (`machine_keep_for_debugging`), never to run another build. Reconcile
+deletes it then (`expired_debug_machines`), or sooner when the user gives it up
+(`debug_machine_release`).
 """
 
 import logging
 import re
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import transaction
@@ -36,7 +43,12 @@ RECONCILE_GRACE_SECONDS = 60
 # `reuse_idle_seconds`: an idle machine costs the cloud as much as a busy one.
 REUSE_IDLE_SECONDS = 300
 # The states of a machine that exists or will: what counts against the pool's max_builders.
-LIVE_STATES = (MachineState.CREATING, MachineState.READY, MachineState.RUNNING)
+LIVE_STATES = (
+    MachineState.CREATING,
+    MachineState.READY,
+    MachineState.RUNNING,
+    MachineState.KEPT,
+)
 
 
 def machine_name(pool: BuilderPool, task_id: int | None, attempt: int, *, job: str = "") -> str:
@@ -66,7 +78,8 @@ class MachineRecords:
 
     `owner_key` ("owner/project") lets the attempt take a ready machine and keep it for the
     owner's next build; a probe has none and always makes its own. `on_machine(name,
-    seconds)` hears which machine the attempt got and how long it waited for it.
+    seconds)` hears which machine the attempt got and how long it waited for it. `debug`
+    (a DebugAccess) makes the attempt's machine its own, kept for its user afterwards.
     """
 
     def __init__(
@@ -77,15 +90,17 @@ class MachineRecords:
         *,
         owner_key: str = "",
         on_machine=None,
+        debug: "DebugAccess | None" = None,
     ) -> None:
         self.pool = pool
+        self.debug = debug
         self.task_id = task_id
         self.attempt = attempt
         self.owner_key = owner_key
         self.on_machine = on_machine
 
     def take(self) -> command.Machine | None:
-        if not self.owner_key:
+        if not self.owner_key or self.debug is not None:
             return None
         return machine_take(
             self.pool, task_id=self.task_id, attempt=self.attempt, owner_key=self.owner_key
@@ -117,6 +132,11 @@ class MachineRecords:
             return False
         return machine_keep(self.pool, machine.name)
 
+    def kept_for_debugging(self, machine: command.Machine) -> bool:
+        if self.debug is None:
+            return False
+        return machine_keep_for_debugging(machine.name, self.debug)
+
     def deleted(self, name: str) -> None:
         Machine.objects.filter(name=name).delete()
 
@@ -131,7 +151,7 @@ def _update(name: str, **fields) -> int:
 
 def machine_login(machine: command.Machine) -> dict:
     """What `new` printed besides the address, for whoever takes the machine next."""
-    fields = ("port", "user", "host_key", "key_path")
+    fields = ("port", "user", "host_key", "key_path", "debug_keys_file")
     return {key: getattr(machine, key) for key in fields if getattr(machine, key) is not None}
 
 
@@ -194,6 +214,48 @@ def machine_keep(pool: BuilderPool, name: str) -> bool:
     return bool(_update(name, state=MachineState.READY, task_id=None, attempt=0, builds=builds))
 
 
+@dataclass(frozen=True)
+class DebugAccess:
+    """Who gets a task's machine after its build, for how long, with which keys."""
+
+    user_id: int
+    public_keys: tuple[str, ...]
+    hours: int
+
+
+def machine_keep_for_debugging(name: str, debug: DebugAccess) -> bool:
+    """The machine waits for its user (their keys are installed) until it expires."""
+    until = timezone.now() + timedelta(hours=debug.hours)
+    kept = Machine.objects.filter(name=name, state=MachineState.RUNNING).update(
+        state=MachineState.KEPT,
+        kept_for_id=debug.user_id,
+        kept_until=until,
+        task_id=None,
+        attempt=0,
+        updated_on=timezone.now(),
+    )
+    return kept == 1
+
+
+def debug_machines_held(user_id: int) -> int:
+    """The machines kept for a user's SSH debugging now."""
+    return Machine.objects.filter(kept_for_id=user_id, state=MachineState.KEPT).count()
+
+
+def expired_debug_machines() -> list[Machine]:
+    """Kept machines whose time is up."""
+    return list(Machine.objects.filter(state=MachineState.KEPT, kept_until__lte=timezone.now()))
+
+
+def debug_machine_release(machine: Machine) -> bool:
+    """Give a kept machine up before its time: claimed for deletion, its `delete` queued.
+    False when it was not kept (any more)."""
+    if not _claim_for_delete(machine.name, MachineState.KEPT):
+        return False
+    send_on_commit("delete_machine", machine.pk)
+    return True
+
+
 def machines_to_make_ahead() -> list[int]:
     """Rows for the machines each pool lacks to have min_ready ready ones, never past its
     max_builders; returns their ids for machine_make_ahead. A pool that is disabled or
@@ -248,12 +310,13 @@ def machine_make_ahead(machine_id: int) -> bool:
 
 def leaked_machines(live: Iterable[tuple[int, int]]):
     """Machines whose task attempt is not among `live` (task id, attempt) pairs any more;
-    a ready machine is none of those: it waits for a task (idle_machines says when not)."""
+    a ready machine is none of those: it waits for a task (idle_machines says when not),
+    nor is a kept one: it waits for its user (expired_debug_machines says when not)."""
     live = set(live)
     quiet = timezone.now() - timedelta(seconds=RECONCILE_GRACE_SECONDS)
     candidates = (
         Machine.objects.filter(updated_on__lt=quiet)
-        .exclude(state=MachineState.READY)
+        .exclude(state__in=(MachineState.READY, MachineState.KEPT))
         .select_related("pool")
         .order_by("pk")
     )
@@ -278,8 +341,8 @@ def idle_machines() -> list[Machine]:
 
 
 def machines_reconcile(*, live: Iterable[tuple[int, int]]) -> list[int]:
-    """Claim every leaked or unwanted idle machine for deletion; returns the ids to hand
-    to `delete`."""
+    """Claim every leaked or unwanted idle machine, and every machine kept for SSH
+    debugging whose time is up, for deletion; returns the ids to hand to `delete`."""
     claimed = []
     for machine in leaked_machines(live):
         # One claim per grace period: two reconcile ticks never delete the same one at once.
@@ -287,6 +350,9 @@ def machines_reconcile(*, live: Iterable[tuple[int, int]]) -> list[int]:
             claimed.append(machine.pk)
     for machine in idle_machines():
         if _claim_for_delete(machine.name, MachineState.READY):
+            claimed.append(machine.pk)
+    for machine in expired_debug_machines():
+        if _claim_for_delete(machine.name, MachineState.KEPT):
             claimed.append(machine.pk)
     return claimed
 

@@ -116,6 +116,8 @@ class MachineState(models.TextChoices):
     CREATING = "creating"
     READY = "ready", "ready (idle, waiting for a task)"
     RUNNING = "running"
+    # SSH access for debugging: after its one build, the machine waits for its user.
+    KEPT = "kept", "kept for SSH debugging"
     DELETING = "deleting"
     DELETE_FAILED = "delete_failed", "delete failed (retried by reconcile)"
 
@@ -148,6 +150,16 @@ class Machine(models.Model):
     state_reason = models.CharField(max_length=500, blank=True)
     created_on = models.DateTimeField(default=timezone.now)
     updated_on = models.DateTimeField(default=timezone.now)
+    # SSH access for debugging (apps/fleet/machines.machine_keep_for_debugging): whose
+    # machine it is after its build, and until when; reconcile deletes it after that.
+    kept_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="debug_machines",
+    )
+    kept_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.name

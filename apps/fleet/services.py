@@ -258,6 +258,8 @@ COMMAND_OPTIONAL = {
     "work_dir": str,
     "workspaces_dir": str,
     "reuse_idle_seconds": int,
+    # Where the keys of SSH access for debugging go on a machine (`new` may say instead).
+    "debug_keys_file": str,
 }
 VM_OPTIONAL = {
     "memory_mib": int,

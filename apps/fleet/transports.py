@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from apps.fleet.machines import MachineRecords, machine_commands, machine_name
+from apps.fleet.machines import DebugAccess, MachineRecords, machine_commands, machine_name
 from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderPool, PoolKind
 from apps.fleet.services import PoolConfigError, command_pool_config, ssh_host_config
 from builders.transports import BuilderRefused, Transport
@@ -23,12 +23,16 @@ SSH_FIELDS = ("address", "known_host_key", "key_path", "user", "port", "work_dir
 MACHINE_WORK_DIR = "~/.coprsite-builder"
 
 
-def transport_for(builder: Builder | None, *, task=None, on_machine=None) -> Transport:
+def transport_for(
+    builder: Builder | None, *, task=None, on_machine=None, debug: DebugAccess | None = None
+) -> Transport:
     """The transport of `builder`'s pool; a task without a builder runs locally.
 
     `task` (a BuildTask) names the machine a vm or command pool gets for it, and its
     project decides which kept machine it may reuse; `on_machine(name, seconds waited)`
-    hears which machine that was.
+    hears which machine that was. With `debug` the task gets a machine of its own that is
+    kept for the user after the build (SSH access for debugging; only vm and command pools
+    make such machines, the scheduler sends such tasks nowhere else).
     """
     kind = builder.pool.kind if builder is not None else PoolKind.LOCAL
     if kind == PoolKind.LOCAL:
@@ -44,6 +48,7 @@ def transport_for(builder: Builder | None, *, task=None, on_machine=None) -> Tra
             attempt=task.attempt,
             owner_key=machine_owner_key(task),
             on_machine=on_machine,
+            debug=debug,
         )
     raise BuilderRefused(f"builder {builder.name}: pools of kind {kind} cannot run builds")
 
@@ -81,11 +86,12 @@ def machine_transport(
     attempt: int = 0,
     owner_key: str = "",
     on_machine=None,
+    debug: DebugAccess | None = None,
 ) -> "CommandTransport":
     """A machine for one task attempt (or a probe of its own): a ready one of the pool or a
     new one, removed afterwards or kept for the owner's next build (apps/fleet/machines.py)."""
     from builders.transports.command import CommandTransport
-    from builders.transports.ssh import SshHost
+    from builders.transports.ssh import DEBUG_KEYS_FILE, SshHost
 
     try:
         commands = machine_commands(pool)
@@ -105,5 +111,9 @@ def machine_transport(
         commands=commands,
         ssh_defaults=defaults,
         name=machine_name(pool, task_id, attempt),
-        events=MachineRecords(pool, task_id, attempt, owner_key=owner_key, on_machine=on_machine),
+        events=MachineRecords(
+            pool, task_id, attempt, owner_key=owner_key, on_machine=on_machine, debug=debug
+        ),
+        debug_keys=debug.public_keys if debug is not None else (),
+        debug_keys_file=config.get("debug_keys_file", DEBUG_KEYS_FILE),
     )

@@ -18,6 +18,7 @@ The disposable VMs of a `vm` pool are such a pair of commands: `python3 -m build
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -27,15 +28,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from builders.protocol import STATE_CANCELED, STATE_SUCCEEDED, JobResult, JobSpec
+from builders.protocol import STATE_CANCELED, STATE_FAILED, STATE_SUCCEEDED, JobResult, JobSpec
 from builders.transports import BuilderLost, BuilderRefused
-from builders.transports.ssh import SshHost, SshTransport, close_connection, runner_version
+from builders.transports.ssh import (
+    DEBUG_KEYS_FILE,
+    SshHost,
+    SshTransport,
+    close_connection,
+    runner_version,
+)
 
 NAME_ENV = "COPRSITE_MACHINE_NAME"
 ADDRESS_ENV = "COPRSITE_MACHINE_ADDRESS"
-MACHINE_KEYS = {"address", "port", "user", "host_key", "key_path"}
+MACHINE_KEYS = {"address", "port", "user", "host_key", "key_path", "debug_keys_file"}
 POLL_SECONDS = 0.2
 STDERR_TAIL = 300  # characters of a failed command's output that go into the reason
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,6 +65,8 @@ class Machine:
     user: str | None = None
     host_key: str | None = None
     key_path: str | None = None
+    # Where a debugging user's keys go (SSH access for debugging; builders/debug_shell.py).
+    debug_keys_file: str | None = None
 
 
 class MachineEvents(Protocol):
@@ -73,6 +83,11 @@ class MachineEvents(Protocol):
 
     def keep(self, machine: Machine) -> bool:
         """After a successful job: True when the machine stays for a next job."""
+        ...
+
+    def kept_for_debugging(self, machine: Machine) -> bool:
+        """After a job that asked for SSH access and ran: True when the machine stays for
+        the user until it expires or they give it up (then the portal deletes it)."""
         ...
 
     def deleted(self, name: str) -> None: ...
@@ -126,6 +141,7 @@ def parse_machine(name: str, output: str) -> Machine:
         user=values.get("user"),
         host_key=values.get("host_key"),
         key_path=values.get("key_path"),
+        debug_keys_file=values.get("debug_keys_file"),
     )
 
 
@@ -187,6 +203,8 @@ class CommandTransport:
         ssh_defaults: SshHost,
         name: str,
         events: MachineEvents,
+        debug_keys: tuple[str, ...] = (),
+        debug_keys_file: str = DEBUG_KEYS_FILE,
     ) -> None:
         self.pool = pool
         self.commands = commands
@@ -196,6 +214,11 @@ class CommandTransport:
         self.version = runner_version()
         # Set by a successful job: its machine may serve the next (events.keep decides).
         self.reusable = False
+        # SSH access for debugging: these public keys reach the machine after the job, which
+        # then stays for their user and never runs another job.
+        self.debug_keys = debug_keys
+        self.debug_keys_file = debug_keys_file
+        self.debug_granted = False
 
     def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
         with self.machine(should_cancel) as machine:
@@ -206,9 +229,25 @@ class CommandTransport:
             except BuilderLost as lost:
                 # This machine is gone, not the pool: the next job gets a new one.
                 raise BuilderLost(lost.reason, pool_healthy=True) from lost
+            if self.debug_keys and result.state in (STATE_SUCCEEDED, STATE_FAILED):
+                self.debug_granted = self.grant_debug_access(machine, spec)
+                return result
             # A failed or canceled build may have left anything behind: no reuse.
             self.reusable = result.state == STATE_SUCCEEDED
             return result
+
+    def grant_debug_access(self, machine: Machine, spec: JobSpec) -> bool:
+        """Install the user's keys on the machine the job ran on; False when that failed
+        (the machine is deleted then, the build's outcome stands)."""
+        keys_file = machine.debug_keys_file or self.debug_keys_file
+        try:
+            SshTransport(self.ssh_host(machine)).grant_debug_access(
+                spec.task_id, self.debug_keys, keys_file=keys_file
+            )
+        except (BuilderLost, BuilderRefused) as error:
+            logger.error("machine %s: SSH access not granted: %s", machine.name, error)
+            return False
+        return True
 
     def probe(self) -> str:
         """Make a machine, check it answers (installing the runner), delete it."""
@@ -233,7 +272,10 @@ class CommandTransport:
         finally:
             if machine is not None:
                 self.forget_connection(machine)
-            kept = machine is not None and self.reusable and self.events.keep(machine)
+            if machine is not None and self.debug_granted:
+                kept = self.events.kept_for_debugging(machine)
+            else:
+                kept = machine is not None and self.reusable and self.events.keep(machine)
             if not kept:
                 self.delete(
                     machine.name if machine else self.name, machine.address if machine else ""

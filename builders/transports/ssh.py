@@ -96,6 +96,8 @@ SWEEP_AGE_MINUTES = 10  # a job directory on a host is swept only when at least 
 MASTER_IDLE_SECONDS = 300
 AGENT_SOURCE = (Path(__file__).parent / "sshagent.py").read_bytes()
 AGENT_FILE = f"agent-{hashlib.sha256(AGENT_SOURCE).hexdigest()[:12]}.py"
+# Where a debugging user's keys go on a kept machine unless its pool or `new` says otherwise.
+DEBUG_KEYS_FILE = "~/.ssh/authorized_keys"
 AGENT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -649,6 +651,7 @@ class SshTransport:
             result_dir=f"{host_job_dir}/{RESULTS_SUBDIR}",
             workspaces_root=self.host.workspaces_dir,
             source=source,
+            keep_workspace=self.debug_dir(connection, spec.task_id) if spec.keep_workspace else "",
         )
         directory = remote_path(job_dir)
         # A job an earlier attempt left running there stops first: never two at once.
@@ -660,6 +663,34 @@ class SshTransport:
             files=inputs,
             data={JOB_FILE: remote_spec.to_json().encode()},
         )
+
+    def debug_dir(self, connection: SshConnection, task_id: str) -> str:
+        """Where a job that asked for SSH access leaves its workspace (builders/debug_shell)."""
+        return self.absolute(connection, f"{self.host.work_dir}/debug/{job_dir_name(task_id)}")
+
+    def grant_debug_access(
+        self, task_id: str, public_keys: Iterable[str], *, keys_file: str = DEBUG_KEYS_FILE
+    ) -> None:
+        """Let the user's keys log in to this host, each only into the sandbox of the job's
+        kept workspace (a forced command, no forwarding of any kind)."""
+        connection = builder_connection(self.host)
+
+        def install() -> None:
+            runner = self.absolute(connection, self.runner_dir)
+            directory = self.debug_dir(connection, task_id)
+            command = (
+                f"cd {shlex.quote(runner)} && exec python3 -m builders.debug_shell "
+                f"{shlex.quote(directory)}"
+            )
+            options = 'restrict,pty,command="' + command.replace('"', '\\"') + '"'
+            lines = "".join(f"{options} {key}\n" for key in public_keys)
+            connection.check_output(
+                f'umask 077 && mkdir -p "$(dirname {remote_path(keys_file)})" && '
+                f"cat >> {remote_path(keys_file)}",
+                stdin=lines.encode(),
+            )
+
+        with_retries(connection, install)
 
     def absolute(self, connection: SshConnection, path: str) -> str:
         """`path` with a leading ~/ made absolute with the login's home."""

@@ -39,6 +39,9 @@ QEMU = "qemu-system-x86_64"
 GUEST_USER = "root"
 GUEST_SSH_PORT = 22
 ADDRESS = "127.0.0.1"
+# The one authorized keys file of the guest's sshd (AuthorizedKeysFile of image.py's
+# GUEST_SSHD_CONFIG, a tmpfs the guest's init fills from the seed disk).
+GUEST_AUTHORIZED_KEYS = "/run/coprsite/authorized_keys"
 # The root disk and the init are fixed by the image's initramfs (initramfs_init.c).
 KERNEL_COMMAND_LINE = "console=ttyS0 net.ifnames=0 panic=-1 quiet"
 HANG_FLAG = "coprsite.hang=1"  # see guest_init.py
@@ -89,6 +92,9 @@ class Machine:
             f"user={self.user}",
             f"host_key={self.host_key}",
             f"key_path={self.key_path}",
+            # The guest's sshd reads only this file (GUEST_SSHD_CONFIG): SSH access for
+            # debugging installs the user's keys there (builders/debug_shell.py).
+            f"debug_keys_file={GUEST_AUTHORIZED_KEYS}",
         ]
 
 

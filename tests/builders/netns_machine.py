@@ -37,6 +37,8 @@ def new(name: str, directory: Path) -> int:
     print(f"address={host.address}")
     print(f"host_key={host.host_public_key}")
     print(f"key_path={host.client_key}")
+    # This machine's sshd reads its own file (the filesystem is this machine's, shared).
+    print(f"debug_keys_file={directory / 'authorized_keys'}")
     return 0
 
 

@@ -243,6 +243,40 @@ class BuildCreateInput(StrictInput, serializers.Serializer):
         return {**source, "options": options}
 
 
+class BuildResubmitInput(StrictInput, serializers.Serializer):
+    """A resubmit of a build's source, optionally with SSH access for debugging (one chroot,
+    the user's public keys, the hours the machine stays after the build)."""
+
+    chroots = NameListField(required=False, help_text="Names or fnmatch patterns.")
+    enable_net = serializers.BooleanField(required=False, allow_null=True, default=None)
+    timeout = serializers.IntegerField(required=False, allow_null=True, default=None)
+    background = serializers.BooleanField(required=False, default=False)
+    ssh_public_keys = serializers.CharField(
+        required=False, default="", max_length=200_000, help_text="One per line."
+    )
+    ssh_hours = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+    def options(self) -> BuildOptions:
+        data = self.validated_data
+        return BuildOptions(
+            chroots=data.get("chroots") or None,
+            enable_net=data["enable_net"],
+            timeout=data["timeout"],
+            background=data["background"],
+            ssh_public_keys=data["ssh_public_keys"],
+            ssh_hours=data["ssh_hours"],
+        )
+
+
+class SshAccessSerializer(serializers.Serializer):
+    """A build's SSH access as its submitter sees it: the machine's ssh command once kept."""
+
+    hours = serializers.IntegerField()
+    state = serializers.CharField(help_text="waiting (for the build), kept, or gone")
+    command = serializers.CharField(allow_null=True)
+    kept_until = UnixTimeField(allow_null=True)
+
+
 class BuildStateInput(StrictInput, serializers.Serializer):
     """The one change a build accepts: `{"state": "canceled"}`."""
 

@@ -25,6 +25,8 @@ endpoints = [
     path("builds", views.BuildList.as_view(), name="v1-builds"),
     path("builds/<int:build_id>", views.BuildDetail.as_view(), name="v1-build"),
     path("builds/<int:build_id>/tasks", views.BuildTaskList.as_view(), name="v1-build-tasks"),
+    path("builds/<int:build_id>/resubmit", views.BuildResubmit.as_view(), name="v1-build-resubmit"),
+    path("builds/<int:build_id>/ssh", views.BuildSshAccess.as_view(), name="v1-build-ssh"),
     path("tasks/<int:task_id>", views.TaskDetail.as_view(), name="v1-task"),
 ]
 

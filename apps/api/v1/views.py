@@ -19,16 +19,19 @@ from apps.api.v1.errors import api_exception_handler
 from apps.api.v1.parsers import BoundedJSONParser
 from apps.api.v1.serializers import (
     BuildCreateInput,
+    BuildResubmitInput,
     BuildSerializer,
     BuildStateInput,
     ProjectChrootSerializer,
     ProjectCreateInput,
     ProjectEditInput,
     ProjectSerializer,
+    SshAccessSerializer,
     TaskSerializer,
 )
-from apps.builds.services import build_cancel, build_delete, build_submit
-from apps.core.errors import InvalidForm, NotFound
+from apps.builds.services import build_cancel, build_delete, build_resubmit, build_submit
+from apps.builds.ssh_access import build_ssh_release, can_use_ssh_access, ssh_access_state
+from apps.core.errors import InvalidForm, NotFound, PermissionDenied
 from apps.core.names import MAX_BIGINT, name_type_errors
 from apps.workflows.projects import project_create, project_delete, project_edit
 
@@ -270,6 +273,46 @@ class BuildDetail(ApiView):
     @extend_schema(responses={204: None, **WRITE_ERRORS})
     def delete(self, request, build_id):
         build_delete(user=request.user, build=queries.build_or_404(build_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class BuildResubmit(ApiView):
+    """Copr's resubmit: the build's source again; with `ssh_public_keys`, with SSH access
+    for debugging (one chroot; the machine is kept `ssh_hours` after the build)."""
+
+    serializer_class = BuildSerializer
+
+    @extend_schema(request=BuildResubmitInput, responses={201: BuildSerializer, **WRITE_ERRORS})
+    def post(self, request, build_id):
+        build = queries.build_or_404(build_id)
+        options = self.valid_input(BuildResubmitInput).options()
+        resubmitted = build_resubmit(user=request.user, build=build, options=options)
+        return self.created(BuildSerializer, queries.build_or_404(resubmitted.pk))
+
+
+class BuildSshAccess(ApiView):
+    """A build's SSH access, for its submitter (and staff): the ssh command once the
+    machine is kept; DELETE destroys the machine now."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SshAccessSerializer
+
+    def ssh_build(self, build_id):
+        build = queries.build_or_404(build_id)
+        if not can_use_ssh_access(self.request.user, build):
+            raise PermissionDenied(f"Only the submitter of build {build.pk} sees its SSH access.")
+        if not build.with_ssh_access:
+            raise NotFound(f"Build {build.pk} was not submitted with SSH access.")
+        return build
+
+    @extend_schema(responses={200: SshAccessSerializer, **WRITE_ERRORS})
+    def get(self, request, build_id):
+        state = ssh_access_state(self.ssh_build(build_id))
+        return Response(SshAccessSerializer(state).data)
+
+    @extend_schema(responses={204: None, **WRITE_ERRORS})
+    def delete(self, request, build_id):
+        build_ssh_release(user=request.user, build=self.ssh_build(build_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

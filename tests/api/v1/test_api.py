@@ -80,6 +80,8 @@ def test_schema_is_valid_openapi_without_generator_warnings(client_for):
         "/api/v1/builds",
         "/api/v1/builds/{build_id}",
         "/api/v1/builds/{build_id}/tasks",
+        "/api/v1/builds/{build_id}/resubmit",
+        "/api/v1/builds/{build_id}/ssh",
         "/api/v1/tasks/{task_id}",
     }
     assert schema["components"]["securitySchemes"]["apiToken"]["scheme"] == "basic"
