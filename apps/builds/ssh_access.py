@@ -9,6 +9,8 @@ user gives it up sooner (`build_ssh_release`). A user holds at most SSH_DEBUG_MA
 such machines, builds with SSH access not yet finished included.
 """
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Q
@@ -36,9 +38,6 @@ MAX_KEY_LINE = 16384  # an RSA key of 16384 bits is about 2,800 characters
 def ssh_keys_checked(text: str) -> str:
     """The public keys of `text`, one per line, each parsed and re-written as "type
     base64" (comments and any authorized_keys options dropped); ServiceError otherwise."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import load_ssh_public_key
-
     lines = [line.strip() for line in text.replace("\r", "").split("\n") if line.strip()]
     if not lines:
         raise ServiceError(
