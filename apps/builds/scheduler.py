@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.builds.models import FINAL_STATES, Batch, BuildTask, Priority, State
 from apps.core.queue import send_on_commit
 from apps.fleet.models import RUNNABLE_POOL_KINDS, Builder, BuilderState
-from apps.fleet.services import local_pool_ensure
+from apps.fleet.services import local_pool_ensure, pool_is_emulated
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,9 @@ def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
     SCHEDULER_AGING_SECONDS goes first, overdue tasks in queued order; priority orders only
     the tasks younger than that bound. Fair share between owners holds in both groups.
     """
-    queue = runnable_tasks(builder.arches, pool_tags(builder))
+    queue = runnable_tasks(
+        builder.arches, pool_tags(builder), sources=not pool_is_emulated(builder.pool)
+    )
     cutoff = timezone.now() - timedelta(seconds=settings.SCHEDULER_AGING_SECONDS)
     groups = [queue.filter(queued_on__lte=cutoff)] if any_task_overdue(cutoff) else []
     groups += [queue.filter(priority=priority) for priority in Priority.values]
@@ -141,17 +143,18 @@ def pool_tags(builder: Builder) -> list[str]:
     return [*builder.pool.tags, *(f"arch_{arch}" for arch in builder.arches)]
 
 
-def runnable_tasks(arches: list[str], tags: list[str]):
+def runnable_tasks(arches: list[str], tags: list[str], *, sources: bool = True):
     """Pending tasks a builder of `arches` and `tags` may run: RPM tasks of its arches whose
     project asks for no tag it lacks (Project.builder_tags, set by an operator); source
-    tasks anywhere."""
+    tasks anywhere but on emulated machines (`sources`: they have no arch, and would run
+    there many times slower, without the download tools that image leaves out)."""
     blocked_batch = Batch.objects.filter(pk=OuterRef("build__batch_id")).filter(
         blocked_by__isnull=False,
         blocked_by__builds__state__in=[s for s in State.values if s not in FINAL_STATES],
     )
+    rpm_tasks = Q(chroot__arch__in=arches) & ~Q(build__project_id__in=projects_asking_beyond(tags))
     return BuildTask.objects.filter(
-        Q(chroot__isnull=True)
-        | (Q(chroot__arch__in=arches) & ~Q(build__project_id__in=projects_asking_beyond(tags))),
+        (Q(chroot__isnull=True) | rpm_tasks) if sources else rpm_tasks,
         state=State.PENDING,
     ).exclude(Exists(blocked_batch))
 
