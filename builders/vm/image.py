@@ -124,8 +124,11 @@ DPKG_EXCLUDES = (
 # The initramfs: a static /init (initramfs_init.c) and the drivers that find the root disk.
 INITRAMFS_INIT_SOURCE = Path(__file__).resolve().parent / "initramfs_init.c"
 ARCHES_SOURCE = Path(__file__).resolve().parents[1] / "arches.py"
-INITRAMFS_TOOL = "/usr/sbin/update-initramfs"  # Debian's, which the image does without
-DIVERT = "dpkg-divert --quiet --local --rename"
+# The kernel package itself: the one the arch's meta-package (linux-image-arm64) names.
+KERNEL_DOWNLOAD = (
+    "cd {archives} && apt-get download -qq "
+    '"$(apt-cache depends {meta} | sed -n "s/^ *Depends: \\(linux-image-[0-9].*\\)/\\1/p")"'
+)
 HOST_KEYS = "ssh_host_rsa_key ssh_host_ecdsa_key ssh_host_ed25519_key"
 INITRAMFS_BUILD_DIR = "coprsite-initramfs"  # in the tree, while the image is built
 XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -146,7 +149,7 @@ class ImageError(Exception):
 def packages(arch: GuestArch) -> list[str]:
     native = arch.name == host_arch()
     wanted = [name for name in PACKAGES if native or name not in SOURCE_TASK_PACKAGES]
-    return [*wanted, arch.kernel_package]
+    return wanted
 
 
 def recipe(suite: str, arch: str) -> dict[str, object]:
@@ -241,6 +244,7 @@ def _build_into(work: Path, *, arch: GuestArch, suite: str, mirror: str, debs: P
             step="mmdebstrap",
         )
         keep_debs(downloaded, debs)
+        _install_kernel(tree, debs, arch)
         _install_guest_files(tree)
         _copy_kernel(tree, work, arch)
         _make_initramfs(tree, work / INITRD_FILE, arch)
@@ -294,6 +298,7 @@ def mmdebstrap_command(
     the tree was made of (kept ones and new downloads, less those the mirror dropped) copied
     to `out` before mmdebstrap's cleanup empties the tree's apt cache."""
     archives = shlex.quote(APT_ARCHIVES)
+    kernel_download = KERNEL_DOWNLOAD.format(archives=archives, meta=arch.kernel_package)
     return [
         "mmdebstrap",
         "--mode=root",
@@ -311,16 +316,14 @@ def mmdebstrap_command(
         "--skip=essential/unlink",
         f'--setup-hook=mkdir -p "$1"{archives}',
         f"--setup-hook=sync-in {shlex.quote(str(debs))} {archives}",
-        # Debian's initramfs (every module, gzipped) is never used: the image has its own
-        # (_make_initramfs). A stub stands in for its tool while the kernel is installed,
-        # and the real one is put back afterwards.
-        f'--essential-hook=chroot "$1" {DIVERT} --add {INITRAMFS_TOOL}',
-        f'--essential-hook=ln -s /bin/true "$1"{INITRAMFS_TOOL}',
         # openssh-server makes host keys unless they exist; each VM gets its own instead
         # (_install_guest_files removes these), and RSA keys take long under emulation.
         f'--essential-hook=mkdir -p "$1"/etc/ssh && cd "$1"/etc/ssh && touch {HOST_KEYS}',
-        f'--customize-hook=rm "$1"{INITRAMFS_TOOL}',
-        f'--customize-hook=chroot "$1" {DIVERT} --remove {INITRAMFS_TOOL}',
+        # The kernel is downloaded here and unpacked by _install_kernel, not installed:
+        # its package would bring initramfs-tools (Debian's initramfs: every module, and
+        # never used, the image has its own) and udev, whose set-up, like the unpacking of
+        # the kernel's 350 MB, takes long under qemu-user.
+        f'--customize-hook=chroot "$1" sh -c {shlex.quote(kernel_download)}',
         '--customize-hook=chroot "$1" apt-get autoclean -qq',
         f"--customize-hook=sync-out {archives} {shlex.quote(str(out))}",
         suite,
@@ -357,6 +360,20 @@ def _install_guest_files(tree: Path) -> None:
     # its own from its seed disk instead.
     for key in (tree / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
+
+
+def _install_kernel(tree: Path, debs: Path, arch: GuestArch) -> None:
+    """Unpack the kernel package with the host's dpkg-deb (no emulation), and index its
+    modules with the image's depmod (modprobe, in the guest and for _module_files, reads
+    modules.dep)."""
+    packages = sorted(debs.glob(f"linux-image-[0-9]*_{arch.debian}.deb"))
+    if len(packages) != 1:
+        raise ImageError(f"expected one kernel package in {debs}, found {packages}")
+    # tar keeps the tree's /lib -> usr/lib symlink (dpkg-deb --extract would replace it).
+    unpack = 'dpkg-deb --fsys-tarfile "$1" | tar -x --keep-directory-symlink -C "$2"'
+    _run(["sh", "-c", unpack, "sh", str(packages[0]), str(tree)], step="unpack the kernel")
+    (version,) = [path.name for path in (tree / "lib/modules").iterdir()]
+    _run(["chroot", str(tree), "depmod", version], step="depmod")
 
 
 def _copy_kernel(tree: Path, work: Path, arch: GuestArch) -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from builders.arches import guest_arch
-from builders.vm.image import INITRD_FILE, KERNEL_FILE, RECIPE_FILE, ROOT_FILE, packages
+from builders.vm.image import (
+    INITRD_FILE,
+    KERNEL_FILE,
+    RECIPE_FILE,
+    ROOT_FILE,
+    mmdebstrap_command,
+    packages,
+)
 from builders.vm.machine import MachineError, MachineFiles, MachineSpec, machine_new, qemu_argv
 
 
@@ -50,10 +57,16 @@ def test_each_arch_gets_its_qemu_machine_console_and_devices(
     assert option(argv, "-netdev") == ["user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22"]
 
 
-def test_an_emulated_image_has_its_arch_kernel_and_no_source_task_tools():
-    arm = packages(guest_arch("aarch64"))
-    assert "linux-image-arm64" in arm and "linux-image-amd64" not in arm
-    assert "rpm" in arm and "gcc" in arm and "git" not in arm
+def test_an_emulated_image_has_its_arch_kernel_and_no_source_task_tools(tmp_path):
+    arm = guest_arch("aarch64")
+    command = " ".join(
+        mmdebstrap_command(
+            tmp_path, arch=arm, suite="bookworm", mirror="m", debs=tmp_path, out=tmp_path
+        )
+    )
+    assert "--architectures=arm64" in command and "linux-image-arm64" in command
+    assert "amd64" not in command
+    assert "rpm" in packages(arm) and "gcc" in packages(arm) and "git" not in packages(arm)
     assert "git" in packages(guest_arch("x86_64"))
 
 
