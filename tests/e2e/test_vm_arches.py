@@ -9,7 +9,7 @@ import rpmfile
 from django.conf import settings
 
 from apps.builds.models import BuildTask, State
-from apps.fleet.models import BuilderPool, PoolKind
+from apps.fleet.models import BuilderPool, Machine, PoolKind
 from apps.fleet.services import local_pool_ensure, machine_pool_sync
 from tests.builders.srpm_factory import make_srpm
 from tests.e2e.conftest import finished_build
@@ -74,3 +74,4 @@ def test_an_aarch64_build_runs_in_an_emulated_arm64_vm(
         program = package.extractfile("./usr/bin/hello").read()
     assert program[:4] == b"\x7fELF" and int.from_bytes(program[18:20], "little") == EM_AARCH64
     assert vms_left(state_dir) == [] and processes_of(state_dir) == b""
+    assert not Machine.objects.exists()
