@@ -12,9 +12,13 @@ For one trivial SRPM it prints the median wall time of
    `min_ready`): for both, the time a job waited to get its machine,
 5. a vm pool: a QEMU VM per job from the cached base image (`--vm-runs`, 0 to skip; the
    image is built first when this machine has none: minutes),
-and each one's overhead per build against raw rpmbuild. Needs root (namespaces, sshd, qemu).
+6. an aarch64 vm pool: `qemu-system-aarch64 -M virt` under TCG, the same SRPM built for
+   fedora-43-aarch64 (`--aarch64-runs`, 0 to skip; the arm64 image is built first when
+   this machine has none: about ten minutes), with its boot and its build apart,
+and each one's overhead per build against raw rpmbuild (the aarch64 figure is not
+comparable: it emulates every instruction). Needs root (namespaces, sshd, qemu).
 
-    .venv/bin/python bench/transports.py [--runs 5] [--vm-runs 2]
+    .venv/bin/python bench/transports.py [--runs 5] [--vm-runs 2] [--aarch64-runs 1]
 """
 
 import argparse
@@ -30,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from builders.protocol import KIND_RPM, JobSpec  # noqa: E402  (after the path is set)
+from builders.arches import host_arch  # noqa: E402  (after the path is set)
+from builders.protocol import KIND_RPM, JobSpec  # noqa: E402
 from builders.transports.command import (  # noqa: E402
     CommandTransport,
     Machine,
@@ -115,7 +120,7 @@ def raw_rpmbuild(srpm: Path, work: Path) -> float:
     return time.monotonic() - started
 
 
-def job(srpm: Path, work: Path, index: int) -> JobSpec:
+def job(srpm: Path, work: Path, index: int, arch: str = "x86_64") -> JobSpec:
     result_dir = work / f"results-{index}"
     return JobSpec(
         task_id=f"bench-{index}",
@@ -125,8 +130,8 @@ def job(srpm: Path, work: Path, index: int) -> JobSpec:
         project="bench",
         result_dir=str(result_dir),
         source={"srpm_path": str(srpm)},
-        chroot="fedora-43-x86_64",
-        arch="x86_64",
+        chroot=f"fedora-43-{arch}",
+        arch=arch,
         timeout=600,
     )
 
@@ -144,6 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--vm-runs", type=int, default=2)
+    parser.add_argument("--aarch64-runs", type=int, default=1)
     arguments = parser.parse_args()
     runs = arguments.runs
     work = Path(tempfile.mkdtemp(prefix="coprsite-bench-transports-"))
@@ -180,7 +186,9 @@ def main() -> None:
         ]
         if arguments.vm_runs:
             image = build_vm_image().directory
-            vms = vm_commands({"image": str(image), "state_dir": str(work / "vms")})
+            vms = vm_commands(
+                {"image": str(image), "state_dir": str(work / "vms")}, arch=host_arch()
+            )
             vm_fresh = Unrecorded()
             vm = [
                 timed(machine_pool(vms, i, vm_fresh), job(srpm, work, 3000 + i))
@@ -188,6 +196,19 @@ def main() -> None:
             ]
             figures.append(("vm pool (QEMU, " + accelerator() + ")", statistics.median(vm)))
             machine_waits.append(("vm pool, new machine", statistics.median(vm_fresh.waits)))
+        if arguments.aarch64_runs:
+            image = build_vm_image("aarch64").directory
+            arm = vm_commands(
+                {"image": str(image), "state_dir": str(work / "arm-vms"), "boot_timeout": 600},
+                arch="aarch64",
+            )
+            arm_fresh = Unrecorded()
+            aarch64 = [
+                timed(machine_pool(arm, i, arm_fresh), job(srpm, work, 4000 + i, "aarch64"))
+                for i in range(arguments.aarch64_runs)
+            ]
+            figures.append(("vm pool aarch64 (QEMU TCG)", statistics.median(aarch64)))
+            machine_waits.append(("aarch64 vm, new machine", statistics.median(arm_fresh.waits)))
     finally:
         if host is not None:
             remove_host(host)

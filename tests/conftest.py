@@ -116,6 +116,12 @@ def vm_image() -> BuiltImage:
     return build_vm_image()
 
 
+@pytest.fixture(scope="session")
+def aarch64_vm_image() -> BuiltImage:
+    """The arm64 base image (tests/e2e/test_vm_arches.py), cached beside the host's."""
+    return build_vm_image("aarch64")
+
+
 @pytest.fixture
 def ssh_hosts(tmp_path: Path) -> Iterator[Callable[[int], list[SshTestHost]]]:
     """`ssh_hosts(n)`: n real SSH builder hosts, each in a network namespace of its own."""

@@ -13,7 +13,7 @@ from django.utils import timezone
 from apps.builds.models import FINAL_STATES, Batch, BuildTask, Priority, State
 from apps.core.queue import send_on_commit
 from apps.fleet.models import MACHINE_POOL_KINDS, RUNNABLE_POOL_KINDS, Builder, BuilderState
-from apps.fleet.services import local_pool_ensure
+from apps.fleet.services import local_pool_ensure, pool_is_emulated
 from apps.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,10 @@ def next_task_for(builder: Builder, per_owner: Counter) -> int | None:
     the tasks younger than that bound. Fair share between owners holds in both groups.
     """
     queue = runnable_tasks(
-        builder.arches, pool_tags(builder), own_machines=builder.pool.kind in MACHINE_POOL_KINDS
+        builder.arches,
+        pool_tags(builder),
+        own_machines=builder.pool.kind in MACHINE_POOL_KINDS,
+        sources=not pool_is_emulated(builder.pool),
     )
     cutoff = timezone.now() - timedelta(seconds=settings.SCHEDULER_AGING_SECONDS)
     groups = [queue.filter(queued_on__lte=cutoff)] if any_task_overdue(cutoff) else []
@@ -143,11 +146,15 @@ def pool_tags(builder: Builder) -> list[str]:
     return [*builder.pool.tags, *(f"arch_{arch}" for arch in builder.arches)]
 
 
-def runnable_tasks(arches: list[str], tags: list[str], *, own_machines: bool = True):
+def runnable_tasks(
+    arches: list[str], tags: list[str], *, own_machines: bool = True, sources: bool = True
+):
     """Pending tasks a builder of `arches` and `tags` may run: RPM tasks of its arches whose
     project asks for no tag it lacks (Project.builder_tags, set by an operator); source
-    tasks anywhere. RPM tasks of builds with SSH access only where each task gets a machine
-    of its own (`own_machines`: vm and command pools), which is kept for the user."""
+    tasks anywhere but on emulated machines (`sources`: they have no arch, and would run
+    there many times slower, without the download tools that image leaves out). RPM tasks
+    of builds with SSH access only where each task gets a machine of its own
+    (`own_machines`: vm and command pools), which is kept for the user."""
     blocked_batch = Batch.objects.filter(pk=OuterRef("build__batch_id")).filter(
         blocked_by__isnull=False,
         blocked_by__builds__state__in=[s for s in State.values if s not in FINAL_STATES],
@@ -156,7 +163,7 @@ def runnable_tasks(arches: list[str], tags: list[str], *, own_machines: bool = T
     if not own_machines:
         rpm_tasks &= Q(build__ssh_public_keys="")
     return BuildTask.objects.filter(
-        Q(chroot__isnull=True) | rpm_tasks,
+        (Q(chroot__isnull=True) | rpm_tasks) if sources else rpm_tasks,
         state=State.PENDING,
     ).exclude(Exists(blocked_batch))
 

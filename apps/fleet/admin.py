@@ -106,7 +106,7 @@ class BuilderPoolAdmin(SuperuserWrites, admin.ModelAdmin):
 
     @admin.display(description="arches")
     def arch_list(self, pool):
-        return ", ".join(pool.arches)
+        return ", ".join(pool.served_arches)
 
     @admin.display(description="builders")
     def builder_states(self, pool):

@@ -62,7 +62,7 @@ def machine_commands(pool: BuilderPool) -> MachineCommands:
     """The pool's `new` and `delete`: the operator's for a command pool, builders.vm's for a
     vm pool (PoolConfigError when the config cannot be used)."""
     if pool.kind == PoolKind.VM:
-        return vm_commands(vm_pool_config(pool))
+        return vm_commands(vm_pool_config(pool), arch=pool.arch)
     config = command_pool_config(pool)
     return MachineCommands(
         new=config["new"],

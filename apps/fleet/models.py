@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from builders.arches import GUEST_ARCHES, host_arch
+
 
 class PoolKind(models.TextChoices):
     LOCAL = "local", "local sandboxes on the worker host"
@@ -23,6 +25,14 @@ class BuilderPool(models.Model):
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=PoolKind.choices, default=PoolKind.LOCAL)
     arches = models.JSONField(default=list, help_text='Arches served, e.g. ["x86_64"].')
+    # A vm pool's machines are of this arch; one other than the host's is emulated (TCG).
+    arch = models.CharField(
+        max_length=20,
+        choices=[(name, name) for name in GUEST_ARCHES],
+        default=host_arch,
+        help_text="Vm pools: the arch of the VMs (and of the image in config). Another arch "
+        "than this host's runs under emulation. Arches served default to it.",
+    )
     enabled = models.BooleanField(default=True)
     max_builders = models.PositiveIntegerField(default=1)
     config = models.JSONField(
@@ -69,6 +79,13 @@ class BuilderPool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def served_arches(self) -> list[str]:
+        """The arches it builds: those declared; a vm pool's VMs' arch when none are."""
+        if not self.arches and self.kind == PoolKind.VM:
+            return [self.arch]
+        return list(self.arches)
 
 
 class BuilderState(models.TextChoices):

@@ -18,8 +18,8 @@ def served_arches() -> set[str]:
     local_pool_made = BuilderPool.objects.filter(name=LOCAL_POOL_NAME).exists()
     arches = {
         arch
-        for pool_arches in BuilderPool.objects.filter(enabled=True).values_list("arches", flat=True)
-        for arch in pool_arches
+        for pool in BuilderPool.objects.filter(enabled=True).only("kind", "arch", "arches")
+        for arch in pool.served_arches
     }
     if not local_pool_made:
         arches.add(host_arch())

@@ -19,6 +19,7 @@ from apps.fleet.models import (
     PoolChangeAction,
     PoolKind,
 )
+from builders.arches import GUEST_ARCHES, host_arch, native_arches
 
 logger = logging.getLogger(__name__)
 LOCAL_POOL_NAME = "local"
@@ -88,10 +89,6 @@ def local_pool_ensure() -> Builder:
     return builder
 
 
-def host_arch() -> str:
-    return platform.machine() or "x86_64"
-
-
 # --- pool changes: superusers only, each one logged ---------------------------------------
 
 # Everything a pool is: its kind, config (hosts, `new`/`delete` commands, VM image) and
@@ -100,6 +97,7 @@ POOL_FIELDS = (
     "name",
     "kind",
     "arches",
+    "arch",
     "enabled",
     "max_builders",
     "config",
@@ -305,7 +303,32 @@ def vm_pool_config(pool: BuilderPool) -> dict:
             raise PoolConfigError(f"Pool {pool.name}: {key} must be a positive number.")
     if config.get("accel", "auto") not in VM_ACCELERATORS:
         raise PoolConfigError(f"Pool {pool.name}: accel is one of {', '.join(VM_ACCELERATORS)}.")
+    vm_pool_arches(pool)
     return config
+
+
+def pool_is_emulated(pool: BuilderPool) -> bool:
+    """Whether the pool's machines emulate another arch than this host's (slow, and their
+    image has only what RPM builds need)."""
+    return pool.kind == PoolKind.VM and pool.arch != host_arch()
+
+
+def vm_pool_arches(pool: BuilderPool) -> list[str]:
+    """The arches a vm pool's machines build: those declared, or else the VMs' own arch.
+
+    A VM builds only what its arch builds natively (an x86_64 one builds i686 too); any
+    other declared arch would fail each of its builds, so the pool is refused instead.
+    """
+    if pool.arch not in GUEST_ARCHES:
+        raise PoolConfigError(f"Pool {pool.name}: arch is one of {', '.join(GUEST_ARCHES)}.")
+    arches = pool.served_arches
+    foreign = [arch for arch in arches if arch not in native_arches(pool.arch)]
+    if foreign:
+        raise PoolConfigError(
+            f"Pool {pool.name}: its {pool.arch} VMs cannot build {', '.join(foreign)} "
+            "(set the pool's arch, or leave its arches empty)."
+        )
+    return arches
 
 
 def _pool_config(pool: BuilderPool) -> dict:
@@ -338,7 +361,7 @@ def machine_pool_sync(*, pool: BuilderPool) -> Builder:
         defaults={
             "pool": pool,
             "hostname": f"{pool.kind} pool",
-            "arches": pool.arches,
+            "arches": vm_pool_arches(pool) if pool.kind == PoolKind.VM else pool.arches,
             "slots": max(pool.max_builders, 1),
         },
     )

@@ -9,7 +9,12 @@ from django.conf import settings
 
 from apps.fleet.machines import DebugAccess, MachineRecords, machine_commands, machine_name
 from apps.fleet.models import MACHINE_POOL_KINDS, Builder, BuilderPool, PoolKind
-from apps.fleet.services import PoolConfigError, command_pool_config, ssh_host_config
+from apps.fleet.services import (
+    PoolConfigError,
+    command_pool_config,
+    ssh_host_config,
+    vm_pool_arches,
+)
 from builders.transports import BuilderRefused, Transport
 from builders.transports.local import LocalTransport
 
@@ -96,12 +101,16 @@ def machine_transport(
     try:
         commands = machine_commands(pool)
         config = command_pool_config(pool) if pool.kind == PoolKind.COMMAND else {}
+        # A VM's arch is known, so the host check probes it (what rpm and uname say in the
+        # guest); a command pool's machines may be of any of its arches.
+        arches = tuple(vm_pool_arches(pool)) if pool.kind == PoolKind.VM else ()
     except PoolConfigError as error:
         raise BuilderRefused(str(error)) from error
     options = {key: config[key] for key in SSH_FIELDS if key in config}
     defaults = SshHost(
         name=pool.name,
         blocked_networks=tuple(config.get("blocked_networks", ())),
+        arches=arches,
         reconnect_seconds=settings.BUILDER_RECONNECT_SECONDS,
         **{"address": "", "known_host_key": "", "key_path": "", "work_dir": MACHINE_WORK_DIR}
         | options,

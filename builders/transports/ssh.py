@@ -44,6 +44,7 @@ from typing import Any
 
 import rpmfile
 
+from builders.arches import native_arches
 from builders.livelog import LOG_NAME, LiveLog
 from builders.network import EXTRA_BLOCKED_ENV, host_addresses, operator_blocked_networks
 from builders.protocol import KIND_SRPM, STATE_SUCCEEDED, JobResult, JobSpec
@@ -124,16 +125,6 @@ class SshHost:
     reconnect_seconds: int = RECONNECT_SECONDS
 
 
-# The arches a machine builds natively besides its own (rpm's %_arch): an x86_64 host
-# builds i686 packages as Copr's do; no other arch is built without emulation.
-NATIVE_ARCHES = {
-    "x86_64": ("x86_64", "i386", "i486", "i586", "i686"),
-    "i686": ("i386", "i486", "i586", "i686"),
-    "i386": ("i386", "i486", "i586", "i686"),
-    "ppc64le": ("ppc64le",),
-}
-
-
 def check_arches(host: SshHost, *, machine: str, rpm_arch: str) -> None:
     """ArchMismatch when the host cannot build an arch its pool declares for it.
 
@@ -141,7 +132,7 @@ def check_arches(host: SshHost, *, machine: str, rpm_arch: str) -> None:
     `uname -m` stands in where rpm is missing.
     """
     real = rpm_arch if rpm_arch not in ("unknown", "") else machine
-    native = NATIVE_ARCHES.get(real, (real,))
+    native = native_arches(real)
     foreign = [arch for arch in host.arches if arch not in native]
     if foreign:
         raise ArchMismatch(

@@ -20,8 +20,8 @@ from builders.transports.command import MachineCommands
 BUILDERS_PARENT = Path(__file__).resolve().parents[2]
 
 
-def vm_commands(config: dict[str, Any]) -> MachineCommands:
-    """A vm pool's `new` and `delete`, with the VM's size from the pool's config."""
+def vm_commands(config: dict[str, Any], *, arch: str) -> MachineCommands:
+    """A vm pool's `new` and `delete`: VMs of `arch` (the pool's), sized by its config."""
     module = [sys.executable, "-m", "builders.vm"]
     common = ["--state-dir", config["state_dir"]] if "state_dir" in config else []
     sizes = {
@@ -31,6 +31,7 @@ def vm_commands(config: dict[str, Any]) -> MachineCommands:
         "--disk-mib": config.get("disk_mib", 8192),
         "--boot-timeout": config.get("boot_timeout", 120),
         "--accel": config.get("accel", "auto"),
+        "--arch": arch,
     }
     new = [*module, "new", *common, *(str(part) for item in sizes.items() for part in item)]
     return MachineCommands(

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from builders.arches import GUEST_ARCHES, UnknownArch, host_arch
 from builders.vm.image import (
     DEFAULT_CACHE,
     DEFAULT_MIRROR,
@@ -32,6 +33,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
     image = commands.add_parser("image", help="build or find the cached base image")
     image.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    image.add_argument("--arch", choices=tuple(GUEST_ARCHES), default=host_arch())
     image.add_argument("--suite", default=DEFAULT_SUITE)
     image.add_argument("--mirror", default=DEFAULT_MIRROR)
     image.add_argument("--force", action="store_true", help="build again even when cached")
@@ -43,6 +45,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     new.add_argument("--disk-mib", type=int, default=MachineSpec.disk_mib)
     new.add_argument("--boot-timeout", type=float, default=MachineSpec.boot_timeout)
     new.add_argument("--accel", choices=("auto", "kvm", "tcg"), default=MachineSpec.accel)
+    new.add_argument("--arch", choices=tuple(GUEST_ARCHES), default=host_arch())
     new.add_argument("--init-hangs", action="store_true", help="tests: the guest never starts sshd")
 
     delete = commands.add_parser("delete", help=f"destroy the VM named ${MACHINE_NAME_ENV}")
@@ -62,7 +65,11 @@ def machine_name() -> str:
 def run(arguments: argparse.Namespace) -> None:
     if arguments.command == "image":
         directory = find_or_build_image(
-            arguments.cache, suite=arguments.suite, mirror=arguments.mirror, force=arguments.force
+            arguments.cache,
+            arch=arguments.arch,
+            suite=arguments.suite,
+            mirror=arguments.mirror,
+            force=arguments.force,
         )
         print(directory)
     elif arguments.command == "new":
@@ -72,6 +79,7 @@ def run(arguments: argparse.Namespace) -> None:
             disk_mib=arguments.disk_mib,
             boot_timeout=arguments.boot_timeout,
             accel=arguments.accel,
+            arch=arguments.arch,
             init_hangs=arguments.init_hangs,
         )
         root = state_root(arguments.state_dir)
@@ -91,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         run(arguments)
-    except (MachineError, ImageError) as error:
+    except (MachineError, ImageError, UnknownArch) as error:
         print(error, file=sys.stderr)
         return 1
     return 0

@@ -1,20 +1,24 @@
 """The base image of builder VMs: a Debian tree from distribution packages, cached by recipe.
 
-    python3 -m builders.vm image [--cache DIR] [--suite bookworm] [--mirror URL] [--force]
+    python3 -m builders.vm image [--cache DIR] [--arch aarch64] [--suite bookworm] [--mirror URL]
+                                 [--force]
 
-builds (once) a root filesystem with `mmdebstrap` and Debian's own kernel, and leaves in
-DIR/<suite>-<recipe hash>/:
+builds (once) a root filesystem with `mmdebstrap` and Debian's own kernel, for the host's
+arch or another (builders/arches.py: a foreign arch's packages run their maintainer
+scripts through qemu-user-static, so the host needs it and binfmt_misc), and leaves in
+DIR/<suite>-<arch>-<recipe hash>/:
 
     kernel, initrd.img    the distribution kernel and its initramfs (direct kernel boot)
     root.qcow2            the root filesystem (ext4, no partition table), read-only: each
                           VM boots from a copy-on-write overlay of it
-    recipe.json           what went in (suite, packages, hash of the guest files)
+    recipe.json           what went in (arch, suite, packages, hash of the guest files)
 
-and keeps the Debian packages it downloaded in DIR/debs/ (mmdebstrap's sync-in and
+and keeps the Debian packages it downloaded in DIR/debs/ (DIR/debs-<arch>/ for a foreign
+arch; mmdebstrap's sync-in and
 sync-out hooks): a later build, of this recipe (--force) or of a changed one, downloads only
 what the mirror has newer, then prunes what the mirror no longer has (apt-get autoclean).
 
-The hash covers everything that decides the image's content (the suite, and the sources of
+The hash covers everything that decides the image's content (the arch, the suite, and the sources of
 this module, of the guest's init and of the initramfs' init: packages, configs, steps), not
 the mirror it came from: a second call finds the directory and prints it at once, and any
 change to how the image is made makes a new one. The image is built in a temporary directory beside
@@ -54,6 +58,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from builders.arches import GuestArch, guest_arch, host_arch
+
 DEFAULT_CACHE = Path("/var/cache/coprsite/vm-images")
 DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -80,7 +86,7 @@ PrintMotd no
 AcceptEnv LANG
 """
 # What the runner needs on a builder (compare RUN_TOOLS of scripts/install-system-deps),
-# the guest init's tools, and a kernel. Debian installs no Recommends here.
+# the guest init's tools; the arch's kernel comes on top. Debian installs no Recommends here.
 PACKAGES = (
     "python3",
     "rpm",  # rpm, rpmbuild
@@ -101,8 +107,12 @@ PACKAGES = (
     "curl",
     "git",  # source tasks that clone
     "kmod",
-    "linux-image-amd64",
 )
+# What only source tasks use (downloads, clones). An emulated VM runs no source tasks (the
+# scheduler gives them to native builders), and these cost most of its image's build time
+# under qemu-user: ca-certificates' configure step alone runs a few processes per
+# certificate, git brings perl.
+SOURCE_TASK_PACKAGES = ("ca-certificates", "curl", "git")
 # Documentation, manuals and translations: nobody reads them in a disposable VM.
 DPKG_EXCLUDES = (
     "path-exclude=/usr/share/doc/*",
@@ -113,9 +123,13 @@ DPKG_EXCLUDES = (
 )
 # The initramfs: a static /init (initramfs_init.c) and the drivers that find the root disk.
 INITRAMFS_INIT_SOURCE = Path(__file__).resolve().parent / "initramfs_init.c"
-INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "ext4")
-INITRAMFS_TOOL = "/usr/sbin/update-initramfs"  # Debian's, which the image does without
-DIVERT = "dpkg-divert --quiet --local --rename"
+ARCHES_SOURCE = Path(__file__).resolve().parents[1] / "arches.py"
+# The kernel package itself: the one the arch's meta-package (linux-image-arm64) names.
+KERNEL_DOWNLOAD = (
+    "cd {archives} && apt-get download -qq "
+    '"$(apt-cache depends {meta} | sed -n "s/^ *Depends: \\(linux-image-[0-9].*\\)/\\1/p")"'
+)
+HOST_KEYS = "ssh_host_rsa_key ssh_host_ecdsa_key ssh_host_ed25519_key"
 INITRAMFS_BUILD_DIR = "coprsite-initramfs"  # in the tree, while the image is built
 XZ_MAGIC = b"\xfd7zXZ\x00"
 ELF_MAGIC = b"\x7fELF"
@@ -132,33 +146,59 @@ class ImageError(Exception):
     """The image could not be built; the message says which step failed."""
 
 
-def recipe(suite: str) -> dict[str, object]:
-    sources = (Path(__file__).resolve(), GUEST_INIT_SOURCE, INITRAMFS_INIT_SOURCE)
+def packages(arch: GuestArch) -> list[str]:
+    native = arch.name == host_arch()
+    wanted = [name for name in PACKAGES if native or name not in SOURCE_TASK_PACKAGES]
+    return wanted
+
+
+def recipe(suite: str, arch: str) -> dict[str, object]:
+    sources = (Path(__file__).resolve(), GUEST_INIT_SOURCE, INITRAMFS_INIT_SOURCE, ARCHES_SOURCE)
     return {
+        "arch": arch,
         "suite": suite,
-        "packages": list(PACKAGES),
+        "packages": packages(guest_arch(arch)),
         "sources": {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sources},
     }
 
 
-def recipe_hash(suite: str) -> str:
-    text = json.dumps(recipe(suite), sort_keys=True)
+def recipe_hash(suite: str, arch: str) -> str:
+    text = json.dumps(recipe(suite, arch), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def image_dir(cache: Path, suite: str) -> Path:
-    return cache / f"{suite}-{recipe_hash(suite)}"
+def image_dir(cache: Path, suite: str, arch: str) -> Path:
+    return cache / f"{suite}-{arch}-{recipe_hash(suite, arch)}"
 
 
 def is_complete(directory: Path) -> bool:
     return all((directory / name).is_file() for name in (KERNEL_FILE, INITRD_FILE, ROOT_FILE))
 
 
+def image_arch(directory: Path) -> str:
+    """The arch an image was made for (images made before arches were recorded: x86_64)."""
+    try:
+        return str(json.loads((directory / RECIPE_FILE).read_text()).get("arch", "x86_64"))
+    except (OSError, ValueError, AttributeError):
+        return "x86_64"
+
+
+def debs_dir(cache: Path, arch: GuestArch) -> Path:
+    # One per arch: each build replaces its directory with the .deb files it used.
+    return cache / (DEBS_DIR if arch.name == host_arch() else f"{DEBS_DIR}-{arch.debian}")
+
+
 def find_or_build_image(
-    cache: Path, *, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR, force: bool = False
+    cache: Path,
+    *,
+    arch: str | None = None,
+    suite: str = DEFAULT_SUITE,
+    mirror: str = DEFAULT_MIRROR,
+    force: bool = False,
 ) -> Path:
     """The image directory of this recipe, built first when the cache has none (or force)."""
-    final = image_dir(cache, suite)
+    guest = guest_arch(arch)
+    final = image_dir(cache, suite, guest.name)
     if is_complete(final) and not force:
         return final
     cache.mkdir(parents=True, exist_ok=True)
@@ -168,7 +208,7 @@ def find_or_build_image(
         _remove_leftovers(cache, final.name)
         work = Path(tempfile.mkdtemp(prefix=f".{final.name}.building-", dir=cache))
         try:
-            _build_into(work, suite=suite, mirror=mirror, debs=cache / DEBS_DIR)
+            _build_into(work, arch=guest, suite=suite, mirror=mirror, debs=debs_dir(cache, guest))
             if final.exists():
                 shutil.rmtree(final)  # --force, or a damaged entry
             os.rename(work, final)
@@ -191,22 +231,25 @@ def _remove_leftovers(cache: Path, name: str) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _build_into(work: Path, *, suite: str, mirror: str, debs: Path) -> None:
+def _build_into(work: Path, *, arch: GuestArch, suite: str, mirror: str, debs: Path) -> None:
     tree = work / TREE_DIR
     debs.mkdir(exist_ok=True)
     downloaded = work / DEBS_DIR
     downloaded.mkdir()
     with scratch_tree(tree):
         _run(
-            mmdebstrap_command(tree, suite=suite, mirror=mirror, debs=debs, out=downloaded),
+            mmdebstrap_command(
+                tree, arch=arch, suite=suite, mirror=mirror, debs=debs, out=downloaded
+            ),
             step="mmdebstrap",
         )
         keep_debs(downloaded, debs)
+        _install_kernel(tree, debs, arch)
         _install_guest_files(tree)
-        _copy_kernel(tree, work)
-        _make_initramfs(tree, work / INITRD_FILE)
+        _copy_kernel(tree, work, arch)
+        _make_initramfs(tree, work / INITRD_FILE, arch)
         _make_root_disk(tree, work / ROOT_FILE)
-    (work / RECIPE_FILE).write_text(json.dumps(recipe(suite), indent=2) + "\n")
+    (work / RECIPE_FILE).write_text(json.dumps(recipe(suite, arch.name), indent=2) + "\n")
     (work / ROOT_FILE).chmod(0o444)  # VMs write to their overlays, never to the base
     work.chmod(0o755)
 
@@ -248,16 +291,22 @@ def _tool_ok(argv: list[str]) -> bool:
     return subprocess.run(argv, capture_output=True, check=False).returncode == 0
 
 
-def mmdebstrap_command(tree: Path, *, suite: str, mirror: str, debs: Path, out: Path) -> list[str]:
+def mmdebstrap_command(
+    tree: Path, *, arch: GuestArch, suite: str, mirror: str, debs: Path, out: Path
+) -> list[str]:
     """mmdebstrap with the .deb files of `debs` put where apt looks first, and every .deb
     the tree was made of (kept ones and new downloads, less those the mirror dropped) copied
     to `out` before mmdebstrap's cleanup empties the tree's apt cache."""
     archives = shlex.quote(APT_ARCHIVES)
+    kernel_download = KERNEL_DOWNLOAD.format(archives=archives, meta=arch.kernel_package)
     return [
         "mmdebstrap",
         "--mode=root",
         "--variant=minbase",
-        "--include=" + ",".join(PACKAGES),
+        # A foreign arch's programs (maintainer scripts, the gcc and modprobe below) run in
+        # the tree through qemu-user-static's binfmt_misc entries.
+        f"--architectures={arch.debian}",
+        "--include=" + ",".join(packages(arch)),
         *(f"--dpkgopt={option}" for option in DPKG_EXCLUDES),
         # No fsync per unpacked file: a build that does not finish is thrown away anyway,
         # and the tree is only read back into the root disk. (It stays in the image's
@@ -267,13 +316,14 @@ def mmdebstrap_command(tree: Path, *, suite: str, mirror: str, debs: Path, out: 
         "--skip=essential/unlink",
         f'--setup-hook=mkdir -p "$1"{archives}',
         f"--setup-hook=sync-in {shlex.quote(str(debs))} {archives}",
-        # Debian's initramfs (every module, gzipped) is never used: the image has its own
-        # (_make_initramfs). A stub stands in for its tool while the kernel is installed,
-        # and the real one is put back afterwards.
-        f'--essential-hook=chroot "$1" {DIVERT} --add {INITRAMFS_TOOL}',
-        f'--essential-hook=ln -s /bin/true "$1"{INITRAMFS_TOOL}',
-        f'--customize-hook=rm "$1"{INITRAMFS_TOOL}',
-        f'--customize-hook=chroot "$1" {DIVERT} --remove {INITRAMFS_TOOL}',
+        # openssh-server makes host keys unless they exist; each VM gets its own instead
+        # (_install_guest_files removes these), and RSA keys take long under emulation.
+        f'--essential-hook=mkdir -p "$1"/etc/ssh && cd "$1"/etc/ssh && touch {HOST_KEYS}',
+        # The kernel is downloaded here and unpacked by _install_kernel, not installed:
+        # its package would bring initramfs-tools (Debian's initramfs: every module, and
+        # never used, the image has its own) and udev, whose set-up, like the unpacking of
+        # the kernel's 350 MB, takes long under qemu-user.
+        f'--customize-hook=chroot "$1" sh -c {shlex.quote(kernel_download)}',
         '--customize-hook=chroot "$1" apt-get autoclean -qq',
         f"--customize-hook=sync-out {archives} {shlex.quote(str(out))}",
         suite,
@@ -312,14 +362,28 @@ def _install_guest_files(tree: Path) -> None:
         key.unlink()
 
 
-def _copy_kernel(tree: Path, work: Path) -> None:
-    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+def _install_kernel(tree: Path, debs: Path, arch: GuestArch) -> None:
+    """Unpack the kernel package with the host's dpkg-deb (no emulation), and index its
+    modules with the image's depmod (modprobe, in the guest and for _module_files, reads
+    modules.dep)."""
+    packages = sorted(debs.glob(f"linux-image-[0-9]*_{arch.debian}.deb"))
+    if len(packages) != 1:
+        raise ImageError(f"expected one kernel package in {debs}, found {packages}")
+    # tar keeps the tree's /lib -> usr/lib symlink (dpkg-deb --extract would replace it).
+    unpack = 'dpkg-deb --fsys-tarfile "$1" | tar -x --keep-directory-symlink -C "$2"'
+    _run(["sh", "-c", unpack, "sh", str(packages[0]), str(tree)], step="unpack the kernel")
+    (version,) = [path.name for path in (tree / "lib/modules").iterdir()]
+    _run(["chroot", str(tree), "depmod", version], step="depmod")
+
+
+def _copy_kernel(tree: Path, work: Path, arch: GuestArch) -> None:
+    kernels = sorted(tree.glob(arch.kernel_glob))
     if len(kernels) != 1:
-        raise ImageError(f"expected one kernel in /boot, found {kernels}")
+        raise ImageError(f"expected one kernel {arch.kernel_glob}, found {kernels}")
     (work / KERNEL_FILE).write_bytes(_uncompressed(kernels[0].read_bytes()))
 
 
-def _make_initramfs(tree: Path, target: Path) -> None:
+def _make_initramfs(tree: Path, target: Path, arch: GuestArch) -> None:
     """Our initramfs, not Debian's: its udev takes about 15 s of each emulated boot."""
     build = tree / INITRAMFS_BUILD_DIR
     build.mkdir()
@@ -331,7 +395,7 @@ def _make_initramfs(tree: Path, target: Path) -> None:
         step="gcc initramfs init",
     )
     (version,) = [path.name for path in (tree / "lib/modules").iterdir()]
-    modules = _module_files(tree, version)
+    modules = _module_files(tree, version, arch.initramfs_modules)
     order = "".join(f"{module.name}\n" for module in modules).encode()
     entries: list[tuple[str, int, bytes]] = [
         ("dev", stat.S_IFDIR | 0o755, b""),
@@ -351,8 +415,8 @@ def _make_initramfs(tree: Path, target: Path) -> None:
     shutil.rmtree(build)
 
 
-def _module_files(tree: Path, version: str) -> list[Path]:
-    """The .ko files of INITRAMFS_MODULES and their dependencies, dependencies first."""
+def _module_files(tree: Path, version: str, wanted: tuple[str, ...]) -> list[Path]:
+    """The .ko files of the `wanted` modules and their dependencies, dependencies first."""
     listing = subprocess.run(
         [
             "chroot",
@@ -362,7 +426,7 @@ def _module_files(tree: Path, version: str) -> list[Path]:
             "--show-depends",
             "-S",
             version,
-            *INITRAMFS_MODULES,
+            *wanted,
         ],
         capture_output=True,
         text=True,

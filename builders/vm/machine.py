@@ -26,24 +26,26 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from builders.vm.image import INITRD_FILE, KERNEL_FILE, ROOT_FILE, is_complete
+from builders.arches import GUEST_ARCHES, guest_arch, host_arch
+from builders.vm.image import INITRD_FILE, KERNEL_FILE, ROOT_FILE, image_arch, is_complete
 
 MACHINE_NAME_ENV = "COPRSITE_MACHINE_NAME"
 STATE_DIR_ENV = "COPRSITE_VM_STATE_DIR"
 DEFAULT_STATE_DIR = Path("/var/lib/coprsite/vms")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-QEMU = "qemu-system-x86_64"
+QEMU_PREFIX = "qemu-system-"
 GUEST_USER = "root"
 GUEST_SSH_PORT = 22
 ADDRESS = "127.0.0.1"
 # The one authorized keys file of the guest's sshd (AuthorizedKeysFile of image.py's
 # GUEST_SSHD_CONFIG, a tmpfs the guest's init fills from the seed disk).
 GUEST_AUTHORIZED_KEYS = "/run/coprsite/authorized_keys"
-# The root disk and the init are fixed by the image's initramfs (initramfs_init.c).
-KERNEL_COMMAND_LINE = "console=ttyS0 net.ifnames=0 panic=-1 quiet"
+# The root disk and the init are fixed by the image's initramfs (initramfs_init.c); the
+# console is the arch's first serial port.
+KERNEL_COMMAND_LINE = "console={console} net.ifnames=0 panic=-1 quiet"
 HANG_FLAG = "coprsite.hang=1"  # see guest_init.py
 # A port taken between our probe and QEMU's bind: try another this many times.
 PORT_ATTEMPTS = 5
@@ -56,6 +58,7 @@ PROBE_EXIT_PORT = 0xF4
 PROBE_EXIT_STATUS = (0x42 << 1) | 1
 PROBE_CODE = bytes([0xB0, 0x42, 0xE6, PROBE_EXIT_PORT, 0xF4])  # mov al,0x42; out 0xf4,al; hlt
 PROBE_TIMEOUT_SECONDS = 10
+X86_64 = GUEST_ARCHES["x86_64"]
 
 
 class MachineError(Exception):
@@ -71,6 +74,9 @@ class MachineSpec:
     disk_mib: int = 8192
     boot_timeout: float = 120
     accel: str = "auto"  # auto, kvm or tcg
+    # The guest's arch (builders/arches.py); the image must be of it. Another arch
+    # than the host's is always emulated (TCG).
+    arch: str = field(default_factory=host_arch)
     # Tests only: the guest's init never starts sshd (a VM that hangs in boot).
     init_hangs: bool = False
 
@@ -140,7 +146,7 @@ def machine_new(*, name: str, image: Path, spec: MachineSpec, root: Path) -> Mac
         host_key = _make_keys(files)
         _make_seed(files)
         _make_overlay(files, image, spec.disk_mib)
-        port = _start_qemu(files, image, spec, _choose_accel(spec.accel))
+        port = _start_qemu(files, image, spec, _choose_accel(spec.accel, spec.arch))
         _wait_for_ssh(files, port, spec.boot_timeout)
     except BaseException:
         machine_delete(name=name, root=root)
@@ -153,6 +159,11 @@ def machine_new(*, name: str, image: Path, spec: MachineSpec, root: Path) -> Mac
 def _check_image(image: Path, spec: MachineSpec) -> None:
     if not is_complete(image):
         raise MachineError(f"{image} is not a VM image (run `python3 -m builders.vm image`)")
+    if image_arch(image) != spec.arch:
+        raise MachineError(
+            f"{image} is an image for {image_arch(image)}, not {spec.arch} "
+            f"(run `python3 -m builders.vm image --arch {spec.arch}`)"
+        )
     info = subprocess.run(
         ["qemu-img", "info", "--output=json", str(image / ROOT_FILE)],
         capture_output=True,
@@ -190,9 +201,12 @@ def _make_overlay(files: MachineFiles, image: Path, disk_mib: int) -> None:
     )
 
 
-def _choose_accel(accel: str) -> str:
+def _choose_accel(accel: str, arch: str) -> str:
+    native = arch == host_arch()
     if accel == "auto":
-        return "kvm" if kvm_runs_guests() else "tcg"
+        return "kvm" if native and kvm_runs_guests() else "tcg"
+    if accel == "kvm" and not native:
+        raise MachineError(f"KVM runs only {host_arch()} guests here, not {arch} (use tcg)")
     if accel == "kvm" and not kvm_runs_guests():
         raise MachineError("KVM cannot run a guest on this host (use --accel tcg or auto)")
     return accel
@@ -205,15 +219,15 @@ def kvm_runs_guests() -> bool:
     /dev/kvm fine and then fail at the first vCPU reset: boot a 5-instruction firmware
     with the CPU model a VM would get, and see it reach its exit port.
     """
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        return False
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK) or host_arch() != "x86_64":
+        return False  # the probe's firmware is x86 code
     with tempfile.NamedTemporaryFile(prefix="coprsite-kvm-probe-") as firmware:
         image = bytearray(b"\xf4" * 0x10000)  # hlt everywhere else
         image[0xFFF0 : 0xFFF0 + len(PROBE_CODE)] = PROBE_CODE  # the reset vector
         firmware.write(image)
         firmware.flush()
         argv = [
-            QEMU, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "16",
+            X86_64.qemu, "-accel", "kvm", "-cpu", "host", "-machine", X86_64.machine, "-m", "16",
             "-nodefaults", "-no-user-config", "-display", "none", "-bios", firmware.name,
             "-device", f"isa-debug-exit,iobase={PROBE_EXIT_PORT:#x},iosize=1",
         ]  # fmt: skip
@@ -227,12 +241,14 @@ def kvm_runs_guests() -> bool:
 def qemu_argv(
     files: MachineFiles, image: Path, spec: MachineSpec, accel: str, port: int
 ) -> list[str]:
-    command_line = KERNEL_COMMAND_LINE + (f" {HANG_FLAG}" if spec.init_hangs else "")
+    arch = guest_arch(spec.arch)
+    command_line = KERNEL_COMMAND_LINE.format(console=arch.console)
+    command_line += f" {HANG_FLAG}" if spec.init_hangs else ""
     return [
-        QEMU,
+        arch.qemu,
         "-name", files.host_alias,
-        "-machine", f"q35,accel={accel}",
-        "-cpu", "host" if accel == "kvm" else "max",
+        "-machine", f"{arch.machine},accel={accel}",
+        "-cpu", "host" if accel == "kvm" else arch.cpu,
         "-m", str(spec.memory_mib),
         "-smp", str(spec.cpus),
         "-nodefaults", "-no-user-config", "-display", "none",
@@ -247,9 +263,9 @@ def qemu_argv(
         "-drive", f"file={_qemu_path(files.seed)},if=virtio,format=raw,readonly=on",
         # User networking: outbound through QEMU, inbound only to sshd, from this host.
         "-netdev", f"user,id=net0,hostfwd=tcp:{ADDRESS}:{port}-:{GUEST_SSH_PORT}",
-        "-device", "virtio-net-pci,netdev=net0",
+        "-device", f"{arch.net_device},netdev=net0",
         # sshd needs randomness early; without a source, its start waits for entropy.
-        "-device", "virtio-rng-pci",
+        "-device", arch.rng_device,
         "-serial", f"file:{files.console}",
         "-pidfile", str(files.pidfile),
         "-daemonize",
@@ -361,7 +377,7 @@ def qemu_pids(files: MachineFiles) -> list[int]:
             status = Path(entry.path, "stat").read_text()
         except OSError:
             continue  # ended meanwhile
-        if _is_zombie(status) or not argv[0].endswith(QEMU.encode()):
+        if _is_zombie(status) or not _is_qemu(argv[0]):
             continue
         if any(
             flag == b"-pidfile" and value == wanted
@@ -369,6 +385,10 @@ def qemu_pids(files: MachineFiles) -> list[int]:
         ):
             found.append(int(entry.name))
     return found
+
+
+def _is_qemu(program: bytes) -> bool:
+    return os.path.basename(program).startswith(QEMU_PREFIX.encode())
 
 
 def _is_zombie(stat: str) -> bool:

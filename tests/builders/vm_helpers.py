@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from builders.arches import guest_arch, host_arch
 from builders.vm.image import DEFAULT_CACHE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +18,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 IMAGE_CACHE = Path(os.environ.get("COPRSITE_VM_IMAGE_CACHE", DEFAULT_CACHE))
 # Boots take 20-40 s under software emulation (no usable KVM on the development machines).
 BOOT_TIMEOUT = 180
-TOOLS = ("qemu-system-x86_64", "qemu-img", "mmdebstrap", "mkfs.ext4", "ssh-keygen")
+TOOLS = ("qemu-img", "mmdebstrap", "mkfs.ext4", "ssh-keygen")
+# A foreign arch's image runs its packages' scripts through qemu-user-static (binfmt_misc);
+# mmdebstrap asks arch-test whether they run.
+FOREIGN_TOOLS = ("arch-test", "update-binfmts")
 
 
 def vm_command(
@@ -41,16 +45,20 @@ class BuiltImage:
     seconds: float
 
 
-def build_vm_image() -> BuiltImage:
-    """The base image, by `python3 -m builders.vm image` (minutes the first time)."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+def build_vm_image(arch: str | None = None) -> BuiltImage:
+    """The base image of `arch` (default: the host's), by `python3 -m builders.vm image`
+    (minutes the first time; a foreign arch's, under emulation, about ten)."""
+    arch = arch or host_arch()
+    tools = [guest_arch(arch).qemu, *TOOLS, *(FOREIGN_TOOLS if arch != host_arch() else ())]
+    missing = [tool for tool in tools if shutil.which(tool) is None]
     if missing:
         raise RuntimeError(
             f"{', '.join(missing)} missing: `scripts/install-system-deps --test` as root "
-            "installs them (qemu-system-x86, qemu-utils, mmdebstrap); `make test` runs it"
+            "installs them (qemu-system-x86, qemu-system-arm, qemu-utils, mmdebstrap, "
+            "qemu-user-static, binfmt-support, arch-test); `make test` runs it"
         )
     started = time.monotonic()
-    built = vm_command("image", "--cache", str(IMAGE_CACHE), timeout=1800)
+    built = vm_command("image", "--cache", str(IMAGE_CACHE), "--arch", arch, timeout=2400)
     if built.returncode != 0:
         raise RuntimeError(f"the VM image did not build: {built.stderr}")
     return BuiltImage(Path(built.stdout.splitlines()[-1]), time.monotonic() - started)

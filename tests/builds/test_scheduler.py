@@ -232,3 +232,20 @@ def test_the_arch_tag_comes_from_the_pools_arches():
     arm_only.refresh_from_db()
     assert arm_only.state == State.PENDING
     assert "no builder pool has every tag this project asks for" in arm_only.state_reason
+
+
+def test_an_emulated_vm_pool_takes_its_arch_but_no_source_tasks():
+    BuilderPool.objects.filter(pk=set_slots(0).pool_id).update(enabled=False)
+    pool = BuilderPool.objects.create(
+        name="arm-vms", kind=PoolKind.VM, arch="aarch64", config={"image": "/i"}
+    )
+    arm = machine_pool_sync(pool=pool)
+    project = ProjectFactory()
+    source = pending_task(project, source=True)
+    aarch64 = pending_task(project, chroot_name="fedora-43-aarch64")
+
+    assert schedule_pending_tasks() == [aarch64.pk]
+    aarch64.refresh_from_db()
+    assert aarch64.builder == arm
+    source.refresh_from_db()
+    assert source.state == State.PENDING  # for a native builder (the local pool here)

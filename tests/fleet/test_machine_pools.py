@@ -25,6 +25,7 @@ from apps.fleet.services import (
     builder_resume,
     machine_pool_sync,
     pools_sync,
+    vm_pool_config,
 )
 from apps.fleet.transports import transport_for
 from builders.transports.command import (
@@ -35,6 +36,7 @@ from builders.transports.command import (
     machine_new,
     parse_machine,
 )
+from builders.vm import vm_commands
 from tests.builds.test_scheduler import pending_task
 from tests.factories import ProjectFactory
 from tests.fleet.test_ssh_pools import HOST_KEY, without_local_pool
@@ -59,6 +61,9 @@ def command_pool(tmp_path, **config) -> BuilderPool:
     )
 
 
+VM = {"image": "/var/cache/coprsite/vm-images/bookworm-aarch64-0123456789abcdef"}
+
+
 @pytest.mark.parametrize(
     ("kind", "config", "message"),
     [
@@ -79,6 +84,22 @@ def test_a_broken_config_is_refused_with_the_entry_named(kind, config, message):
     with pytest.raises(PoolConfigError, match=message):
         machine_pool_sync(pool=pool)
     assert not pool.builders.exists()
+
+
+def test_a_vm_pool_serves_its_vms_arch_and_refuses_arches_they_cannot_build():
+    arm = BuilderPool.objects.create(name="arm", kind=PoolKind.VM, arch="aarch64", config=VM)
+    x86 = BuilderPool.objects.create(name="x86", kind=PoolKind.VM, arches=["i686"], config=VM)
+    mixed = BuilderPool.objects.create(
+        name="mixed", kind=PoolKind.VM, arch="aarch64", arches=["aarch64", "x86_64"], config=VM
+    )
+
+    assert machine_pool_sync(pool=arm).arches == ["aarch64"]
+    assert x86.arch == "x86_64" and machine_pool_sync(pool=x86).arches == ["i686"]
+    with pytest.raises(PoolConfigError, match="its aarch64 VMs cannot build x86_64"):
+        machine_pool_sync(pool=mixed)
+    assert vm_commands(vm_pool_config(arm), arch=arm.arch).new[-2:] == ["--arch", "aarch64"]
+    # The machine's check probes what the VM really is against the pool's arch.
+    assert transport_for(arm.builders.get()).ssh_defaults.arches == ("aarch64",)
 
 
 def test_a_machine_pool_has_one_builder_with_a_slot_per_machine(tmp_path):
@@ -135,6 +156,7 @@ def test_a_vm_pool_runs_builders_vm_with_the_sizes_of_its_config():
         "--disk-mib": "8192",
         "--boot-timeout": "30",
         "--accel": "auto",
+        "--arch": "x86_64",
     }
     assert transport.commands.delete[1:] == ["-m", "builders.vm", "delete"]
     assert transport.commands.new_timeout == 90

@@ -34,6 +34,7 @@ def pool_form(pool: BuilderPool, **changes) -> dict:
         "name": pool.name,
         "kind": pool.kind,
         "arches": json.dumps(pool.arches),
+        "arch": pool.arch,
         "enabled": "on",
         "max_builders": str(pool.max_builders),
         "config": json.dumps(pool.config),
