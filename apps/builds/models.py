@@ -128,6 +128,8 @@ class Build(models.Model):
             models.Index(fields=["submitter", "-id"], name="build_submitter_recent"),
             # /status/pending/ counts the background tasks pending: few builds among many.
             models.Index(fields=["id"], name="build_background", condition=Q(is_background=True)),
+            # The scheduler reads the builds with SSH access, few among many.
+            models.Index(fields=["id"], name="build_ssh_access", condition=~Q(ssh_public_keys="")),
         ]
 
     def __str__(self) -> str:

@@ -6,7 +6,7 @@ import pytest
 from django.db.models import F
 from django.test import override_settings
 
-from apps.builds.models import BuildTask, Priority, State
+from apps.builds.models import Batch, BuildTask, Priority, State
 from apps.builds.scheduler import schedule_pending_tasks
 from apps.fleet.models import Builder, BuilderPool, PoolKind
 from apps.fleet.services import local_pool_ensure, machine_pool_sync
@@ -249,3 +249,19 @@ def test_an_emulated_vm_pool_takes_its_arch_but_no_source_tasks():
     assert aarch64.builder == arm
     source.refresh_from_db()
     assert source.state == State.PENDING  # for a native builder (the local pool here)
+
+
+def test_a_batch_waits_until_the_batch_it_follows_has_finished():
+    set_slots(2)
+    project = ProjectFactory()
+    first, then = pending_task(project), pending_task(project)
+    first_batch, then_batch = Batch.objects.create(), Batch.objects.create()
+    then_batch.blocked_by = first_batch
+    then_batch.save()
+    type(first.build).objects.filter(pk=first.build_id).update(batch=first_batch)
+    type(then.build).objects.filter(pk=then.build_id).update(batch=then_batch)
+
+    assert schedule_pending_tasks() == [first.pk]
+    BuildTask.objects.filter(pk=first.pk).update(state=State.SUCCEEDED)
+    type(first.build).objects.filter(pk=first.build_id).update(state=State.SUCCEEDED)
+    assert schedule_pending_tasks() == [then.pk]
