@@ -256,17 +256,25 @@ def monitor_cells(project: Project, chroot_ids: list[int]) -> dict[tuple[int, in
     (by build id alone: joined to the builds, PostgreSQL scanned them all). Only where a
     newest build skipped a chroot, three more find the newest build that has it.
     """
-    newest = Build.objects.filter(project=project, package=OuterRef("pk")).order_by("-id")
+    # By package alone (a package's builds are all of its project): a walk of the index
+    # (package, -id) that stops at its first entry, where the project as well made
+    # PostgreSQL fetch and sort every build of the package.
+    newest = Build.objects.filter(package=OuterRef("pk")).order_by("-id")
     rows = (
         Package.objects.filter(project=project)
         .annotate(
             build_id=Subquery(newest.values("id")[:1]),
             version=Subquery(newest.values("package_version")[:1]),
         )
-        .filter(build_id__isnull=False)
         .values_list("build_id", "pk", "version")
     )
-    builds = {build_id: (package_id, version) for build_id, package_id, version in rows}
+    # Packages without a build are left out here, not in SQL, which would run the first
+    # subquery a third time.
+    builds = {
+        build_id: (package_id, version)
+        for build_id, package_id, version in rows
+        if build_id is not None
+    }
     cells = task_cells(builds, chroot_ids)
     skipped = {
         package_id
