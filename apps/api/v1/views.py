@@ -57,27 +57,45 @@ class Pagination(LimitOffsetPagination):
     exact_count_below = 10000
     exact_rows_ahead = 1000
 
-    def get_count(self, queryset) -> int:
-        estimate = estimated_rows(queryset)
-        if estimate is not None and estimate >= self.exact_count_below:
-            return estimate
-        cap = self.get_offset(self.request) + self.limit + self.exact_rows_ahead
-        counted = super().get_count(queryset[: cap + 1])
-        if counted <= cap:
-            return counted
-        return max(planned_rows(queryset) or 0, counted)
-
     def paginate_queryset(self, queryset, request, view=None):
         """The page's ids first, from an index alone, then their rows with their joins.
 
-        Asked for whole joined rows, PostgreSQL may walk the primary key backwards through
-        every newer build of other projects to reach an old project's hundred builds.
+        One query reads the page's ids and up to `exact_rows_ahead` more: when it reaches
+        the end, the count is exact with no `COUNT` at all. Asked for whole joined rows,
+        PostgreSQL may walk the primary key backwards through every newer build of other
+        projects to reach an old project's hundred builds.
         """
-        ids = super().paginate_queryset(queryset.values_list("pk", flat=True), request, view)
+        self.request = request
+        self.limit = self.get_limit(request)
+        if self.limit is None:
+            return None
+        self.offset = self.get_offset(request)
+        estimate = estimated_rows(queryset)
+        if estimate is not None and estimate >= self.exact_count_below:
+            # A big unfiltered table: the planner's count, and only the page read.
+            ids = list(
+                queryset.values_list("pk", flat=True)[self.offset : self.offset + self.limit]
+            )
+            self.count = estimate
+        else:
+            window = self.offset + self.limit + self.exact_rows_ahead
+            ids = list(queryset.values_list("pk", flat=True)[self.offset : window + 1])
+            self.count = self.counted(queryset, len(ids), window)
+        if self.count > self.limit and self.template is not None:
+            self.display_page_controls = True
+        ids = ids[: self.limit]
         if not ids:
             return ids
         rows = {row.pk: row for row in queryset.filter(pk__in_array=ids)}
         return [rows[pk] for pk in ids if pk in rows]
+
+    def counted(self, queryset, read: int, window: int) -> int:
+        """The total for a page that read `read` ids from the offset up to `window`."""
+        if read and self.offset + read <= window:
+            return self.offset + read  # the end is on this page or within the rows ahead
+        if not read:  # nothing, or an offset past the end: counted as far as the offset
+            return queryset.order_by()[: self.offset].count() if self.offset else 0
+        return max(planned_rows(queryset) or 0, self.offset + read)
 
     def get_offset(self, request) -> int:
         # DRF takes any size; past bigint the database would fail with a 500.
