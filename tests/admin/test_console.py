@@ -16,6 +16,7 @@ from apps.builds.models import Build, State
 from apps.fleet.models import Builder, BuilderPool, BuilderState
 from apps.fleet.services import local_pool_ensure
 from apps.projects.models import Chroot
+from builders.arches import host_arch
 from tests.factories import BuildTaskFactory, UserFactory
 from tests.web.test_status_builders import NEW_COMMAND, busy_builders, fleet  # noqa: F401 (fixture)
 
@@ -263,6 +264,7 @@ def test_a_pool_config_its_kind_cannot_use_is_refused_and_nothing_is_saved(clien
         "name": "cloud",
         "kind": "command",
         "arches": '["x86_64"]',
+        "arch": host_arch(),
         "enabled": "on",
         "max_builders": "2",
         "min_ready": "0",  # the form's initial values, as the browser sends them

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from builders.arches import guest_arch
 from builders.vm import image
-from builders.vm.image import APT_ARCHIVES, INITRAMFS_TOOL, keep_debs, mmdebstrap_command
+from builders.vm.image import APT_ARCHIVES, keep_debs, mmdebstrap_command
 
 
 def test_a_build_makes_its_debs_the_cache_and_drops_the_old_ones(tmp_path: Path) -> None:
@@ -34,7 +35,12 @@ def test_a_build_makes_its_debs_the_cache_and_drops_the_old_ones(tmp_path: Path)
 def test_mmdebstrap_takes_the_cache_in_and_hands_every_deb_back_out(tmp_path: Path) -> None:
     cache, out = tmp_path / "cache dir", tmp_path / "out"
     argv = mmdebstrap_command(
-        tmp_path / "tree", suite="bookworm", mirror="http://mirror", debs=cache, out=out
+        tmp_path / "tree",
+        arch=guest_arch("x86_64"),
+        suite="bookworm",
+        mirror="http://mirror",
+        debs=cache,
+        out=out,
     )
 
     sync_in = argv.index(f"--setup-hook=sync-in '{cache}' {APT_ARCHIVES}")
@@ -46,20 +52,31 @@ def test_mmdebstrap_takes_the_cache_in_and_hands_every_deb_back_out(tmp_path: Pa
     assert argv[-3:] == ["bookworm", str(tmp_path / "tree"), "http://mirror"]
 
 
-def test_debians_initramfs_is_not_made_and_its_tool_is_put_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "arch, debian, meta",
+    [("x86_64", "amd64", "linux-image-amd64"), ("aarch64", "arm64", "linux-image-arm64")],
+)
+def test_the_kernel_is_downloaded_for_the_guests_arch_and_never_installed_in_the_tree(
+    tmp_path: Path, arch: str, debian: str, meta: str
+) -> None:
     argv = mmdebstrap_command(
-        tmp_path / "tree", suite="bookworm", mirror="http://mirror", debs=tmp_path, out=tmp_path
+        tmp_path / "tree",
+        arch=guest_arch(arch),
+        suite="bookworm",
+        mirror="http://m",
+        debs=tmp_path,
+        out=tmp_path,
     )
 
-    hooks = [arg for arg in argv if INITRAMFS_TOOL in arg]
-    assert [hook.split("=", 1)[0] for hook in hooks] == [
-        "--essential-hook",  # diverted before the kernel is installed
-        "--essential-hook",
-        "--customize-hook",  # the stub removed, the real tool renamed back
-        "--customize-hook",
-    ]
-    assert hooks[0].endswith(f"--add {INITRAMFS_TOOL}")
-    assert hooks[3].endswith(f"--remove {INITRAMFS_TOOL}")
+    assert f"--architectures={debian}" in argv
+    (include,) = [arg for arg in argv if arg.startswith("--include=")]
+    # Installing it would set up initramfs-tools and udev under emulation, for nothing.
+    assert "linux-image" not in include
+    (download,) = [arg for arg in argv if "apt-get download" in arg]
+    assert download.startswith("--customize-hook=")
+    assert f"apt-cache depends {meta}" in download
+    # Downloaded before the tree's .deb files are handed out, so the cache keeps it too.
+    assert argv.index(download) < next(i for i, a in enumerate(argv) if "sync-out" in a)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root, as the image does")

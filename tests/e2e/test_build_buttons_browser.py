@@ -56,9 +56,9 @@ def test_resubmit_and_bulk_delete_work_in_a_browser(live_server, browser_page, s
 
     page.goto(f"{live_server.url}/builds/{scm_build.pk}/")
     expect(page.locator(".source-items")).to_contain_text("https://example.org/hello.git")
-    page.get_by_role("link", name="Resubmit").click()
+    page.get_by_role("link", name="Resubmit", exact=True).click()
     page.fill("#id_timeout", "7200")
-    page.get_by_role("button", name="Resubmit").click()
+    page.get_by_role("button", name="Resubmit", exact=True).click()
     resubmitted = Build.objects.exclude(pk__in=[scm_build.pk, *(b.pk for b in doomed)]).get()
     expect(page.get_by_role("heading", name=f"Build {resubmitted.pk}")).to_be_visible()
     assert (resubmitted.source_json, resubmitted.timeout) == (SCM_SOURCE, 7200)

@@ -7,6 +7,7 @@ goes on request and at expiry.
 
 import socket
 import subprocess
+import tempfile
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -97,13 +98,16 @@ def service_port():
 
 
 @pytest.fixture
-def kept_workspaces():
-    """The runner leaves a kept build's workspace in this machine's temp dir (a real machine
-    takes it with its disk); removed after the test."""
-    before = set(Path("/tmp").glob("coprsite-build-*"))  # noqa: S108
-    yield
-    for path in set(Path("/tmp").glob("coprsite-build-*")) - before:  # noqa: S108
+def workspaces_dir():
+    """The machines' workspaces directory: a kept build leaves its workspace there (a real
+    machine takes it with its disk). In the temp dir, which the build uid can pass through,
+    and of this test alone: other tests' builds run in the temp dir at the same time."""
+    directory = Path(tempfile.mkdtemp(prefix="coprsite-test-workspaces-"))
+    directory.chmod(0o711)
+    yield directory
+    for path in directory.iterdir():
         Workspace(path).cleanup()
+    directory.rmdir()
 
 
 def test_a_build_resubmitted_with_ssh_keeps_its_machine_for_the_users_key_only(
@@ -114,12 +118,13 @@ def test_a_build_resubmitted_with_ssh_keeps_its_machine_for_the_users_key_only(
     machines,  # noqa: F811 - the fixture imported above
     settings,
     service_port,
-    kept_workspaces,
+    workspaces_dir,
 ):
     settings.SSH_DEBUG_MAX_MACHINES = 1
     pool = only_command_pool(machines)
     BuilderPool.objects.filter(pk=pool.pk).update(
-        config=pool.config | {"work_dir": str(tmp_path / "work")}
+        config=pool.config
+        | {"work_dir": str(tmp_path / "work"), "workspaces_dir": str(workspaces_dir)}
     )
     user, token, _ = packager
     key, public_key = keypair(tmp_path, "user_key")
