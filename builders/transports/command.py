@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from builders.protocol import STATE_CANCELED, STATE_FAILED, STATE_SUCCEEDED, JobResult, JobSpec
-from builders.transports import BuilderLost, BuilderRefused
+from builders.transports import ArchMismatch, BuilderLost, BuilderRefused
 from builders.transports.ssh import (
     DEBUG_KEYS_FILE,
     SshHost,
@@ -226,6 +226,8 @@ class CommandTransport:
                 return JobResult(state=STATE_CANCELED, failure_reason="canceled by the user")
             try:
                 result = SshTransport(self.ssh_host(machine)).run(spec, should_cancel=should_cancel)
+            except ArchMismatch:
+                raise  # every machine of the pool is of that arch: the pool goes down
             except BuilderLost as lost:
                 # This machine is gone, not the pool: the next job gets a new one.
                 raise BuilderLost(lost.reason, pool_healthy=True) from lost

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ import pytest
 
 from builders.protocol import JobResult, JobSpec
 from builders.transports import ArchMismatch, BuilderLost, BuilderRefused, ssh
+from builders.transports.command import CommandTransport, Machine, MachineCommands
 from builders.transports.ssh import (
     ResultRejected,
     SshHost,
@@ -30,6 +32,7 @@ from tests.builders.test_limits import FORK_BOMB, needs_cgroups
 from tests.builders.test_runner import live_log, processes_named, rpm_files, sleeping_srpm, wait_for
 
 RpmJob = Callable[..., JobSpec]
+ROOT = Path(__file__).resolve().parents[2]
 Hosts = Callable[[int], list[SshTestHost]]
 
 
@@ -425,6 +428,70 @@ def test_only_plain_files_come_back_from_a_host(
         assert (staging / "results" / "x.rpm").read_bytes() == b"rpm"
         assert (staging / "result.json").read_text() == '{"state": "failed"}'
     assert not (staging / "results" / "passwd").exists()
+
+
+class Recorded:
+    """A command pool's MachineEvents with no portal behind it: every machine is new."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def take(self) -> None:
+        return None
+
+    def creating(self, name: str) -> None:
+        self.events.append(f"creating {name}")
+
+    def created(self, machine: Machine) -> None:
+        self.events.append(f"created {machine.name}")
+
+    def acquired(self, machine: Machine, waited: float) -> None:
+        self.events.append(f"acquired {machine.name}")
+
+    def keep(self, machine: Machine) -> bool:
+        return False
+
+    def kept_for_debugging(self, machine: Machine) -> bool:
+        return False
+
+    def deleted(self, name: str) -> None:
+        self.events.append(f"deleted {name}")
+
+    def delete_failed(self, name: str, reason: str) -> None:
+        self.events.append(f"delete failed {name}")
+
+
+def test_a_pool_machine_of_another_arch_than_its_pool_is_a_mismatch_not_a_lost_machine(
+    tmp_path: Path, rpm_job: RpmJob, hello_srpm: Path
+) -> None:
+    """A vm pool's machines are all of one image: one that is not of the pool's arch means
+    the pool is wrong (down with the reason, the task kept), not that this machine was lost
+    (which would spend the task's attempt and let the next machine fail the same way)."""
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    script = [sys.executable, "-m", "tests.builders.netns_machine"]
+    env = {"PYTHONPATH": str(ROOT), "TEST_MACHINES_DIR": str(machines)}
+    env["TEST_MACHINES_LOG"] = str(tmp_path / "machines.log")
+    events = Recorded()
+    transport = CommandTransport(
+        pool="arm",
+        commands=MachineCommands(new=[*script, "new"], delete=[*script, "delete"], env=env),
+        ssh_defaults=SshHost(
+            "arm", "", "", "", work_dir=str(tmp_path / "work"), arches=("aarch64",)
+        ),
+        name="arm-7-0",
+        events=events,
+    )
+
+    with pytest.raises(ArchMismatch, match="declared for aarch64 but is x86_64") as raised:
+        transport.run(rpm_job(hello_srpm), should_cancel=lambda: False)
+
+    assert raised.value.before_job and not raised.value.pool_healthy
+    # Deleted all the same, its namespace with it.
+    assert events.events == [
+        f"{event} arm-7-0" for event in ("creating", "created", "acquired", "deleted")
+    ]
+    assert list(machines.iterdir()) == []
 
 
 def test_a_host_must_build_every_arch_it_is_declared_for() -> None:
