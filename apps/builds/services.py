@@ -1,13 +1,12 @@
 """Every write to builds and their tasks: submit, source results, cancel, delete, recovery."""
 
-import contextlib
 import fnmatch
 import logging
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -45,7 +44,6 @@ from apps.builds.ssh_access import (
 )
 from apps.core.errors import Conflict, FieldErrors, InvalidForm, PermissionDenied, ServiceError
 from apps.core.names import dirname_errors, package_name_errors
-from apps.core.paths import PathEscape, results_path
 from apps.core.queue import send_on_commit
 from apps.fleet.machines import machines_reconcile, machines_to_make_ahead
 from apps.fleet.selectors import chroots_checked_for_builders, served_arches, unserved_message
@@ -93,8 +91,12 @@ def build_submit(
     upload: UploadedFile | None = None,
     options: BuildOptions = BuildOptions(),  # noqa: B008 (frozen, never mutated)
     errors: FieldErrors | None = None,
+    filed_srpm: str = "",
 ) -> Build:
     """Check and record a build, store its upload, and queue its source task.
+
+    `filed_srpm` (build_resubmit's, never a client's) is where an earlier upload build of
+    the project filed its source RPM in the results: the backend takes it from there.
 
     Everything a person can get wrong is checked before any row is written, so a bad
     request creates nothing; every bad field is reported at once, with the caller's
@@ -110,6 +112,8 @@ def build_submit(
     ssh_keys, ssh_hours = ssh_access_checked(options, chroots, errors)
     if upload is not None:
         errors.check("pkgs", sources.check_uploaded_srpm, upload)
+    elif filed_srpm:
+        source_json = {"pkg": PurePosixPath(filed_srpm).name, "filed_srpm": filed_srpm}
     else:
         errors.check(source_field(source_type), check_source, source_type, source_json)
     errors.raise_if_any()
@@ -146,7 +150,7 @@ def build_submit(
                 stored_upload_of = build.pk
                 build.source_json = sources.store_upload(build.pk, upload)
                 build.save(update_fields=["source_json"])
-            source_task_create(build, needs_builder=upload is None)
+            source_task_create(build, needs_builder=upload is None and not filed_srpm)
     except BaseException:
         # The rows are rolled back; the stored upload must not outlive them. Once they are
         # committed the upload is the build's source and stays, whatever fails afterwards.
@@ -168,28 +172,24 @@ def build_resubmit(
 ) -> Build:
     """Submit an earlier build's source again, with its own chroots and options (Copr's
     resubmit); the new build keeps the old one's package. An upload build is resubmitted
-    with the source RPM its source task filed in the results, as Copr does."""
+    with the source RPM its source task filed in the results, as Copr does: the backend,
+    which keeps the results, takes it from there (the web may run on another host)."""
     if not can_build_in(user, build.project):
         raise PermissionDenied(f"You are not allowed to resubmit build {build.pk}.")
     if not resubmittable(build):
         raise Conflict(
-            f"Build {build.pk} was built from an uploaded file that is no longer kept here: "
-            "submit the file again as a new build."
+            f"Build {build.pk} was built from an uploaded file that never reached the "
+            "results: submit the file again as a new build."
         )
-    srpm = kept_srpm(build) if build.source_type == "upload" else None
-    with contextlib.ExitStack() as stack, transaction.atomic():
-        upload = None
-        if srpm is not None:
-            stream = stack.enter_context(srpm.open("rb"))
-            upload = UploadedFile(stream, name=srpm.name, size=srpm.stat().st_size)
+    with transaction.atomic():
         resubmitted = build_submit(
             user=user,
             project=build.project,
             source_type=build.source_type,
-            source_json={} if upload else dict(build.source_json),
-            upload=upload,
+            source_json=dict(build.source_json),
             options=options,
             errors=errors,
+            filed_srpm=build.srpm_url if build.source_type == "upload" else "",
         )
         if build.package_id:
             Build.objects.filter(pk=resubmitted.pk).update(
@@ -201,22 +201,10 @@ def build_resubmit(
 
 def resubmittable(build: Build) -> bool:
     # A custom script's webhook payload is removed once the source task has used it; an
-    # upload is removed too, but its source RPM stays in the results (on this host).
+    # upload is removed too, but the source RPM its source task filed stays in the results.
     if build.source_json.get("hook_data"):
         return False
-    return build.source_type != "upload" or kept_srpm(build) is not None
-
-
-def kept_srpm(build: Build) -> Path | None:
-    """The source RPM a build's source task filed, when the results are on this host."""
-    if not build.srpm_url:
-        return None
-    ownername, *parts = build.srpm_url.split("/")
-    try:
-        path = results_path(ownername, *parts)
-    except PathEscape:
-        return None
-    return path if path.is_file() else None
+    return build.source_type != "upload" or bool(build.srpm_url)
 
 
 def upload_budget_check(user, size: int) -> None:

@@ -4,8 +4,9 @@ broker and HTTP; two web hosts.
 Each role has its own VAR_DIR (uploads, results, keys, temp dirs): the web role's gunicorn
 keeps uploads, the backend's `rundramatiq` workers fetch them over HTTP (WEB_INTERNAL_URL)
 and publish results that a gunicorn of the backend serves (RESULTS_URL). A build uploaded
-to the web succeeds, its upload leaves the web once its source task ended, and every link
-the web hands out reaches the results on the backend's side.
+to the web succeeds, its upload leaves the web once its source task ended, every link
+the web hands out reaches the results on the backend's side, and a resubmit takes the SRPM
+from there.
 """
 
 import json
@@ -101,6 +102,14 @@ def test_an_upload_builds_with_the_roles_on_separate_hosts(roles, tmp_path):
     assert f"baseurl={baseurl}" in repo
     repodata = baseurl.replace("$releasever", "43").replace("$basearch", "x86_64")
     assert requests.get(repodata + "repodata/repomd.xml", timeout=30).status_code == 200
+
+    # Resubmitted: the web holds no results, the backend takes the SRPM from its own.
+    answer = api.session.post(f"{web.url}/api/v1/builds/{build_id}/resubmit", json={}, timeout=60)
+    assert answer.status_code == 201, answer.text
+    again = answer.json()["id"]
+    states = wait_for_final_states(api, "apart", {again}, timeout=300)
+    assert states == {again: "succeeded"}, backend_log(backend)
+    assert not (web.var_dir / "results" / "alice").exists()
 
 
 def test_uploadrpm_reaches_the_backend_with_the_roles_apart(roles, tmp_path):

@@ -6,6 +6,9 @@ import pytest
 from django.urls import reverse
 
 from apps.builds.models import Build, State
+from apps.builds.services import build_submit
+from apps.builds.sources import job_source
+from apps.core.errors import InvalidForm, ServiceError
 from apps.projects.models import Project
 from tests.builders.srpm_factory import make_srpm
 from tests.factories import BuildFactory, BuildTaskFactory, chroot
@@ -98,19 +101,38 @@ def test_an_upload_build_is_resubmitted_with_its_filed_srpm(
     )
     build.srpm_url = f"alice/hello/srpm-builds/{build.pk:08d}/{srpm.name}"
     build.save(update_fields=["srpm_url"])
-    filed = settings.RESULTS_ROOT / build.srpm_url
-    filed.parent.mkdir(parents=True)
-    shutil.copyfile(srpm, filed)
     client.force_login(alice)
     page = client.get(reverse("build-detail", args=[build.pk])).content.decode()
     assert reverse("build-resubmit", args=[build.pk]) in page
+
+    # The web reads no results (they may be on another host): the new build names the file.
     response = client.post(reverse("build-resubmit", args=[build.pk]), {})
+
     assert response.status_code == 302, response.content.decode()[-1500:]
     resubmitted = Build.objects.exclude(pk=build.pk).get()
     assert resubmitted.source_type == "upload"
-    assert resubmitted.source_json["pkg"] == srpm.name
-    stored = settings.UPLOADS_ROOT / resubmitted.source_json["tmp"] / srpm.name
-    assert stored.read_bytes() == srpm.read_bytes()
+    assert resubmitted.source_json == {"pkg": srpm.name, "filed_srpm": build.srpm_url}
+    # Its source task runs on the backend at once, with no builder, as an upload's does.
+    (task,) = resubmitted.tasks.all()
+    assert (task.state, task.builder_id) == (State.STARTING, None)
+    with pytest.raises(ServiceError, match="no longer in the results"):
+        job_source(resubmitted)
+    filed = settings.RESULTS_ROOT / build.srpm_url
+    filed.parent.mkdir(parents=True)
+    shutil.copyfile(srpm, filed)
+    assert job_source(resubmitted)["path"] == str(filed)
+
+
+def test_a_client_cannot_name_a_filed_srpm_itself(alice, personal_project):
+    """Only a resubmit names a results file: another project's SRPM is not a client's to take."""
+    source_json = {"pkg": "x.src.rpm", "filed_srpm": "bob/secret/srpm-builds/00000001/x.src.rpm"}
+
+    with pytest.raises(InvalidForm, match="needs the file itself"):
+        build_submit(
+            user=alice, project=personal_project, source_type="upload", source_json=source_json
+        )
+
+    assert not Build.objects.exists()
 
 
 def two_finished_builds(project: Project) -> list[Build]:
