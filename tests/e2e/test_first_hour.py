@@ -156,10 +156,10 @@ def test_project_and_build_pages_are_styled_and_the_build_page_follows_the_build
 SLOW = f"echo building slowly; sleep 15; {DEFAULT_BUILD_SCRIPT}"
 
 
-def submit_srpm(service: Service, srpm: Path) -> int:
+def submit_srpm(service: Service, srpm: Path, project: str = "demo") -> int:
     with open(srpm, "rb") as handle:
         submitted = service.api(
-            "POST", "projects/alice/demo/builds",
+            "POST", f"projects/alice/{project}/builds",
             files={"srpm": (srpm.name, handle, "application/x-rpm")},
         )  # fmt: skip
     assert submitted.status_code == 201, submitted.text
@@ -227,3 +227,51 @@ def test_api_docs_render_offline(made_run, browser_page, path, operation):
     page.goto(f"{made_run.url}{path}")
     expect(page.locator(operation).first).to_be_visible()
     assert outside == []
+
+
+def test_a_packagers_pages_in_a_browser_as_make_run_serves_them(made_run, browser_page, tmp_path):
+    """Issue 23's pages, as a visitor sees them: Markdown rendered and sanitized, the last
+    build per chroot and the fork count, the repositories tab's `dnf copr enable` line for
+    this service, and the package and build lists' columns."""
+    page = browser_page
+    project = {
+        "name": "pages",
+        "chroots": ["fedora-43-x86_64"],
+        "description": "A **tiny** `hello` <script>window.ran = 1</script>",
+        "instructions": "Install [hello](https://example.org/)",
+    }
+    created = made_run.api("POST", "projects", json=project)
+    assert created.status_code == 201, created.text
+    build_id = submit_srpm(made_run, make_srpm(tmp_path, name="hello"), project="pages")
+    assert finished(made_run, build_id)["state"] == "succeeded", task_reasons(made_run, build_id)
+    forked = requests.post(
+        f"{made_run.url}/api_3/project/fork/alice/pages",
+        json={"name": "pages-fork", "ownername": "alice"},
+        auth=made_run.credentials,
+        timeout=60,
+    )
+    assert forked.status_code == 200, forked.text
+
+    page.goto(f"{made_run.url}/coprs/alice/pages/")
+    expect(page.locator("strong", has_text="tiny")).to_be_visible()
+    expect(page.locator("code", has_text="hello").first).to_be_visible()
+    assert page.evaluate("() => window.ran") is None  # the script tag is text, not code
+    expect(page.get_by_role("link", name="hello")).to_have_attribute("rel", re.compile("nofollow"))
+    last_builds = page.locator("tr", has_text="fedora-43-x86_64")
+    expect(last_builds.get_by_role("link", name=str(build_id))).to_be_visible()
+    expect(page.get_by_text("Forks: 1.")).to_be_visible()
+
+    page.goto(f"{made_run.url}/coprs/alice/pages/repositories/")
+    # The hub is named by its host; its config file (the next line) gives dnf the port.
+    expect(page.locator("#enable-command")).to_have_text("dnf copr enable 127.0.0.1/alice/pages")
+    expect(page.locator("#hub-config-command")).to_contain_text(f"{made_run.url}/dnf/copr-hub.conf")
+
+    page.goto(f"{made_run.url}/coprs/alice/pages/packages/")
+    row = page.locator("tr", has_text="hello")
+    expect(row.locator("time")).to_be_visible()  # its last build's time
+
+    page.goto(f"{made_run.url}/coprs/alice/pages/builds/")
+    expect(page.get_by_role("columnheader", name="Build time")).to_be_visible()
+    expect(
+        page.locator("tr", has_text=str(build_id)).locator("td", has_text=" s")
+    ).not_to_have_count(0)
