@@ -1,8 +1,9 @@
 """Disposable machines of vm and command pools: recorded before `new`, forgotten after `delete`.
 
 The transport (builders/transports/command.py) reports each step here. When the worker
-that made a machine dies, its row outlives it, and reconcile runs the pool's `delete`
-for every machine whose task attempt no longer runs (`machines_reconcile`).
+that made a machine dies, its row outlives it: the worker that reattaches to the task's
+job finds the machine by it (`MachineRecords.attached`), and reconcile runs the pool's
+`delete` for every machine whose task attempt no longer runs (`machines_reconcile`).
 
 The lifecycle is resalloc's: reconcile makes `min_ready` machines ahead of the tasks
 (`machines_to_make_ahead`, `machine_make_ahead`); a task takes a ready one when there is
@@ -105,6 +106,15 @@ class MachineRecords:
         return machine_take(
             self.pool, task_id=self.task_id, attempt=self.attempt, owner_key=self.owner_key
         )
+
+    def attached(self) -> command.Machine | None:
+        row = Machine.objects.filter(
+            pool=self.pool,
+            task_id=self.task_id,
+            attempt=self.attempt,
+            state=MachineState.RUNNING,
+        ).first()
+        return machine_from_row(row) if row is not None else None
 
     def creating(self, name: str) -> None:
         Machine.objects.create(

@@ -1,9 +1,10 @@
 """The command transport: a fresh host per job from an operator's `new` command (resalloc-style).
 
     new     -> prints the address of a fresh machine (and how to log in)
-    run     -> the job runs there exactly as on a static SSH host (builders/transports/ssh.py)
-    delete  -> always, whatever happened; the portal's reconcile calls it again for a
-               machine whose worker died before it could (see apps/fleet/machines.py)
+    run     -> the job runs there exactly as on a static SSH host (builders/transports/ssh.py),
+               detached: when its worker dies, another reattaches to it on the same machine
+    delete  -> whatever happened, once the job is collected; the portal's reconcile calls it
+               again for a machine whose job nobody follows (see apps/fleet/machines.py)
 
 Both commands get COPRSITE_MACHINE_NAME, a name unique to the job's attempt; `delete` also
 gets COPRSITE_MACHINE_ADDRESS when the machine had one. `new` prints `key=value` lines:
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from builders.protocol import STATE_CANCELED, STATE_FAILED, STATE_SUCCEEDED, JobResult, JobSpec
-from builders.transports import ArchMismatch, BuilderLost, BuilderRefused
+from builders.transports import ArchMismatch, BuilderLost, BuilderRefused, JobLeft
 from builders.transports.ssh import (
     DEBUG_KEYS_FILE,
     SshHost,
@@ -75,6 +76,10 @@ class MachineEvents(Protocol):
 
     def take(self) -> Machine | None:
         """A ready machine for this job, claimed for it; None to make one."""
+        ...
+
+    def attached(self) -> Machine | None:
+        """The machine this task attempt's job already runs on (a worker reattaching)."""
         ...
 
     def creating(self, name: str) -> None: ...
@@ -195,6 +200,8 @@ class CommandTransport:
     `new`. Removed by `delete` afterwards unless the portal keeps it for a next job, which
     it may only after a successful one."""
 
+    detached_jobs = True  # run() takes attach and on_job: a job outlives its worker
+
     def __init__(
         self,
         *,
@@ -220,12 +227,24 @@ class CommandTransport:
         self.debug_keys_file = debug_keys_file
         self.debug_granted = False
 
-    def run(self, spec: JobSpec, *, should_cancel: Callable[[], bool]) -> JobResult:
-        with self.machine(should_cancel) as machine:
+    def run(
+        self,
+        spec: JobSpec,
+        *,
+        should_cancel: Callable[[], bool],
+        attach: bool = False,
+        on_job: Callable[[str], None] | None = None,
+    ) -> JobResult:
+        """Run the job on a machine of its own, or with `attach` follow and collect the one
+        a worker before started on its machine (SshTransport.run)."""
+        with self.machine(should_cancel, attach=attach) as machine:
             if machine is None:
                 return JobResult(state=STATE_CANCELED, failure_reason="canceled by the user")
+            transport = SshTransport(self.ssh_host(machine))
             try:
-                result = SshTransport(self.ssh_host(machine)).run(spec, should_cancel=should_cancel)
+                result = transport.run(
+                    spec, should_cancel=should_cancel, attach=attach, on_job=on_job
+                )
             except ArchMismatch:
                 raise  # every machine of the pool is of that arch: the pool goes down
             except BuilderLost as lost:
@@ -258,30 +277,45 @@ class CommandTransport:
             return SshTransport(self.ssh_host(machine)).probe()
 
     @contextlib.contextmanager
-    def machine(self, should_cancel: Callable[[], bool]):
-        """A machine for the block (None when canceled first): a ready one, else a fresh
-        one; deleted afterwards unless kept for a next job."""
-        started = time.monotonic()
-        machine = self.events.take()
-        if machine is None:
-            self.events.creating(self.name)
+    def machine(self, should_cancel: Callable[[], bool], *, attach: bool = False):
+        """A machine for the block (None when canceled first): with `attach` the one the
+        job runs on, else a ready one, else a fresh one; deleted afterwards unless kept for
+        a next job, or left to the worker that took the job over."""
+        if attach:
+            machine = self.events.attached()
+            if machine is None:
+                raise BuilderLost("the machine this job ran on is gone", pool_healthy=True)
+        else:
+            started = time.monotonic()
+            machine = self.events.take()
+            if machine is None:
+                self.events.creating(self.name)
         try:
             if machine is None:
                 machine = self.new_machine(should_cancel)
-            if machine is not None:
+            if machine is not None and not attach:
                 self.events.acquired(machine, time.monotonic() - started)
             yield machine
-        finally:
+        except JobLeft:
             if machine is not None:
                 self.forget_connection(machine)
-            if machine is not None and self.debug_granted:
-                kept = self.events.kept_for_debugging(machine)
-            else:
-                kept = machine is not None and self.reusable and self.events.keep(machine)
-            if not kept:
-                self.delete(
-                    machine.name if machine else self.name, machine.address if machine else ""
-                )
+            raise  # the job and its machine are another worker's now
+        except BaseException:
+            self.release(machine)
+            raise
+        self.release(machine)
+
+    def release(self, machine: Machine | None) -> None:
+        """After the job: the machine stays for its user (SSH access) or for the owner's next
+        build, else it is deleted."""
+        if machine is not None:
+            self.forget_connection(machine)
+        if machine is not None and self.debug_granted:
+            kept = self.events.kept_for_debugging(machine)
+        else:
+            kept = machine is not None and self.reusable and self.events.keep(machine)
+        if not kept:
+            self.delete(machine.name if machine else self.name, machine.address if machine else "")
 
     def new_machine(self, should_cancel: Callable[[], bool]) -> Machine | None:
         try:

@@ -205,7 +205,7 @@ def test_a_pool_whose_new_fails_is_down_and_its_task_waits_until_it_works_again(
     assert made["delete"] == made["new"] and len(made["new"]) == 3  # failed, probe, build
 
 
-def test_reconcile_deletes_the_machine_of_a_killed_worker(
+def test_reconcile_deletes_a_killed_workers_machine_once_nobody_follows_its_job(
     e2e_settings, packager, tmp_path, machines, settings
 ):
     settings.TASK_LEASE_SECONDS = 0
@@ -222,8 +222,11 @@ def test_reconcile_deletes_the_machine_of_a_killed_worker(
         worker.wait()
     (machine,) = Machine.objects.all()
     assert calls(log)["delete"] == []  # the worker died before it could delete it
+    # Its job runs on: the task goes to another worker, which would reattach to it there.
+    assert reconcile_all()["reattached"] == 1
+    # Canceled before any worker took it up: nobody will follow the job or delete its machine.
+    build_cancel(user=user, build=task.build)
 
-    reconcile_all()  # the task goes back to the queue, attempt 1
     # A minute later (the grace period that lets a live worker delete its own machine):
     Machine.objects.update(updated_on=timezone.now() - timedelta(seconds=RECONCILE_GRACE_SECONDS))
     sent = reconcile_machines_now()
@@ -232,7 +235,7 @@ def test_reconcile_deletes_the_machine_of_a_killed_worker(
     assert calls(log)["delete"] == [machine.name]
     assert not Machine.objects.exists() and not any(directory.iterdir())
     task.refresh_from_db()
-    assert task.state == State.PENDING and task.attempt == 1
+    assert task.state == State.CANCELED and task.attempt == 0
 
 
 def rpm_task_waiting(user, project, tmp_path) -> BuildTask:

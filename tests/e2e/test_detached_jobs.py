@@ -1,6 +1,7 @@
-"""A job on an SSH builder outlives its connection and its worker: the worker reconnects
-after a cut link, another worker reattaches to it by its job id when the first dies; both
-resume the live log where it stopped, and the build is neither lost nor run twice."""
+"""A job on an SSH builder, or on a command pool's machine, outlives its connection and its
+worker: the worker reconnects after a cut link, another worker reattaches to it by its job id
+when the first dies; both resume the live log where it stopped, and the build is neither lost
+nor run twice."""
 
 import signal
 import time
@@ -13,9 +14,16 @@ from apps.builds.logs import read_log, task_result_dir
 from apps.builds.models import BuildTask, State, TaskAttempt
 from apps.builds.scheduler import schedule_pending_tasks
 from apps.builds.services import BuildOptions, build_submit
+from apps.fleet.models import Machine, MachineState
 from apps.workflows.reconcile import reconcile_all
 from tests.builders.test_ssh_transport import ticking_srpm
 from tests.e2e.conftest import wait_for
+from tests.e2e.test_command_pools import (
+    calls,
+    machines,  # noqa: F401 - the fixture
+    only_command_pool,
+    reconcile_machines_now,
+)
 from tests.e2e.test_ssh_builders import only_ssh_pool
 from tests.e2e.test_worker_crash import start_worker_process
 from tests.factories import ProjectFactory, UserFactory
@@ -121,3 +129,33 @@ def test_a_worker_killed_mid_build_is_replaced_by_one_that_reattaches_to_its_job
     log = assert_built_once(task, TICKS)
     assert f"Reattached to job {task.task_id} on ssh-host0" in log
     assert list((host.work_dir / "jobs").iterdir()) == []
+
+
+def test_a_killed_worker_leaves_its_job_and_machine_to_the_worker_that_reattaches(
+    e2e_settings,
+    tmp_path,
+    settings,
+    machines,  # noqa: F811 - the fixture imported above
+):
+    settings.TASK_LEASE_SECONDS = 0  # the killed worker's lease is up at once
+    only_command_pool(machines)
+    task = scheduled_ticking_build(tmp_path, settings, ticks=TICKS)
+
+    worker = start_worker_process(task.pk, settings)
+    try:
+        wait_for(lambda: "tick-3\n" in live_log(task), timeout=120, what="the build to tick")
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    (machine,) = Machine.objects.all()
+    assert (machine.task_id, machine.attempt, machine.state) == (task.pk, 0, MachineState.RUNNING)
+
+    assert reconcile_all()["reattached"] == 1
+    assert reconcile_machines_now() == []  # its task attempt runs on: the machine stays
+    execution.task_run(task_id=task.pk)  # another worker: this process
+
+    log = assert_built_once(task, TICKS)
+    assert f"Reattached to job {task.task_id} on " in log
+    _, log_file = machines
+    assert calls(log_file)["new"] == calls(log_file)["delete"] == [machine.name]
+    assert not Machine.objects.exists()
