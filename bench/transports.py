@@ -45,7 +45,7 @@ from builders.transports.command import (  # noqa: E402
 from builders.transports.local import LocalTransport  # noqa: E402
 from builders.transports.ssh import SshHost, SshTransport  # noqa: E402
 from builders.vm import vm_commands  # noqa: E402
-from builders.vm.machine import kvm_runs_guests  # noqa: E402
+from builders.vm.machine import kvm_boots  # noqa: E402
 from tests.builders.srpm_factory import make_srpm  # noqa: E402
 from tests.builders.ssh_helpers import create_host, remove_host  # noqa: E402
 from tests.builders.vm_helpers import build_vm_image  # noqa: E402
@@ -229,7 +229,7 @@ def main() -> None:
 
 def accelerator() -> str:
     """What the VMs ran on, as builders.vm chose it."""
-    return "KVM" if kvm_runs_guests() else "TCG, no usable KVM"
+    return "KVM" if kvm_boots(build_vm_image().directory) else "TCG, no usable KVM"
 
 
 if __name__ == "__main__":

@@ -58,6 +58,12 @@ PROBE_EXIT_PORT = 0xF4
 PROBE_EXIT_STATUS = (0x42 << 1) | 1
 PROBE_CODE = bytes([0xB0, 0x42, 0xE6, PROBE_EXIT_PORT, 0xF4])  # mov al,0x42; out 0xf4,al; hlt
 PROBE_TIMEOUT_SECONDS = 10
+# The second probe boots the image's kernel with no root filesystem: where KVM works it
+# panics ("VFS: Unable to mount root fs") within seconds and QEMU exits.
+KERNEL_PROBE_TIMEOUT_SECONDS = 20
+KERNEL_PROBE_REACHED = b"Kernel panic"
+KVM_PROBE_FILE = "kvm-boots"  # in the image's directory: "<boot id> yes|no"
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 X86_64 = GUEST_ARCHES["x86_64"]
 
 
@@ -146,7 +152,7 @@ def machine_new(*, name: str, image: Path, spec: MachineSpec, root: Path) -> Mac
         host_key = _make_keys(files)
         _make_seed(files)
         _make_overlay(files, image, spec.disk_mib)
-        port = _start_qemu(files, image, spec, _choose_accel(spec.accel, spec.arch))
+        port = _start_qemu(files, image, spec, _choose_accel(spec.accel, spec.arch, image))
         _wait_for_ssh(files, port, spec.boot_timeout)
     except BaseException:
         machine_delete(name=name, root=root)
@@ -201,15 +207,52 @@ def _make_overlay(files: MachineFiles, image: Path, disk_mib: int) -> None:
     )
 
 
-def _choose_accel(accel: str, arch: str) -> str:
+def _choose_accel(accel: str, arch: str, image: Path) -> str:
     native = arch == host_arch()
     if accel == "auto":
-        return "kvm" if native and kvm_runs_guests() else "tcg"
+        return "kvm" if native and kvm_boots(image) else "tcg"
     if accel == "kvm" and not native:
         raise MachineError(f"KVM runs only {host_arch()} guests here, not {arch} (use tcg)")
-    if accel == "kvm" and not kvm_runs_guests():
+    if accel == "kvm" and not kvm_boots(image):
         raise MachineError("KVM cannot run a guest on this host (use --accel tcg or auto)")
     return accel
+
+
+def kvm_boots(image: Path) -> bool:
+    """Whether KVM runs the image's kernel here; probed once per host boot and image.
+
+    Some hosts pass kvm_runs_guests and still hang the guest kernel early on (nested
+    virtualization without timer or APIC features it needs), so every VM would wait out
+    its boot timeout: the kernel itself is booted once, and the answer kept in the image's
+    directory for the rest of this boot.
+    """
+    boot_id = BOOT_ID.read_text().strip()
+    record = image / KVM_PROBE_FILE
+    with contextlib.suppress(OSError, ValueError):
+        recorded_boot, answer = record.read_text().split()
+        if recorded_boot == boot_id:
+            return answer == "yes"
+    boots = kvm_runs_guests() and _kernel_boots_on_kvm(image / KERNEL_FILE)
+    with contextlib.suppress(OSError):  # a read-only image directory: probe each time
+        partial = record.with_name(f".{KVM_PROBE_FILE}-{os.getpid()}")
+        partial.write_text(f"{boot_id} {'yes' if boots else 'no'}\n")
+        os.replace(partial, record)
+    return boots
+
+
+def _kernel_boots_on_kvm(kernel: Path) -> bool:
+    argv = [
+        X86_64.qemu, "-accel", "kvm", "-cpu", "host", "-machine", X86_64.machine, "-m", "256",
+        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio",
+        "-no-reboot", "-kernel", str(kernel), "-append", "console=ttyS0 panic=-1",
+    ]  # fmt: skip
+    try:
+        probe = subprocess.run(
+            argv, capture_output=True, timeout=KERNEL_PROBE_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return KERNEL_PROBE_REACHED in probe.stdout
 
 
 def kvm_runs_guests() -> bool:
