@@ -250,6 +250,29 @@ def test_copr_repos_carry_only_their_own_projects_module_hotfixes(project):
     ]
 
 
+def test_with_the_pulp_store_every_repository_of_a_build_is_a_pulp_distribution(project, settings):
+    """Builds install from Pulp's content app: their own project's repositories (main and
+    devel) and those `copr://` names, each its distribution's current publication."""
+    settings.REPOSITORY_STORE = "pulp"
+    settings.PULP_CONTENT_URL = "https://pulp.example.org/pulp/content"
+    ProjectFactory(owner_user=UserFactory(username="bob"), name="lib")
+    project.additional_repos = ["copr://bob/lib"]
+    project.devel_mode = True
+    project.save()
+    build = queued_build(
+        project, source_state=State.SUCCEEDED, chroot_states=[(X86, State.PENDING)]
+    )
+
+    repos = get(f"/backend/get-build-task/{build.pk}-{X86}/").json()["repos"]
+
+    content = settings.PULP_CONTENT_URL
+    assert [(repo["id"], repo["baseurl"]) for repo in repos] == [
+        ("copr_base", f"{content}/alice/tools/{X86}/"),
+        ("copr_base_devel", f"{content}/alice/tools/{X86}-devel/"),
+        ("copr_bob_lib", f"{content}/bob/lib/{X86}/"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("levels", "isolation"),
     [
