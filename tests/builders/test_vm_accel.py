@@ -13,7 +13,7 @@ from builders.vm.machine import KVM_PROBE_FILE, kvm_boots
 def probes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """The kernel boots the probe would make, recorded instead of made (an answer of no)."""
     made: list[Path] = []
-    monkeypatch.setattr(machine, "kvm_runs_guests", lambda: True)
+    monkeypatch.setattr(machine, "kvm_device_usable", lambda: True)
     monkeypatch.setattr(
         machine, "_kernel_boots_on_kvm", lambda kernel: made.append(kernel) or False
     )
