@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pwd
+import shlex
 import signal
 import socket
 import subprocess
@@ -114,21 +115,30 @@ def closed_ancestor(path: Path) -> Path | None:
 
 
 def as_user_command(user: pwd.struct_passwd, stage: Path, args: list[str]) -> list[str]:
-    """`args` run as `user` by setpriv. When this Python lives in a directory others cannot
-    enter (pyenv in /root), the command gets a mount namespace of its own in which that
-    directory is an empty tmpfs holding only the interpreter's prefix: the role can run
-    this Python and still sees nothing else of root's home."""
+    """`args` run as `user` by setpriv. When this Python or this checkout lives in a
+    directory others cannot enter (pyenv in /root, a clone in a `mktemp -d`), the command
+    gets a mount namespace of its own in which each such directory is an empty tmpfs holding
+    only what the role runs (the interpreter's prefix, the checkout): it sees nothing else
+    there."""
     switch = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
-    prefix = Path(sys.base_prefix).resolve()
-    closed = closed_ancestor(prefix)
-    if closed is None:
+    needed = [Path(sys.base_prefix).resolve(), ROOT]
+    closed = {ancestor for path in needed if (ancestor := closed_ancestor(path)) is not None}
+    if not closed:
         return [*switch, "--", *args]
-    script = (
-        'mkdir -p "$3" && mount --bind "$2" "$3" && mount -t tmpfs -o mode=0755 tmpfs "$1" '
-        '&& mkdir -p "$2" && mount --bind "$3" "$2" && shift 3 && exec "$@"'
-    )
+    # Only the outermost closed directories: a tmpfs over one hides those inside it.
+    closed = {c for c in closed if not any(o != c and o in c.parents for o in closed)}
+    kept = [(path, stage / str(number)) for number, path in enumerate(needed)]
+    steps = [_bind(path, to) for path, to in kept]
+    steps += [f"mount -t tmpfs -o mode=0755 tmpfs {shlex.quote(str(d))}" for d in sorted(closed)]
+    steps += [_bind(to, path) for path, to in kept]
+    script = " && ".join([*steps, 'exec "$@"'])
     return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script,
-            "sh", str(closed), str(prefix), str(stage), *switch, "--", *args]  # fmt: skip
+            "sh", *switch, "--", *args]  # fmt: skip
+
+
+def _bind(source: Path, target: Path) -> str:
+    source_arg, target_arg = shlex.quote(str(source)), shlex.quote(str(target))
+    return f"mkdir -p {target_arg} && mount --bind {source_arg} {target_arg}"
 
 
 class Service:
